@@ -1,0 +1,1 @@
+"""Feedback: SQL models, the store, migrations and TRL-format exports."""

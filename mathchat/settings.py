@@ -1,0 +1,152 @@
+"""All configuration, in one place: nested pydantic settings read from MATHCHAT_* environment variables.
+
+Nested fields use a double underscore, e.g. ``MATHCHAT_SERVER__PORT=7861`` or
+``MATHCHAT_CRITIQUE__JUDGE_URL=http://judge:8000/v1``. Building settings never does I/O.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.sampling import SamplingSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ModelSettings(BaseModel):
+    """Which policy model to serve."""
+
+    path: str | None = None
+    """HF folder or hub id; None means the embedded SmolLM2-135M-Instruct default."""
+    cache_dir: Path = REPO_ROOT / ".cache" / "models"
+    """Where the embedded default is converted to an HF folder (once)."""
+    checkpoints_dir: Path = REPO_ROOT / ".state" / "checkpoints"
+    """Where training writes candidate checkpoints."""
+    allow_hub: bool = False
+    """Whether a hub id may be downloaded; off by default (HF_HUB_OFFLINE=1)."""
+    dtype: str = "bfloat16"
+    """Weights dtype for serving and training."""
+
+
+class VLLMSettings(BaseModel):
+    """The vLLM OpenAI-compatible server: supervised locally or external."""
+
+    url: str | None = None
+    """External vLLM base URL (e.g. http://gpu-host:8000); None means start and supervise one here."""
+    host: str = "127.0.0.1"
+    """Bind address of a supervised server."""
+    port: int = 8011
+    """First port for supervised servers (blue/green uses the next ones too)."""
+    startup_timeout_s: float = 600.0
+    """Seconds to wait for a supervised server to become ready."""
+    kv_cache_gib: int = 2
+    """VLLM_CPU_KVCACHE_SPACE on CPU machines (GiB)."""
+    gpu_memory_utilization: float = 0.85
+    """Fraction of GPU memory vLLM may use on GPU machines."""
+    tensor_parallel_size: int = 1
+    """GPUs per server (production)."""
+    max_model_len: int = 2048
+    """Context length (tokens)."""
+    enforce_eager: bool = False
+    """Skip graph compilation: faster start, slower decode."""
+    extra_args: list[str] = Field(default_factory=list)
+    """Further command-line arguments for the vLLM server."""
+    restart_backoff_s: float = 2.0
+    """Seconds to wait before restarting a crashed server."""
+    logs_dir: Path = REPO_ROOT / ".state" / "logs"
+    """Where each server's stdout/stderr is kept."""
+    request_timeout_s: float = 300.0
+    """Per-request HTTP timeout (seconds)."""
+
+
+class ServerSettings(BaseModel):
+    """The web app."""
+
+    host: str = "127.0.0.1"
+    """Bind address of the web app."""
+    port: int = 7860
+    """Port of the web app."""
+    backend: Literal["vllm", "transformers"] = "vllm"
+    """Policy engine: vLLM (default) or in-process transformers."""
+    secret_key: str | None = None
+    """Signs session cookies; None generates one per state dir (kept in .state/secret_key)."""
+    max_question_chars: int = 4000
+    """Longest accepted question (characters)."""
+    rate_limit_per_minute: int = 20
+    """Questions a user may send per minute."""
+    allow_signup: bool = True
+    """Whether students may create their own accounts."""
+    cookie_secure: bool = False
+    """Set the Secure flag on cookies (behind HTTPS)."""
+
+
+class CritiqueSettings(BaseModel):
+    """Math-Critique: how answers are judged."""
+
+    pass_threshold: int = Field(7, ge=1, le=10)
+    """Critique score at or above which an answer passes."""
+    use_judge: bool = True
+    """Ask a judge LLM for an explanation and score."""
+    judge_url: str | None = None
+    """OpenAI-compatible base URL of a judge model; None means the local policy server."""
+    judge_model: str | None = None
+    """Model name at judge_url; None means whatever is served."""
+    judge_max_tokens: int = 160
+    """Judge output budget (tokens)."""
+    judge_retries: int = 1
+    """Extra judge attempts when its output has no parseable score."""
+    self_consistency_k: int = 4
+    """Policy samples drawn to check an answer when there is no reference."""
+    self_consistency_temperature: float = 0.8
+    """Temperature of those samples."""
+    calibration_path: Path | None = None
+    """Calibration file (JSON); None uses the shipped default."""
+
+
+class DatabaseSettings(BaseModel):
+    """Where feedback, runs and checkpoints live."""
+
+    url: str = f"sqlite:///{REPO_ROOT / '.state' / 'mathchat.db'}"
+    """SQLAlchemy URL: SQLite by default, postgresql+psycopg://... in production."""
+    busy_timeout_ms: int = 5000
+    """SQLite busy timeout (milliseconds)."""
+    write_retries: int = 3
+    """Retries of a write that hit a locked/unavailable database."""
+
+
+class TrainingSettings(BaseModel):
+    """The self-critique loop."""
+
+    workdir: Path = REPO_ROOT / ".state" / "runs"
+    """Where each cycle writes data, manifests, checkpoints and logs."""
+    schedule_minutes: int = 24 * 60
+    """Interval between scheduled cycles (minutes)."""
+    misfire_grace_s: int = 3600
+    """How late a scheduled cycle may still start (seconds)."""
+    seed: int = 0
+    """Seed for sampling and data splits."""
+
+
+class Settings(BaseSettings):
+    """The one settings object."""
+
+    model_config = SettingsConfigDict(env_prefix="MATHCHAT_", env_nested_delimiter="__", extra="ignore")
+
+    state_dir: Path = REPO_ROOT / ".state"
+    """Runtime state (DB, logs, checkpoints)."""
+    model: ModelSettings = ModelSettings()
+    vllm: VLLMSettings = VLLMSettings()
+    server: ServerSettings = ServerSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    critique: CritiqueSettings = CritiqueSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    training: TrainingSettings = TrainingSettings()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides on top (for tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
