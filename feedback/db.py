@@ -1,0 +1,175 @@
+"""Engines, transactions, migrations and the retry of transient write failures.
+
+SQLite (the default) runs in WAL mode with foreign keys on and a busy timeout; PostgreSQL runs
+through psycopg 3 (``postgresql+psycopg://``). Callers own transactions: ``session_scope`` for one
+unit of work, ``run_in_transaction`` for a write that must survive a briefly locked or restarting
+database (it re-runs the whole unit, then raises ``StoreUnavailable`` -- never drops it silently).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedback.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
+
+_TRANSIENT_MARKERS = (
+    "database is locked",
+    "database is busy",
+    "database table is locked",
+    "connection refused",
+    "could not connect",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "could not serialize access",
+    "deadlock detected",
+)
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+    """An engine for ``url`` with the per-connection settings this app relies on.
+
+    SQLite: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable across app
+    crashes; WAL's usual pairing), ``foreign_keys=ON``, ``busy_timeout``, and explicit ``BEGIN``
+    so SAVEPOINTs and transactional DDL work. The parent folder of a SQLite file is created.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, echo=echo)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, echo=echo)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (the UI reads them after the transaction)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back if it raises."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        yield session
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is worth retrying the whole transaction for (lock, restart, conflict).
+
+    >>> import sqlite3
+    >>> is_transient(OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked")))
+    True
+    >>> is_transient(OperationalError("SELECT ...", {}, sqlite3.OperationalError("no such table: users")))
+    False
+    """
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    text = str(error.orig if error.orig is not None else error).lower()
+    return any(marker in text for marker in _TRANSIENT_MARKERS)
+
+
+def run_in_transaction(
+    engine: Engine,
+    work: Callable[[Session], T],
+    *,
+    retries: int = 3,
+    backoff_s: float = 0.1,
+) -> T:
+    """Run ``work(session)`` in its own transaction, re-running it all after a transient failure.
+
+    Each attempt is a fresh transaction, so a failed attempt leaves nothing half-written.
+    After ``retries`` extra attempts, raises ``StoreUnavailable`` (the UI shows its message).
+    Other errors (``InvalidInput``, integrity errors, bugs) propagate at once, after rollback.
+    """
+    last: BaseException | None = None
+    for attempt in range(retries + 1):
+        try:
+            with session_scope(engine) as session:
+                return work(session)
+        except DBAPIError as error:
+            if not is_transient(error):
+                raise
+            last = error
+            log.warning("transient database error (attempt %d/%d): %s", attempt + 1, retries + 1, error.orig)
+            if attempt < retries:
+                time.sleep(backoff_s * 2**attempt)
+    reason = getattr(last, "orig", None) or last
+    raise StoreUnavailable(
+        f"The database is unavailable ({str(reason).strip().splitlines()[0]}); "
+        f"nothing was saved after {retries + 1} attempts. Please try again in a moment."
+    ) from last
+
+
+def upgrade_db(url: str, revision: str = "head") -> None:
+    """Run the Alembic migrations on ``url`` up to ``revision`` (creates the whole schema on a new DB).
+
+    On SQLite, foreign keys are switched off for the duration (batch migrations recreate tables,
+    which would otherwise cascade deletes) and checked afterwards.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            # PRAGMA foreign_keys is ignored inside a transaction: set it on the raw (autocommit) driver connection.
+            raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = OFF")
+            config = Config(str(ALEMBIC_INI))
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            if connection.in_transaction():
+                connection.commit()
+            if raw is not None:
+                problems = raw.execute("PRAGMA foreign_key_check").fetchall()
+                raw.execute("PRAGMA foreign_keys = ON")
+                if problems:
+                    raise RuntimeError(f"migration left foreign-key violations: {problems[:5]}")
+    finally:
+        engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
