@@ -89,6 +89,16 @@ class PolicyEngine(Protocol):
         """Draw n complete replies for one conversation."""
         ...
 
+    def sample_many(
+        self,
+        conversations: Sequence[Sequence[ChatMessage]],
+        sampling: SamplingSettings,
+        n: int = 1,
+        logprobs: bool = False,
+    ) -> list[list[Sample]]:
+        """``sample`` for many conversations at once (batched or concurrent); one list per conversation."""
+        ...
+
     def health(self) -> Health:
         """Cheap liveness/identity check."""
         ...

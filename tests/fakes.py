@@ -57,5 +57,9 @@ class FakeEngine:
                               token_logprobs=[-0.1] * len(text.split()) if logprobs else None))
         return out
 
+    def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
+                    n: int = 1, logprobs: bool = False) -> list[list[Sample]]:
+        return [self.sample(conv, sampling, n=n, logprobs=logprobs) for conv in conversations]
+
     def health(self) -> Health:
         return Health(ok=True, backend=self.backend, checkpoint_id=self._checkpoint_id)

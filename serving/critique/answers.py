@@ -1,0 +1,214 @@
+"""Final-answer extraction and equivalence: the one place that decides "is this the same answer".
+
+Evaluation (exact-answer accuracy), the critic's reference check and self-consistency all call
+``extract_answer`` and ``answers_equivalent``; nothing else should compare answers.
+
+Extraction follows, in order: the last ``\\boxed{...}``; GSM8K's ``#### N`` marker (normalised as in
+nanochat ``tasks/gsm8k.py``: the number after ``####`` with thousands commas removed); an explicit
+statement ("The answer is N", "Final answer: N", 答案是/答案为/答：); and last the final number in the
+text (the fallback nanochat and lm-eval-harness's "flexible-extract" use). Equivalence is decided by
+math-verify (``parse`` + ``verify``, which uses sympy) after light normalisation of units, currency,
+thousands separators and percentages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from fractions import Fraction
+
+from math_verify import parse, verify
+
+# We pass timeout=None (signal-based timeouts only work in the main thread; answers are capped in length).
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
+_NUMBER_RE = re.compile(r"(?<![\w.])(" + _NUMBER + r")(?:\s*/\s*(\d+))?\s*(%)?")
+_GSM8K_RE = re.compile(r"####\s*(\-?[0-9\.\,]+)")
+_STATEMENT_RES = [
+    re.compile(r"(?:final answer|the answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE),
+    re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"(?:最终答案|答案)\s*(?:是|为|[:：=])\s*(.+)"),
+    re.compile(r"(?:^|[\n。.!！])\s*答\s*[:：]\s*(.+)"),
+]
+_THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])")
+_CURRENCY_RE = re.compile(r"[$€£¥￥]|\\\$|\b(?:USD|RMB|dollars?|cents?|yuan)\b|元|美元")
+_UNIT_WORDS_RE = re.compile(
+    r"(?<=\d)\s*(?:(?:cm\^?2|cm|mm|km|m\^?2|m|kg|g|mg|ml|l|s|sec|seconds?|min|minutes?|hours?|h|days?|weeks?|"
+    r"years?|apples?|people|students?|items?|units?|degrees?)(?![A-Za-z])|°|个|只|人|元|米|厘米|千米|克|千克|天|小时|分钟|秒|岁|本|块|辆|张|支)",
+    re.IGNORECASE,
+)
+_MAX_ANSWER_CHARS = 200
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced.
+
+    >>> _last_boxed(r"so \\boxed{\\frac{3}{4}} and \\boxed{12}")
+    '12'
+    """
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    brace = text.find("{", start)
+    if brace < 0:
+        return None
+    depth = 0
+    for i in range(brace, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1 : i].strip()
+    return None
+
+
+def _trim_statement(tail: str) -> str:
+    """The answer part of "The answer is ...": up to the sentence end, markup stripped."""
+    tail = tail.strip().split("\n")[0]
+    boxed = _last_boxed(tail)
+    if boxed is not None:
+        return boxed
+    tail = re.split(r"[.。;；!！](?!\d)|,\s(?=[A-Za-z])|，", tail, maxsplit=1)[0]
+    return tail.strip().strip("*").strip("$ ").strip()
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer stated in a reply, as a short string; None when there is none.
+
+    >>> extract_answer("37 + 48 = 85. The answer is 85.")
+    '85'
+    >>> extract_answer("Natalia sold 48/2 = <<48/2=24>>24 clips.\\n#### 1,024")
+    '1024'
+    >>> extract_answer(r"So the result is $\\boxed{\\frac{3}{4}}$.")
+    '\\\\frac{3}{4}'
+    >>> extract_answer("所以小明一共有 12 个苹果。答：12个")
+    '12个'
+    >>> extract_answer("First 3 + 4 = 7, then 7 * 2 = 14")
+    '14'
+    >>> extract_answer("I don't know") is None
+    True
+    """
+    if not text:
+        return None
+    boxed = _last_boxed(text)
+    if boxed:
+        return boxed[:_MAX_ANSWER_CHARS]
+    marker = _GSM8K_RE.findall(text)
+    if marker:
+        return marker[-1].replace(",", "").rstrip(".")
+    for pattern in _STATEMENT_RES:
+        found = pattern.findall(text)
+        if found:
+            answer = _trim_statement(found[-1])
+            if answer:
+                return answer[:_MAX_ANSWER_CHARS]
+    numbers = _NUMBER_RE.findall(text)
+    if numbers:
+        number, denominator, percent = numbers[-1]
+        return number.replace(",", "") + (f"/{denominator}" if denominator else "") + percent
+    return None
+
+
+def gsm8k_reference(answer_text: str) -> str | None:
+    """The exact answer of a GSM8K solution (the number after ``####``), commas removed.
+
+    >>> gsm8k_reference("She has 3 + 4 = <<3+4=7>>7 pens.\\n#### 7")
+    '7'
+    >>> gsm8k_reference("#### 1,250") + "|" + str(gsm8k_reference("no marker"))
+    '1250|None'
+    """
+    found = _GSM8K_RE.findall(answer_text or "")
+    return found[-1].replace(",", "").rstrip(".") if found else None
+
+
+def normalize_answer(answer: str) -> str:
+    """Strip what never changes an answer's value: LaTeX wrappers, currency, units, thousands commas.
+
+    >>> normalize_answer(r"$1,250.00")
+    '1250.00'
+    >>> normalize_answer("12 apples")
+    '12'
+    >>> normalize_answer(r"\\text{ 5 cm}")
+    '5'
+    """
+    text = answer.strip()
+    text = re.sub(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}", r"\1", text)
+    text = text.replace("\\!", "").replace("\\,", "").replace("\\ ", " ").replace("\\%", "%")
+    text = text.strip().strip("$").strip()
+    text = _CURRENCY_RE.sub("", text)
+    text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = _UNIT_WORDS_RE.sub("", text)
+    text = re.sub(r"^(?:[a-zA-Z]\s*=\s*)(?=[-\d.])", "", text)  # "x = 5" -> "5"
+    return text.strip().rstrip(".。").strip()
+
+
+def _as_fraction(text: str) -> Fraction | None:
+    """Exact value of a plain number, fraction or percentage, else None.
+
+    >>> _as_fraction("3/4"), _as_fraction("25%"), _as_fraction("x")
+    (Fraction(3, 4), Fraction(1, 4), None)
+    """
+    match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?|-?\.\d+)\s*(?:/\s*(\d+))?\s*(%)?\s*", text)
+    if not match:
+        return None
+    value = Fraction(match.group(1))
+    if match.group(2):
+        if int(match.group(2)) == 0:
+            return None
+        value /= int(match.group(2))
+    if match.group(3):
+        value /= 100
+    return value
+
+
+def _numbers_equal(pred: str, ref: str) -> bool | None:
+    """Compare plain numbers exactly; a bare percentage also matches its number (25% ~ 25 ~ 0.25)."""
+    a, b = _as_fraction(pred), _as_fraction(ref)
+    if a is None or b is None:
+        return None
+    if a == b:
+        return True
+    pct_a, pct_b = pred.strip().endswith("%"), ref.strip().endswith("%")
+    if pct_a != pct_b:
+        plain = _as_fraction((pred if pct_a else ref).rstrip().rstrip("%"))
+        other = b if pct_a else a
+        return plain == other
+    return False
+
+
+def _wrap(text: str) -> str:
+    return text if text.startswith("$") or "\\(" in text else f"${text}$"
+
+
+def answers_equivalent(pred: str | None, ref: str | None) -> bool:
+    """Whether two final answers mean the same value (math-verify/sympy, after normalisation).
+
+    >>> answers_equivalent("1,000", "1000"), answers_equivalent("$12.50", "12.5")
+    (True, True)
+    >>> answers_equivalent("25%", "0.25"), answers_equivalent("3/4", r"\\frac{3}{4}")
+    (True, True)
+    >>> answers_equivalent(r"\\{1, 2\\}", r"\\{2, 1\\}"), answers_equivalent("(1, 2]", "(1, 2)")
+    (True, False)
+    >>> answers_equivalent("7", "8"), answers_equivalent(None, "8")
+    (False, False)
+    """
+    if pred is None or ref is None:
+        return False
+    a, b = normalize_answer(pred), normalize_answer(ref)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    exact = _numbers_equal(a, b)
+    if exact is not None:
+        return exact
+    try:
+        gold = parse(_wrap(b), parsing_timeout=None)
+        target = parse(_wrap(a), parsing_timeout=None)
+        if not gold or not target:
+            return False
+        return bool(verify(gold, target, timeout_seconds=None))
+    except Exception:  # math-verify/sympy can raise on odd input; unknown is "not equal"
+        return False

@@ -1,0 +1,48 @@
+"""Builds the policy engine the settings ask for: supervised vLLM, external vLLM, or in-process transformers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mathchat.settings import Settings
+from serving.engine import PolicyEngine
+from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+from serving.vllm_engine import OpenAIEngine
+from serving.vllm_supervisor import VLLMSupervisor
+
+
+@dataclass
+class PolicyRuntime:
+    """The engine the app talks to, and the supervisor behind it when we run vLLM ourselves."""
+
+    engine: PolicyEngine
+    supervisor: VLLMSupervisor | None = None
+
+    def close(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.shutdown()
+        close = getattr(self.engine, "close", None)
+        if close:
+            close()
+
+
+def build_engine(settings: Settings, model_path: str | None = None, checkpoint_id: str | None = None) -> PolicyEngine:
+    """An unsupervised engine: the external vLLM URL if set with the vllm backend, else transformers in process."""
+    if settings.server.backend == "vllm" and settings.vllm.url:
+        return OpenAIEngine.for_url(settings.vllm.url, checkpoint_id=checkpoint_id,
+                                    timeout_s=settings.vllm.request_timeout_s)
+    from serving.hf_engine import HFEngine
+
+    path = model_path or resolve_model_path(settings)
+    return HFEngine(path, checkpoint_id=checkpoint_id or (DEFAULT_CHECKPOINT_ID if model_path is None else None),
+                    dtype=settings.model.dtype)
+
+
+def start_policy(settings: Settings, model_path: str, checkpoint_id: str, wait: bool = True) -> PolicyRuntime:
+    """The app's policy: supervise a local vLLM (default), connect to an external one, or load transformers."""
+    if settings.server.backend == "vllm" and not settings.vllm.url:
+        supervisor = VLLMSupervisor(settings)
+        engine = OpenAIEngine(supervisor.router, timeout_s=settings.vllm.request_timeout_s)
+        supervisor.start(model_path, checkpoint_id, wait=wait)
+        return PolicyRuntime(engine=engine, supervisor=supervisor)
+    return PolicyRuntime(engine=build_engine(settings, model_path, checkpoint_id))

