@@ -1,0 +1,210 @@
+"""Configs of the self-critique loop, nested: a cycle holds pool, sampling, data-builder, trainer and eval configs.
+
+Defaults are the measured ones from DESIGN.md ("The loop on the default model") sized for one cycle of
+about 30 minutes on 2 CPU cores with vLLM sampling. Building a config never does I/O; every config
+round-trips through JSON (``model_dump_json`` / ``model_validate_json``), which is how the training
+subprocess receives it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.sampling import SamplingSettings
+from training.samples import DEFAULT_SYSTEM_PROMPT
+from training.seed_pool import DEFAULT_LEVEL_WEIGHTS
+
+PAD_TOKEN = "<|endoftext|>"
+"""SmolLM2's pad token is <|im_end|> (= end of turn); padding with it teaches the model never to stop."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Config):
+    """LoRA instead of a full fine-tune (peft); merged into the weights after training so vLLM serves a plain folder."""
+
+    enabled: bool = False
+    """Train a LoRA adapter instead of all weights."""
+    r: int = 16
+    """Adapter rank."""
+    alpha: int = 32
+    """Adapter scaling (lora_alpha)."""
+    dropout: float = 0.05
+    """Adapter dropout (fraction)."""
+    target_modules: str | list[str] = "all-linear"
+    """Which modules get adapters."""
+    merge: bool = True
+    """Merge the adapter into the base weights when saving."""
+
+
+class TrainerSettings(_Config):
+    """What SFT and DPO share."""
+
+    epochs: float = 2.0
+    """Passes over the data."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: run the epochs)."""
+    batch_size: int = 8
+    """Per-device batch size (rows)."""
+    grad_accum: int = 1
+    """Gradient-accumulation steps."""
+    learning_rate: float = 5e-5
+    """Peak learning rate."""
+    lr_scheduler: str = "cosine"
+    """transformers scheduler name."""
+    warmup_ratio: float = 0.0
+    """Warm-up fraction of the steps."""
+    max_length: int = 256
+    """Longest tokenised row (prompt + completion, tokens); longer rows are truncated."""
+    bf16: bool | Literal["auto"] = "auto"
+    """bf16 training; auto = on CPU, and on GPUs that support it."""
+    seed: int = 0
+    """Trainer seed."""
+    num_threads: int | None = 1
+    """torch threads on CPU (1 when sharing cores with vLLM: 2 threads ran 25x slower under contention)."""
+    logging_steps: int = 1
+    """Log every this many steps."""
+    lora: LoraSettings = LoraSettings()
+
+
+class SFTTrainSettings(TrainerSettings):
+    """RFT's supervised fine-tune (TRL SFTTrainer, completion-only loss)."""
+
+
+class DPOTrainSettings(TrainerSettings):
+    """DPO with an added cross-entropy term on the chosen answer (ChatGLM-Math's DPO + CE)."""
+
+    epochs: float = 1.0
+    """Passes over the pairs."""
+    batch_size: int = 4
+    """Per-device batch size (pairs)."""
+    learning_rate: float = 1e-5
+    """Peak learning rate (5e-5 x 2 epochs overfit in the probe)."""
+    beta: float = 0.1
+    """DPO beta."""
+    sft_weight: float = 0.2
+    """Weight of the CE-on-chosen loss (loss_weights=[1.0, sft_weight])."""
+
+
+class PoolSettings(_Config):
+    """The question pool and its held-out split."""
+
+    seed_questions: int = 1200
+    """Generated seed questions before the split (about held_out_fraction of them are held out)."""
+    held_out_fraction: float = 0.3
+    """Share of questions (by hash of their text) that never enter training."""
+    eval_questions: int = 250
+    """Held-out questions used to evaluate (and gate) a cycle."""
+    logged_questions: int = 200
+    """Most recent distinct student questions added to the training pool (0: seed only)."""
+    level_weights: dict[int, float] = Field(default_factory=lambda: dict(DEFAULT_LEVEL_WEIGHTS))
+    """Share of questions at each difficulty level (1 easiest)."""
+    zh_fraction: float = 0.3
+    """Share of Chinese questions."""
+
+
+class RFTDataSettings(_Config):
+    """select_rft_examples thresholds."""
+
+    min_score: int = 7
+    """Critique score an answer needs to be kept."""
+    max_per_question: int = 2
+    """Distinct passing answers kept per question."""
+    max_per_user: int = 20
+    """Rows one student's questions may contribute."""
+    similarity: float = 0.9
+    """Answers at least this similar (difflib ratio) to a kept one are dropped."""
+    general_ratio: float = 0.25
+    """General-chat rows mixed in per math row."""
+
+
+class DPODataSettings(_Config):
+    """pair_by_score_gap thresholds."""
+
+    chosen_min: int = 7
+    """Lowest score a chosen answer may have."""
+    rejected_max: int = 4
+    """Highest score a rejected answer may have."""
+    use_ratings: bool = True
+    """Let uncontradicted student thumbs stand in for scores."""
+    max_per_user: int = 20
+    """Pairs one student's questions may contribute."""
+
+
+class EvalSettings(_Config):
+    """Held-out evaluation and the promotion gate."""
+
+    max_tokens: int = 256
+    """Greedy answer budget (tokens)."""
+    concurrency: int = 16
+    """Concurrent requests to the engine (vLLM batches them)."""
+    margin: float = 0.02
+    """Exact-accuracy points (fraction) the candidate must gain over live to be promotable."""
+    require_significant: bool = True
+    """Also require McNemar p < 0.05 vs live."""
+    ppl_tolerance: float = 0.05
+    """Largest allowed relative rise of general-text perplexity vs live."""
+    use_critic: bool = True
+    """Critique each answer (mean score, pass rate); off = exact accuracy only."""
+
+
+class CycleConfig(_Config):
+    """One self-critique cycle: sample, critique, RFT, sample again, DPO, evaluate, register."""
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    """System prompt for sampling, training and evaluation (strict 'The answer is N' format)."""
+    questions: int = 384
+    """Training-pool questions sampled for RFT."""
+    k: int = 4
+    """Samples per question for RFT."""
+    dpo_questions: int = 192
+    """Questions sampled from the RFT model for DPO."""
+    dpo_k: int = 4
+    """Samples per question for DPO."""
+    run_dpo: bool = True
+    """Run the DPO stage (its checkpoint competes with RFT's)."""
+    min_rft_rows: int = 4
+    """Fewer RFT rows than this ends the cycle without training."""
+    min_dpo_pairs: int = 8
+    """Fewer pairs than this skips DPO."""
+    sampling: SamplingSettings = SamplingSettings(temperature=0.8, top_p=0.95, max_tokens=256)
+    """How training samples are drawn."""
+    sample_concurrency: int = 16
+    """Concurrent sampling requests (vLLM: ~290 tok/s at 16)."""
+    general_sampling: SamplingSettings = SamplingSettings(temperature=0.3, top_p=0.9, max_tokens=200, seed=0)
+    """How the base model answers the general prompts."""
+    general_prompts: int = 60
+    """Shipped general prompts answered per cycle."""
+    pool: PoolSettings = PoolSettings()
+    rft: RFTDataSettings = RFTDataSettings()
+    sft: SFTTrainSettings = SFTTrainSettings()
+    dpo_data: DPODataSettings = DPODataSettings()
+    dpo: DPOTrainSettings = DPOTrainSettings()
+    eval: EvalSettings = EvalSettings()
+    launcher: Literal["python", "accelerate"] = "python"
+    """How the training subprocess starts: `python -m training.train_entry` or `accelerate launch`."""
+    accelerate_config: Path | None = None
+    """accelerate config file for launcher=accelerate (see training/accelerate/)."""
+    seed: int = 0
+    """Seed for question selection, sampling and data building."""
+
+
+class TrainJob(_Config):
+    """What the training subprocess receives (as JSON): one SFT or DPO run."""
+
+    kind: Literal["sft", "dpo"]
+    data_path: Path
+    """JSONL of SFTRow (sft) or PreferenceRow (dpo)."""
+    model_path: str
+    """Model to start from."""
+    output_dir: Path
+    """Checkpoint folder to write."""
+    sft: SFTTrainSettings = SFTTrainSettings()
+    dpo: DPOTrainSettings = DPOTrainSettings()
+    metadata: dict = Field(default_factory=dict)
+    """Parent id, data manifest, etc.: copied into the checkpoint's metadata JSON."""

@@ -1,0 +1,103 @@
+"""Rejective fine-tuning data: keep the passing answers of questions the policy sometimes gets wrong.
+
+ChatGLM-Math's RFT (arXiv 2404.02893 §3.2): k samples per question, keep questions with both right and
+wrong samples, keep their answers scoring >= 7, dedupe, SFT on them. Pure: lists in, rows + counts out.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+
+from training.formats import SFTRow
+from training.manifest import BuildResult
+from training.pool import question_key
+from training.samples import ScoredSample
+from training.text_similarity import dedupe_texts
+
+
+def select_rft_examples(
+    samples: Sequence[ScoredSample],
+    min_score: int = 7,
+    *,
+    max_per_question: int = 2,
+    max_per_user: int = 20,
+    similarity: float = 0.9,
+    require_mixed: bool = True,
+    exclude_questions: Collection[str] = (),
+    seed: int = 0,
+) -> BuildResult:
+    """SFT rows from critiqued samples.
+
+    Filters, in order (each counted): drop unscored and truncated samples and held-out questions
+    (``exclude_questions`` holds ``question_key`` values); keep questions with mixed outcomes
+    (some >= ``min_score``, some below), unless ``require_mixed`` is off; keep passing answers;
+    drop near-duplicates within a question (normalised text, then ``similarity`` ratio); keep the best
+    ``max_per_question`` per question; at most ``max_per_user`` rows per asking user (seed questions
+    have no user and are uncapped).
+
+    >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 6.", 2)]
+    >>> [r["completion"][0]["content"] for r in select_rft_examples(s).rows]
+    ['The answer is 5.']
+    """
+    rng = random.Random(seed)
+    excluded = set(exclude_questions)
+    counts: dict[str, int] = {"samples_in": len(samples)}
+    usable = [s for s in samples if s.score is not None]
+    counts["after_scored"] = len(usable)
+    usable = [s for s in usable if s.finish_reason != "length"]
+    counts["after_not_truncated"] = len(usable)
+    usable = [s for s in usable if question_key(s.question) not in excluded]
+    counts["after_held_out_excluded"] = len(usable)
+
+    by_q: dict[str, list[ScoredSample]] = defaultdict(list)
+    for s in usable:
+        by_q[s.question_id].append(s)
+    counts["questions_in"] = len(by_q)
+
+    kept_by_q: dict[str, list[ScoredSample]] = {}
+    n_all_pass = n_all_fail = 0
+    for qid, group in by_q.items():
+        passing = [s for s in group if s.score >= min_score]  # type: ignore[operator]
+        if not passing:
+            n_all_fail += 1
+            continue
+        if require_mixed and len(passing) == len(group):
+            n_all_pass += 1
+            continue
+        kept_by_q[qid] = passing
+    counts["questions_all_fail"] = n_all_fail
+    counts["questions_all_pass"] = n_all_pass
+    counts["questions_mixed"] = len(kept_by_q)
+    counts["passing_answers"] = sum(len(v) for v in kept_by_q.values())
+
+    deduped: dict[str, list[ScoredSample]] = {}
+    for qid, group in kept_by_q.items():
+        rng.shuffle(group)
+        group.sort(key=lambda s: -s.score)  # type: ignore[operator]  # best first, ties in seeded order
+        keep = dedupe_texts([s.answer for s in group], similarity)
+        deduped[qid] = [group[i] for i in keep]
+    counts["after_dedupe"] = sum(len(v) for v in deduped.values())
+
+    capped = [s for qid in sorted(deduped) for s in deduped[qid][:max_per_question]]
+    counts["after_question_cap"] = len(capped)
+
+    rng.shuffle(capped)
+    per_user: dict[str, int] = defaultdict(int)
+    final: list[ScoredSample] = []
+    for s in capped:
+        if s.user_id is not None:
+            if per_user[s.user_id] >= max_per_user:
+                continue
+            per_user[s.user_id] += 1
+        final.append(s)
+    counts["after_user_cap"] = len(final)
+
+    rows: list[SFTRow] = [
+        {"prompt": s.prompt(), "completion": [{"role": "assistant", "content": s.answer}]} for s in final
+    ]
+    filters = {"min_score": min_score, "max_per_question": max_per_question, "max_per_user": max_per_user,
+               "similarity": similarity, "require_mixed": require_mixed, "seed": seed,
+               "excluded_questions": len(excluded)}
+    return BuildResult(rows=rows, counts=counts, filters=filters)

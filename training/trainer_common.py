@@ -1,0 +1,136 @@
+"""What the SFT and DPO trainers share: device/precision choice, model loading, TRL args, checkpoint writing.
+
+A checkpoint folder is what vLLM and transformers load (weights + tokenizer with the pad fix) plus
+``mathchat_checkpoint.json``: parent, data manifest, config and training metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from training.config import PAD_TOKEN, TrainerSettings
+from training.formats import FORMAT_VERSION
+
+METADATA_FILE = "mathchat_checkpoint.json"
+
+
+def has_cuda() -> bool:
+    """Whether a CUDA device is usable."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def use_bf16(cfg: TrainerSettings) -> bool:
+    """bf16 on CPU (measured fine for a 135M model) and on GPUs that support it."""
+    if cfg.bf16 != "auto":
+        return bool(cfg.bf16)
+    import torch
+
+    return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
+
+
+def pin_threads(cfg: TrainerSettings) -> None:
+    """Pin torch CPU threads (2 threads under contention ran 25x slower than 1)."""
+    if cfg.num_threads and not has_cuda():
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+
+
+def load_tokenizer(model_path: str):
+    """Tokenizer with the pad fix, right-padded for training."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.pad_token = PAD_TOKEN
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_model(model_path: str, cfg: TrainerSettings, tokenizer):
+    """Causal LM in the training dtype, pad id aligned with the tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if use_bf16(cfg) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def peft_config(cfg: TrainerSettings):
+    """A peft LoraConfig when LoRA is enabled, else None (full fine-tune)."""
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+
+
+def common_args(cfg: TrainerSettings, output_dir: Path) -> dict[str, Any]:
+    """TrainingArguments shared by SFTConfig and DPOConfig (DESIGN.md's measured TRL 1.16 settings)."""
+    return dict(
+        output_dir=str(output_dir / "_trainer"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_ratio=cfg.warmup_ratio,
+        bf16=use_bf16(cfg),
+        gradient_checkpointing=False,
+        max_length=cfg.max_length,
+        use_cpu=not has_cuda(),
+        report_to="none",
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        seed=cfg.seed,
+        pad_token=PAD_TOKEN,
+        dataloader_num_workers=0,
+    )
+
+
+def save_checkpoint(trainer, tokenizer, output_dir: Path, cfg: TrainerSettings, metadata: dict[str, Any]) -> Path:
+    """Save weights (LoRA merged when configured), tokenizer and metadata; only the main process writes."""
+    output_dir = Path(output_dir)
+    trainer.accelerator.wait_for_everyone()
+    if cfg.lora.enabled and cfg.lora.merge:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if trainer.accelerator.is_main_process:
+            merged = model.merge_and_unload()
+            merged.save_pretrained(output_dir)
+    else:
+        trainer.save_model(str(output_dir))
+    if trainer.accelerator.is_main_process:
+        tokenizer.padding_side = "left"  # generation-side default for whoever loads it
+        tokenizer.save_pretrained(output_dir)
+        write_metadata(output_dir, metadata)
+    trainer.accelerator.wait_for_everyone()
+    return output_dir
+
+
+def train_metrics(trainer, train_result) -> dict[str, Any]:
+    """Final train metrics plus the per-step log (loss, lr, and for DPO rewards/margins)."""
+    return {"train": dict(train_result.metrics), "log": list(trainer.state.log_history),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+
+
+def write_metadata(output_dir: Path, metadata: dict[str, Any]) -> None:
+    """Write ``mathchat_checkpoint.json`` into a checkpoint folder."""
+    data = {"format_version": FORMAT_VERSION, **metadata}
+    (Path(output_dir) / METADATA_FILE).write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str),
+                                                  encoding="utf-8")
+
+
+def read_metadata(checkpoint_dir: Path) -> dict[str, Any]:
+    """The checkpoint's metadata ({} for folders we did not write, e.g. the base model)."""
+    path = Path(checkpoint_dir) / METADATA_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
