@@ -1,0 +1,80 @@
+"""Passwords (argon2id via argon2-cffi) and login checks. Cookie sessions belong to the web app."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from feedback.errors import InvalidInput
+from feedback.models import User
+from feedback.store import create_user, get_user_by_name
+
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _HASHER.hash("not a real password")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,31}")
+
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024
+
+
+def validate_username(username: str) -> str:
+    """The username, stripped, or ``InvalidInput``: 3-32 letters, digits, ``_ . -``, starting alphanumeric.
+
+    >>> validate_username(" ada_l ")
+    'ada_l'
+    """
+    name = username.strip()
+    if not _USERNAME.fullmatch(name):
+        raise InvalidInput(
+            "A username is 3-32 characters: letters, digits, '_', '.', '-', starting with a letter or digit."
+        )
+    return name
+
+
+def validate_password(password: str) -> str:
+    """The password unchanged, or ``InvalidInput`` if it is too short or absurdly long."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_CHARS} characters.")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"A password has at most {MAX_PASSWORD_CHARS} characters.")
+    return password
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of a valid password (salted; safe to store)."""
+    return _HASHER.hash(validate_password(password))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (False for a malformed hash, never an exception)."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The enabled user with these credentials, else None.
+
+    Unknown users cost the same hash check as known ones (no timing hint), and a hash made with
+    outdated parameters is upgraded in the caller's transaction.
+    """
+    user = get_user_by_name(session=session, username=username.strip())
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password) or user.disabled:
+        return None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = _HASHER.hash(password)
+        session.flush()
+    return user
+
+
+def register_user(*, session: Session, username: str, password: str, role: str = "student") -> User:
+    """Validate, hash and store a new user (``InvalidInput`` for a bad or taken name, or a weak password)."""
+    name = validate_username(username)
+    return create_user(session=session, username=name, password_hash=hash_password(password), role=role)

@@ -1,0 +1,420 @@
+"""The chat store: users, conversations, messages, critiques and ratings.
+
+Every function takes a keyword-only ``session`` and never commits: the request or job that calls
+it owns the transaction (``feedback.db.session_scope`` / ``run_in_transaction``). Refusals raise
+``InvalidInput`` (or ``NotAllowed``) *before* anything is written. A student sees and rates only
+their own conversations. Checkpoints, runs and datasets live in ``feedback.registry``; training
+reads and console statistics in ``feedback.reads``; all are re-exported here for convenience.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from feedback.errors import InvalidInput, NotAllowed
+from feedback.models import (
+    MAX_COMMENT_CHARS,
+    RATING_REASONS,
+    USER_ROLES,
+    Conversation,
+    Critique,
+    Message,
+    Rating,
+    RatingEvent,
+    User,
+    utcnow,
+)
+from feedback.reads import (  # noqa: F401  (re-exported)
+    AnswerRecord,
+    TrainingQuestion,
+    judge_human_agreement_by_day,
+    normalise_question,
+    questions_for_training,
+    rated_answers,
+    thumbs_up_rate_by_checkpoint,
+)
+from feedback.registry import (  # noqa: F401  (re-exported)
+    append_run_log,
+    create_run,
+    finish_run,
+    get_active_run,
+    get_checkpoint,
+    get_live_checkpoint,
+    get_run,
+    list_checkpoints,
+    list_datasets,
+    list_promotions,
+    list_runs,
+    previous_live_checkpoint,
+    record_dataset,
+    record_promotion,
+    register_checkpoint,
+    update_checkpoint,
+    update_run_stage,
+)
+from serving.critique.types import CritiqueResult
+
+TITLE_CHARS = 60
+"""Length of a conversation title taken from its first question (characters)."""
+
+PART_COLUMNS = {
+    "judge": "judge_score",
+    "answer_match": "answer_score",
+    "steps": "steps_score",
+    "consistency": "consistency_score",
+}
+"""Critic part name -> the Critique column that holds its score (the full parts also go to ``parts`` JSON)."""
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def create_user(*, session: Session, username: str, password_hash: str, role: str = "student") -> User:
+    """A new user; the username must be free (``InvalidInput`` otherwise). Hash with ``feedback.auth``."""
+    if role not in USER_ROLES:
+        raise InvalidInput(f"Unknown role {role!r}; choose one of {', '.join(USER_ROLES)}.")
+    if get_user_by_name(session=session, username=username) is not None:
+        raise InvalidInput(f"The username {username!r} is taken.")
+    user = User(username=username, password_hash=password_hash, role=role, created_at=utcnow())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(*, session: Session, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def get_user_by_name(*, session: Session, username: str) -> User | None:
+    """The user with this username (exact match), or None."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def list_users(*, session: Session) -> list[User]:
+    """All users, oldest first (operator console)."""
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def set_user_disabled(*, session: Session, user_id: int, disabled: bool) -> User:
+    """Disable (or re-enable) a login; their data stays."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"No user with id {user_id}.")
+    user.disabled = disabled
+    session.flush()
+    return user
+
+
+# --- conversations and messages ----------------------------------------------------------------
+
+
+def create_conversation(*, session: Session, user_id: int, title: str = "") -> Conversation:
+    """A new, empty conversation owned by ``user_id``."""
+    now = utcnow()
+    conversation = Conversation(user_id=user_id, title=title[:200], created_at=now, updated_at=now)
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def list_conversations(*, session: Session, user_id: int, limit: int = 100) -> list[Conversation]:
+    """The user's own conversations, most recently active first."""
+    query = (
+        select(Conversation)
+        .where(Conversation.user_id == user_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def get_conversation(*, session: Session, conversation_id: int, user_id: int | None) -> Conversation | None:
+    """The conversation if it is ``user_id``'s own, else None; ``user_id=None`` (operators only) skips the check."""
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    if user_id is not None:
+        query = query.where(Conversation.user_id == user_id)
+    return session.scalar(query)
+
+
+def conversation_messages(*, session: Session, conversation_id: int, user_id: int | None) -> list[Message]:
+    """The conversation's messages in order; empty if it is not the user's (``user_id=None``: operators)."""
+    if get_conversation(session=session, conversation_id=conversation_id, user_id=user_id) is None:
+        return []
+    query = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    return list(session.scalars(query))
+
+
+def get_message(*, session: Session, message_id: int, user_id: int | None) -> Message | None:
+    """One message of the user's own conversations (any user's when ``user_id`` is None), else None."""
+    query = select(Message).where(Message.id == message_id)
+    if user_id is not None:
+        query = query.join(Conversation, Conversation.id == Message.conversation_id).where(
+            Conversation.user_id == user_id)
+    return session.scalar(query)
+
+
+def _own_conversation(session: Session, conversation_id: int, user_id: int) -> Conversation:
+    conversation = get_conversation(session=session, conversation_id=conversation_id, user_id=user_id)
+    if conversation is None:
+        raise NotAllowed("No such conversation.")
+    return conversation
+
+
+def add_user_message(
+    *, session: Session, conversation_id: int, user_id: int, content: str, max_chars: int | None = None
+) -> Message:
+    """Store a student's question in their own conversation (titling an untitled conversation)."""
+    text = content.strip()
+    if not text:
+        raise InvalidInput("The question is empty.")
+    if max_chars is not None and len(text) > max_chars:
+        raise InvalidInput(f"The question is too long ({len(text)} characters; at most {max_chars}).")
+    conversation = _own_conversation(session, conversation_id, user_id)
+    now = utcnow()
+    message = Message(conversation_id=conversation_id, role="user", content=text, status="ok", created_at=now)
+    session.add(message)
+    conversation.updated_at = now
+    if not conversation.title:
+        first_line = " ".join(text.split())
+        conversation.title = first_line[:TITLE_CHARS] + ("…" if len(first_line) > TITLE_CHARS else "")
+    session.flush()
+    return message
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe copy (pydantic models and dataclasses included)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    return json.loads(json.dumps(value, default=str))
+
+
+def begin_assistant_message(
+    *,
+    session: Session,
+    conversation_id: int,
+    parent_id: int,
+    checkpoint_id: str | None,
+    sampling: Mapping[str, Any] | Any,
+) -> Message:
+    """An empty ``streaming`` answer to question ``parent_id``, stamped with the checkpoint and sampling used.
+
+    ``sampling`` is a ``SamplingSettings`` or a plain mapping. Ownership is the caller's check
+    (it just stored the question with ``add_user_message``); the parent must be a user message
+    of the same conversation.
+    """
+    parent = session.get(Message, parent_id)
+    if parent is None or parent.conversation_id != conversation_id or parent.role != "user":
+        raise InvalidInput("The answer must point at a question of the same conversation.")
+    message = Message(
+        conversation_id=conversation_id,
+        role="assistant",
+        content="",
+        status="streaming",
+        checkpoint_id=checkpoint_id,
+        sampling=_jsonable(sampling),
+        parent_id=parent_id,
+        created_at=utcnow(),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def update_assistant_text(*, session: Session, message_id: int, text: str) -> bool:
+    """Save the partial text of a streaming answer; False if it is no longer streaming (nothing changed)."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == "streaming")
+        .values(content=text)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount > 0
+
+
+def finish_assistant_message(
+    *,
+    session: Session,
+    message_id: int,
+    status: str,
+    text: str | None = None,
+    error: str | None = None,
+    ttft_s: float | None = None,
+    latency_s: float | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> Message:
+    """Close a streaming answer as ``ok`` or ``failed``. ``text=None`` keeps the partial text already saved."""
+    if status not in ("ok", "failed"):
+        raise InvalidInput(f"An answer finishes as 'ok' or 'failed', not {status!r}.")
+    message = session.get(Message, message_id)
+    if message is None or message.role != "assistant":
+        raise InvalidInput(f"No assistant message {message_id}.")
+    if message.status != "streaming":
+        raise InvalidInput(f"Message {message_id} already finished ({message.status}).")
+    now = utcnow()
+    message.status = status
+    if text is not None:
+        message.content = text
+    message.error = error
+    message.finished_at = now
+    message.ttft_s = ttft_s
+    message.latency_s = latency_s
+    message.prompt_tokens = prompt_tokens
+    message.completion_tokens = completion_tokens
+    conversation = session.get(Conversation, message.conversation_id)
+    if conversation is not None:
+        conversation.updated_at = now
+    session.flush()
+    return message
+
+
+def mark_interrupted_messages(*, session: Session, before: datetime | None = None) -> int:
+    """Fail answers left ``streaming`` by a crash or restart (keeping their partial text); returns how many."""
+    query = update(Message).where(Message.status == "streaming")
+    if before is not None:
+        query = query.where(Message.created_at < before)
+    result = session.execute(
+        query.values(status="failed", error="interrupted: the server stopped while answering", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+# --- critiques ---------------------------------------------------------------------------------
+
+
+def save_critique(*, session: Session, message_id: int, result: CritiqueResult) -> Critique:
+    """Store the critic's verdict on an assistant message; a newer verdict replaces the old one."""
+    message = session.get(Message, message_id)
+    if message is None or message.role != "assistant":
+        raise InvalidInput(f"No assistant message {message_id} to critique.")
+    critique = session.scalar(select(Critique).where(Critique.message_id == message_id))
+    if critique is None:
+        critique = Critique(message_id=message_id)
+        session.add(critique)
+    critique.score = result.score
+    critique.band = result.band
+    critique.passed = result.passed
+    critique.confidence = result.confidence
+    critique.explanation = result.explanation
+    critique.has_reference = result.has_reference
+    for name, column in PART_COLUMNS.items():
+        part = result.parts.get(name)
+        setattr(critique, column, part.score if part is not None else None)
+    critique.parts = _jsonable(result.to_dict()["parts"])
+    critique.critic_version = result.critic_version
+    critique.calibration_version = result.calibration_version
+    critique.created_at = utcnow()
+    session.flush()
+    return critique
+
+
+def get_critique(*, session: Session, message_id: int) -> Critique | None:
+    """The latest verdict on a message, or None."""
+    return session.scalar(select(Critique).where(Critique.message_id == message_id))
+
+
+# --- ratings -----------------------------------------------------------------------------------
+
+
+def validate_rating(liked: bool, reason: str | None, comment: str | None) -> tuple[bool, str | None, str | None]:
+    """Normalised (liked, reason, comment), or ``InvalidInput``: reasons come from ``RATING_REASONS``.
+
+    >>> validate_rating(False, "wrong steps", "  step 2 is off ")
+    (False, 'wrong steps', 'step 2 is off')
+    >>> validate_rating(True, "", "")
+    (True, None, None)
+    """
+    if not isinstance(liked, bool):
+        raise InvalidInput("A rating is a thumbs up or down.")
+    reason = (reason or "").strip() or None
+    if reason is not None and reason not in RATING_REASONS:
+        raise InvalidInput(f"Unknown reason {reason!r}; choose one of: {', '.join(RATING_REASONS)}.")
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"The comment is too long ({len(comment)} characters; at most {MAX_COMMENT_CHARS}).")
+    return liked, reason, comment
+
+
+def _own_answer(session: Session, message_id: int, user_id: int) -> Message | None:
+    query = (
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id == message_id, Message.role == "assistant", Conversation.user_id == user_id)
+    )
+    return session.scalar(query)
+
+
+def upsert_rating(
+    *,
+    session: Session,
+    message_id: int,
+    user_id: int,
+    liked: bool,
+    reason: str | None = None,
+    comment: str | None = None,
+) -> Rating:
+    """Set the user's rating of an answer in their own conversation.
+
+    Repeating the same rating changes nothing; a different one updates the row and appends a
+    ``RatingEvent``. Invalid input or someone else's message raises before anything is written.
+    """
+    liked, reason, comment = validate_rating(liked, reason, comment)
+    if _own_answer(session, message_id, user_id) is None:
+        raise NotAllowed("No such answer in your conversations.")
+    query = select(Rating).where(Rating.message_id == message_id, Rating.user_id == user_id)
+    rating = session.scalar(query)
+    now = utcnow()
+    created = False
+    if rating is None:
+        try:
+            with session.begin_nested():  # a concurrent first rating may win the unique key
+                rating = Rating(
+                    message_id=message_id, user_id=user_id, liked=liked, reason=reason, comment=comment,
+                    created_at=now, updated_at=now,
+                )
+                session.add(rating)
+            created = True
+        except IntegrityError:
+            rating = session.scalar(query)
+            if rating is None:
+                raise
+    if not created and (rating.liked, rating.reason, rating.comment) == (liked, reason, comment):
+        return rating
+    rating.liked, rating.reason, rating.comment, rating.updated_at = liked, reason, comment, now
+    session.add(
+        RatingEvent(
+            rating_id=rating.id, message_id=message_id, user_id=user_id,
+            liked=liked, reason=reason, comment=comment, created_at=now,
+        )
+    )
+    session.flush()
+    return rating
+
+
+def get_rating(*, session: Session, message_id: int, user_id: int) -> Rating | None:
+    """The user's current rating of a message, or None."""
+    return session.scalar(select(Rating).where(Rating.message_id == message_id, Rating.user_id == user_id))
+
+
+def rating_history(*, session: Session, message_id: int, user_id: int) -> list[RatingEvent]:
+    """Every rating state the user set on a message, oldest first."""
+    query = (
+        select(RatingEvent)
+        .where(RatingEvent.message_id == message_id, RatingEvent.user_id == user_id)
+        .order_by(RatingEvent.id)
+    )
+    return list(session.scalars(query))
+
+
+def count_rows(*, session: Session, model: type) -> int:
+    """Row count of a model's table (tests, console)."""
+    return session.scalar(select(func.count()).select_from(model)) or 0
