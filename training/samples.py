@@ -9,13 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from serving.critique.types import CritiqueResult
+from serving.policy_prompt import POLICY_SYSTEM_PROMPT as DEFAULT_SYSTEM_PROMPT
 from training.formats import ChatMessage
-
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a careful math tutor. Solve the problem step by step with short steps, "
-    "then end with a final line of the form 'The answer is N.'"
-)
-"""Strict answer format: the default model follows it ~77% of the time, and RFT raises that to ~98%."""
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ Maker = Callable[[random.Random, str], SeedQuestion]
 
 _NAMES_EN = ("Tom", "Anna", "Li Lei", "Maria", "Sam", "Priya", "Ben", "Yuki")
 _NAMES_ZH = ("小明", "小红", "小华", "小丽", "小刚", "小芳")
-_ITEMS = (("apples", "个苹果"), ("pencils", "支铅笔"), ("stickers", "张贴纸"), ("books", "本书"),
-          ("marbles", "颗弹珠"), ("cookies", "块饼干"))
+_ITEMS = (("apples", "个", "苹果"), ("pencils", "支", "铅笔"), ("stickers", "张", "贴纸"), ("books", "本", "书"),
+          ("marbles", "颗", "弹珠"), ("cookies", "块", "饼干"))
 
 
 def _q(question: str, answer: int | Fraction | str, category: str, sub: str, level: int, lang: str) -> SeedQuestion:
@@ -96,7 +96,7 @@ def _percent(rng: random.Random, lang: str, level: int) -> SeedQuestion:
 
 def _word(rng: random.Random, lang: str, level: int) -> SeedQuestion:
     """One-step (levels 1-3) and two-step (4-5) stories."""
-    item_en, item_zh = rng.choice(_ITEMS)
+    item_en, unit, noun = rng.choice(_ITEMS)
     name = rng.choice(_NAMES_EN if lang == "en" else _NAMES_ZH)
     hi = {1: 9, 2: 20, 3: 60, 4: 60, 5: 200}[level]
     a, b = rng.randint(2, hi), rng.randint(1, hi)
@@ -104,19 +104,19 @@ def _word(rng: random.Random, lang: str, level: int) -> SeedQuestion:
         if rng.random() < 0.5:
             answer = a + b
             text = (f"{name} has {a} {item_en} and gets {b} more. How many {item_en} does {name} have now?"
-                    if lang == "en" else f"{name}有 {a} {item_zh}，又得到 {b} {item_zh[1:]}。{name}现在一共有多少{item_zh[1:]}？")
+                    if lang == "en" else f"{name}有 {a} {unit}{noun}，又得到 {b} {unit}。{name}现在一共有多少{unit}{noun}？")
             return _q(text, answer, "word_problems", "one_step_add", level, lang)
         a, b = max(a, b), min(a, b)
         answer = a - b
         text = (f"{name} has {a} {item_en} and gives away {b}. How many {item_en} are left?"
-                if lang == "en" else f"{name}有 {a} {item_zh}，送给别人 {b} {item_zh[1:]}。还剩多少{item_zh[1:]}？")
+                if lang == "en" else f"{name}有 {a} {unit}{noun}，送给别人 {b} {unit}。还剩多少{unit}{noun}？")
         return _q(text, answer, "word_problems", "one_step_sub", level, lang)
     c = rng.randint(2, 6)
     k = rng.randint(1, min(a, 30))
     answer = a * c - k
-    text = (f"{name} buys {c} bags with {a} {item_en} in each bag, then eats {k} of them. "
+    text = (f"{name} buys {c} bags with {a} {item_en} in each bag, then gives away {k} of them. "
             f"How many {item_en} are left?" if lang == "en"
-            else f"{name}买了 {c} 袋，每袋有 {a} {item_zh}，然后吃掉了 {k} {item_zh[1:]}。还剩多少{item_zh[1:]}？")
+            else f"{name}买了 {c} 袋{noun}，每袋有 {a} {unit}，然后用掉了 {k} {unit}。还剩多少{unit}{noun}？")
     return _q(text, answer, "word_problems", "two_step", level, lang)
 
 

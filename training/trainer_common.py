@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def common_args(cfg: TrainerSettings, output_dir: Path) -> dict[str, Any]:
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
-        warmup_ratio=cfg.warmup_ratio,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the steps
         bf16=use_bf16(cfg),
         gradient_checkpointing=False,
         max_length=cfg.max_length,
@@ -93,7 +94,6 @@ def common_args(cfg: TrainerSettings, output_dir: Path) -> dict[str, Any]:
         logging_steps=cfg.logging_steps,
         save_strategy="no",
         seed=cfg.seed,
-        pad_token=PAD_TOKEN,
         dataloader_num_workers=0,
     )
 
@@ -113,6 +113,7 @@ def save_checkpoint(trainer, tokenizer, output_dir: Path, cfg: TrainerSettings, 
         tokenizer.padding_side = "left"  # generation-side default for whoever loads it
         tokenizer.save_pretrained(output_dir)
         write_metadata(output_dir, metadata)
+        shutil.rmtree(output_dir / "_trainer", ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return output_dir
 

@@ -1,0 +1,93 @@
+"""Draw answers for many questions through any PolicyEngine (vLLM over HTTP, or transformers in process).
+
+vLLM batches concurrent requests, so we send ``concurrency`` at once; an engine with ``sample_many``
+(the transformers backend) gets whole batches instead. Knows nothing about critique or training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from tqdm.auto import tqdm
+
+from serving.engine import ChatMessage, EngineError, PolicyEngine, Sample
+from serving.sampling import SamplingSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_messages(question: str, system: str | None) -> list[ChatMessage]:
+    """System prompt (if any) then the question.
+
+    >>> [m["role"] for m in build_messages("2+3?", "Be brief.")]
+    ['system', 'user']
+    """
+    msgs: list[ChatMessage] = [{"role": "system", "content": system}] if system else []
+    return msgs + [{"role": "user", "content": question}]
+
+
+def sample_questions(
+    engine: PolicyEngine,
+    questions: Sequence[str],
+    sampling: SamplingSettings,
+    *,
+    system: str | None,
+    n: int = 1,
+    concurrency: int = 16,
+    skip_errors: bool = False,
+    desc: str = "sampling",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[list[Sample]]:
+    """``n`` samples for each question, in question order.
+
+    With ``skip_errors`` a question whose request fails twice gets an empty list; otherwise the
+    EngineError propagates (evaluation must not silently shrink its denominator).
+    """
+    conversations = [build_messages(q, system) for q in questions]
+    results: list[list[Sample]] = [[] for _ in questions]
+    bar = tqdm(total=len(questions), desc=desc, unit="q")
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        bar.update(k)
+        if on_progress:
+            on_progress(done, len(questions))
+
+    sample_many = getattr(engine, "sample_many", None)
+    try:
+        if callable(sample_many):
+            step = max(1, concurrency)
+            for start in range(0, len(conversations), step):
+                chunk = conversations[start:start + step]
+                try:
+                    got = sample_many(chunk, sampling, n=n)
+                except EngineError:
+                    if not skip_errors:
+                        raise
+                    got = [[] for _ in chunk]
+                results[start:start + len(chunk)] = got
+                tick(len(chunk))
+            return results
+
+        def one(i: int) -> tuple[int, list[Sample]]:
+            for attempt in range(2):
+                try:
+                    return i, engine.sample(conversations[i], sampling, n=n)
+                except EngineError as exc:
+                    if attempt == 1:
+                        if not skip_errors:
+                            raise
+                        log.warning("question %d failed twice: %s", i, exc)
+            return i, []
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for i, samples in pool.map(one, range(len(conversations))):
+                results[i] = samples
+                tick(1)
+        return results
+    finally:
+        bar.close()
