@@ -40,6 +40,7 @@ _TRANSIENT_MARKERS = (
     "the database system is shutting down",
     "could not serialize access",
     "deadlock detected",
+    "lock timeout",
 )
 
 
@@ -49,10 +50,22 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
     SQLite: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable across app
     crashes; WAL's usual pairing), ``foreign_keys=ON``, ``busy_timeout``, and explicit ``BEGIN``
     so SAVEPOINTs and transactional DDL work. The parent folder of a SQLite file is created.
+    PostgreSQL: ``lock_timeout`` = ``busy_timeout_ms``, so a held lock fails fast into the retry.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, echo=echo)
+        engine = create_engine(url, pool_pre_ping=True, echo=echo)
+
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:
+            # PostgreSQL's counterpart of busy_timeout: give up waiting for a row/table lock (then we retry).
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
+            dbapi_connection.autocommit = autocommit
+
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True, echo=echo)

@@ -1,0 +1,190 @@
+"""feedback/db.py: migrations, connection settings, transactions and the retry of transient failures."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from feedback import store
+from feedback.db import current_revision, is_transient, make_engine, run_in_transaction, session_scope, upgrade_db
+from feedback.errors import InvalidInput, StoreUnavailable
+from feedback.models import Base, User
+from tests.feedback.helpers import make_chat, new_database
+
+
+def _users(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_is_idempotent_and_reaches_head(db_url: str, engine: Engine) -> None:
+    upgrade_db(db_url)
+    assert current_revision(engine) == "0001"
+
+
+def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'x.db'}", busy_timeout_ms=1234)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+    engine.dispose()
+
+
+def test_foreign_keys_are_enforced(session: Session) -> None:
+    with pytest.raises(IntegrityError):
+        with session.begin_nested():
+            store.create_conversation(session=session, user_id=987654)
+
+
+def test_datetimes_come_back_timezone_aware_utc(session: Session) -> None:
+    chat = make_chat(session, "ada")
+    session.expire_all()
+    user = session.get(User, chat.user.id)
+    assert user.created_at.utcoffset().total_seconds() == 0
+
+
+def test_session_scope_commits_or_rolls_back_as_a_whole(fresh_engine: Engine) -> None:
+    with session_scope(fresh_engine) as session:
+        store.create_user(session=session, username="ada", password_hash="x")
+    with pytest.raises(RuntimeError):
+        with session_scope(fresh_engine) as session:
+            store.create_user(session=session, username="bob", password_hash="x")
+            raise RuntimeError("request failed after the first write")
+    assert _users(fresh_engine) == 1
+
+
+def test_retry_reruns_the_whole_transaction_after_a_transient_error(fresh_engine: Engine) -> None:
+    attempts = []
+
+    def work(session: Session) -> int:
+        user = store.create_user(session=session, username="ada", password_hash="x")  # written, then lost
+        attempts.append(user.id)
+        if len(attempts) == 1:
+            raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("database is locked"))
+        return user.id
+
+    run_in_transaction(fresh_engine, work, retries=2, backoff_s=0.0)
+    assert len(attempts) == 2
+    assert _users(fresh_engine) == 1  # the first attempt left nothing behind
+
+
+def test_retry_does_not_retry_invalid_input(fresh_engine: Engine) -> None:
+    calls = []
+
+    def work(session: Session) -> None:
+        calls.append(1)
+        store.create_user(session=session, username="ada", password_hash="x", role="admin")
+
+    with pytest.raises(InvalidInput):
+        run_in_transaction(fresh_engine, work, retries=3, backoff_s=0.0)
+    assert calls == [1]
+
+
+def test_is_transient_rejects_non_database_errors() -> None:
+    assert not is_transient(ValueError("database is locked"))
+
+
+def _hold_write_lock_sqlite(engine: Engine) -> sqlite3.Connection:
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO users (username, password_hash, role, created_at, disabled) "
+                   "VALUES ('holder', 'x', 'student', '2026-01-01 00:00:00', 0)")
+    return holder
+
+
+def test_locked_sqlite_database_is_retried_then_reported_with_nothing_written(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    upgrade_db(url)
+    engine = make_engine(url, busy_timeout_ms=20)
+    holder = _hold_write_lock_sqlite(engine)
+    attempts = []
+
+    def work(session: Session) -> None:
+        attempts.append(1)
+        chat = make_chat(session, "ada")
+        store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=True)
+
+    try:
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            run_in_transaction(engine, work, retries=2, backoff_s=0.001)
+        assert len(attempts) == 3
+    finally:
+        holder.rollback()
+        holder.close()
+    assert _users(engine) == 0
+    run_in_transaction(engine, work, retries=0)  # the lock is gone: the same work now succeeds
+    assert _users(engine) == 1
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_locked_postgresql_table_is_retried_then_reported_with_nothing_written(tmp_path) -> None:
+    with new_database("postgresql", tmp_path) as url:
+        engine = make_engine(url, busy_timeout_ms=50)
+        holder = create_engine(url)
+        attempts = []
+
+        def work(session: Session) -> None:
+            attempts.append(1)
+            store.create_user(session=session, username="ada", password_hash="x")
+
+        try:
+            with holder.connect() as connection:
+                connection.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+                with pytest.raises(StoreUnavailable, match="lock timeout"):
+                    run_in_transaction(engine, work, retries=1, backoff_s=0.001)
+                connection.rollback()
+            assert len(attempts) == 2
+            assert _users(engine) == 0
+        finally:
+            holder.dispose()
+            engine.dispose()
+
+
+@pytest.mark.postgres
+def test_unreachable_postgresql_raises_store_unavailable() -> None:
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")
+    with pytest.raises(StoreUnavailable, match="nothing was saved"):
+        run_in_transaction(engine, lambda session: session.execute(text("SELECT 1")), retries=1, backoff_s=0.0)
+
+
+def test_concurrent_first_ratings_leave_one_row(fresh_engine: Engine) -> None:
+    with session_scope(fresh_engine) as session:
+        chat = make_chat(session, "ada")
+    errors: list[BaseException] = []
+
+    def rate(liked: bool) -> None:
+        try:
+            run_in_transaction(
+                fresh_engine,
+                lambda s: store.upsert_rating(session=s, message_id=chat.answer.id, user_id=chat.user.id, liked=liked),
+                retries=20,
+                backoff_s=0.005,
+            )
+        except BaseException as error:  # noqa: BLE001 -- surfaced by the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=rate, args=(i % 2 == 0,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_scope(fresh_engine) as session:
+        from feedback.models import Rating
+
+        assert session.scalar(select(func.count()).select_from(Rating)) == 1
