@@ -103,6 +103,10 @@ class CritiqueSettings(BaseModel):
     """Policy samples drawn to check an answer when there is no reference."""
     self_consistency_temperature: float = 0.8
     """Temperature of those samples."""
+    self_consistency_max_tokens: int = 256
+    """Output budget of each self-consistency sample (tokens); kept short so critique stays cheap."""
+    judge_skip_when_decisive: bool = True
+    """Skip the judge call when the symbolic parts already decide (reference checked, or a wrong step feeds the final answer)."""
     calibration_path: Path | None = None
     """Calibration file (JSON); None uses the shipped default."""
 

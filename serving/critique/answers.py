@@ -19,6 +19,8 @@ from fractions import Fraction
 
 from math_verify import parse, verify
 
+from serving.critique.types import PartScore
+
 # We pass timeout=None (signal-based timeouts only work in the main thread; answers are capped in length).
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
@@ -74,7 +76,7 @@ def _trim_statement(tail: str) -> str:
     return tail.strip().strip("*").strip("$ ").strip()
 
 
-def extract_answer(text: str) -> str | None:
+def extract_answer(text: str, *, fallback: bool = True) -> str | None:
     """The final answer stated in a reply, as a short string; None when there is none.
 
     >>> extract_answer("37 + 48 = 85. The answer is 85.")
@@ -104,11 +106,28 @@ def extract_answer(text: str) -> str | None:
             answer = _trim_statement(found[-1])
             if answer:
                 return answer[:_MAX_ANSWER_CHARS]
-    numbers = _NUMBER_RE.findall(text)
+    numbers = _NUMBER_RE.findall(text) if fallback else []
     if numbers:
         number, denominator, percent = numbers[-1]
         return number.replace(",", "") + (f"/{denominator}" if denominator else "") + percent
     return None
+
+
+def extract_reference(reference: str | None, max_short_chars: int = 40) -> str | None:
+    """The checkable final answer of a reference: a short reference is the answer itself; a long
+    worked solution only yields one through an explicit marker (never the last-number guess).
+
+    >>> extract_reference("85"), extract_reference("x = 5"), extract_reference(None)
+    ('85', 'x = 5', None)
+    >>> extract_reference("First 3 + 4 = 7 then we double it to get 14 " * 3) is None
+    True
+    """
+    if not reference or not reference.strip():
+        return None
+    text = reference.strip()
+    if len(text) <= max_short_chars and "\n" not in text:
+        return extract_answer(text, fallback=False) or text
+    return extract_answer(text, fallback=False)
 
 
 def gsm8k_reference(answer_text: str) -> str | None:
@@ -212,3 +231,26 @@ def answers_equivalent(pred: str | None, ref: str | None) -> bool:
         return bool(verify(gold, target, timeout_seconds=None))
     except Exception:  # math-verify/sympy can raise on odd input; unknown is "not equal"
         return False
+
+
+def answer_match_part(answer: str, reference: str | None) -> PartScore:
+    """The reference check as a critic part: 10 when the final answers agree, 1 when not, None when
+    there is no checkable reference or the answer states no final result.
+
+    >>> answer_match_part("so 37 + 48 = 85", "85").score, answer_match_part("so it is 84", "85").score
+    (10.0, 1.0)
+    >>> answer_match_part("so it is 84", None).score is None
+    True
+    """
+    ref = extract_reference(reference)
+    pred = extract_answer(answer)
+    data = {"reference_answer": ref, "final": pred, "has_final": pred is not None}
+    if ref is None:
+        why = "no reference" if not reference else "the reference states no short final answer"
+        return PartScore("answer_match", None, f"reference not checked: {why}", data)
+    if pred is None:
+        return PartScore("answer_match", None, "the answer states no final result", data)
+    same = answers_equivalent(pred, ref)
+    verdict = "matches" if same else "does not match"
+    return PartScore("answer_match", 10.0 if same else 1.0,
+                     f"final answer {pred} {verdict} the reference {ref}", {**data, "equivalent": same})

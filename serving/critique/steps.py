@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from serving.critique.answers import _as_fraction, extract_answer, normalize_answer
+from serving.critique.types import PartScore
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
 _EQUATION_RE = re.compile(rf"[\d(\-.]{_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CHARS}*)+")
@@ -292,3 +293,40 @@ def _format(value: sympy.Rational) -> str:
     if sympy.Rational(repr(round(decimal, 6))) == value:
         return repr(round(decimal, 6))
     return f"{value.p}/{value.q}"
+
+
+def steps_part(answer: str, question: str | None = None) -> PartScore:
+    """The step checker as a critic part: 1-10 by what it found; None when the answer shows no arithmetic.
+
+    >>> steps_part("37 + 48 = 104. The answer is 104.").score, steps_part("It is 85.").score
+    (2.0, None)
+    """
+    check = check_steps(answer, question)
+    data = {
+        "n_equations": len(check.equations),
+        "wrong": [{"text": w.text, "expected": w.expected, "stated": w.stated, "index": w.index,
+                   "early": w.early, "description": w.describe()} for w in check.wrong],
+        "final_tainted": check.final_tainted,
+        "first_wrong_early": check.first_wrong_early,
+        "ungrounded": check.ungrounded,
+        "has_final": extract_answer(answer) is not None,
+    }
+    if not check.equations:
+        return PartScore("steps", None, "no explicit arithmetic to check", data)
+    if check.wrong and check.final_tainted:
+        score = 2.0 if check.first_wrong_early else 4.0
+    elif check.wrong:
+        score = 7.0
+    elif check.ungrounded:
+        score = 5.0
+    else:
+        score = 10.0
+    if check.wrong:
+        detail = "; ".join(w.describe() for w in check.wrong)
+        if check.final_tainted:
+            detail += "; the final answer inherits this error"
+    else:
+        detail = f"all {len(check.equations)} arithmetic steps check out"
+    if check.ungrounded:
+        detail += f"; operands not found in the question: {', '.join(check.ungrounded[:5])}"
+    return PartScore("steps", score, detail, data)

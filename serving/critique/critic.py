@@ -1,0 +1,123 @@
+"""MathCritic: the Critic the app and the training loop call. Runs the parts, merges them, calibrates.
+
+Cost on the no-reference path: one n=k sampling request (self-consistency) plus at most one judge call,
+and the judge is skipped when the symbolic parts already decide (``judge_skip_when_decisive``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from mathchat.settings import CritiqueSettings, Settings
+from serving.critique.answers import answer_match_part
+from serving.critique.bands import band_label, band_of, is_pass
+from serving.critique.calibration import UNCALIBRATED, Calibration, load_calibration
+from serving.critique.combine import explain, combine_score
+from serving.critique.consistency import consistency_part, draw_samples
+from serving.critique.judge import judge_part
+from serving.critique.prompt import PROMPTS_DIR
+from serving.critique.steps import steps_part
+from serving.critique.types import CritiqueResult, PartScore
+from serving.engine import EngineError, PolicyEngine
+from serving.sampling import SamplingSettings
+
+log = logging.getLogger(__name__)
+CRITIC_FORMAT = 1
+"""Bump when the parts or the merge rules change meaning."""
+
+
+def critic_version() -> str:
+    """``mc<format>-<hash of the prompt files>``: changes whenever the rubric wording changes."""
+    digest = hashlib.sha256()
+    for path in sorted(PROMPTS_DIR.glob("*.txt")):
+        digest.update(path.read_bytes())
+    return f"mc{CRITIC_FORMAT}-{digest.hexdigest()[:8]}"
+
+
+def load_calibration_or_fallback(path: Path | None) -> Calibration:
+    try:
+        return load_calibration(path)
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("calibration unavailable (%s); using the uncalibrated fallback", error)
+        return UNCALIBRATED
+
+
+class MathCritic:
+    """Math-Critique over symbolic parts (reference match, step check, self-consistency) and a judge LLM.
+
+    ``policy`` draws self-consistency samples; ``judge`` (any PolicyEngine) writes the judged
+    explanation. Either may be None, and that part is then skipped.
+    """
+
+    def __init__(self, settings: CritiqueSettings | None = None, *, policy: PolicyEngine | None = None,
+                 judge: PolicyEngine | None = None, calibration: Calibration | None = None,
+                 sampling: SamplingSettings | None = None) -> None:
+        self.settings = settings or CritiqueSettings()
+        self.policy = policy
+        self.judge = judge if self.settings.use_judge else None
+        self.calibration = calibration or load_calibration_or_fallback(self.settings.calibration_path)
+        base = sampling or SamplingSettings()
+        self.sample_settings = base.with_(temperature=self.settings.self_consistency_temperature,
+                                          max_tokens=self.settings.self_consistency_max_tokens)
+        self.version = critic_version()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, policy: PolicyEngine | None) -> "MathCritic":
+        """The app's critic: the judge is the external endpoint when configured, else the policy itself."""
+        judge: PolicyEngine | None = policy
+        if settings.critique.judge_url:
+            from serving.vllm_engine import OpenAIEngine
+
+            judge = OpenAIEngine.for_url(settings.critique.judge_url, settings.critique.judge_model)
+        return cls(settings.critique, policy=policy, judge=judge, sampling=settings.sampling)
+
+    def _decisive(self, parts: dict[str, PartScore]) -> bool:
+        """Whether the symbolic parts settle right/wrong without a judge."""
+        match = parts.get("answer_match")
+        if match is not None and match.score is not None:
+            return True
+        steps = parts.get("steps")
+        if steps is not None and steps.data.get("final_tainted"):
+            return True
+        cons = parts.get("consistency")
+        return cons is not None and cons.score is not None and cons.data.get("k", 0) >= 3 \
+            and cons.data.get("fraction") == 1.0 and steps is not None and steps.score == 10.0
+
+    def critique(self, question: str, answer: str, reference: str | None = None, *,
+                 samples: list[str] | None = None) -> CritiqueResult:
+        """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing."""
+        parts: dict[str, PartScore] = {}
+        has_reference = bool(reference and reference.strip())
+        if has_reference:
+            parts["answer_match"] = answer_match_part(answer, reference)
+        parts["steps"] = steps_part(answer, question)
+        reference_checked = parts.get("answer_match") is not None and parts["answer_match"].score is not None
+        if samples is None and not reference_checked and self.policy is not None \
+                and self.settings.self_consistency_k > 0 and not parts["steps"].data.get("final_tainted"):
+            try:
+                samples = draw_samples(self.policy, question, k=self.settings.self_consistency_k,
+                                       sampling=self.sample_settings)
+            except EngineError as error:
+                log.warning("self-consistency samples failed: %s", error)
+        if samples is not None and not reference_checked:
+            parts["consistency"] = consistency_part(answer, samples)
+        if self.judge is not None and not (self.settings.judge_skip_when_decisive and self._decisive(parts)):
+            parts["judge"] = judge_part(self.judge, question, reference if has_reference else None, answer,
+                                        max_tokens=self.settings.judge_max_tokens,
+                                        retries=self.settings.judge_retries)
+        confidence = None if all(p.score is None for p in parts.values()) else self.calibration.predict(parts)
+        score = combine_score(parts, confidence)
+        band = band_of(score)
+        return CritiqueResult(
+            score=score,
+            band=band.name if band else None,
+            passed=is_pass(score, self.settings.pass_threshold),
+            confidence=None if confidence is None else round(confidence, 4),
+            explanation=explain(parts, score, band_label(score)),
+            parts=parts,
+            critic_version=self.version,
+            calibration_version=self.calibration.version,
+            has_reference=has_reference,
+        )
