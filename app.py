@@ -1,0 +1,105 @@
+"""mathchat web app: wires settings, the database, the policy engine, the critic, and the Gradio pages.
+
+Run with `python app.py` (or `make run`). Pages: /login, /chat/ (students), /operator/ (operators).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from feedback.db import make_engine, upgrade_db
+from mathchat.settings import Settings, load_settings
+from serving.bootstrap import ensure_live_checkpoint, ensure_operator, fail_interrupted_answers
+from serving.chat_service import ChatService
+from serving.critique.critic import MathCritic
+from serving.engine import PolicyEngine
+from serving.factory import PolicyRuntime, start_policy
+from serving.live_model import LiveModelSync, SwitchableEngine
+from serving.operator_api import build_operator_router
+from serving.console import build_console
+from serving.ui import CSS, build_chat_ui
+from serving.web_auth import WebAuth
+
+log = logging.getLogger("mathchat")
+
+
+def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None = None,
+               watch_interval_s: float = 5.0) -> FastAPI:
+    """The whole web app. ``engine`` replaces the policy backend (tests); otherwise settings decide."""
+    settings = settings or load_settings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_db(settings.database.url)
+    db = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    fail_interrupted_answers(db)
+    ensure_operator(settings, db)
+    live_id, live_path = ensure_live_checkpoint(settings, db)
+    runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
+        settings, live_path, live_id, wait=False)
+    policy = SwitchableEngine(runtime.engine)
+    sync = LiveModelSync(settings, db, runtime, policy, served_id=policy.checkpoint_id or live_id)
+    critic = MathCritic.from_settings(settings, policy)
+    service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
+    auth = WebAuth(settings, db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # noqa: ANN202
+        sync.start(watch_interval_s)
+        yield
+        sync.stop()
+        runtime.close()
+        db.dispose()
+
+    app = FastAPI(title="mathchat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings, app.state.db, app.state.runtime, app.state.sync = settings, db, runtime, sync
+    app.state.service, app.state.auth, app.state.policy = service, auth, policy
+    app.include_router(auth.router())
+    app.include_router(build_operator_router(settings, db, sync, auth), prefix="/api/operator")
+
+    @app.get("/")
+    def root(request: Request) -> RedirectResponse:
+        user = auth.user_from_request(request)
+        return RedirectResponse("/chat/" if user else "/login", status_code=303)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        health = policy.health()
+        body = {"ok": health.ok, "backend": health.backend, "checkpoint_id": health.checkpoint_id,
+                "detail": health.detail}
+        if runtime.supervisor is not None:
+            body["supervisor"] = runtime.supervisor.health()
+        return JSONResponse(body, status_code=200 if health.ok else 503)
+
+    @app.middleware("http")
+    async def send_anonymous_to_login(request: Request, call_next):  # noqa: ANN001, ANN202
+        path = request.url.path
+        if request.method == "GET" and path in ("/chat", "/chat/", "/operator", "/operator/"):
+            user = auth.user_from_request(request)
+            if user is None or (path.startswith("/operator") and not user.is_operator):
+                return RedirectResponse(f"/login?next={path.rstrip('/')}/", status_code=303)
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    gr.mount_gradio_app(app, build_chat_ui(service, auth, settings), "/chat", auth_dependency=auth.any_user,
+                        css=CSS, footer_links=[], run_history=False, show_error=True)
+    gr.mount_gradio_app(app, build_console(settings, db, sync, auth), "/operator",
+                        auth_dependency=auth.operator_only, footer_links=[], run_history=False)
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
+                timeout_graceful_shutdown=30)
+
+
+if __name__ == "__main__":
+    main()

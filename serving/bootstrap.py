@@ -1,0 +1,66 @@
+"""First-start chores at the app's edge: schema, the base checkpoint, an operator account, stale answers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from feedback import auth as user_auth
+from feedback import store
+from feedback.db import run_in_transaction
+from feedback.models import User
+from mathchat.settings import Settings
+from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+
+def ensure_live_checkpoint(settings: Settings, db: Engine) -> tuple[str, str]:
+    """(id, path) of the live policy checkpoint; registers the configured base model on first start."""
+
+    def work(s):  # noqa: ANN001, ANN202
+        live = store.get_live_checkpoint(session=s)
+        if live is not None:
+            return live.id, live.path
+        path = resolve_model_path(settings)
+        ckpt_id = DEFAULT_CHECKPOINT_ID if not settings.model.path else f"base-{Path(path).name}"[:128]
+        existing = store.get_checkpoint(session=s, checkpoint_id=ckpt_id)
+        if existing is not None:  # a base registered before but not live (all rolled back): serve it
+            store.record_promotion(session=s, to_id=ckpt_id, by_user="system", action="rollback")
+            return ckpt_id, existing.path
+        store.register_checkpoint(session=s, checkpoint_id=ckpt_id, path=path, kind="base", status="live",
+                                  gate_passed=True, config={"source": settings.model.path or "embedded-default"})
+        return ckpt_id, path
+
+    return run_in_transaction(db, work)
+
+
+def ensure_operator(settings: Settings, db: Engine) -> str | None:
+    """Create an `admin` operator with a random password when there is no operator; returns where it is written."""
+
+    def work(s):  # noqa: ANN001, ANN202
+        from sqlalchemy import select
+
+        if s.scalar(select(User).where(User.role == "operator").limit(1)) is not None:
+            return None
+        password = secrets.token_urlsafe(12)
+        user_auth.register_user(session=s, username="admin", password=password, role="operator")
+        return password
+
+    password = run_in_transaction(db, work)
+    if password is None:
+        return None
+    path = Path(settings.state_dir) / "admin_password"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    log.warning("created operator 'admin'; its password is in %s", path)
+    return str(path)
+
+
+def fail_interrupted_answers(db: Engine) -> int:
+    """Answers left `streaming` by a crash are marked failed (their partial text is kept)."""
+    return run_in_transaction(db, lambda s: store.mark_interrupted_messages(session=s))

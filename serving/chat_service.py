@@ -1,0 +1,231 @@
+"""One chat turn, end to end: check the input, store the question, stream the answer, store it, critique it.
+
+The UI calls these methods and nothing else; they own every transaction. The question and an empty
+``streaming`` answer row are committed before the first token, partial text is saved while streaming,
+and the row ends ``ok`` or ``failed``: a crash never loses the question or the partial answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from feedback import store
+from feedback.db import run_in_transaction
+from feedback.errors import InvalidInput, StoreUnavailable
+from mathchat.settings import Settings
+from serving.critique.types import Critic, CritiqueResult
+from serving.engine import EngineError, PolicyEngine
+from serving.input_checks import RejectedInput, clean_question
+from serving.policy_prompt import build_policy_messages
+from serving.rate_limit import RateLimited, SlidingWindowLimiter
+from serving.sampling import SamplingSettings
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 1.0
+"""How often partial answer text is written while streaming (seconds)."""
+
+UserFacingError = (RejectedInput, RateLimited, InvalidInput, StoreUnavailable)
+"""Errors whose message is shown to the student as it is."""
+
+
+@dataclass(frozen=True)
+class CritiqueView:
+    """What the student sees of a critique."""
+
+    score: int | None
+    band: str | None
+    passed: bool | None
+    confidence: float | None
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """A stored message as the UI shows it."""
+
+    message_id: int
+    role: str
+    content: str
+    status: str
+    critique: CritiqueView | None = None
+    liked: bool | None = None
+
+
+@dataclass(frozen=True)
+class AnswerUpdate:
+    """Progress of one answer: partial text while streaming, then a final update."""
+
+    conversation_id: int
+    question_id: int
+    answer_id: int
+    text: str
+    done: bool = False
+    status: str = "streaming"
+    error: str | None = None
+    checkpoint_id: str = ""
+
+
+def view_of(critique: object | None) -> CritiqueView | None:
+    """A stored Critique row (or CritiqueResult) as a CritiqueView."""
+    if critique is None:
+        return None
+    return CritiqueView(score=critique.score, band=critique.band, passed=critique.passed,  # type: ignore[attr-defined]
+                        confidence=critique.confidence, explanation=critique.explanation)  # type: ignore[attr-defined]
+
+
+class ChatService:
+    """Chat turns, critiques and ratings for signed-in users."""
+
+    def __init__(self, *, settings: Settings, engine: PolicyEngine, db: Engine, critic: Critic | None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.db = db
+        self.critic = critic
+        self.limiter = SlidingWindowLimiter(settings.server.rate_limit_per_minute)
+        self._retries = settings.database.write_retries
+
+    def _tx(self, work):  # noqa: ANN001, ANN202 - thin wrapper
+        return run_in_transaction(self.db, work, retries=self._retries)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def list_conversations(self, user_id: int) -> list[tuple[int, str]]:
+        """(id, title) of the user's own conversations, newest first."""
+        return self._tx(lambda s: [(c.id, c.title or f"Chat {c.id}")
+                                   for c in store.list_conversations(session=s, user_id=user_id)])
+
+    def load_conversation(self, user_id: int, conversation_id: int) -> list[ChatTurn]:
+        """The user's own conversation with critiques and their ratings; empty for anyone else's."""
+
+        def work(s):  # noqa: ANN001, ANN202
+            turns = []
+            for m in store.conversation_messages(session=s, conversation_id=conversation_id, user_id=user_id):
+                critique = rating = None
+                if m.role == "assistant":
+                    critique = view_of(store.get_critique(session=s, message_id=m.id))
+                    r = store.get_rating(session=s, message_id=m.id, user_id=user_id)
+                    rating = r.liked if r else None
+                turns.append(ChatTurn(m.id, m.role, m.content, m.status, critique, rating))
+            return turns
+
+        return self._tx(work)
+
+    # --- asking -------------------------------------------------------------------------------
+
+    def ask(self, user_id: int, conversation_id: int | None, question: str,
+            sampling: SamplingSettings) -> Iterator[AnswerUpdate]:
+        """Stream the answer to ``question``; raises a UserFacingError before anything is stored if refused."""
+        text = clean_question(question, self.settings.server.max_question_chars)
+        self.limiter.check(str(user_id))
+        checkpoint_id = self.engine.checkpoint_id
+
+        def start(s):  # noqa: ANN001, ANN202
+            if conversation_id is None or store.get_conversation(
+                    session=s, conversation_id=conversation_id, user_id=user_id) is None:
+                conv_id = store.create_conversation(session=s, user_id=user_id).id
+            else:
+                conv_id = conversation_id
+            history = [{"role": m.role, "content": m.content}
+                       for m in store.conversation_messages(session=s, conversation_id=conv_id, user_id=user_id)
+                       if m.status == "ok"]
+            q = store.add_user_message(session=s, conversation_id=conv_id, user_id=user_id, content=text,
+                                       max_chars=self.settings.server.max_question_chars)
+            a = store.begin_assistant_message(session=s, conversation_id=conv_id, parent_id=q.id,
+                                              checkpoint_id=checkpoint_id, sampling=sampling)
+            return conv_id, q.id, a.id, history
+
+        conv_id, q_id, a_id, history = self._tx(start)
+        messages = build_policy_messages(history, text)
+        parts: list[str] = []
+        t0 = time.monotonic()
+        ttft: float | None = None
+        last_flush = t0
+        update = AnswerUpdate(conv_id, q_id, a_id, "", checkpoint_id=checkpoint_id)
+        try:
+            for event in self.engine.stream_chat(messages, sampling):
+                if event.checkpoint_id and event.checkpoint_id != checkpoint_id:
+                    checkpoint_id = event.checkpoint_id
+                if event.delta:
+                    if ttft is None:
+                        ttft = time.monotonic() - t0
+                    parts.append(event.delta)
+                    now = time.monotonic()
+                    if now - last_flush >= FLUSH_EVERY_S:
+                        last_flush = now
+                        self._save_partial(a_id, "".join(parts))
+                    yield AnswerUpdate(conv_id, q_id, a_id, "".join(parts), checkpoint_id=checkpoint_id)
+                if event.done:
+                    final = "".join(parts)
+                    self._tx(lambda s: self._finish(s, a_id, "ok", final, None, ttft, t0, event, checkpoint_id))
+                    yield AnswerUpdate(conv_id, q_id, a_id, final, done=True, status="ok",
+                                       checkpoint_id=checkpoint_id)
+                    return
+            raise EngineError("the model stopped without finishing its answer")
+        except Exception as exc:
+            partial = "".join(parts)
+            message = str(exc) if isinstance(exc, EngineError) else "internal error"
+            if not isinstance(exc, (EngineError, GeneratorExit)):
+                log.exception("answer %s failed", a_id)
+            try:
+                self._tx(lambda s: self._finish(s, a_id, "failed", partial, message, ttft, t0, None, checkpoint_id))
+            except Exception:
+                log.exception("could not mark answer %s failed", a_id)
+            if isinstance(exc, GeneratorExit):
+                raise
+            yield AnswerUpdate(conv_id, q_id, a_id, partial, done=True, status="failed",
+                               error=f"The answer could not be finished ({message}). Your question is saved; "
+                                     "please try again.", checkpoint_id=checkpoint_id)
+
+    def _save_partial(self, answer_id: int, text: str) -> None:
+        try:
+            self._tx(lambda s: store.update_assistant_text(session=s, message_id=answer_id, text=text))
+        except StoreUnavailable:
+            log.warning("could not save partial text of answer %s; will retry at the end", answer_id)
+
+    @staticmethod
+    def _finish(s, answer_id, status, text, error, ttft, t0, event, checkpoint_id):  # noqa: ANN001, ANN205
+        msg = store.finish_assistant_message(
+            session=s, message_id=answer_id, status=status, text=text, error=error, ttft_s=ttft,
+            latency_s=time.monotonic() - t0,
+            prompt_tokens=event.prompt_tokens if event else None,
+            completion_tokens=event.completion_tokens if event else None)
+        if checkpoint_id and msg.checkpoint_id != checkpoint_id:
+            msg.checkpoint_id = checkpoint_id
+        return msg
+
+    # --- critique -----------------------------------------------------------------------------
+
+    def critique(self, user_id: int, answer_id: int) -> CritiqueView | None:
+        """Judge a finished answer of the user's own conversation and store the verdict."""
+        if self.critic is None:
+            return None
+
+        def load(s):  # noqa: ANN001, ANN202
+            answer = store.get_message(session=s, message_id=answer_id, user_id=user_id)
+            if answer is None or answer.role != "assistant" or answer.status != "ok" or answer.parent_id is None:
+                return None
+            question = store.get_message(session=s, message_id=answer.parent_id, user_id=user_id)
+            return (question.content, answer.content) if question else None
+
+        loaded = self._tx(load)
+        if loaded is None:
+            return None
+        result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None)
+        self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, result=result))
+        return view_of(result)
+
+    # --- rating -------------------------------------------------------------------------------
+
+    def rate(self, user_id: int, answer_id: int, liked: bool, reason: str | None = None,
+             comment: str | None = None) -> str:
+        """Store (or change) the user's rating; returns an acknowledgement only after it is committed."""
+        rating = self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
+                                                        liked=liked, reason=reason, comment=comment))
+        del rating
+        return "Thanks, your feedback is saved."

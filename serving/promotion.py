@@ -1,0 +1,53 @@
+"""Promote and roll back checkpoints: one function each, used by the console, the operator API and the CLI.
+
+They only write the Promotion row (with the evaluation at that time); the app's LiveModelSync switches
+the served model. A candidate that failed its gate needs ``override=True``, which is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from feedback import store
+from feedback.db import run_in_transaction
+from feedback.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What changed."""
+
+    action: str
+    from_id: str | None
+    to_id: str
+    override: bool
+
+
+def promote(db: Engine, checkpoint_id: str, *, by_user: str, override: bool = False) -> PromotionResult:
+    """Make a candidate live (its stored evaluation is copied into the audit row)."""
+
+    def work(s):  # noqa: ANN001, ANN202
+        target = store.get_checkpoint(session=s, checkpoint_id=checkpoint_id)
+        if target is None:
+            raise InvalidInput(f"No checkpoint {checkpoint_id!r}.")
+        p = store.record_promotion(session=s, to_id=checkpoint_id, by_user=by_user, action="promote",
+                                   evaluation=target.metrics, override=override)
+        return PromotionResult(p.action, p.from_id, p.to_id, p.override)
+
+    return run_in_transaction(db, work)
+
+
+def rollback(db: Engine, *, by_user: str) -> PromotionResult:
+    """Return to the previous live checkpoint (the current one is marked rejected)."""
+
+    def work(s):  # noqa: ANN001, ANN202
+        previous = store.previous_live_checkpoint(session=s)
+        if previous is None:
+            raise InvalidInput("There is no earlier live checkpoint to roll back to.")
+        p = store.record_promotion(session=s, to_id=previous.id, by_user=by_user, action="rollback",
+                                   evaluation=previous.metrics)
+        return PromotionResult(p.action, p.from_id, p.to_id, p.override)
+
+    return run_in_transaction(db, work)

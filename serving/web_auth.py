@@ -1,0 +1,193 @@
+"""Sign-in for the web app: signed, HttpOnly, SameSite session cookies over the users table.
+
+Roles are checked on every request against the database (a disabled user or a demoted operator loses
+access at once), for Gradio pages through ``auth_dependency`` and for JSON endpoints through
+``require_operator``.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.engine import Engine
+
+from feedback import auth as user_auth
+from feedback import store
+from feedback.db import run_in_transaction
+from feedback.errors import InvalidInput, StoreUnavailable
+from mathchat.settings import Settings
+
+COOKIE = "mathchat_session"
+MAX_AGE_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """The signed-in user, as read from the DB for this request."""
+
+    id: int
+    username: str
+    role: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+def load_secret(settings: Settings) -> str:
+    """The cookie-signing key: configured, or generated once and kept in the state dir (mode 600)."""
+    if settings.server.secret_key:
+        return settings.server.secret_key
+    path = Path(settings.state_dir) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def safe_next(target: str | None, default: str = "/chat/") -> str:
+    """Only same-site relative redirects after sign-in.
+
+    >>> safe_next("/operator/"), safe_next("//evil.example/"), safe_next("https://evil.example")
+    ('/operator/', '/chat/', '/chat/')
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+class WebAuth:
+    """Cookie sessions plus the login/signup/logout routes."""
+
+    def __init__(self, settings: Settings, db: Engine) -> None:
+        self.settings = settings
+        self.db = db
+        self._signer = URLSafeTimedSerializer(load_secret(settings), salt="mathchat-session")
+
+    # --- sessions -------------------------------------------------------------------------------
+
+    def user_from_request(self, request: Request) -> SessionUser | None:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return None
+        try:
+            data = self._signer.loads(token, max_age=MAX_AGE_S)
+        except BadSignature:
+            return None
+
+        def work(s):  # noqa: ANN001, ANN202
+            user = store.get_user(session=s, user_id=int(data["uid"]))
+            if user is None or user.disabled:
+                return None
+            return SessionUser(user.id, user.username, user.role)
+
+        try:
+            return run_in_transaction(self.db, work, retries=1)
+        except StoreUnavailable:
+            return None
+
+    def any_user(self, request: Request) -> str | None:
+        """Gradio auth_dependency for the student chat: any signed-in user."""
+        user = self.user_from_request(request)
+        return user.username if user else None
+
+    def operator_only(self, request: Request) -> str | None:
+        """Gradio auth_dependency for the console: operators only."""
+        user = self.user_from_request(request)
+        return user.username if user and user.is_operator else None
+
+    def require_operator(self, request: Request) -> SessionUser:
+        """FastAPI dependency for operator endpoints: 401 anonymous, 403 students."""
+        user = self.user_from_request(request)
+        if user is None:
+            raise HTTPException(status_code=401, detail="sign in first")
+        if not user.is_operator:
+            raise HTTPException(status_code=403, detail="operators only")
+        return user
+
+    def _set_cookie(self, response: RedirectResponse, user_id: int) -> None:
+        response.set_cookie(COOKIE, self._signer.dumps({"uid": user_id}), max_age=MAX_AGE_S, httponly=True,
+                            samesite="lax", secure=self.settings.server.cookie_secure, path="/")
+
+    # --- routes ---------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/login", response_class=HTMLResponse)
+        def login_page(next: str = "/chat/", error: str = "") -> HTMLResponse:  # noqa: A002
+            return HTMLResponse(render_form("Sign in", "/login", safe_next(next), error,
+                                            self.settings.server.allow_signup))
+
+        @router.post("/login")
+        def login(username: str = Form(""), password: str = Form(""), next: str = Form("/chat/")):  # noqa: A002
+            target = safe_next(next)
+            try:
+                user = run_in_transaction(self.db, lambda s: user_auth.authenticate(
+                    session=s, username=username.strip(), password=password))
+            except StoreUnavailable as exc:
+                return RedirectResponse(f"/login?next={quote(target)}&error={quote(str(exc))}", status_code=303)
+            if user is None:
+                return RedirectResponse(f"/login?next={quote(target)}&error={quote('Wrong username or password.')}",
+                                        status_code=303)
+            if target.startswith("/operator") and user.role != "operator":
+                target = "/chat/"
+            response = RedirectResponse(target, status_code=303)
+            self._set_cookie(response, user.id)
+            return response
+
+        @router.get("/signup", response_class=HTMLResponse)
+        def signup_page(error: str = "") -> HTMLResponse:
+            if not self.settings.server.allow_signup:
+                raise HTTPException(status_code=404)
+            return HTMLResponse(render_form("Create a student account", "/signup", "/chat/", error, False))
+
+        @router.post("/signup")
+        def signup(username: str = Form(""), password: str = Form("")):
+            if not self.settings.server.allow_signup:
+                raise HTTPException(status_code=404)
+            try:
+                user = run_in_transaction(self.db, lambda s: user_auth.register_user(
+                    session=s, username=username.strip(), password=password, role="student"))
+            except (InvalidInput, StoreUnavailable) as exc:
+                return RedirectResponse(f"/signup?error={quote(str(exc))}", status_code=303)
+            response = RedirectResponse("/chat/", status_code=303)
+            self._set_cookie(response, user.id)
+            return response
+
+        @router.post("/logout")
+        @router.get("/logout")
+        def logout():
+            response = RedirectResponse("/login", status_code=303)
+            response.delete_cookie(COOKIE, path="/")
+            return response
+
+        return router
+
+
+def render_form(title: str, action: str, next_url: str, error: str, show_signup: bool) -> str:
+    """The sign-in / sign-up page (plain HTML, everything escaped)."""
+    e = html.escape
+    err = f'<p class="err" role="alert">{e(error)}</p>' if error else ""
+    signup = '<p><a href="/signup">Create a student account</a></p>' if show_signup else ""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mathchat · {e(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:360px;margin:10vh auto;padding:0 1em}}
+label{{display:block;margin:.8em 0 .2em}}input{{width:100%;padding:.5em;box-sizing:border-box}}
+button{{margin-top:1em;padding:.6em 1.2em}}.err{{color:#b00020}}</style></head>
+<body><h1>mathchat</h1><h2>{e(title)}</h2>{err}
+<form method="post" action="{e(action)}"><input type="hidden" name="next" value="{e(next_url)}">
+<label for="username">Username</label><input id="username" name="username" autocomplete="username" required>
+<label for="password">Password</label><input id="password" name="password" type="password"
+ autocomplete="current-password" required>
+<button type="submit" id="submit">{e(title)}</button></form>{signup}</body></html>"""
