@@ -1,0 +1,228 @@
+"""Export stored chats as TRL-ready JSONL (sft, dpo, kto) or as MathUserEval rows.
+
+Rows are built by pure functions from ``AnswerRecord``s streamed out of the store, written
+line by line (nothing held but the DPO/MathUserEval per-question best/worst), and every file
+gets a manifest beside it: format, ``FORMAT_VERSION``, filters, count, content hash, config hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feedback.models import utcnow
+from feedback.reads import AnswerRecord, normalise_question, rated_answers
+from training.formats import FORMAT_VERSION, KTORow, MathUserEvalRow, PreferenceRow, SFTRow
+
+EXPORT_FORMATS = ("sft", "dpo", "kto", "mathusereval")
+SFT_MIN_SCORE = 7
+"""Default lowest critique score an answer needs to become SFT data (the paper's pass mark)."""
+DPO_CHOSEN_MIN = 7
+"""A DPO ``chosen`` answer scores at least this."""
+DPO_REJECTED_MAX = 4
+"""A DPO ``rejected`` answer scores at most this."""
+REFERENCE_MIN_SCORE = 9
+"""A MathUserEval export uses a stored answer as the reference only if the critic gave it at least this."""
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which answers an export reads; None means no bound. ``until`` is exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    checkpoint_id: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the manifest."""
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """What an export wrote; saved as JSON beside the data file."""
+
+    format: str
+    format_version: int
+    path: str
+    count: int
+    content_hash: str
+    config_hash: str
+    filters: dict[str, Any]
+    created_at: str
+
+
+# --- pure row builders -------------------------------------------------------------------------
+
+
+def build_sft_row(question: str, answer: str) -> SFTRow:
+    """A conversational prompt/completion row.
+
+    >>> build_sft_row("What is 2+3?", "The answer is 5.")["completion"]
+    [{'role': 'assistant', 'content': 'The answer is 5.'}]
+    """
+    return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant", "content": answer}]}
+
+
+def build_kto_row(question: str, answer: str, liked: bool) -> KTORow:
+    """A conversational unpaired-preference row from a thumbs up (True) or down (False).
+
+    >>> build_kto_row("What is 2+3?", "6", False)["label"]
+    False
+    """
+    return {**build_sft_row(question, answer), "label": liked}
+
+
+def build_preference_row(question: str, chosen: str, rejected: str) -> PreferenceRow:
+    """A conversational preference row with an explicit prompt."""
+    return {
+        "prompt": [{"role": "user", "content": question}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
+
+
+def pair_answers_by_score_gap(
+    records: Iterable[AnswerRecord], *, chosen_min: int = DPO_CHOSEN_MIN, rejected_max: int = DPO_REJECTED_MAX
+) -> list[PreferenceRow]:
+    """Per question (normalised text), pair its best answer with its worst: the largest critique-score gap.
+
+    A pair needs chosen >= ``chosen_min`` and rejected <= ``rejected_max`` (ChatGLM-Math's DPO
+    recipe; unscored answers are ignored). Questions keep the order they first appear in.
+    Ties keep the earliest answer, so the result does not depend on anything but the input order.
+    """
+    best: dict[str, AnswerRecord] = {}
+    worst: dict[str, AnswerRecord] = {}
+    for record in records:
+        if record.score is None:
+            continue
+        key = normalise_question(record.question)
+        if key not in best or record.score > best[key].score:  # type: ignore[operator]
+            best[key] = record
+        if key not in worst or record.score < worst[key].score:  # type: ignore[operator]
+            worst[key] = record
+    rows = []
+    for key, chosen in best.items():
+        rejected = worst[key]
+        if chosen.score >= chosen_min and rejected.score <= rejected_max and chosen.answer != rejected.answer:  # type: ignore[operator]
+            rows.append(build_preference_row(chosen.question, chosen.answer, rejected.answer))
+    return rows
+
+
+def build_mathusereval_rows(
+    records: Iterable[AnswerRecord], *, reference_min: int = REFERENCE_MIN_SCORE, source: str = "mathchat"
+) -> list[MathUserEvalRow]:
+    """One MathUserEval row per distinct question; ``reference`` is its best answer if that scored >= ``reference_min``.
+
+    ``question_id`` is the id of the first message asking it (unique together with ``source``).
+    """
+    first: dict[str, AnswerRecord] = {}
+    reference: dict[str, AnswerRecord] = {}
+    for record in records:
+        key = normalise_question(record.question)
+        first.setdefault(key, record)
+        if record.score is not None and record.score >= reference_min:
+            if key not in reference or record.score > reference[key].score:  # type: ignore[operator]
+                reference[key] = record
+    return [
+        {
+            "question_id": record.question_id,
+            "source": source,
+            "question": record.question,
+            "reference": reference[key].answer if key in reference else None,
+            "category": "user",
+            "subcategory": "chat",
+        }
+        for key, record in first.items()
+    ]
+
+
+# --- streaming from the store ------------------------------------------------------------------
+
+
+def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters) -> Iterator[dict[str, Any]]:
+    """The rows of one export format, streamed from the store (only ``ok`` answers are used)."""
+    query = {
+        "since": filters.since, "until": filters.until, "checkpoint_id": filters.checkpoint_id,
+        "min_score": filters.min_score, "max_score": filters.max_score,
+    }
+    if fmt == "sft":
+        if query["min_score"] is None:
+            query["min_score"] = SFT_MIN_SCORE
+        for record in rated_answers(session=session, **query):
+            yield build_sft_row(record.question, record.answer)
+    elif fmt == "kto":
+        for record in rated_answers(session=session, rated_only=True, **query):
+            yield build_kto_row(record.question, record.answer, bool(record.liked))
+    elif fmt == "dpo":
+        yield from pair_answers_by_score_gap(rated_answers(session=session, **query))
+    elif fmt == "mathusereval":
+        yield from build_mathusereval_rows(rated_answers(session=session, **query))
+    else:
+        raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
+
+
+def config_hash(fmt: str, filters: ExportFilters) -> str:
+    """A short hash of what defines an export (format, version, filters, thresholds)."""
+    config = {
+        "format": fmt, "format_version": FORMAT_VERSION, "filters": filters.to_dict(),
+        "sft_min_score": SFT_MIN_SCORE, "dpo": [DPO_CHOSEN_MIN, DPO_REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
+    }
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def manifest_path(out: Path) -> Path:
+    """Where the manifest of ``out`` goes: ``sft.jsonl`` -> ``sft.manifest.json``."""
+    return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
+
+
+def write_export(
+    *,
+    session: Session,
+    fmt: str,
+    out: Path,
+    filters: ExportFilters = ExportFilters(),
+    on_row: Callable[[int], None] | None = None,
+) -> ExportManifest:
+    """Write one export as JSONL plus its manifest, atomically (a temp file renamed into place).
+
+    ``on_row(count)`` is called after each row (progress bars).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    count = 0
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as handle:
+        for row in iter_export_rows(session=session, fmt=fmt, filters=filters):
+            line = (json.dumps(row, ensure_ascii=False) + "\n").encode()
+            handle.write(line)
+            digest.update(line)
+            count += 1
+            if on_row is not None:
+                on_row(count)
+    os.replace(tmp, out)
+    manifest = ExportManifest(
+        format=fmt,
+        format_version=FORMAT_VERSION,
+        path=str(out),
+        count=count,
+        content_hash="sha256:" + digest.hexdigest(),
+        config_hash=config_hash(fmt, filters),
+        filters=filters.to_dict(),
+        created_at=utcnow().isoformat(),
+    )
+    manifest_path(out).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
