@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
         settings, live_path, live_id, wait=False)
     policy = SwitchableEngine(runtime.engine)
-    sync = LiveModelSync(settings, db, runtime, policy, served_id=policy.checkpoint_id or live_id)
+    sync = LiveModelSync(settings, db, runtime, policy, served_id=live_id)
     critic = MathCritic.from_settings(settings, policy)
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)

@@ -174,14 +174,17 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                     send_comment = gr.Button("Send comment", elem_id="mc-send-comment")
                 status = gr.Markdown(elem_id="mc-status")
 
-        ui.load(on_load, None, [who, history])
-        new_chat.click(on_new_chat, None, [chatbot, ids, conversation, badge, status, history])
-        history.input(on_open, [history], [chatbot, ids, conversation, badge])
+        ui.load(on_load, None, [who, history], api_name="whoami")
+        new_chat.click(on_new_chat, None, [chatbot, ids, conversation, badge, status, history], api_name="new_chat")
+        history.input(on_open, [history], [chatbot, ids, conversation, badge], api_name="open_chat")
         inputs = [box, chatbot, ids, conversation, temperature, max_tokens]
         outputs = [box, chatbot, ids, conversation, badge, status]
-        for trigger in (box.submit, send.click):
-            trigger(on_submit, inputs, outputs, concurrency_limit=None).then(
-                on_critique, [ids, chatbot], [badge], concurrency_limit=None)
-        chatbot.like(on_like, [ids, rated], [rated, status], concurrency_limit=None)
-        send_comment.click(on_comment, [comment, rated], [comment, status], concurrency_limit=None)
+        for trigger, name in ((box.submit, "ask"), (send.click, "ask_button")):
+            trigger(on_submit, inputs, outputs, concurrency_limit=None, api_name=name,
+                    api_visibility="public" if name == "ask" else "undocumented").then(
+                on_critique, [ids, chatbot], [badge], concurrency_limit=None, api_name=f"critique_{name}",
+                api_visibility="public" if name == "ask" else "undocumented")
+        chatbot.like(on_like, [ids, rated], [rated, status], concurrency_limit=None, api_name="rate")
+        send_comment.click(on_comment, [comment, rated], [comment, status], concurrency_limit=None,
+                           api_name="comment")
     return ui

@@ -1,9 +1,68 @@
-"""CLI commands for the serve area."""
+"""CLI commands for serving: prepare the default model, run the app, promote and roll back checkpoints."""
 
 from __future__ import annotations
 
+import json
+
 import typer
+
+from mathchat.settings import load_settings
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `mathchat` CLI."""
+
+    @app.command("prepare-model")
+    def prepare_model(check: bool = typer.Option(True, help="Generate a few tokens to check the folder.")) -> None:
+        """Convert the embedded SmolLM2-135M-Instruct GGUF into an HF folder (once) and print its path."""
+        from serving.model_cache import resolve_model_path
+
+        settings = load_settings()
+        if check:
+            from serving.model_cache import ensure_default_model
+
+            if not settings.model.path:
+                typer.echo(ensure_default_model(settings, check=True))
+                return
+        typer.echo(resolve_model_path(settings))
+
+    @app.command("serve")
+    def serve() -> None:
+        """Start the web app (same as `python app.py`)."""
+        import app as web
+
+        web.main()
+
+    @app.command("promote")
+    def promote_cmd(checkpoint_id: str, override: bool = typer.Option(
+            False, help="Promote even though the candidate failed its evaluation gate (recorded)."),
+            by: str = typer.Option("cli", help="Who promotes (recorded).")) -> None:
+        """Make a candidate live; the running app switches to it blue/green within seconds."""
+        from feedback.db import make_engine, upgrade_db
+        from feedback.errors import InvalidInput
+        from serving.promotion import promote
+
+        settings = load_settings()
+        upgrade_db(settings.database.url)
+        try:
+            result = promote(make_engine(settings.database.url), checkpoint_id, by_user=by, override=override)
+        except InvalidInput as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(json.dumps(result.__dict__))
+
+    @app.command("rollback")
+    def rollback_cmd(by: str = typer.Option("cli", help="Who rolls back (recorded).")) -> None:
+        """Return to the previous live checkpoint."""
+        from feedback.db import make_engine, upgrade_db
+        from feedback.errors import InvalidInput
+        from serving.promotion import rollback
+
+        settings = load_settings()
+        upgrade_db(settings.database.url)
+        try:
+            result = rollback(make_engine(settings.database.url), by_user=by)
+        except InvalidInput as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(json.dumps(result.__dict__))
