@@ -26,7 +26,7 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 _NUMBER_RE = re.compile(r"(?<![\w.])(" + _NUMBER + r")(?:\s*/\s*(\d+))?\s*(%)?")
-_GSM8K_RE = re.compile(r"####\s*(\-?[0-9\.\,]+)")
+_GSM8K_RE = re.compile(r"####\s*(\-?[0-9\.\,]+(?:/[0-9]+)?)")
 _STATEMENT_RES = [
     re.compile(r"(?:final answer|the answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE),
     re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.IGNORECASE | re.MULTILINE),
