@@ -121,6 +121,8 @@ class RFTDataSettings(_Config):
     """Answers at least this similar (difflib ratio) to a kept one are dropped."""
     general_ratio: float = 0.25
     """General-chat rows mixed in per math row."""
+    require_stated_answer: bool = True
+    """Keep only answers that state their final answer explicitly (teaches the strict format)."""
 
 
 class DPODataSettings(_Config):
@@ -132,6 +134,8 @@ class DPODataSettings(_Config):
     """Highest score a rejected answer may have."""
     use_ratings: bool = True
     """Let uncontradicted student thumbs stand in for scores."""
+    require_stated_answer: bool = True
+    """A chosen answer must state its final answer explicitly."""
     max_per_user: int = 20
     """Pairs one student's questions may contribute."""
 
@@ -186,6 +190,13 @@ class CycleConfig(_Config):
     dpo_data: DPODataSettings = DPODataSettings()
     dpo: DPOTrainSettings = DPOTrainSettings()
     eval: EvalSettings = EvalSettings()
+    engine_backend: Literal["auto", "vllm", "transformers"] = "auto"
+    """How checkpoints are run for sampling and evaluation: a vLLM server started for each checkpoint
+    (auto when vLLM is installed) or transformers in process."""
+    live_url: str | None = None
+    """OpenAI-compatible URL already serving the live checkpoint (sampling from it skips a server start)."""
+    critic_use_judge: bool = False
+    """Ask the judge LLM during the cycle (off: the 135M default cannot judge; references decide)."""
     launcher: Literal["python", "accelerate"] = "python"
     """How the training subprocess starts: `python -m training.train_entry` or `accelerate launch`."""
     accelerate_config: Path | None = None

@@ -17,7 +17,7 @@ from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
 from training.samples import ScoredSample
-from training.text_similarity import normalize_answer_text
+from training.text_similarity import normalize_answer_text, states_answer
 
 
 def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> float | None:
@@ -59,6 +59,7 @@ def pair_by_score_gap(
     chosen_min: int = 7,
     rejected_max: int = 4,
     use_ratings: bool = True,
+    require_stated_answer: bool = True,
     max_per_user: int = 20,
     exclude_questions: Collection[str] = (),
     seed: int = 0,
@@ -67,7 +68,8 @@ def pair_by_score_gap(
 
     Filters (each counted): unscored/unrated samples and truncated chosen answers are unusable,
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
-    (<= ``rejected_max``) answer with different text; at most ``max_per_user`` pairs per asking user.
+    (<= ``rejected_max``) answer with different text (with ``require_stated_answer`` a chosen answer must
+    state its final answer explicitly); at most ``max_per_user`` pairs per asking user.
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 7.", 1),
     ...      ScoredSample("q1", "2+3?", "The answer is 6.", 3)]
@@ -96,7 +98,8 @@ def pair_by_score_gap(
         group = list(by_q[qid])
         rng.shuffle(group)  # seeded tie-breaking
         scored = [(s, effective_score(s, chosen_min, rejected_max)) for s in group]
-        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min) and s.finish_reason != "length"]
+        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min) and s.finish_reason != "length"
+                  and (not require_stated_answer or states_answer(s.answer))]
         rejected = [(s, v) for s, v in scored if can_be_rejected(s, v, rejected_max)]
         if not chosen:
             no_chosen += 1
@@ -133,7 +136,7 @@ def pair_by_score_gap(
          "rejected": [{"role": "assistant", "content": r.answer}]}
         for c, r, _ in final
     ]
-    filters = {"chosen_min": chosen_min, "rejected_max": rejected_max, "use_ratings": use_ratings,
+    filters = {"chosen_min": chosen_min, "rejected_max": rejected_max, "use_ratings": use_ratings, "require_stated_answer": require_stated_answer,
                "max_per_user": max_per_user, "seed": seed, "excluded_questions": len(excluded),
                "mean_gap": round(sum(g for *_, g in final) / len(final), 3) if final else None}
     return BuildResult(rows=rows, counts=counts, filters=filters)

@@ -14,7 +14,7 @@ from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.pool import question_key
 from training.samples import ScoredSample
-from training.text_similarity import dedupe_texts
+from training.text_similarity import dedupe_texts, states_answer
 
 
 def select_rft_examples(
@@ -25,6 +25,7 @@ def select_rft_examples(
     max_per_user: int = 20,
     similarity: float = 0.9,
     require_mixed: bool = True,
+    require_stated_answer: bool = True,
     exclude_questions: Collection[str] = (),
     seed: int = 0,
 ) -> BuildResult:
@@ -34,7 +35,8 @@ def select_rft_examples(
     (``exclude_questions`` holds ``question_key`` values); keep questions with mixed outcomes
     (some >= ``min_score``, some below), unless ``require_mixed`` is off; keep passing answers;
     drop near-duplicates within a question (normalised text, then ``similarity`` ratio); keep the best
-    ``max_per_question`` per question; at most ``max_per_user`` rows per asking user (seed questions
+    ``max_per_question`` per question (with ``require_stated_answer``, only answers that state their final
+    answer explicitly, e.g. "The answer is N", are kept: training on them teaches the format); at most ``max_per_user`` rows per asking user (seed questions
     have no user and are uncapped).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 6.", 2)]
@@ -71,6 +73,10 @@ def select_rft_examples(
     counts["questions_all_pass"] = n_all_pass
     counts["questions_mixed"] = len(kept_by_q)
     counts["passing_answers"] = sum(len(v) for v in kept_by_q.values())
+    if require_stated_answer:
+        kept_by_q = {q: [s for s in v if states_answer(s.answer)] for q, v in kept_by_q.items()}
+        kept_by_q = {q: v for q, v in kept_by_q.items() if v}
+    counts["after_stated_answer"] = sum(len(v) for v in kept_by_q.values())
 
     deduped: dict[str, list[ScoredSample]] = {}
     for qid, group in kept_by_q.items():
@@ -98,6 +104,7 @@ def select_rft_examples(
         {"prompt": s.prompt(), "completion": [{"role": "assistant", "content": s.answer}]} for s in final
     ]
     filters = {"min_score": min_score, "max_per_question": max_per_question, "max_per_user": max_per_user,
-               "similarity": similarity, "require_mixed": require_mixed, "seed": seed,
+               "similarity": similarity, "require_mixed": require_mixed,
+               "require_stated_answer": require_stated_answer, "seed": seed,
                "excluded_questions": len(excluded)}
     return BuildResult(rows=rows, counts=counts, filters=filters)

@@ -42,3 +42,14 @@ def dedupe_texts(texts: Sequence[str], threshold: float = 0.9) -> list[int]:
         kept.append(i)
         kept_norm.append(norm)
     return kept
+
+
+def states_answer(text: str) -> bool:
+    """Whether a reply states its final answer explicitly ("The answer is N", \\boxed{N}, 答案是 N).
+
+    >>> states_answer("2+3=5. The answer is 5."), states_answer("2+3=5")
+    (True, False)
+    """
+    from serving.critique.answers import extract_answer
+
+    return extract_answer(text, fallback=False) is not None

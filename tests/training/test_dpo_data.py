@@ -1,0 +1,90 @@
+"""pair_by_score_gap on hand-made lists: thresholds, gaps, thumbs and their contradiction, caps."""
+
+from training.dpo_data import pair_by_score_gap
+from training.pool import question_key
+from training.samples import ScoredSample
+
+
+def s(qid, answer, score, *, rating=None, verified=None, user=None, question=None, finish="stop"):
+    return ScoredSample(qid, question or f"question {qid}?", answer, score, verified=verified, rating=rating,
+                        user_id=user, finish_reason=finish)
+
+
+def pair(result):
+    assert len(result.rows) == 1
+    row = result.rows[0]
+    return row["chosen"][0]["content"], row["rejected"][0]["content"]
+
+
+def test_pairs_the_largest_score_gap():
+    samples = [s("q", "The answer is 5.", 8), s("q", "Clearly the answer is 5.", 10),
+               s("q", "The answer is 4.", 4), s("q", "The answer is 9.", 1)]
+    assert pair(pair_by_score_gap(samples)) == ("Clearly the answer is 5.", "The answer is 9.")
+
+
+def test_thresholds_require_chosen_at_least_7_and_rejected_at_most_4():
+    assert pair_by_score_gap([s("q", "The answer is 5.", 6), s("q", "The answer is 1.", 1)]).rows == []
+    assert pair_by_score_gap([s("q", "The answer is 5.", 9), s("q", "The answer is 1.", 5)]).rows == []
+    assert len(pair_by_score_gap([s("q", "The answer is 5.", 7), s("q", "The answer is 1.", 4)]).rows) == 1
+    counts = pair_by_score_gap([s("q", "The answer is 5.", 6), s("r", "The answer is 1.", 9)]).counts
+    assert counts["questions_without_chosen"] == 1 and counts["questions_without_rejected"] == 1
+
+
+def test_thumbs_up_may_serve_as_chosen_and_thumbs_down_as_rejected():
+    samples = [s("q", "The answer is 5.", None, rating=1), s("q", "The answer is 6.", None, rating=-1)]
+    assert pair(pair_by_score_gap(samples)) == ("The answer is 5.", "The answer is 6.")
+    assert pair_by_score_gap(samples, use_ratings=False).rows == []
+
+
+def test_thumbs_up_failed_by_reference_check_is_never_chosen():
+    samples = [s("q", "The answer is 6.", 1, rating=1, verified=False), s("q", "The answer is 7.", 2)]
+    result = pair_by_score_gap(samples)
+    assert result.rows == []
+    assert result.counts["ratings_contradicted"] == 1
+
+
+def test_thumbs_up_failed_by_reference_never_chosen_even_with_high_score():
+    samples = [s("q", "The answer is 6.", 8, rating=1, verified=False), s("q", "The answer is 7.", 1)]
+    assert pair_by_score_gap(samples).rows == []
+
+
+def test_thumbs_down_on_verified_correct_answer_is_not_rejected():
+    samples = [s("q", "The answer is 5.", 9, rating=-1, verified=True), s("q", "Well, the answer is 5.", 10)]
+    assert pair_by_score_gap(samples).rows == []
+    samples.append(s("q", "The answer is 3.", 2, verified=False))
+    assert pair(pair_by_score_gap(samples)) == ("Well, the answer is 5.", "The answer is 3.")
+
+
+def test_uncontradicted_thumbs_up_lifts_a_middling_score_to_chosen():
+    samples = [s("q", "The answer is 5.", 5, rating=1, verified=True), s("q", "The answer is 2.", 1)]
+    assert pair(pair_by_score_gap(samples)) == ("The answer is 5.", "The answer is 2.")
+
+
+def test_identical_chosen_and_rejected_text_is_not_a_pair():
+    samples = [s("q", "The answer is 5.", 9), s("q", "the answer is  5.", None, rating=-1)]
+    result = pair_by_score_gap(samples)
+    assert result.rows == [] and result.counts["questions_same_text"] == 1
+
+
+def test_truncated_answers_are_never_chosen():
+    samples = [s("q", "... The answer is 5.", 9, finish="length"), s("q", "The answer is 1.", 1)]
+    assert pair_by_score_gap(samples).rows == []
+
+
+def test_per_user_cap():
+    samples = []
+    for i in range(5):
+        samples += [s(f"a{i}", "The answer is 1.", 9, user="alice"), s(f"a{i}", "The answer is 2.", 1, user="alice")]
+    samples += [s("b", "The answer is 1.", 9, user="bob"), s("b", "The answer is 2.", 1, user="bob")]
+    assert len(pair_by_score_gap(samples, max_per_user=2).rows) == 3
+
+
+def test_held_out_questions_are_excluded():
+    samples = [s("h", "The answer is 5.", 9, question="What is 2+3?"), s("h", "The answer is 1.", 1, question="What is 2+3?")]
+    assert pair_by_score_gap(samples, exclude_questions={question_key("What is 2+3?")}).rows == []
+    assert len(pair_by_score_gap(samples).rows) == 1
+
+
+def test_one_pair_per_question():
+    samples = [s("q", f"Way {i}: the answer is 5.", 9) for i in range(3)] + [s("q", f"The answer is {i}.", 1) for i in range(3)]
+    assert len(pair_by_score_gap(samples).rows) == 1

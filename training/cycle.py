@@ -1,0 +1,416 @@
+"""One self-critique cycle (ChatGLM-Math): sample -> critique -> RFT -> sample -> DPO -> evaluate -> candidate.
+
+Stages, each timed on the TrainingRun row and in ``cycle.json``:
+
+1. ``pool``: seed questions + logged student questions, split by question hash; held-out never trains.
+2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
+   answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
+3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
+4. ``sample_rft``: the RFT model evaluated, then sampled and critiqued for DPO.
+5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess.
+6. ``eval_dpo``, ``register``: the better of RFT and DPO (strict held-out accuracy, then critique mean)
+   is registered as a candidate with its gate verdict. The live checkpoint is never changed here.
+
+A crash marks the run failed with its log; the next cycle starts again from whatever is live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mathchat.settings import Settings
+from serving.critique.types import Critic
+from serving.engine import PolicyEngine
+from training.config import CycleConfig, TrainJob
+from training.dpo_data import pair_by_score_gap
+from training.eval_report import write_reports
+from training.evaluate import evaluate
+from training.gate import gate
+from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
+from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
+from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
+                           write_mathusereval_jsonl)
+from training.rft_data import select_rft_examples
+from training.run_record import CycleBusy, RunRecorder
+from training.sampler import sample_questions
+from training.samples import ScoredSample, scored_sample
+
+log = logging.getLogger(__name__)
+
+EngineOpener = Callable[[str, str, bool], AbstractContextManager[PolicyEngine]]
+"""(model_path, checkpoint_id, is_live) -> context manager yielding an engine serving that checkpoint."""
+
+
+@dataclass
+class CycleDeps:
+    """The cycle's side-effecting collaborators (tests swap in small ones)."""
+
+    open_engine: EngineOpener
+    make_critic: Callable[[PolicyEngine], Critic]
+    train: Callable[[TrainJob, Path, Path], Path]
+    """(job, job_file, log_file) -> checkpoint folder."""
+    base_model_path: Callable[[], str]
+
+
+def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
+    """Real engines (vLLM or transformers), MathCritic, and subprocess training."""
+    from serving.critique.critic import MathCritic
+    from serving.model_cache import resolve_model_path
+    from training.engines import checkpoint_engine
+    from training.launch import run_train_job
+
+    def open_engine(path: str, checkpoint_id: str, is_live: bool):
+        url = cfg.live_url if is_live else None
+        return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
+
+    def make_critic(engine: PolicyEngine) -> Critic:
+        critique = settings.critique.model_copy(update={"use_judge": cfg.critic_use_judge})
+        return MathCritic(critique, policy=engine, judge=engine if cfg.critic_use_judge else None)
+
+    def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
+        return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
+
+    return CycleDeps(open_engine=open_engine, make_critic=make_critic, train=train,
+                     base_model_path=lambda: resolve_model_path(settings))
+
+
+# --- pure helpers --------------------------------------------------------------------------------
+
+
+def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) -> list[PoolQuestion]:
+    """Logged questions first, then seed questions spread evenly over categories (round-robin, seeded).
+
+    >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "ab"[i % 2], "") for i in range(10)]
+    >>> [q.category for q in choose_training_questions(qs, 4, seed=0)]
+    ['a', 'b', 'a', 'b']
+    """
+    rng = random.Random(seed)
+    logged = [q for q in train if q.reference is None]
+    seeded = [q for q in train if q.reference is not None]
+    by_cat: dict[str, list[PoolQuestion]] = {}
+    for q in seeded:
+        by_cat.setdefault(q.category, []).append(q)
+    for group in by_cat.values():
+        rng.shuffle(group)
+    order: list[PoolQuestion] = []
+    cats = sorted(by_cat)
+    while any(by_cat.values()):
+        for c in cats:
+            if by_cat[c]:
+                order.append(by_cat[c].pop())
+    return (logged + order)[:n]
+
+
+def pick_best(reports: dict[str, dict[str, Any]]) -> str:
+    """Which candidate report wins: higher strict accuracy, then higher critique mean.
+
+    >>> r = lambda acc, mean: {"summary": {"overall": {"strict_accuracy": {"rate": acc}, "mean_score": mean}}}
+    >>> pick_best({"rft": r(0.2, 5.0), "dpo": r(0.2, 5.5)})
+    'dpo'
+    """
+    def key(name: str) -> tuple[float, float]:
+        o = reports[name]["summary"]["overall"]
+        return (o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
+
+    return max(reports, key=key)
+
+
+# --- stages ----------------------------------------------------------------------------------------
+
+
+def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], cfg: CycleConfig,
+                        *, k: int, seed: int, desc: str,
+                        on_progress: Callable[[int, int], None] | None = None) -> list[ScoredSample]:
+    """k samples per question, each critiqued with its siblings as self-consistency evidence."""
+    sampling = cfg.sampling.with_(seed=seed)
+    drawn = sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
+                             concurrency=cfg.sample_concurrency, skip_errors=True, desc=desc,
+                             on_progress=on_progress)
+    out: list[ScoredSample] = []
+    for q, samples in zip(questions, drawn):
+        texts = [s.text for s in samples]
+        for i, s in enumerate(samples):
+            result = critic.critique(q.question, s.text, q.reference, samples=texts[:i] + texts[i + 1:])
+            out.append(scored_sample(q.question_id, q.question, s.text, result, user_id=q.user_id,
+                                     system=cfg.system_prompt, sample_id=f"{q.question_id}#{i}",
+                                     finish_reason=s.finish_reason))
+    return out
+
+
+def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
+    """Samples as JSON rows (kept with the run for audit and re-builds)."""
+    return [to_plain(s) for s in samples]
+
+
+def sample_pass_rate(samples: Sequence[ScoredSample]) -> float | None:
+    """Share of scored samples that pass (score >= 7)."""
+    scored = [s for s in samples if s.score is not None]
+    return sum(1 for s in scored if s.score >= 7) / len(scored) if scored else None  # type: ignore[operator]
+
+
+class Cycle:
+    """One run of the loop; ``run()`` returns the result dict also written to ``cycle.json``."""
+
+    def __init__(self, settings: Settings, cfg: CycleConfig, *, db, deps: CycleDeps, trigger: str = "manual"):
+        self.settings, self.cfg, self.db, self.deps, self.trigger = settings, cfg, db, deps, trigger
+        self.result: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "stages": {}}
+
+    # small helpers
+    def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
+              stage: str, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+        ec = self.cfg.eval
+        return evaluate(engine, questions, system=self.cfg.system_prompt, max_tokens=ec.max_tokens,
+                        concurrency=ec.concurrency, critic=critic if ec.use_critic else None, model_path=path,
+                        baseline=baseline,
+                        on_progress=lambda d, t: self.rec.progress(stage, done=d, total=t))
+
+    def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:
+        key = sha256_rows([[q.source, q.question_id, q.question] for q in questions] + [self.cfg.system_prompt,
+                                                                                         self.cfg.eval.max_tokens])
+        path = Path(self.settings.training.workdir) / "eval_cache" / f"{live_id}-{key[:16]}.json"
+        if path.is_file():
+            return path, json.loads(path.read_text(encoding="utf-8"))
+        return path, None
+
+    def _progress_cb(self, stage: str) -> Callable[[int, int], None]:
+        return lambda done, total: self.rec.progress(stage, done=done, total=total)
+
+    def run(self) -> dict[str, Any]:
+        from feedback.db import run_in_transaction
+        from serving.model_cache import DEFAULT_CHECKPOINT_ID
+        from training.store_io import ensure_live_checkpoint, load_logged_questions, load_rated_samples
+
+        cfg, settings = self.cfg, self.settings
+        workroot = Path(settings.training.workdir)
+        workroot.mkdir(parents=True, exist_ok=True)
+        self.rec = RunRecorder.start(self.db, trigger=self.trigger, config=cfg.model_dump(mode="json"),
+                                     log_path=None)
+        run_id = self.rec.run_id
+        run_dir = workroot / f"run-{run_id:05d}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.result.update(run_id=run_id, run_dir=str(run_dir))
+        started = time.monotonic()
+        try:
+            base_path = self.deps.base_model_path()
+            live = run_in_transaction(self.db, lambda s: _live_info(ensure_live_checkpoint(
+                session=s, base_path=base_path, base_id=DEFAULT_CHECKPOINT_ID)))
+            self.result["live"] = live
+            self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
+            candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
+                                         load_rated_samples)
+            self.result["total_seconds"] = round(time.monotonic() - started, 1)
+            self.result["stages"] = dict(self.rec.timings)
+            self.result["candidate"] = candidate
+            (run_dir / "cycle.json").write_text(json.dumps(self.result, indent=2, ensure_ascii=False, default=str))
+            self.rec.finish(ok=True, candidate_id=candidate["id"] if candidate else None)
+            return self.result
+        except BaseException as exc:
+            err = "".join(traceback.format_exception(exc))[-8000:]
+            self.result.update(error=err, stages=dict(self.rec.timings),
+                               total_seconds=round(time.monotonic() - started, 1))
+            (run_dir / "cycle.json").write_text(json.dumps(self.result, indent=2, ensure_ascii=False, default=str))
+            try:
+                self.rec.log(f"FAILED: {exc!r}")
+                self.rec.finish(ok=False, error=err)
+            except Exception:  # the DB itself may be the failure; the original error matters more
+                log.exception("could not mark run %s failed", run_id)
+            raise
+
+    def _run_stages(self, run_dir: Path, live: dict[str, Any], run_in_transaction, load_logged_questions,
+                    load_rated_samples) -> dict[str, Any] | None:
+        cfg, rec = self.cfg, self.rec
+        pc = cfg.pool
+
+        with rec.stage("pool"):
+            logged = run_in_transaction(self.db, lambda s: load_logged_questions(session=s,
+                                                                                 limit=pc.logged_questions))
+            seed_pool = build_seed_pool(pc.seed_questions, cfg.seed, level_weights=pc.level_weights,
+                                        zh_fraction=pc.zh_fraction)
+            pool = merge_pools(seed_pool, logged_to_pool(logged))
+            train_pool, held_out = split_pool(pool, pc.held_out_fraction)
+            eval_set = [q for q in held_out if q.reference is not None][:pc.eval_questions]
+            held_keys = {question_key(q.question) for q in held_out}
+            questions = choose_training_questions(train_pool, cfg.questions, cfg.seed)
+            write_mathusereval_jsonl(eval_set, run_dir / "held_out.jsonl")
+            write_mathusereval_jsonl(questions, run_dir / "train_questions.jsonl")
+            self.result["pool"] = {"seed": len(seed_pool), "logged": len(logged), "train": len(train_pool),
+                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions)}
+            rec.log(f"pool {self.result['pool']}")
+
+        with rec.stage("sample_live"):
+            with self.deps.open_engine(live["path"], live["id"], True) as engine:
+                critic = self.deps.make_critic(engine)
+                live_samples = sample_and_critique(engine, critic, questions, cfg, k=cfg.k, seed=cfg.seed,
+                                                   desc="sample live", on_progress=self._progress_cb("sample_live"))
+                prompts = load_general_prompts()[:cfg.general_prompts]
+                answered = answer_general_prompts(engine, prompts, cfg.general_sampling,
+                                                  concurrency=cfg.sample_concurrency) if prompts else []
+                cache_path, live_report = self._cached_live_eval(live["id"], eval_set)
+                if live_report is None:
+                    live_report = self._eval(engine, live["path"], eval_set, critic, "sample_live")
+                    cache_path.parent.mkdir(parents=True, exist_ok=True)
+                    cache_path.write_text(json.dumps(live_report, ensure_ascii=False, default=str))
+                else:
+                    rec.log(f"live evaluation reused from {cache_path}")
+            write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
+            self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples)}
+
+        with rec.stage("build_rft"):
+            rc = cfg.rft
+            rft = select_rft_examples(live_samples, rc.min_score, max_per_question=rc.max_per_question,
+                                      max_per_user=rc.max_per_user, similarity=rc.similarity,
+                                      require_stated_answer=rc.require_stated_answer,
+                                      exclude_questions=held_keys, seed=cfg.seed)
+            general = build_general_rows(answered)
+            mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
+            mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}
+            mixed.filters = {**rft.filters, **mixed.filters}
+            samples_hash = sha256_rows(samples_to_rows(live_samples))
+            rft_manifest = write_dataset("rft", mixed, run_dir, config=rc,
+                                         inputs={"samples_live": samples_hash})
+            self._record_dataset("rft", rft_manifest)
+            self.result["rft_data"] = rft_manifest["counts"]
+            rec.log(f"rft rows {len(rft.rows)} (+{mixed.counts['general_rows']} general)")
+        if len(rft.rows) < cfg.min_rft_rows:
+            rec.log(f"only {len(rft.rows)} RFT rows (< {cfg.min_rft_rows}); no training this cycle")
+            self.result["skipped"] = "too few RFT rows"
+            return None
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+        ckpt_root = Path(self.settings.model.checkpoints_dir)
+        rft_id = f"rft-r{self.rec.run_id}-{stamp}"
+        with rec.stage("train_sft"):
+            job = TrainJob(kind="sft", data_path=run_dir / "rft.jsonl", model_path=live["path"],
+                           output_dir=ckpt_root / rft_id, sft=cfg.sft,
+                           metadata={"checkpoint_id": rft_id, "parent": live["id"], "data_manifest": rft_manifest,
+                                     "run_id": self.rec.run_id})
+            rft_path = str(self.deps.train(job, run_dir / "job_sft.json", run_dir / "train_sft.log"))
+
+        reports: dict[str, dict[str, Any]] = {}
+        paths = {"rft": rft_path}
+        ids = {"rft": rft_id}
+        manifests = {"rft": rft_manifest}
+        with rec.stage("sample_rft"):
+            with self.deps.open_engine(rft_path, rft_id, False) as engine:
+                critic = self.deps.make_critic(engine)
+                reports["rft"] = self._eval(engine, rft_path, eval_set, critic, "sample_rft", baseline=live_report)
+                dpo_samples: list[ScoredSample] = []
+                if cfg.run_dpo:
+                    rng = random.Random(cfg.seed + 1)
+                    dpo_questions = rng.sample(questions, min(cfg.dpo_questions, len(questions)))
+                    dpo_samples = sample_and_critique(engine, critic, dpo_questions, cfg, k=cfg.dpo_k,
+                                                      seed=cfg.seed + 1, desc="sample rft",
+                                                      on_progress=self._progress_cb("sample_rft"))
+            write_jsonl(samples_to_rows(dpo_samples), run_dir / "samples_rft.jsonl")
+            self.result["rft_samples"] = {"n": len(dpo_samples), "pass_rate": sample_pass_rate(dpo_samples)}
+
+        if cfg.run_dpo:
+            with rec.stage("build_dpo"):
+                dc = cfg.dpo_data
+                rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
+                                                                                 system=cfg.system_prompt))
+                dpo = pair_by_score_gap(list(dpo_samples) + rated, chosen_min=dc.chosen_min,
+                                        rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
+                                        require_stated_answer=dc.require_stated_answer,
+                                        max_per_user=dc.max_per_user, exclude_questions=held_keys, seed=cfg.seed)
+                dpo.counts["rated_answers"] = len(rated)
+                dpo_manifest = write_dataset("dpo", dpo, run_dir, config=dc,
+                                             inputs={"samples_rft": sha256_rows(samples_to_rows(dpo_samples))})
+                self._record_dataset("dpo", dpo_manifest)
+                self.result["dpo_data"] = dpo_manifest["counts"]
+            if len(dpo.rows) >= cfg.min_dpo_pairs:
+                dpo_id = f"dpo-r{self.rec.run_id}-{stamp}"
+                with rec.stage("train_dpo"):
+                    job = TrainJob(kind="dpo", data_path=run_dir / "dpo.jsonl", model_path=rft_path,
+                                   output_dir=ckpt_root / dpo_id, dpo=cfg.dpo,
+                                   metadata={"checkpoint_id": dpo_id, "parent": rft_id,
+                                             "data_manifest": dpo_manifest, "run_id": self.rec.run_id})
+                    ids["dpo"] = dpo_id
+                    paths["dpo"] = str(self.deps.train(job, run_dir / "job_dpo.json", run_dir / "train_dpo.log"))
+                    manifests["dpo"] = dpo_manifest
+                with rec.stage("eval_dpo"):
+                    with self.deps.open_engine(paths["dpo"], dpo_id, False) as engine:
+                        critic = self.deps.make_critic(engine)
+                        reports["dpo"] = self._eval(engine, paths["dpo"], eval_set, critic, "eval_dpo",
+                                                    baseline=live_report)
+            else:
+                rec.log(f"only {len(dpo.rows)} DPO pairs (< {cfg.min_dpo_pairs}); DPO skipped")
+
+        with rec.stage("register"):
+            ec = cfg.eval
+            decisions = {name: gate(rep, live_report, ec.margin, ec.ppl_tolerance,
+                                    require_significant=ec.require_significant) for name, rep in reports.items()}
+            for name, rep in reports.items():
+                rep["gate"] = decisions[name].to_dict()
+            best = pick_best(reports)
+            write_reports([live_report, *reports.values()], run_dir / "eval")
+            summary = {name: _report_summary(rep) for name, rep in reports.items()}
+            summary["live"] = _report_summary(live_report)
+            self.result["eval"] = summary
+            candidate = {"id": ids[best], "kind": best, "path": paths[best], "gate": decisions[best].to_dict(),
+                         "parent": live["id"] if best == "rft" else rft_id}
+            metrics = {"eval": summary[best], "live_eval": summary["live"], "gate": decisions[best].to_dict(),
+                       "other": {n: summary[n] for n in reports if n != best}, "run_id": self.rec.run_id}
+
+            def register(session) -> None:
+                from feedback.registry import get_checkpoint, register_checkpoint
+
+                if best == "dpo" and get_checkpoint(session=session, checkpoint_id=rft_id) is None:
+                    register_checkpoint(session=session, checkpoint_id=rft_id, path=rft_path, kind="rft",
+                                        parent_id=live["id"], status="rejected",
+                                        gate_passed=decisions["rft"].promotable,
+                                        metrics={"eval": summary["rft"]}, manifest=manifests["rft"])
+                register_checkpoint(session=session, checkpoint_id=candidate["id"], path=candidate["path"],
+                                    kind=best, parent_id=candidate["parent"], status="candidate",
+                                    gate_passed=decisions[best].promotable, metrics=metrics,
+                                    manifest=manifests[best], config=cfg.model_dump(mode="json"))
+
+            run_in_transaction(self.db, register)
+            rec.log(f"candidate {candidate['id']} ({best}); gate: {'; '.join(decisions[best].reasons)}")
+            return candidate
+
+    def _record_dataset(self, kind: str, manifest: dict[str, Any]) -> None:
+        from feedback.db import run_in_transaction
+        from feedback.registry import record_dataset
+
+        run_in_transaction(self.db, lambda s: record_dataset(
+            session=s, kind=kind, path=manifest["path"], count=manifest["rows"], content_hash=manifest["sha256"],
+            manifest=manifest, run_id=self.rec.run_id))
+
+
+def _live_info(checkpoint) -> dict[str, Any]:
+    return {"id": checkpoint.id, "path": checkpoint.path, "kind": checkpoint.kind}
+
+
+def _report_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """A report without its per-question items (what goes into the DB row)."""
+    return {k: v for k, v in report.items() if k != "items"}
+
+
+def run_cycle(settings: Settings, cfg: CycleConfig, *, trigger: str = "manual", deps: CycleDeps | None = None,
+              db=None) -> dict[str, Any]:
+    """Run one cycle against the app's database; raises CycleBusy if another run is active."""
+    from feedback.db import make_engine, upgrade_db
+
+    owns_db = db is None
+    if db is None:
+        upgrade_db(settings.database.url)
+        db = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        return Cycle(settings, cfg, db=db, deps=deps or default_deps(settings, cfg), trigger=trigger).run()
+    finally:
+        if owns_db:
+            db.dispose()
+
+
+__all__ = ["Cycle", "CycleBusy", "CycleDeps", "choose_training_questions", "default_deps", "pick_best", "run_cycle"]

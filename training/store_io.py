@@ -1,0 +1,70 @@
+"""What the cycle reads from and writes to the feedback store (all through feedback.registry / feedback.reads)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedback.models import Checkpoint, Critique
+from feedback.reads import questions_for_training, rated_answers
+from feedback.registry import get_live_checkpoint, register_checkpoint
+from training.pool import question_key
+from training.samples import ScoredSample
+
+
+def load_logged_questions(*, session: Session, limit: int) -> list[tuple[str, str | None]]:
+    """The ``limit`` most recent distinct student questions as (text, user id)."""
+    if limit <= 0:
+        return []
+    questions = questions_for_training(session=session)
+    return [(q.text, str(q.user_id)) for q in questions[-limit:]]
+
+
+def load_rated_samples(*, session: Session, system: str | None, limit: int = 5000) -> list[ScoredSample]:
+    """Students' rated answers as ScoredSamples (thumbs as ``rating``; reference verdict where the critic had one).
+
+    The question id is the pool's id for the question's text, so these join the policy's samples of
+    the same question in the DPO builder.
+    """
+    records = []
+    for record in rated_answers(session=session, rated_only=True):
+        records.append(record)
+        if len(records) >= limit:
+            break
+    verdicts = _reference_verdicts(session, [r.message_id for r in records])
+    return [
+        ScoredSample(question_id=f"user-{question_key(r.question)}", question=r.question, answer=r.answer,
+                     score=r.score, verified=verdicts.get(r.message_id), rating=None if r.liked is None else
+                     (1 if r.liked else -1), user_id=str(r.user_id), system=system,
+                     sample_id=f"message-{r.message_id}")
+        for r in records
+    ]
+
+
+def _reference_verdicts(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
+    """message id -> whether its reference check passed, for critiques that checked a reference."""
+    out: dict[int, bool] = {}
+    for start in range(0, len(message_ids), 500):
+        chunk = list(message_ids[start:start + 500])
+        query = select(Critique.message_id, Critique.answer_score).where(
+            Critique.message_id.in_(chunk), Critique.has_reference.is_(True), Critique.answer_score.is_not(None))
+        for message_id, answer_score in session.execute(query):
+            out[message_id] = answer_score >= 7
+    return out
+
+
+def ensure_live_checkpoint(*, session: Session, base_path: str, base_id: str) -> Checkpoint:
+    """The live policy checkpoint; on a fresh database the base model is registered live first."""
+    live = get_live_checkpoint(session=session, family="policy")
+    if live is not None:
+        return live
+    existing = session.get(Checkpoint, base_id)
+    if existing is not None:
+        from feedback.registry import record_promotion
+
+        record_promotion(session=session, to_id=base_id, by_user="training", override=True)
+        return existing
+    return register_checkpoint(session=session, checkpoint_id=base_id, path=base_path, kind="base", status="live")
+
