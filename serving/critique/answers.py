@@ -30,7 +30,7 @@ _GSM8K_RE = re.compile(r"####\s*(\-?[0-9\.\,]+(?:/[0-9]+)?)")
 _STATEMENT_RES = [
     re.compile(r"(?:final answer|the answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE),
     re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.IGNORECASE | re.MULTILINE),
-    re.compile(r"(?:最终答案|答案)\s*(?:是|为|[:：=])\s*(.+)"),
+    re.compile(r"(?:最终答案|答案)\s*(?:是|为|[:：=])\s*[:：]?\s*(.+)"),
     re.compile(r"(?:^|[\n。.!！])\s*答\s*[:：]\s*(.+)"),
 ]
 _THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])")
@@ -41,6 +41,9 @@ _UNIT_WORDS_RE = re.compile(
     re.IGNORECASE,
 )
 _MAX_ANSWER_CHARS = 200
+_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+LONG_ANSWER_CHARS = 600
+"""Longer answers get no last-number fallback when checked against a reference (it guesses badly in prose)."""
 
 
 def _last_boxed(text: str) -> str | None:
@@ -73,7 +76,7 @@ def _trim_statement(tail: str) -> str:
     if boxed is not None:
         return boxed
     tail = re.split(r"[.。;；!！](?!\d)|,\s(?=[A-Za-z])|，", tail, maxsplit=1)[0]
-    return tail.strip().strip("*").strip("$ ").strip()
+    return tail.strip().lstrip(":：").strip().strip("*").strip("$ ").strip()
 
 
 def extract_answer(text: str, *, fallback: bool = True) -> str | None:
@@ -126,8 +129,20 @@ def extract_reference(reference: str | None, max_short_chars: int = 40) -> str |
         return None
     text = reference.strip()
     if len(text) <= max_short_chars and "\n" not in text:
-        return extract_answer(text, fallback=False) or text
-    return extract_answer(text, fallback=False)
+        found = extract_answer(text, fallback=False) or text
+    else:
+        found = extract_answer(text, fallback=False)
+    return found if found is not None and is_checkable(found) else None
+
+
+def is_checkable(answer: str, max_chars: int = 40) -> bool:
+    """Whether an answer is a short mathematical value we can compare (no prose, no Chinese words).
+
+    >>> is_checkable("85"), is_checkable(r"\\frac{3}{4}"), is_checkable("当 X = 0 时"), is_checkable("100.5千克")
+    (True, True, False, True)
+    """
+    value = normalize_answer(answer)
+    return bool(value) and len(value) <= max_chars and not _CJK_RE.search(value)
 
 
 def gsm8k_reference(answer_text: str) -> str | None:
@@ -159,7 +174,9 @@ def normalize_answer(answer: str) -> str:
     text = _CURRENCY_RE.sub("", text)
     text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _UNIT_WORDS_RE.sub("", text)
-    text = re.sub(r"^(?:[a-zA-Z]\s*=\s*)(?=[-\d.])", "", text)  # "x = 5" -> "5"
+    text = text.replace("\\/", "/")
+    if text.count("=") >= 1 and not re.search(r"[<>≤≥]", text):
+        text = text.rsplit("=", 1)[1] or text  # "x = 5" -> "5", "4^3=64" -> "64"
     return text.strip().rstrip(".。").strip()
 
 
@@ -243,7 +260,7 @@ def answer_match_part(answer: str, reference: str | None) -> PartScore:
     True
     """
     ref = extract_reference(reference)
-    pred = extract_answer(answer)
+    pred = extract_answer(answer, fallback=len(answer) <= LONG_ANSWER_CHARS)
     data = {"reference_answer": ref, "final": pred, "has_final": pred is not None}
     if ref is None:
         why = "no reference" if not reference else "the reference states no short final answer"

@@ -105,7 +105,7 @@ def normalize_math(text: str) -> str:
         text = text.replace(old, new)
     text = re.sub(r"(?<=\d)\s+[xX]\s+(?=\d)", " * ", text)
     text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
-    text = re.sub(r"\$", " ", text)
+    text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
 
 
