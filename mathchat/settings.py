@@ -133,6 +133,8 @@ class TrainingSettings(BaseModel):
     """How late a scheduled cycle may still start (seconds)."""
     seed: int = 0
     """Seed for sampling and data splits."""
+    cycle_config: Path | None = None
+    """JSON file of CycleConfig fields (training/config.py) used by `mathchat cycle` and the scheduler; None = defaults."""
 
 
 class Settings(BaseSettings):

@@ -34,7 +34,7 @@ from serving.engine import PolicyEngine
 from training.config import CycleConfig, TrainJob
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
-from training.evaluate import evaluate
+from training.evaluate import evaluate, general_text_perplexity
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
 from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
@@ -60,6 +60,8 @@ class CycleDeps:
     train: Callable[[TrainJob, Path, Path], Path]
     """(job, job_file, log_file) -> checkpoint folder."""
     base_model_path: Callable[[], str]
+    perplexity: Callable[[str], float]
+    """General-text perplexity of a checkpoint folder (language-ability check)."""
 
 
 def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
@@ -81,7 +83,7 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
 
     return CycleDeps(open_engine=open_engine, make_critic=make_critic, train=train,
-                     base_model_path=lambda: resolve_model_path(settings))
+                     base_model_path=lambda: resolve_model_path(settings), perplexity=general_text_perplexity)
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ class Cycle:
         ec = self.cfg.eval
         return evaluate(engine, questions, system=self.cfg.system_prompt, max_tokens=ec.max_tokens,
                         concurrency=ec.concurrency, critic=critic if ec.use_critic else None, model_path=path,
-                        baseline=baseline,
+                        perplexity=self.deps.perplexity(path), baseline=baseline,
                         on_progress=lambda d, t: self.rec.progress(stage, done=d, total=t))
 
     def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:

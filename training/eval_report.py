@@ -60,7 +60,7 @@ def plot_reports(reports: Sequence[dict[str, Any]], path: Path) -> Path:
         ax1.bar([x + i * width for x in range(len(cats))], vals, width, label=rep["checkpoint_id"])
         o = rep["summary"]["overall"]["strict_accuracy"]
         rate, (lo, hi) = o["rate"] or 0.0, o["ci95"]
-        ax2.errorbar([i], [rate], yerr=[[rate - lo], [hi - rate]], fmt="o", capsize=6)
+        ax2.errorbar([i], [rate], yerr=[[max(0.0, rate - lo)], [max(0.0, hi - rate)]], fmt="o", capsize=6)
     ax1.set_xticks([x + width * (len(reports) - 1) / 2 for x in range(len(cats))], cats, rotation=20)
     ax1.set_ylabel("strict accuracy")
     ax1.set_title("per category")

@@ -119,6 +119,11 @@ def text_perplexity(model_path: str | Path, text: str, max_length: int = 1024) -
     return math.exp(total_nll / max(total_tokens, 1))
 
 
+def general_text_perplexity(model_path: str | Path) -> float:
+    """Perplexity of the shipped general-English text (``general_text.txt``) under a checkpoint folder."""
+    return text_perplexity(model_path, GENERAL_TEXT_PATH.read_text(encoding="utf-8"))
+
+
 def evaluate(
     engine: PolicyEngine,
     questions: Sequence[PoolQuestion],
@@ -128,15 +133,15 @@ def evaluate(
     concurrency: int = 16,
     critic: Critic | None = None,
     model_path: str | Path | None = None,
-    general_text: str | None = None,
+    perplexity: float | None = None,
     baseline: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the engine's checkpoint on ``questions``; returns the JSON-ready report.
 
-    Greedy answers (temperature 0) so reports are reproducible. ``model_path`` enables the perplexity
-    check (the same folder the engine serves). With ``baseline`` (an earlier report) the report gains a
-    paired comparison.
+    Greedy answers (temperature 0) so reports are reproducible. ``perplexity`` is the checkpoint's
+    general-text perplexity (``general_text_perplexity(model_path)``), recorded for the gate. With
+    ``baseline`` (an earlier report) the report gains a paired comparison.
     """
     started = time.monotonic()
     greedy = SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=max_tokens, seed=0)
@@ -154,9 +159,6 @@ def evaluate(
             result = critic.critique(q.question, answer, q.reference, samples=[])
             item["score"], item["passed"] = result.score, result.passed
         items.append(item)
-    ppl = None
-    if model_path is not None:
-        ppl = text_perplexity(model_path, general_text or GENERAL_TEXT_PATH.read_text(encoding="utf-8"))
     data_hash = hashlib.sha256("\n".join(f"{q.source}/{q.question_id}" for q in questions).encode()).hexdigest()
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
@@ -166,7 +168,7 @@ def evaluate(
         "questions": len(questions),
         "questions_sha256": data_hash,
         "summary": summarize(items),
-        "perplexity": ppl,
+        "perplexity": perplexity,
         "timings": {"generate_s": round(gen_seconds, 1), "total_s": round(time.monotonic() - started, 1)},
         "items": items,
     }

@@ -1,0 +1,159 @@
+"""The cycle's orchestration with scripted engines and a stand-in trainer (the real one is in test_training_real)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from feedback.db import session_scope
+from feedback.models import Checkpoint, Dataset, TrainingRun
+from feedback.registry import create_run, get_live_checkpoint
+from serving.critique.critic import MathCritic
+from mathchat.settings import CritiqueSettings
+from tests.fakes import FakeEngine
+from training.config import CycleConfig, PoolSettings
+from training.cycle import CycleDeps, choose_training_questions, run_cycle
+from training.pool import PoolQuestion, build_seed_pool, question_key
+from training.run_record import CycleBusy
+from training.trainer_common import write_metadata
+
+REFS = {q.question: q.reference for q in build_seed_pool(400, seed=0)}
+ACCURACY = {"base": 1, "rft": 2, "dpo": 3}  # right answers out of every 4
+
+
+def scripted_engine(kind: str, checkpoint_id: str) -> FakeEngine:
+    counter = itertools.count()
+
+    def reply(messages, sampling):
+        question = messages[-1]["content"]
+        ref = REFS.get(question, "1")
+        right = next(counter) % 4 < ACCURACY[kind]
+        answer = ref if right else ref + "0"
+        return f"Let me work it out step by step. The answer is {answer}."
+
+    return FakeEngine([reply], checkpoint_id=checkpoint_id)
+
+
+def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None = None) -> CycleDeps:
+    base = tmp_path / "base-model"
+    base.mkdir(exist_ok=True)
+
+    @contextmanager
+    def open_engine(path, checkpoint_id, is_live):
+        if calls is not None:
+            calls.append((checkpoint_id, is_live))
+        kind = "base" if is_live else ("dpo" if checkpoint_id.startswith("dpo") else "rft")
+        yield scripted_engine(kind, checkpoint_id)
+
+    def train(job, job_path, log_path):
+        if fail_stage == job.kind:
+            raise RuntimeError(f"{job.kind} exploded")
+        rows = [json.loads(line) for line in job.data_path.read_text().splitlines()]
+        assert rows, "trainer received no rows"
+        job.output_dir.mkdir(parents=True)
+        write_metadata(job.output_dir, {**job.metadata, "rows": len(rows)})
+        return job.output_dir
+
+    return CycleDeps(open_engine=open_engine,
+                     make_critic=lambda engine: MathCritic(CritiqueSettings(use_judge=False), policy=None),
+                     train=train, base_model_path=lambda: str(base),
+                     perplexity=lambda path: 10.0 if "base" in str(path) else 10.2)
+
+
+def small_config(**changes) -> CycleConfig:
+    return CycleConfig(questions=40, k=4, dpo_questions=30, dpo_k=4, general_prompts=4, min_dpo_pairs=2,
+                       pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=0), **changes)
+
+
+def test_cycle_registers_the_better_checkpoint_as_candidate(settings, db, tmp_path):
+    calls: list = []
+    result = run_cycle(settings, small_config(), deps=fake_deps(tmp_path, calls=calls), db=db)
+    assert result["candidate"]["kind"] == "dpo"  # 3/4 right beats the RFT engine's 2/4
+    with session_scope(db) as s:
+        run = s.get(TrainingRun, result["run_id"])
+        assert run.status == "succeeded" and run.candidate_checkpoint_id == result["candidate"]["id"]
+        for stage in ("pool", "sample_live", "build_rft", "train_sft", "sample_rft", "build_dpo", "train_dpo",
+                      "eval_dpo", "register"):
+            assert run.progress[stage]["status"] == "done" and "seconds" in run.progress[stage]
+        cand = s.get(Checkpoint, result["candidate"]["id"])
+        assert cand.status == "candidate" and cand.gate_passed is True
+        assert cand.manifest["sha256"] and cand.metrics["gate"]["promotable"]
+        assert get_live_checkpoint(session=s).kind == "base"  # live untouched
+        assert {d.kind for d in s.query(Dataset).all()} == {"rft", "dpo"}
+    assert [c for c in calls if c[1]] == [(result["live"]["id"], True)]
+    run_dir = Path(result["run_dir"])
+    for name in ("held_out.jsonl", "rft.jsonl", "rft.manifest.json", "dpo.jsonl", "eval.md", "eval.png", "cycle.json"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_cycle_never_trains_on_held_out_questions(settings, db, tmp_path):
+    result = run_cycle(settings, small_config(), deps=fake_deps(tmp_path), db=db)
+    run_dir = Path(result["run_dir"])
+    held = {question_key(json.loads(line)["question"]) for line in (run_dir / "held_out.jsonl").read_text().splitlines()}
+    for name in ("rft.jsonl", "dpo.jsonl"):
+        for line in (run_dir / name).read_text().splitlines():
+            question = json.loads(line)["prompt"][-1]["content"]
+            assert question_key(question) not in held
+
+
+def test_a_crash_marks_the_run_failed_and_leaves_live_alone(settings, db, tmp_path):
+    with pytest.raises(RuntimeError, match="dpo exploded"):
+        run_cycle(settings, small_config(), deps=fake_deps(tmp_path, fail_stage="dpo"), db=db)
+    with session_scope(db) as s:
+        run = s.query(TrainingRun).one()
+        assert run.status == "failed" and "dpo exploded" in run.error and "FAILED" in run.log
+        assert run.progress["train_dpo"]["status"] == "failed"
+        assert s.query(Checkpoint).filter(Checkpoint.status == "candidate").count() == 0
+        assert get_live_checkpoint(session=s).kind == "base"
+
+
+def test_only_one_run_at_a_time(settings, db, tmp_path):
+    with session_scope(db) as s:
+        other = create_run(session=s)
+        other.status = "running"
+        other.progress = {"owner": {"pid": 1, "host": "elsewhere"}}
+    with pytest.raises(CycleBusy):
+        run_cycle(settings, small_config(), deps=fake_deps(tmp_path), db=db)
+
+
+def test_a_run_whose_process_died_does_not_block_forever(settings, db, tmp_path):
+    import socket
+
+    with session_scope(db) as s:
+        other = create_run(session=s)
+        other.status = "running"
+        other.progress = {"owner": {"pid": 2**22 + 12345, "host": socket.gethostname()}}
+    result = run_cycle(settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    with session_scope(db) as s:
+        assert s.get(TrainingRun, other.id).status == "failed"
+        assert s.get(TrainingRun, result["run_id"]).status == "succeeded"
+
+
+def test_next_cycle_starts_from_the_live_checkpoint(settings, db, tmp_path):
+    from feedback.registry import record_promotion
+
+    first = run_cycle(settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    with session_scope(db) as s:
+        record_promotion(session=s, to_id=first["candidate"]["id"], by_user="test")
+    calls: list = []
+    second = run_cycle(settings, small_config(run_dpo=False), deps=fake_deps(tmp_path, calls=calls), db=db)
+    assert second["live"]["id"] == first["candidate"]["id"]
+    assert calls[0] == (first["candidate"]["id"], True)
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == first["candidate"]["id"]
+
+
+def test_too_few_rft_rows_ends_without_training(settings, db, tmp_path):
+    result = run_cycle(settings, small_config(min_rft_rows=10_000), deps=fake_deps(tmp_path), db=db)
+    assert result["skipped"] == "too few RFT rows" and result["candidate"] is None
+
+
+def test_training_questions_spread_over_categories():
+    qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", c, "") for i, c in enumerate("aaaaaaaabbc")]
+    chosen = choose_training_questions(qs, 6, seed=0)
+    assert sorted(q.category for q in chosen) == ["a", "a", "a", "b", "b", "c"]

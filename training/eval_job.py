@@ -1,0 +1,77 @@
+"""`mathchat eval`: evaluate a checkpoint (and optionally a baseline) on a JSONL file, write the reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mathchat.settings import Settings
+from training.config import EvalSettings
+from training.eval_report import write_reports
+from training.evaluate import evaluate, general_text_perplexity
+from training.gate import gate
+from training.pool import load_eval_questions
+from training.samples import DEFAULT_SYSTEM_PROMPT
+from training.trainer_common import read_metadata
+
+
+def resolve_checkpoint(settings: Settings, ref: str) -> tuple[str, str]:
+    """(path, id) of a checkpoint given as a folder, a registered id, ``live`` or ``base``."""
+    path = Path(ref)
+    if path.is_dir():
+        return str(path), read_metadata(path).get("checkpoint_id") or path.name
+    from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+
+    if ref == "base":
+        return resolve_model_path(settings), DEFAULT_CHECKPOINT_ID
+    from feedback.db import make_engine, session_scope
+    from feedback.registry import get_checkpoint, get_live_checkpoint
+
+    db = make_engine(settings.database.url)
+    try:
+        with session_scope(db) as session:
+            row = get_live_checkpoint(session=session) if ref == "live" else get_checkpoint(session=session,
+                                                                                              checkpoint_id=ref)
+            if row is None:
+                if ref == "live":
+                    return resolve_model_path(settings), DEFAULT_CHECKPOINT_ID
+                raise ValueError(f"{ref!r} is neither a folder nor a registered checkpoint id")
+            return row.path, row.id
+    finally:
+        db.dispose()
+
+
+def _evaluate_one(settings: Settings, ref: str, questions, cfg: EvalSettings, *, backend: str, url: str | None,
+                  system: str | None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    from serving.critique.critic import MathCritic
+    from training.engines import checkpoint_engine
+
+    path, checkpoint_id = resolve_checkpoint(settings, ref)
+    with checkpoint_engine(settings, path, checkpoint_id, backend=backend, url=url) as engine:
+        critic = MathCritic(settings.critique.model_copy(update={"use_judge": False}), policy=engine) \
+            if cfg.use_critic else None
+        return evaluate(engine, questions, system=system, max_tokens=cfg.max_tokens, concurrency=cfg.concurrency,
+                        critic=critic, model_path=path, perplexity=general_text_perplexity(path),
+                        baseline=baseline)
+
+
+def run_eval(settings: Settings, checkpoint: str, data: Path, *, baseline: str | None = None,
+             out_prefix: Path | None = None, limit: int | None = None, backend: str = "auto",
+             url: str | None = None, cfg: EvalSettings = EvalSettings(),
+             system: str | None = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` (and ``baseline``) on ``data``; writes JSON/markdown/PNG; returns the reports."""
+    questions = load_eval_questions(data)[:limit] if limit else load_eval_questions(data)
+    base_report = None
+    if baseline:
+        base_report = _evaluate_one(settings, baseline, questions, cfg, backend=backend, url=None, system=system)
+    report = _evaluate_one(settings, checkpoint, questions, cfg, backend=backend, url=url, system=system,
+                           baseline=base_report)
+    report["data"] = str(data)
+    reports = [report]
+    if base_report is not None:
+        report["gate"] = gate(report, base_report, cfg.margin, cfg.ppl_tolerance,
+                              require_significant=cfg.require_significant).to_dict()
+        reports = [base_report, report]
+    prefix = out_prefix or Path(settings.training.workdir) / "evals" / f"{report['checkpoint_id']}-{Path(data).stem}"
+    paths = write_reports(reports, prefix)
+    return {"reports": reports, "paths": {k: str(v) for k, v in paths.items()}}
