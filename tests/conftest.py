@@ -1,0 +1,137 @@
+"""Shared fixtures. Integration fixtures start the real services themselves (vLLM, the app, PostgreSQL schemas)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from mathchat.settings import DatabaseSettings, Settings, VLLMSettings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings isolated in a temp state dir with a fresh SQLite DB (the model cache stays shared)."""
+    base: dict[str, object] = {
+        "state_dir": tmp,
+        "database": DatabaseSettings(url=f"sqlite:///{tmp / 'mathchat.db'}"),
+        "vllm": VLLMSettings(port=free_port(), enforce_eager=True, logs_dir=tmp / "logs", startup_timeout_s=900),
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> str:
+    """The embedded default model as an HF folder (converted once into the shared cache)."""
+    from serving.model_cache import resolve_model_path
+
+    return resolve_model_path(Settings())
+
+
+@pytest.fixture(scope="session")
+def vllm_supervisor(tmp_path_factory: pytest.TempPathFactory, default_model_path: str):
+    """One real supervised vLLM server for the whole test session (eager mode: 40 s start instead of 100 s)."""
+    from serving.model_cache import DEFAULT_CHECKPOINT_ID
+    from serving.vllm_supervisor import VLLMSupervisor
+
+    tmp = tmp_path_factory.mktemp("vllm")
+    settings = make_settings(tmp, vllm=VLLMSettings(port=free_port(), enforce_eager=True, logs_dir=tmp / "logs",
+                                                     startup_timeout_s=900, restart_backoff_s=0.5))
+    supervisor = VLLMSupervisor(settings)
+    supervisor.start(default_model_path, DEFAULT_CHECKPOINT_ID, wait=True)
+    yield supervisor
+    supervisor.shutdown()
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(vllm_supervisor):
+    from serving.vllm_engine import OpenAIEngine
+
+    engine = OpenAIEngine(vllm_supervisor.router)
+    yield engine
+    engine.close()
+
+
+def wait_ready(supervisor, timeout_s: float = 900) -> None:
+    """Block until the supervised server answers (after a restart)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if supervisor.state == "ready" and supervisor.active is not None and supervisor.active.ready():
+            return
+        time.sleep(1)
+    raise TimeoutError("vLLM did not come back")
+
+
+class ServedApp:
+    """A running app (uvicorn in a thread) and how to reach it."""
+
+    def __init__(self, app, port: int, settings: Settings) -> None:
+        import uvicorn
+
+        self.app, self.port, self.settings = app, port, settings
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("app did not start")
+            time.sleep(0.1)
+
+    @property
+    def admin_password(self) -> str:
+        return (Path(self.settings.state_dir) / "admin_password").read_text().strip()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def signup_cookie(url: str, username: str, password: str = "correct-horse-9") -> str:
+    """Create a student and return its session cookie header value."""
+    import httpx
+
+    r = httpx.post(f"{url}/signup", data={"username": username, "password": password})
+    assert r.status_code == 303, r.text
+    return r.headers["set-cookie"].split(";")[0]
+
+
+def login_cookie(url: str, username: str, password: str) -> str:
+    import httpx
+
+    r = httpx.post(f"{url}/login", data={"username": username, "password": password, "next": "/chat/"})
+    assert r.status_code == 303 and "set-cookie" in r.headers, r.text
+    return r.headers["set-cookie"].split(";")[0]
+
+
+@pytest.fixture
+def served_app_factory(tmp_path: Path) -> Iterator:
+    """Start apps on temp state; stopped at test end."""
+    import app as web
+
+    started: list[ServedApp] = []
+
+    def start(engine=None, **overrides: object) -> ServedApp:
+        settings = make_settings(tmp_path, **overrides)
+        served = ServedApp(web.create_app(settings, engine=engine, watch_interval_s=1.0), free_port(), settings)
+        started.append(served)
+        return served
+
+    yield start
+    for s in started:
+        s.stop()

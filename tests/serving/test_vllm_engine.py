@@ -1,0 +1,64 @@
+"""The real vLLM server through OpenAIEngine: streaming, n samples with logprobs, health, many at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.engine import EngineError, collect_stream
+from serving.model_cache import DEFAULT_CHECKPOINT_ID
+from serving.sampling import SamplingSettings
+from serving.vllm_engine import OpenAIEngine
+
+pytestmark = pytest.mark.vllm
+
+QUESTION = [{"role": "user", "content": "What is 12 + 7?"}]
+
+
+def test_stream_chat_yields_pieces_then_usage(vllm_engine: OpenAIEngine) -> None:
+    events = list(vllm_engine.stream_chat(QUESTION, SamplingSettings(temperature=0.0, max_tokens=24)))
+    deltas = [e for e in events if e.delta]
+    assert len(deltas) >= 2, "a streamed answer arrives in several pieces"
+    final = events[-1]
+    assert final.done and final.finish_reason in ("stop", "length")
+    assert final.completion_tokens > 0 and final.prompt_tokens > 0
+    assert final.checkpoint_id == DEFAULT_CHECKPOINT_ID
+
+
+def test_greedy_stream_matches_greedy_sample(vllm_engine: OpenAIEngine) -> None:
+    greedy = SamplingSettings(temperature=0.0, max_tokens=24)
+    text, _ = collect_stream(vllm_engine.stream_chat(QUESTION, greedy))
+    [sample] = vllm_engine.sample(QUESTION, greedy)
+    assert text == sample.text
+
+
+def test_sample_n_returns_n_replies_with_token_logprobs(vllm_engine: OpenAIEngine) -> None:
+    samples = vllm_engine.sample(QUESTION, SamplingSettings(temperature=0.8, max_tokens=16, seed=1), n=4,
+                                 logprobs=True)
+    assert len(samples) == 4
+    for s in samples:
+        assert s.token_logprobs is not None and len(s.token_logprobs) == s.num_tokens > 0
+        assert all(lp <= 0.0 for lp in s.token_logprobs)
+    assert len({s.text for s in samples}) > 1, "temperature 0.8 should not give four identical replies"
+
+
+def test_sample_refuses_n_above_one_when_greedy(vllm_engine: OpenAIEngine) -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        vllm_engine.sample(QUESTION, SamplingSettings(temperature=0.0, max_tokens=8), n=2)
+
+
+def test_sample_many_keeps_order(vllm_engine: OpenAIEngine) -> None:
+    convs = [[{"role": "user", "content": f"Repeat the number {i}."}] for i in range(5)]
+    out = vllm_engine.sample_many(convs, SamplingSettings(temperature=0.7, max_tokens=8), n=2)
+    assert [len(group) for group in out] == [2] * 5
+
+
+def test_health_reports_served_checkpoint(vllm_engine: OpenAIEngine) -> None:
+    health = vllm_engine.health()
+    assert health.ok and health.backend == "vllm" and health.checkpoint_id == DEFAULT_CHECKPOINT_ID
+
+
+def test_unreachable_server_raises_engine_error() -> None:
+    engine = OpenAIEngine.for_url("http://127.0.0.1:9", model="m", checkpoint_id="c", timeout_s=2)
+    with pytest.raises(EngineError):
+        list(engine.stream_chat(QUESTION, SamplingSettings(max_tokens=4)))
+    assert not engine.health().ok
