@@ -95,6 +95,41 @@ def critique_eval(
         typer.echo(json.dumps(report, ensure_ascii=False))
 
 
+def train_critic(
+    data: Optional[Path] = typer.Option(None, help="Labelled JSONL {question, answer, reference?, is_correct?, human_score?, source?}; default: a generated set."),
+    n: int = typer.Option(400, help="Generated items when no --data."),
+    seed: int = typer.Option(0, help="Seed for generation and band balancing."),
+    per_band: Optional[int] = typer.Option(None, help="Cap rows per score band (balances the bands)."),
+    out: Path = typer.Option(..., help="Checkpoint folder to write."),
+    base: Optional[str] = typer.Option(None, help="Model to fine-tune; default: the configured policy model."),
+    max_steps: int = typer.Option(-1, help="Stop after this many optimizer steps (-1: run the epochs)."),
+    rows_out: Optional[Path] = typer.Option(None, help="Also write the SFT rows here (JSONL)."),
+    max_length: int = typer.Option(1024, help="Longest tokenised row (tokens)."),
+) -> None:
+    """Fine-tune a critic (judge) model on critique SFT rows built from labelled answers."""
+    from mathchat.settings import load_settings
+    from serving.critique.labelled_set import make_labelled_set, read_jsonl, write_jsonl
+    from training.config import SFTTrainSettings
+    from training.critic_data import balance_by_band, build_critic_rows
+    from training.sft import train_sft
+
+    items = list(read_jsonl(data)) if data else make_labelled_set(n, seed)
+    built = build_critic_rows(items)
+    rows = balance_by_band(built.rows, per_band, seed) if per_band else built.rows
+    typer.echo(f"{len(rows)} critique rows; bands {dict(built.bands)}; dropped {dict(built.dropped)}")
+    if rows_out:
+        write_jsonl(list(rows), rows_out)  # type: ignore[arg-type]
+    if base is None:
+        from serving.model_cache import resolve_model_path
+
+        base = resolve_model_path(load_settings())
+    # critique prompts run ~350-600 tokens: the policy's 256-token default would cut off the completion
+    cfg = SFTTrainSettings(max_steps=max_steps, max_length=max_length)
+    path = train_sft(rows, base, out, cfg, metadata={"purpose": "critic", "critic_rows": len(rows)})
+    typer.echo(f"critic checkpoint: {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `mathchat` CLI."""
     app.command("critique-eval")(critique_eval)
+    app.command("train-critic")(train_critic)
