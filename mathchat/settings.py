@@ -107,6 +107,8 @@ class CritiqueSettings(BaseModel):
     """Output budget of each self-consistency sample (tokens); kept short so critique stays cheap."""
     judge_skip_when_decisive: bool = True
     """Skip the judge call when the symbolic parts already decide (reference checked, or a wrong step feeds the final answer)."""
+    judge_when_uncalibrated: bool = False
+    """Call the judge even when the calibration gives its score no weight (its text then only adds to the explanation)."""
     calibration_path: Path | None = None
     """Calibration file (JSON); None uses the shipped default."""
 

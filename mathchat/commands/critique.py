@@ -33,7 +33,9 @@ def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None
             from serving.factory import build_engine
 
             judge = build_engine(settings)
-    return MathCritic(settings.critique, policy=policy, judge=judge, sampling=settings.sampling), settings
+    # evaluation measures the judge whenever one is given, even where the calibration gives it no weight yet
+    critique = settings.critique.model_copy(update={"judge_when_uncalibrated": judge is not None})
+    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling), settings
 
 
 def critique_eval(

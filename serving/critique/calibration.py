@@ -73,6 +73,11 @@ class Calibration:
                               "intercept": round(self.intercept, 6)}, sort_keys=True)
         return "cal-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
+    @property
+    def trusts_judge(self) -> bool:
+        """Whether the judge's score moves the confidence at all (it does not in a fit without judge data)."""
+        return abs(self.coef.get("judge_score", 0.0)) > 1e-9 or abs(self.coef.get("judge_present", 0.0)) > 1e-9
+
     def predict(self, parts: Mapping[str, PartScore]) -> float:
         """Calibrated probability that the answer is right."""
         feats = part_features(parts)

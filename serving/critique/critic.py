@@ -1,7 +1,9 @@
 """MathCritic: the Critic the app and the training loop call. Runs the parts, merges them, calibrates.
 
-Cost on the no-reference path: one n=k sampling request (self-consistency) plus at most one judge call,
-and the judge is skipped when the symbolic parts already decide (``judge_skip_when_decisive``).
+Cost on the no-reference path: one n=k sampling request (self-consistency; ``draw_samples`` lets the app
+draw it while the answer streams) plus at most one judge call. The judge is skipped when the symbolic
+parts already decide (``judge_skip_when_decisive``) and when the calibration gives its score no weight
+(the shipped default: the 135M policy cannot judge), unless ``judge_when_uncalibrated``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,21 @@ class MathCritic:
         return cons is not None and cons.score is not None and cons.data.get("k", 0) >= 3 \
             and cons.data.get("fraction") == 1.0 and steps is not None and steps.score == 10.0
 
+    def _should_judge(self, parts: dict[str, PartScore]) -> bool:
+        """Call the judge only where its answer can matter: not decided yet, and a calibrated weight."""
+        if self.judge is None:
+            return False
+        if self.settings.judge_skip_when_decisive and self._decisive(parts):
+            return False
+        return self.calibration.trusts_judge or self.settings.judge_when_uncalibrated
+
+    def draw_samples(self, question: str) -> list[str]:
+        """The self-consistency samples for a question (one n=k request). They depend on the question only,
+        so the app may draw them while the answer streams and pass them to ``critique(samples=...)``."""
+        if self.policy is None or self.settings.self_consistency_k <= 0:
+            return []
+        return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=self.sample_settings)
+
     def critique(self, question: str, answer: str, reference: str | None = None, *,
                  samples: list[str] | None = None) -> CritiqueResult:
         """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing."""
@@ -97,13 +114,12 @@ class MathCritic:
         if samples is None and not reference_checked and self.policy is not None \
                 and self.settings.self_consistency_k > 0 and not parts["steps"].data.get("final_tainted"):
             try:
-                samples = draw_samples(self.policy, question, k=self.settings.self_consistency_k,
-                                       sampling=self.sample_settings)
+                samples = self.draw_samples(question)
             except EngineError as error:
                 log.warning("self-consistency samples failed: %s", error)
         if samples is not None and not reference_checked:
             parts["consistency"] = consistency_part(answer, samples)
-        if self.judge is not None and not (self.settings.judge_skip_when_decisive and self._decisive(parts)):
+        if self._should_judge(parts):
             parts["judge"] = judge_part(self.judge, question, reference if has_reference else None, answer,
                                         max_tokens=self.settings.judge_max_tokens,
                                         retries=self.settings.judge_retries)

@@ -1,6 +1,7 @@
 import pytest
 
 from mathchat.settings import CritiqueSettings
+from serving.critique.calibration import UNCALIBRATED, Calibration
 from serving.critique.critic import MathCritic
 from serving.critique.prompt import build_critique_prompt
 from tests.fakes import FakeEngine
@@ -57,18 +58,33 @@ def test_reference_checked_skips_sampling_and_judge():
     assert "judge" not in result.parts and result.score == 10
 
 
-def test_judge_called_when_not_decisive_and_can_be_forced():
+def test_judge_without_calibrated_weight_is_skipped_by_default():
     judge = FakeEngine(replies=["All steps right. [[9]]"])
-    critic(judge=judge).critique(QUESTION, ANSWERS["correct"])
-    assert len(judge.calls) == 1
+    result = critic(judge=judge, calibration=UNCALIBRATED).critique(QUESTION, ANSWERS["correct"])
+    assert judge.calls == [] and "judge" not in result.parts
+
+
+def test_judge_with_calibrated_weight_is_called_when_not_decisive():
+    trusting = Calibration(coef={"judge_score": 2.0, "steps_tainted": -3.0}, intercept=0.0)
+    judge = FakeEngine(replies=["All steps right. [[9]]"])
+    result = critic(judge=judge, calibration=trusting).critique(QUESTION, ANSWERS["correct"])
+    assert len(judge.calls) == 1 and result.parts["judge"].score == 9.0
+    judge = FakeEngine(replies=["All steps right. [[9]]"])
+    critic(judge=judge, calibration=trusting).critique(QUESTION, ANSWERS["early_wrong"])
+    assert judge.calls == []  # a wrong step feeding the final answer already decides
+
+
+def test_judge_can_be_forced():
     forced = FakeEngine(replies=["ok [[9]]"])
-    critic(judge=forced, settings={"judge_skip_when_decisive": False}).critique(QUESTION, ANSWERS["correct"], "18")
+    critic(judge=forced, settings={"judge_skip_when_decisive": False, "judge_when_uncalibrated": True}).critique(
+        QUESTION, ANSWERS["correct"], "18")
     assert len(forced.calls) == 1
 
 
 def test_unparseable_judge_leaves_judge_unscored_not_invented():
     judge = FakeEngine(replies=["I cannot tell."])
-    result = critic(judge=judge, settings={"judge_retries": 1}).critique(QUESTION, ANSWERS["correct"])
+    result = critic(judge=judge, settings={"judge_retries": 1, "judge_when_uncalibrated": True}).critique(
+        QUESTION, ANSWERS["correct"])
     assert result.parts["judge"].score is None
     assert len(judge.calls) == 2
 
@@ -115,7 +131,8 @@ def gullible_judge() -> FakeEngine:
 @pytest.mark.parametrize("reference", ["18", None])
 def test_injected_text_does_not_change_the_score(payload, kind, reference):
     samples = ["The answer is 18.", "The answer is 18.", "The answer is 17.", "The answer is 8."]
-    make = lambda: critic(judge=gullible_judge(), settings={"judge_skip_when_decisive": False})  # noqa: E731
+    settings = {"judge_skip_when_decisive": False, "judge_when_uncalibrated": True}
+    make = lambda: critic(judge=gullible_judge(), settings=settings)  # noqa: E731
     clean = make().critique(QUESTION, ANSWERS[kind], reference, samples=samples)
     attacked = make().critique(QUESTION, ANSWERS[kind] + payload, reference, samples=samples)
     assert attacked.score == clean.score

@@ -37,7 +37,7 @@ def test_judge_part_is_evaluated_with_fake_engine():
         return "Looks right. [[9]]" if ("= 84." in answer or "= 42." in answer) else "Step 1 wrong. [[2]]"
 
     judge = FakeEngine(replies=[reply])
-    critic = MathCritic(CritiqueSettings(judge_skip_when_decisive=False), judge=judge)
+    critic = MathCritic(CritiqueSettings(judge_skip_when_decisive=False, judge_when_uncalibrated=True), judge=judge)
     report = summarize(ROWS, critique_rows(critic, ROWS))
     judge_metrics = report["parts"]["judge"]["with_ref"]
     assert judge_metrics["coverage"] == 1.0
