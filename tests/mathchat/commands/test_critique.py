@@ -1,0 +1,53 @@
+"""mathchat/commands/critique.py: critique-eval --make-set, the --json report, calibration fitting, MathUserEval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from mathchat.commands.critique import DEFAULT_MATHUSEREVAL, register
+from serving.critique.calibration import load_calibration
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_make_set_then_eval_json_last_line(tmp_path: Path):
+    runner = CliRunner()
+    data = tmp_path / "set.jsonl"
+    made = runner.invoke(_app(), ["critique-eval", "--make-set", str(data), "--n", "40", "--seed", "3"])
+    assert made.exit_code == 0, made.output
+    assert len(data.read_text().splitlines()) == 40
+    result = runner.invoke(_app(), ["critique-eval", str(data), "--no-judge", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["n"] == 40
+    assert {"acc_with_ref", "auroc_without_ref", "parts", "calibration_version"} <= set(report)
+    assert report["parts"]["steps"]["without_ref"]["coverage"] > 0.9
+
+
+def test_fit_calibration_writes_a_loadable_file(tmp_path: Path):
+    runner = CliRunner()
+    data, out = tmp_path / "set.jsonl", tmp_path / "cal.json"
+    runner.invoke(_app(), ["critique-eval", "--make-set", str(data), "--n", "60", "--samples-k", "3"])
+    result = runner.invoke(_app(), ["critique-eval", str(data), "--no-judge", "--fit-calibration", str(out)])
+    assert result.exit_code == 0, result.output
+    cal = load_calibration(out)
+    assert cal.coef["ref_match"] > 0 and cal.coef["cons_fraction"] > 0
+
+
+def test_mathusereval_scores_per_category_when_the_data_is_present():
+    import pytest
+
+    if not (DEFAULT_MATHUSEREVAL / "math-user-eval.jsonl").exists():
+        pytest.skip("MathUserEval not present")
+    result = CliRunner().invoke(_app(), ["critique-eval", "--mathusereval", "--no-judge", "--json", "--limit", "40"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["n"] == 40 and "overall" in report["by_category"]
