@@ -1,16 +1,287 @@
-"""The operator console (Gradio): runs, datasets, candidates vs live, feedback; promote and roll back."""
+"""The operator console (Gradio): runs, datasets, candidates vs live, feedback; promote and roll back.
+
+The page is mounted with ``auth_dependency=auth.operator_only``, and every handler checks the role again
+against the database (``require_operator``): a Gradio endpoint can be called directly, and a demoted or
+disabled operator loses access at once. Handlers take UI values, call one ``console_data.build_*`` view
+(one transaction) or one action, and map the result onto UI values; plots come from ``console_plots``.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
 import gradio as gr
+import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from feedback.db import run_in_transaction
+from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
+from serving import console_data as data
+from serving import console_plots as plots
 from serving.live_model import LiveModelSync
-from serving.web_auth import WebAuth
+from serving.promotion import PromotionResult, promote, rollback
+from serving.web_auth import SessionUser, WebAuth
+
+T = TypeVar("T")
+REFRESH_S = 5.0
+"""How often the training-runs panel refreshes itself (seconds)."""
 
 
-def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: WebAuth) -> gr.Blocks:
+class NotOperator(gr.Error):
+    """The request is not from a signed-in operator."""
+
+
+def require_operator(auth: WebAuth, request: gr.Request | None) -> SessionUser:
+    """The operator making this request, checked against the database now; refuses anyone else."""
+    raw = getattr(request, "request", None)
+    user = auth.user_from_request(raw) if raw is not None else None
+    if user is None:
+        raise NotOperator("Sign in as an operator first.")
+    if not user.is_operator:
+        raise NotOperator("Operators only.")
+    return user
+
+
+def to_frame(table: data.Table) -> pd.DataFrame:
+    """A console table as a DataFrame for gr.Dataframe."""
+    return pd.DataFrame(table.rows, columns=table.headers)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class ConsoleActions:
+    """The console's handlers (plain methods, so tests call them with a fake request)."""
+
+    def __init__(self, settings: Settings, db: Engine, sync: LiveModelSync, auth: WebAuth,
+                 start_cycle: Callable[[], int | None] | None = None) -> None:
+        self.settings, self.db, self.sync, self.auth = settings, db, sync, auth
+        self.start_cycle_fn = start_cycle
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        try:
+            return run_in_transaction(self.db, work, retries=1)
+        except StoreUnavailable as exc:
+            raise gr.Error(str(exc)) from exc
+
+    # --- training runs ----------------------------------------------------------------------
+
+    def runs(self, run_id: int | None, request: gr.Request) -> tuple:
+        """Runs list, the chosen (or newest) run's summary, progress, timings plot, log tail, manifest."""
+        require_operator(self.auth, request)
+        view = self._read(lambda s: data.build_run_view(session=s, run_id=run_id))
+        run = view.run
+        progress = data.progress_table(run.progress if run else {})
+        return (gr.update(choices=view.choices()), to_frame(data.runs_table(view.runs)),
+                data.run_summary_markdown(run), to_frame(progress),
+                plots.plot_stage_timings(data.stage_timings(run.progress if run else {})),
+                data.run_log_tail(run) if run else "", _json(data.run_manifest(run)) if run else {})
+
+    def start_cycle(self, request: gr.Request) -> str:
+        """Launch ``mathchat cycle`` as a detached subprocess (it refuses itself if a run is active)."""
+        user = require_operator(self.auth, request)
+        if self.start_cycle_fn is None:
+            return "Starting a cycle from the console is not available here; run `mathchat cycle`."
+        pid = self.start_cycle_fn()
+        if pid is None:
+            return "Not started: a training run is already queued or running."
+        return f"Cycle started by {user.username} (process {pid}); it appears in the list within seconds."
+
+    # --- datasets ---------------------------------------------------------------------------
+
+    def datasets(self, request: gr.Request) -> tuple:
+        """Datasets list, total rows per kind, and the dataset picker."""
+        require_operator(self.auth, request)
+        rows = self._read(lambda s: data.list_datasets(session=s))
+        counts = data.counts_by_kind(rows)
+        text = " · ".join(f"**{kind}**: {n} rows" for kind, n in counts.items()) or "No datasets recorded yet."
+        choices = [(f"{d.id} · {d.kind} · run {d.run_id} · {d.count} rows", d.id) for d in rows]
+        return text, to_frame(data.datasets_table(rows)), gr.update(choices=choices)
+
+    def dataset(self, dataset_id: int | None, request: gr.Request) -> tuple:
+        """One dataset: score histogram of its samples, first rows, manifest."""
+        require_operator(self.auth, request)
+        view = self._read(lambda s: data.build_dataset_view(session=s, dataset_id=dataset_id))
+        title = f"critique scores of the samples behind dataset {view.dataset.id}" if view.dataset else "critique scores"
+        return (plots.plot_score_histogram(view.scores, title), to_frame(view.examples),
+                _json(view.dataset.manifest) if view.dataset else {})
+
+    # --- candidates vs live -----------------------------------------------------------------
+
+    def checkpoints(self, request: gr.Request) -> Any:
+        """The checkpoint picker (policy checkpoints, newest first)."""
+        require_operator(self.auth, request)
+        rows = self._read(lambda s: data.list_checkpoints(session=s))
+        return gr.update(choices=[(f"{c.id} · {c.kind} · {c.status}", c.id) for c in rows
+                                  if c.kind != "critic"])
+
+    def candidate(self, checkpoint_id: str | None, request: gr.Request) -> tuple:
+        """Evaluation table, plots and side-by-side answers for a candidate against live."""
+        require_operator(self.auth, request)
+        view = self._read(lambda s: data.build_candidate_view(session=s, checkpoint_id=checkpoint_id or None))
+        note = "" if view.comparison_id or view.candidate is None else \
+            "\n\nNo per-question answers found for comparison (the evaluation report file is missing)."
+        return (to_frame(view.table), view.gate + note,
+                plots.plot_score_histogram(view.scores, "critique scores on the held-out set"),
+                plots.plot_category_bars(view.categories),
+                plots.plot_lineage(view.lineage), to_frame(view.answers))
+
+    # --- feedback ---------------------------------------------------------------------------
+
+    def feedback(self, days: float, request: gr.Request) -> tuple:
+        """Volume per day, thumbs-up rate per checkpoint, judge-human agreement over the last ``days``."""
+        require_operator(self.auth, request)
+        since = datetime.now(UTC) - timedelta(days=float(days)) if days else None
+        view = self._read(lambda s: data.build_feedback_view(session=s, since=since))
+        return (plots.plot_volume(view.volume), plots.plot_thumbs_by_checkpoint(view.thumbs),
+                plots.plot_agreement(view.agreement), to_frame(view.thumbs_table()))
+
+    # --- promote / roll back ----------------------------------------------------------------
+
+    def promote_panel(self, request: gr.Request) -> tuple:
+        """Status of serving vs the DB, the candidate picker, and the audit trail."""
+        require_operator(self.auth, request)
+        view = self._read(lambda s: data.build_promote_view(session=s))
+        status = data.sync_status_markdown(self.sync.state, view.live.id if view.live else None)
+        status += f"\n\nA rollback would return to **{view.rollback_to}**." if view.rollback_to else \
+            "\n\nThere is no earlier live checkpoint to roll back to."
+        return status, gr.update(choices=view.choices), to_frame(view.promotions)
+
+    def gate(self, checkpoint_id: str | None, request: gr.Request) -> str:
+        """The picked candidate's gate result."""
+        require_operator(self.auth, request)
+        if not checkpoint_id:
+            return "Pick a checkpoint."
+        info = self._read(lambda s: data.get_checkpoint(session=s, checkpoint_id=checkpoint_id))
+        return data.gate_markdown(info)
+
+    def _switch(self, action: Callable[[], PromotionResult], verb: str) -> Iterator[str]:
+        try:
+            result = action()
+        except InvalidInput as exc:
+            yield f"❌ Not {verb}: {exc}"
+            return
+        head = (f"✅ {result.action}: {result.from_id or '-'} → **{result.to_id}**"
+                + (" (**gate overridden**, recorded)" if result.override else ""))
+        yield head + "\n\nSwitching the server …"
+        self.sync.retry(result.to_id)
+        report = self.sync.sync()
+        error = self.sync.state.last_error if report is None else None
+        yield head + "\n\n" + (f"**Switch failed:** {error}" if error else data.switch_report_markdown(report))
+
+    def promote(self, checkpoint_id: str | None, override: bool, request: gr.Request) -> Iterator[str]:
+        """Promote the picked checkpoint (override recorded), then switch the server and show the report."""
+        user = require_operator(self.auth, request)
+        if not checkpoint_id:
+            yield "Pick a checkpoint to promote."
+            return
+        yield from self._switch(lambda: promote(self.db, checkpoint_id, by_user=user.username,
+                                                override=bool(override)), "promoted")
+
+    def rollback(self, request: gr.Request) -> Iterator[str]:
+        """Roll back to the previous live checkpoint, then switch the server and show the report."""
+        user = require_operator(self.auth, request)
+        yield from self._switch(lambda: rollback(self.db, by_user=user.username), "rolled back")
+
+
+def default_cycle_launcher(settings: Settings) -> Callable[[], int | None]:
+    """Starts ``mathchat cycle --trigger manual`` detached (training.scheduler.launch_cycle)."""
+
+    def launch() -> int | None:
+        from training.scheduler import launch_cycle
+
+        return launch_cycle(extra_args=["--trigger", "manual"], log_dir=str(settings.training.workdir))
+
+    return launch
+
+
+def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: WebAuth,
+                  actions: ConsoleActions | None = None) -> gr.Blocks:
+    """The operator page; every event goes through a role-checked ConsoleActions method."""
+    act = actions or ConsoleActions(settings, db, sync, auth, start_cycle=default_cycle_launcher(settings))
     with gr.Blocks(title="mathchat · operator") as console:
-        gr.Markdown("# mathchat operator console")
+        gr.Markdown("# mathchat operator console\n[Chat](/chat/) · [Sign out](/logout)")
+        with gr.Tabs():
+            with gr.Tab("Training runs"):
+                with gr.Row():
+                    run_pick = gr.Dropdown(label="Run (empty: newest)", choices=[], value=None, scale=3,
+                                           allow_custom_value=True)
+                    auto = gr.Checkbox(label=f"Refresh every {REFRESH_S:.0f} s", value=True, scale=1)
+                    start = gr.Button("Start a cycle now", scale=1)
+                start_msg = gr.Markdown()
+                run_summary = gr.Markdown()
+                progress = gr.Dataframe(label="Progress per stage", interactive=False)
+                timings = gr.Plot(label="Stage timings")
+                log_box = gr.Textbox(label="Log (tail)", lines=14, max_lines=30, autoscroll=True)
+                manifest = gr.JSON(label="Data manifest")
+                runs_table = gr.Dataframe(label="Recent runs", interactive=False)
+                timer = gr.Timer(REFRESH_S)
+                run_outputs = [run_pick, runs_table, run_summary, progress, timings, log_box, manifest]
+                timer.tick(act.runs, [run_pick], run_outputs, show_progress="hidden", api_name="runs_tick")
+                run_pick.change(act.runs, [run_pick], run_outputs, api_name="runs")
+                auto.change(lambda on: gr.Timer(active=bool(on)), [auto], [timer], api_visibility="private")
+                start.click(act.start_cycle, None, [start_msg], api_name="start_cycle")
+            with gr.Tab("Datasets") as datasets_tab:
+                counts = gr.Markdown()
+                dataset_pick = gr.Dropdown(label="Dataset (empty: newest)", choices=[], value=None,
+                                           allow_custom_value=True)
+                hist = gr.Plot(label="Critique scores of the samples")
+                examples = gr.Dataframe(label="First rows", interactive=False, wrap=True)
+                ds_manifest = gr.JSON(label="Manifest")
+                datasets_table = gr.Dataframe(label="All datasets", interactive=False)
+                datasets_tab.select(act.datasets, None, [counts, datasets_table, dataset_pick], api_name="datasets")
+                datasets_tab.select(act.dataset, [dataset_pick], [hist, examples, ds_manifest],
+                                    api_visibility="private")
+                dataset_pick.change(act.dataset, [dataset_pick], [hist, examples, ds_manifest], api_name="dataset")
+            with gr.Tab("Candidates vs live") as cand_tab:
+                cand_pick = gr.Dropdown(label="Checkpoint (empty: newest candidate)", choices=[], value=None,
+                                        allow_custom_value=True)
+                eval_table = gr.Dataframe(label="Evaluation: candidate vs live", interactive=False)
+                cand_gate = gr.Markdown()
+                with gr.Row():
+                    score_hist = gr.Plot(label="Critique-score histogram")
+                    cat_bars = gr.Plot(label="Per category")
+                lineage_plot = gr.Plot(label="Accuracy along the lineage")
+                answers = gr.Dataframe(label="Same held-out questions, side by side", interactive=False, wrap=True)
+                cand_outputs = [eval_table, cand_gate, score_hist, cat_bars, lineage_plot, answers]
+                cand_tab.select(act.checkpoints, None, [cand_pick], api_name="checkpoints")
+                cand_tab.select(act.candidate, [cand_pick], cand_outputs, api_visibility="private")
+                cand_pick.change(act.candidate, [cand_pick], cand_outputs, api_name="candidate")
+            with gr.Tab("Feedback") as fb_tab:
+                days = gr.Slider(1, 365, value=30, step=1, label="Last N days")
+                volume = gr.Plot(label="Volume per day")
+                with gr.Row():
+                    thumbs = gr.Plot(label="Thumbs-up rate per checkpoint")
+                    agreement = gr.Plot(label="Judge–human agreement")
+                thumbs_table = gr.Dataframe(label="Thumbs per checkpoint", interactive=False)
+                fb_outputs = [volume, thumbs, agreement, thumbs_table]
+                fb_tab.select(act.feedback, [days], fb_outputs, api_name="feedback")
+                days.release(act.feedback, [days], fb_outputs, api_visibility="private")
+            with gr.Tab("Promote / roll back") as promote_tab:
+                sync_status = gr.Markdown()
+                promote_pick = gr.Dropdown(label="Checkpoint to promote", choices=[], value=None,
+                                           allow_custom_value=True)
+                gate_box = gr.Markdown()
+                override = gr.Checkbox(label="Override failed gate (recorded in the audit trail)", value=False)
+                with gr.Row():
+                    promote_btn = gr.Button("Promote", variant="primary")
+                    rollback_btn = gr.Button("Roll back", variant="stop")
+                action_result = gr.Markdown()
+                promotions = gr.Dataframe(label="Promotion audit trail", interactive=False)
+                panel_outputs = [sync_status, promote_pick, promotions]
+                promote_tab.select(act.promote_panel, None, panel_outputs, api_name="promote_panel")
+                promote_pick.change(act.gate, [promote_pick], [gate_box], api_name="gate")
+                promote_btn.click(act.promote, [promote_pick, override], [action_result], api_name="promote",
+                                  concurrency_id="switch", concurrency_limit=1).then(
+                    act.promote_panel, None, panel_outputs, api_visibility="private")
+                rollback_btn.click(act.rollback, None, [action_result], api_name="rollback",
+                                   concurrency_id="switch", concurrency_limit=1).then(
+                    act.promote_panel, None, panel_outputs, api_visibility="private")
+        console.load(act.runs, [run_pick], run_outputs, api_visibility="private")
     return console

@@ -1,0 +1,154 @@
+"""Console handlers: every one re-checks the operator role; promote/rollback record and switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from feedback.models import Promotion
+from serving.console import ConsoleActions, NotOperator, build_console
+from serving.live_model import SyncState
+from serving.vllm_supervisor import SwitchReport
+from serving.web_auth import SessionUser
+from tests.serving.console_helpers import BASE_ID, CAND_ID, db, make_loop  # noqa: F401  (db is a fixture)
+
+OPERATOR = SessionUser(1, "admin", "operator")
+STUDENT = SessionUser(2, "stu", "student")
+
+
+class FakeAuth:
+    """Resolves the user the fake request carries (the real WebAuth reads a signed cookie from the DB)."""
+
+    def user_from_request(self, raw: Any) -> SessionUser | None:
+        return raw.user
+
+
+def request_as(user: SessionUser | None) -> Any:
+    """A stand-in for gr.Request: ``.request`` is the underlying HTTP request."""
+    return SimpleNamespace(request=SimpleNamespace(user=user))
+
+
+class FakeSync:
+    """Records retry/sync calls; sync returns a switch report like the blue/green supervisor."""
+
+    def __init__(self) -> None:
+        self.state = SyncState(served_id=BASE_ID)
+        self.calls: list[tuple[str, str | None]] = []
+
+    def retry(self, checkpoint_id: str) -> None:
+        self.calls.append(("retry", checkpoint_id))
+
+    def sync(self) -> SwitchReport:
+        self.calls.append(("sync", None))
+        report = SwitchReport(self.state.served_id, "next", start_s=12.5, flip_s=0.004, drain_s=1.5,
+                              inflight_at_flip=3)
+        self.state.last_report = report
+        return report
+
+
+@pytest.fixture
+def console(db: Engine, tmp_path: Path) -> tuple[ConsoleActions, FakeSync, list[str]]:  # noqa: F811
+    make_loop(db, tmp_path / "run-00001")
+    sync, launched = FakeSync(), []
+    actions = ConsoleActions(SimpleNamespace(), db, sync, FakeAuth(),  # type: ignore[arg-type]
+                             start_cycle=lambda: launched.append("cycle") or 4242)
+    return actions, sync, launched
+
+
+def promotions(db: Engine) -> list[Promotion]:  # noqa: F811
+    with Session(db) as s:
+        return list(s.scalars(select(Promotion).order_by(Promotion.id)))
+
+
+CALLS = {
+    "runs": lambda a, r: a.runs(None, r),
+    "start_cycle": lambda a, r: a.start_cycle(r),
+    "datasets": lambda a, r: a.datasets(r),
+    "dataset": lambda a, r: a.dataset(None, r),
+    "checkpoints": lambda a, r: a.checkpoints(r),
+    "candidate": lambda a, r: a.candidate(None, r),
+    "feedback": lambda a, r: a.feedback(30, r),
+    "promote_panel": lambda a, r: a.promote_panel(r),
+    "gate": lambda a, r: a.gate(CAND_ID, r),
+    "promote": lambda a, r: list(a.promote(CAND_ID, True, r)),
+    "rollback": lambda a, r: list(a.rollback(r)),
+}
+
+
+@pytest.mark.parametrize("user", [STUDENT, None], ids=["student", "anonymous"])
+@pytest.mark.parametrize("name", list(CALLS))
+def test_every_handler_refuses_non_operators(console, db: Engine, name: str, user) -> None:  # noqa: ANN001, F811
+    actions, sync, launched = console
+    with pytest.raises(NotOperator):
+        CALLS[name](actions, request_as(user))
+    assert promotions(db) == [] and sync.calls == [] and launched == []
+
+
+def test_handler_refuses_a_request_without_http_request(console) -> None:  # noqa: ANN001
+    with pytest.raises(NotOperator):
+        console[0].runs(None, None)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_every_handler_answers_an_operator(console, name: str) -> None:  # noqa: ANN001
+    assert CALLS[name](console[0], request_as(OPERATOR)) is not None
+
+
+def test_runs_handler_returns_progress_and_log(console) -> None:  # noqa: ANN001
+    _choices, runs, summary, progress, _fig, log, manifest = console[0].runs(None, request_as(OPERATOR))
+    assert isinstance(runs, pd.DataFrame) and len(runs) == 1
+    assert "sample_live" in summary and list(progress["stage"]) == ["pool", "sample_live"]
+    assert "step 2 loss 1.5" in log and len(manifest["datasets"]) == 2
+
+
+def test_start_cycle_calls_the_launcher_once(console) -> None:  # noqa: ANN001
+    actions, _sync, launched = console
+    assert "4242" in actions.start_cycle(request_as(OPERATOR)) and launched == ["cycle"]
+
+
+def test_promote_with_failed_gate_needs_override(console, db: Engine) -> None:  # noqa: ANN001, F811
+    actions, sync, _ = console
+    out = list(actions.promote(CAND_ID, False, request_as(OPERATOR)))
+    assert out[-1].startswith("❌ Not promoted") and "override" in out[-1]
+    assert promotions(db) == [] and sync.calls == []
+
+
+def test_promote_with_override_records_it_switches_and_shows_the_report(console, db: Engine) -> None:  # noqa: ANN001, F811
+    actions, sync, _ = console
+    out = list(actions.promote(CAND_ID, True, request_as(OPERATOR)))
+    assert "Switching" in out[0]
+    assert "gate overridden" in out[-1] and "12.5 s" in out[-1] and "in flight at the flip: 3" in out[-1]
+    [p] = promotions(db)
+    assert (p.action, p.from_id, p.to_id, p.by_user, p.override) == ("promote", BASE_ID, CAND_ID, "admin", True)
+    assert sync.calls == [("retry", CAND_ID), ("sync", None)]
+
+
+def test_rollback_returns_to_previous_live_and_switches(console, db: Engine) -> None:  # noqa: ANN001, F811
+    actions, sync, _ = console
+    list(actions.promote(CAND_ID, True, request_as(OPERATOR)))
+    out = list(actions.rollback(request_as(OPERATOR)))
+    assert f"→ **{BASE_ID}**" in out[-1]
+    assert [(p.action, p.to_id) for p in promotions(db)] == [("promote", CAND_ID), ("rollback", BASE_ID)]
+    assert sync.calls[-2:] == [("retry", BASE_ID), ("sync", None)]
+
+
+def test_rollback_without_earlier_live_says_so(console, db: Engine) -> None:  # noqa: ANN001, F811
+    out = list(console[0].rollback(request_as(OPERATOR)))
+    assert out == ["❌ Not rolled back: There is no earlier live checkpoint to roll back to."]
+    with Session(db) as s:
+        assert s.scalar(select(func.count(Promotion.id))) == 0
+
+
+def test_build_console_returns_blocks_with_named_endpoints(console) -> None:  # noqa: ANN001
+    actions = console[0]
+    blocks = build_console(actions.settings, actions.db, actions.sync, actions.auth, actions=actions)
+    assert isinstance(blocks, gr.Blocks)
+    names = {d.api_name for d in blocks.fns.values()}
+    assert {"promote", "rollback", "runs", "candidate", "feedback", "start_cycle"} <= names
