@@ -1,0 +1,142 @@
+"""Serving throughput, side by side on the same model in one run: vLLM vs transformers `generate`.
+
+Workloads: 16 concurrent requests of exactly 128 output tokens, and a single request; plus time to
+first token for single chats through the PolicyEngine interface. The last line printed is one JSON object.
+
+    python bench/serving.py [--model DIR] [--concurrency 16] [--tokens 128] [--ttft-runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+
+from mathchat.settings import Settings, VLLMSettings, load_settings  # noqa: E402
+from serving.model_cache import resolve_model_path  # noqa: E402
+from serving.sampling import SamplingSettings  # noqa: E402
+
+PROMPTS = [f"Explain step by step how to compute {a} + {b}." for a, b in zip(range(11, 99, 5), range(23, 99, 4))]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, ttft_runs: int) -> dict:
+    from serving.vllm_engine import OpenAIEngine
+    from serving.vllm_supervisor import VLLMSupervisor
+
+    supervisor = VLLMSupervisor(settings)
+    t0 = time.monotonic()
+    supervisor.start(model, "bench", wait=True)
+    startup = time.monotonic() - t0
+    base = supervisor.router.current().base_url
+    client = httpx.Client(timeout=600)
+
+    def one(prompt: str) -> int:
+        r = client.post(f"{base}/v1/chat/completions", json={
+            "model": "bench", "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens,
+            "temperature": 0.0, "ignore_eos": True})
+        r.raise_for_status()
+        return r.json()["usage"]["completion_tokens"]
+
+    try:
+        one(PROMPTS[0])  # warm-up
+        t = time.monotonic()
+        n_single = one(PROMPTS[1])
+        single = n_single / (time.monotonic() - t)
+        prompts = [PROMPTS[i % len(PROMPTS)] for i in range(concurrency)]
+        t = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            total = sum(pool.map(one, prompts))
+        concurrent = total / (time.monotonic() - t)
+        engine = OpenAIEngine(supervisor.router)
+        ttfts = []
+        for i in range(ttft_runs):
+            t = time.monotonic()
+            for event in engine.stream_chat([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+                                            SamplingSettings(temperature=0.0, max_tokens=32)):
+                if event.delta:
+                    ttfts.append(time.monotonic() - t)
+                    break
+        engine.close()
+    finally:
+        supervisor.shutdown()
+    return {"startup_s": startup, "single_tok_s": single, "concurrent_tok_s": concurrent,
+            "ttft_p50_s": statistics.median(ttfts), "ttft_p95_s": percentile(ttfts, 0.95)}
+
+
+def bench_hf(model: str, concurrency: int, tokens: int, threads: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.padding_side = "left"
+    lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16).eval()
+
+    def run(prompts: list[str]) -> float:
+        texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                         add_generation_prompt=True) for p in prompts]
+        batch = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        t = time.monotonic()
+        with torch.inference_mode():
+            out = lm.generate(**batch, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+                              pad_token_id=tok.pad_token_id)
+        elapsed = time.monotonic() - t
+        return (out.shape[1] - batch["input_ids"].shape[1]) * len(prompts) / elapsed
+
+    run(PROMPTS[:1])  # warm-up
+    single = run(PROMPTS[1:2])
+    concurrent = run([PROMPTS[i % len(PROMPTS)] for i in range(concurrency)])
+    return {"single_tok_s": single, "concurrent_tok_s": concurrent, "threads": threads}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="HF folder; default: the embedded SmolLM2-135M-Instruct")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--ttft-runs", type=int, default=20)
+    parser.add_argument("--hf-threads", type=int, default=1, help="torch threads for transformers (DESIGN.md: 1)")
+    parser.add_argument("--eager", action="store_true", help="vLLM --enforce-eager (faster start, slower decode)")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    model = args.model or resolve_model_path(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        vsettings = settings.model_copy(update={"vllm": VLLMSettings(
+            port=settings.vllm.port + 40, enforce_eager=args.eager, logs_dir=Path(tmp))})
+        vllm = bench_vllm(vsettings, model, args.concurrency, args.tokens, args.ttft_runs)
+    print(f"vLLM: {json.dumps(vllm)}", flush=True)
+    hf = bench_hf(model, args.concurrency, args.tokens, args.hf_threads)
+    print(f"transformers: {json.dumps(hf)}", flush=True)
+    result = {
+        "vllm_tok_s": round(vllm["concurrent_tok_s"], 1),
+        "hf_tok_s": round(hf["concurrent_tok_s"], 1),
+        "ratio": round(vllm["concurrent_tok_s"] / hf["concurrent_tok_s"], 2),
+        "ttft_p50_s": round(vllm["ttft_p50_s"], 3),
+        "ttft_p95_s": round(vllm["ttft_p95_s"], 3),
+        "vllm_single_tok_s": round(vllm["single_tok_s"], 1),
+        "hf_single_tok_s": round(hf["single_tok_s"], 1),
+        "vllm_startup_s": round(vllm["startup_s"], 1),
+        "concurrency": args.concurrency,
+        "tokens": args.tokens,
+        "vllm_mode": "eager" if args.eager else "compiled",
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""ChatService on a real SQLite DB with a scripted engine: nothing lost, clear refusals, idempotent ratings."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from feedback import auth as user_auth
+from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db
+from feedback.errors import InvalidInput, NotAllowed, StoreUnavailable
+from feedback.models import Message, Rating, RatingEvent
+from mathchat.settings import DatabaseSettings, ServerSettings, Settings
+from serving.chat_service import ChatService
+from serving.input_checks import RejectedInput
+from serving.rate_limit import RateLimited
+from serving.sampling import SamplingSettings
+from tests.fakes import FakeEngine
+
+ANSWER = "First 7 + 8 = 15. Then 30 + 40 = 70, and 70 + 15 = 85. The answer is 85."
+SAMPLING = SamplingSettings(temperature=0.0, max_tokens=64)
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    upgrade_db(url)
+    engine = make_engine(url, busy_timeout_ms=200)
+    yield engine
+    engine.dispose()
+
+
+def make_service(db, engine=None, **server) -> ChatService:
+    settings = Settings(server=ServerSettings(**server), database=DatabaseSettings(url=str(db.url), write_retries=2))
+    return ChatService(settings=settings, engine=engine or FakeEngine([ANSWER], checkpoint_id="ck-1"), db=db,
+                       critic=None)
+
+
+def new_user(db, name: str) -> int:
+    return run_in_transaction(db, lambda s: user_auth.register_user(session=s, username=name,
+                                                                   password="long-enough-pw").id)
+
+
+def messages(db) -> list[Message]:
+    with session_scope(db) as s:
+        rows = list(s.scalars(select(Message).order_by(Message.id)))
+        s.expunge_all()
+        return rows
+
+
+def test_turn_stores_question_and_answer_with_checkpoint_and_sampling(db) -> None:
+    uid = new_user(db, "ann")
+    updates = list(make_service(db).ask(uid, None, "What is 37 + 48?", SAMPLING))
+    assert updates[-1].done and updates[-1].status == "ok" and updates[-1].text == ANSWER
+    q, a = messages(db)
+    assert (q.role, q.content, a.role, a.status, a.content) == ("user", "What is 37 + 48?", "assistant", "ok", ANSWER)
+    assert a.checkpoint_id == "ck-1" and a.sampling["max_tokens"] == 64 and a.parent_id == q.id
+    assert a.completion_tokens and a.latency_s is not None
+
+
+def test_question_is_committed_before_the_answer_finishes(db) -> None:
+    uid = new_user(db, "ann")
+    stream = make_service(db).ask(uid, None, "What is 37 + 48?", SAMPLING)
+    next(stream)
+    q, a = messages(db)
+    assert q.content == "What is 37 + 48?" and a.status == "streaming"
+    list(stream)
+
+
+def test_dying_engine_marks_answer_failed_and_keeps_partial_text(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db, engine=FakeEngine([ANSWER], fail_after=20))
+    final = list(svc.ask(uid, None, "What is 37 + 48?", SAMPLING))[-1]
+    assert final.status == "failed" and "could not be finished" in final.error
+    _, a = messages(db)
+    assert a.status == "failed" and a.content and ANSWER.startswith(a.content) and a.error
+    svc.engine = FakeEngine([ANSWER])
+    assert list(svc.ask(uid, final.conversation_id, "Try again: 37 + 48?", SAMPLING))[-1].status == "ok"
+
+
+def test_failed_answers_are_not_sent_back_to_the_model(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db, engine=FakeEngine([ANSWER], fail_after=10))
+    conv = list(svc.ask(uid, None, "q1", SAMPLING))[-1].conversation_id
+    engine = FakeEngine([ANSWER])
+    svc.engine = engine
+    list(svc.ask(uid, conv, "q2", SAMPLING))
+    sent = engine.calls[-1][1]
+    assert [m["role"] for m in sent] == ["system", "user", "user"]
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t "])
+def test_empty_question_is_refused_and_nothing_stored(db, question: str) -> None:
+    uid = new_user(db, "ann")
+    with pytest.raises(RejectedInput, match="type a question"):
+        next(make_service(db).ask(uid, None, question, SAMPLING))
+    assert messages(db) == []
+
+
+def test_too_long_question_names_the_cap(db) -> None:
+    uid = new_user(db, "ann")
+    with pytest.raises(RejectedInput, match="limit is 50"):
+        next(make_service(db, max_question_chars=50).ask(uid, None, "x" * 51, SAMPLING))
+    assert messages(db) == []
+
+
+def test_control_and_binary_characters_are_stripped(db) -> None:
+    uid = new_user(db, "ann")
+    list(make_service(db).ask(uid, None, "What\x00 is\x07 2+2?\u202e", SAMPLING))
+    assert messages(db)[0].content == "What is 2+2?"
+
+
+def test_rate_limit_refuses_with_clear_message(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db, rate_limit_per_minute=2)
+    for _ in range(2):
+        list(svc.ask(uid, None, "1+1?", SAMPLING))
+    with pytest.raises(RateLimited, match="too fast"):
+        next(svc.ask(uid, None, "1+1?", SAMPLING))
+    other = new_user(db, "bob")
+    assert list(svc.ask(other, None, "1+1?", SAMPLING))[-1].status == "ok", "limits are per user"
+
+
+def test_repeated_ratings_are_idempotent_and_changes_keep_history(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "What is 37 + 48?", SAMPLING))[-1].answer_id
+    for _ in range(3):
+        svc.rate(uid, answer_id, False, "wrong answer", None)
+    svc.rate(uid, answer_id, True, None, "my mistake, it is right")
+    with session_scope(db) as s:
+        assert len(s.scalars(select(Rating)).all()) == 1
+        assert [e.liked for e in s.scalars(select(RatingEvent).order_by(RatingEvent.id))] == [False, True]
+
+
+def test_bad_rating_input_is_refused_and_nothing_written(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "2+2?", SAMPLING))[-1].answer_id
+    with pytest.raises(InvalidInput, match="Unknown reason"):
+        svc.rate(uid, answer_id, False, "because", None)
+    with pytest.raises(InvalidInput, match="too long"):
+        svc.rate(uid, answer_id, False, None, "x" * 5000)
+    intruder = new_user(db, "mallory")
+    with pytest.raises(NotAllowed):
+        svc.rate(intruder, answer_id, False, None, None)
+    with session_scope(db) as s:
+        assert s.scalars(select(Rating)).all() == []
+
+
+def test_locked_database_refuses_rating_clearly_then_accepts_it(db, tmp_path: Path) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "2+2?", SAMPLING))[-1].answer_id
+    locker = sqlite3.connect(tmp_path / "chat.db", timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable, match="nothing was saved"):
+            svc.rate(uid, answer_id, False, "wrong answer", None)
+    finally:
+        locker.rollback()
+        locker.close()
+    assert svc.rate(uid, answer_id, False, "wrong answer", None).startswith("Thanks")
+    with session_scope(db) as s:
+        assert len(s.scalars(select(Rating)).all()) == 1
+
+
+def test_brief_lock_is_retried_and_rating_lands(db, tmp_path: Path) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "2+2?", SAMPLING))[-1].answer_id
+    locker = sqlite3.connect(tmp_path / "chat.db", timeout=0, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.3, locker.rollback).start()
+    assert svc.rate(uid, answer_id, True, None, None).startswith("Thanks")
+    locker.close()
+    with session_scope(db) as s:
+        assert s.scalars(select(Rating)).one().liked is True
+
+
+def test_other_users_conversation_is_invisible(db) -> None:
+    ann, bob = new_user(db, "ann"), new_user(db, "bob")
+    svc = make_service(db)
+    conv = list(svc.ask(ann, None, "secret 2+2?", SAMPLING))[-1].conversation_id
+    assert svc.load_conversation(bob, conv) == []
+    assert svc.list_conversations(bob) == []
+    # Bob asking "into" Ann's conversation starts a new conversation of his own.
+    update = list(svc.ask(bob, conv, "3+3?", SAMPLING))[-1]
+    assert update.conversation_id != conv
+    assert [t.content for t in svc.load_conversation(ann, conv)][0] == "secret 2+2?"

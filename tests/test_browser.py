@@ -1,0 +1,95 @@
+"""Real Chromium (Debian's) drives the student page: sign in, streamed answer from real vLLM, KaTeX, badge,
+thumbs-down with a reason that lands in the DB, and chat HTML rendered inert."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from feedback.db import make_engine, session_scope
+from feedback.models import Message, Rating
+from tests.conftest import wait_ready
+
+pytestmark = [pytest.mark.browser, pytest.mark.vllm]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+        "--no-first-run", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(os.environ.get("MATHCHAT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts"))
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (make test installs it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield pg
+        browser.close()
+
+
+def sign_up(page, url: str, name: str) -> None:
+    page.goto(f"{url}/signup")
+    page.fill("#username", name)
+    page.fill("#password", "correct-horse-9")
+    page.click("#submit")
+    page.wait_for_selector("#mc-question textarea", timeout=60_000)
+
+
+def bot_text(page) -> str:
+    bots = page.locator("#mc-chat .bot, #mc-chat [data-testid=bot]")
+    return bots.last.inner_text() if bots.count() else ""
+
+
+def test_student_chat_in_chromium(served_app_factory, vllm_supervisor, vllm_engine, page) -> None:
+    wait_ready(vllm_supervisor)
+    app = served_app_factory(engine=vllm_engine)
+    sign_up(page, app.url, "chromium_student")
+    page.fill("#mc-question textarea", r"What is $\frac{3}{4} \times 8$? Explain each step.")
+    page.click("#mc-send")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        text = bot_text(page)
+        if text:
+            seen.add(text)
+        if page.locator("#confidence-badge .mc-badge[data-state=scored]").count():
+            break
+        page.wait_for_timeout(50)
+    assert len(seen) >= 3, f"the answer should stream in pieces, saw {len(seen)} states"
+    assert page.locator("#mc-chat .katex").count() >= 1, "LaTeX is rendered by KaTeX"
+    badge = page.inner_text("#confidence-badge")
+    assert "score" in badge or "unscored" in badge
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chat_with_badge.png"), full_page=True)
+
+    page.click("#mc-chat button[aria-label=Feedback]")
+    page.locator("#mc-chat .extra-feedback-option", has_text="wrong answer").click()
+    page.wait_for_function("document.querySelector('#mc-status').innerText.includes('saved')", timeout=30_000)
+    db = make_engine(app.settings.database.url)
+    with session_scope(db) as s:
+        rating = s.scalars(select(Rating)).one()
+        answer = s.get(Message, rating.message_id)
+        assert (rating.liked, rating.reason, answer.role, answer.status) == (False, "wrong answer", "assistant", "ok")
+
+
+def test_html_in_chat_is_inert(served_app_factory, vllm_supervisor, vllm_engine, page) -> None:
+    wait_ready(vllm_supervisor)
+    app = served_app_factory(engine=vllm_engine)
+    sign_up(page, app.url, "chromium_xss")
+    page.fill("#mc-question textarea",
+              "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> what is 1+1?")
+    page.click("#mc-send")
+    page.wait_for_selector("#confidence-badge .mc-badge", timeout=300_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#mc-chat script").count() == 0
+    assert page.locator("#mc-chat [onerror]").count() == 0
