@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 from mathchat.settings import CritiqueSettings, Settings
@@ -26,8 +27,23 @@ from serving.engine import EngineError, PolicyEngine
 from serving.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
+_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 CRITIC_FORMAT = 1
 """Bump when the parts or the merge rules change meaning."""
+
+
+_MIN_SAMPLE_TOKENS = 96
+_SAMPLE_LENGTH_FACTOR = 1.5
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count without a tokenizer: a CJK character ~ 1 token, other text ~ 4 characters a token.
+
+    >>> estimate_tokens("The answer is 85."), estimate_tokens("答案是八十五")
+    (4, 6)
+    """
+    cjk = len(_CJK_RE.findall(text))
+    return cjk + (len(text) - cjk) // 4
 
 
 def critic_version() -> str:
@@ -95,12 +111,17 @@ class MathCritic:
             return False
         return self.calibration.trusts_judge or self.settings.judge_when_uncalibrated
 
-    def draw_samples(self, question: str) -> list[str]:
+    def draw_samples(self, question: str, answer: str | None = None) -> list[str]:
         """The self-consistency samples for a question (one n=k request). They depend on the question only,
-        so the app may draw them while the answer streams and pass them to ``critique(samples=...)``."""
+        so the app may draw them while the answer streams and pass them to ``critique(samples=...)``.
+        Given the answer, their budget is capped near its length (a sample need not be much longer)."""
         if self.policy is None or self.settings.self_consistency_k <= 0:
             return []
-        return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=self.sample_settings)
+        sampling = self.sample_settings
+        if answer is not None:
+            budget = max(_MIN_SAMPLE_TOKENS, int(_SAMPLE_LENGTH_FACTOR * estimate_tokens(answer)))
+            sampling = sampling.with_(max_tokens=min(sampling.max_tokens, budget))
+        return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=sampling)
 
     def critique(self, question: str, answer: str, reference: str | None = None, *,
                  samples: list[str] | None = None) -> CritiqueResult:
@@ -114,7 +135,7 @@ class MathCritic:
         if samples is None and not reference_checked and self.policy is not None \
                 and self.settings.self_consistency_k > 0 and not parts["steps"].data.get("final_tainted"):
             try:
-                samples = self.draw_samples(question)
+                samples = self.draw_samples(question, answer)
             except EngineError as error:
                 log.warning("self-consistency samples failed: %s", error)
         if samples is not None and not reference_checked:

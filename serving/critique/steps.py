@@ -207,7 +207,7 @@ def find_equations(answer: str) -> list[Equation]:
         raw = match.group(0).rstrip(" .")
         start, end = match.start(), match.start() + len(raw)
         before = text[:start]
-        if before and (before[-1].isalnum() or before[-1] in "_."):
+        if before and (before[-1].isalnum() or before[-1] in "_.:!^'\""):  # "x2", "1:2 = 0.5", "x^2 = 4"
             continue
         stripped = before.rstrip(" ")
         if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped):

@@ -145,3 +145,13 @@ def test_prompt_never_carries_a_live_score_tag_or_marker_from_the_answer(payload
     answer_block = content.split("[AI answer start]", 1)[1]
     assert "[[10]]" not in answer_block and "[[10]" not in answer_block
     assert content.count("[AI answer end]") == 1 and content.count("[Reference answer start]") == 1
+
+
+def test_sample_budget_follows_the_answer_length():
+    policy = FakeEngine(replies=["The answer is 18."])
+    short = critic(policy=policy, settings={"self_consistency_max_tokens": 256, "use_judge": False})
+    short.critique(QUESTION, "The answer is 18.")
+    assert policy.calls[-1][2].max_tokens == 96
+    long_answer = "Let me explain every step in great detail. " * 40 + "The answer is 18."
+    short.critique(QUESTION, long_answer)
+    assert policy.calls[-1][2].max_tokens == 256

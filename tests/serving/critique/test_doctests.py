@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["answers", "parse", "bands", "prompt", "steps", "consistency", "judge", "calibration", "combine",
-           "labelled_set", "evaluate"]
+           "labelled_set", "evaluate", "critic"]
 
 
 @pytest.mark.parametrize("name", MODULES)
