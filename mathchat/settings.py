@@ -105,6 +105,8 @@ class CritiqueSettings(BaseModel):
     """Temperature of those samples."""
     self_consistency_max_tokens: int = 256
     """Output budget of each self-consistency sample (tokens); kept short so critique stays cheap."""
+    self_consistency_skip_confidence: float = Field(0.85, ge=0.5, le=1.0)
+    """Skip drawing samples when the other parts already give P(correct) >= this or <= 1 - this (probability; 1.0 = always sample)."""
     judge_skip_when_decisive: bool = True
     """Skip the judge call when the symbolic parts already decide (reference checked, or a wrong step feeds the final answer)."""
     judge_when_uncalibrated: bool = False

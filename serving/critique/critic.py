@@ -103,6 +103,17 @@ class MathCritic:
         return cons is not None and cons.score is not None and cons.data.get("k", 0) >= 3 \
             and cons.data.get("fraction") == 1.0 and steps is not None and steps.score == 10.0
 
+    def _confident_without_samples(self, parts: dict[str, PartScore]) -> bool:
+        """Whether drawing samples is not worth its cost: a wrong step feeds the final answer, or the
+        calibrated confidence from the parts so far is already far from undecided."""
+        if parts["steps"].data.get("final_tainted"):
+            return True
+        if all(p.score is None for p in parts.values()):
+            return False
+        p = self.calibration.predict(parts)
+        bound = self.settings.self_consistency_skip_confidence
+        return bound < 1.0 and (p >= bound or p <= 1.0 - bound)
+
     def _should_judge(self, parts: dict[str, PartScore]) -> bool:
         """Call the judge only where its answer can matter: not decided yet, and a calibrated weight."""
         if self.judge is None:
@@ -133,7 +144,7 @@ class MathCritic:
         parts["steps"] = steps_part(answer, question)
         reference_checked = parts.get("answer_match") is not None and parts["answer_match"].score is not None
         if samples is None and not reference_checked and self.policy is not None \
-                and self.settings.self_consistency_k > 0 and not parts["steps"].data.get("final_tainted"):
+                and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts):
             try:
                 samples = self.draw_samples(question, answer)
             except EngineError as error:

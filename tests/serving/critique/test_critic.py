@@ -44,11 +44,20 @@ def test_explanation_names_the_wrong_step():
 
 def test_no_reference_draws_k_samples_in_one_request():
     policy = FakeEngine(replies=["The answer is 18."])
-    result = critic(policy=policy, settings={"self_consistency_k": 3, "use_judge": False}).critique(
-        QUESTION, ANSWERS["correct"])
+    settings = {"self_consistency_k": 3, "use_judge": False, "self_consistency_skip_confidence": 1.0}
+    result = critic(policy=policy, settings=settings).critique(QUESTION, ANSWERS["correct"])
     assert [c[0] for c in policy.calls] == ["sample"]
     assert result.parts["consistency"].data["k"] == 3
     assert result.passed
+
+
+def test_sampling_skipped_when_parts_already_confident_but_not_when_nothing_is_known():
+    policy = FakeEngine(replies=["The answer is 18."])
+    quick = critic(policy=policy, settings={"use_judge": False, "self_consistency_skip_confidence": 0.85})
+    quick.critique(QUESTION, ANSWERS["early_wrong"])  # a wrong step feeds the final answer
+    assert policy.calls == []
+    quick.critique(QUESTION, "Sam has eighteen left, so the answer is 18.")  # no arithmetic shown
+    assert [c[0] for c in policy.calls] == ["sample"]
 
 
 def test_reference_checked_skips_sampling_and_judge():
