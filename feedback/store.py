@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -344,13 +344,17 @@ def validate_rating(liked: bool, reason: str | None, comment: str | None) -> tup
     return liked, reason, comment
 
 
-def _own_answer(session: Session, message_id: int, user_id: int) -> Message | None:
-    query = (
-        select(Message)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.id == message_id, Message.role == "assistant", Conversation.user_id == user_id)
+_RATING_TARGET = (
+    select(Message.id, Rating)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .outerjoin(Rating, and_(Rating.message_id == Message.id, Rating.user_id == bindparam("user_id")))
+    .where(
+        Message.id == bindparam("message_id"),
+        Message.role == "assistant",
+        Conversation.user_id == bindparam("user_id"),
     )
-    return session.scalar(query)
+)
+"""One round trip for a thumbs click: is it the user's own answer, and what is their current rating (built once)."""
 
 
 def upsert_rating(
@@ -368,10 +372,10 @@ def upsert_rating(
     ``RatingEvent``. Invalid input or someone else's message raises before anything is written.
     """
     liked, reason, comment = validate_rating(liked, reason, comment)
-    if _own_answer(session, message_id, user_id) is None:
+    target = session.execute(_RATING_TARGET, {"message_id": message_id, "user_id": user_id}).first()
+    if target is None:
         raise NotAllowed("No such answer in your conversations.")
-    query = select(Rating).where(Rating.message_id == message_id, Rating.user_id == user_id)
-    rating = session.scalar(query)
+    rating: Rating | None = target[1]
     now = utcnow()
     created = False
     if rating is None:
@@ -384,7 +388,7 @@ def upsert_rating(
                 session.add(rating)
             created = True
         except IntegrityError:
-            rating = session.scalar(query)
+            rating = get_rating(session=session, message_id=message_id, user_id=user_id)
             if rating is None:
                 raise
     if not created and (rating.liked, rating.reason, rating.comment) == (liked, reason, comment):
