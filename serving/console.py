@@ -2,7 +2,7 @@
 
 The page is mounted with ``auth_dependency=auth.operator_only``, and every handler checks the role again
 against the database (``require_operator``): a Gradio endpoint can be called directly, and a demoted or
-disabled operator loses access at once. Handlers take UI values, call one ``console_data.build_*`` view
+disabled operator loses access at once. Handlers take UI values, call one ``console_views.build_*`` view
 (one transaction) or one action, and map the result onto UI values; plots come from ``console_plots``.
 """
 
@@ -22,7 +22,9 @@ from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
 from serving import console_data as data
+from serving import console_eval
 from serving import console_plots as plots
+from serving import console_views as views
 from serving.live_model import LiveModelSync
 from serving.promotion import PromotionResult, promote, rollback
 from serving.web_auth import SessionUser, WebAuth
@@ -75,7 +77,7 @@ class ConsoleActions:
     def runs(self, run_id: int | None, request: gr.Request) -> tuple:
         """Runs list, the chosen (or newest) run's summary, progress, timings plot, log tail, manifest."""
         require_operator(self.auth, request)
-        view = self._read(lambda s: data.build_run_view(session=s, run_id=run_id))
+        view = self._read(lambda s: views.build_run_view(session=s, run_id=run_id))
         run = view.run
         progress = data.progress_table(run.progress if run else {})
         return (gr.update(choices=view.choices()), to_frame(data.runs_table(view.runs)),
@@ -107,8 +109,9 @@ class ConsoleActions:
     def dataset(self, dataset_id: int | None, request: gr.Request) -> tuple:
         """One dataset: score histogram of its samples, first rows, manifest."""
         require_operator(self.auth, request)
-        view = self._read(lambda s: data.build_dataset_view(session=s, dataset_id=dataset_id))
-        title = f"critique scores of the samples behind dataset {view.dataset.id}" if view.dataset else "critique scores"
+        view = self._read(lambda s: views.build_dataset_view(session=s, dataset_id=dataset_id))
+        title = (f"critique scores of the samples behind dataset {view.dataset.id}" if view.dataset
+                 else "critique scores")
         return (plots.plot_score_histogram(view.scores, title), to_frame(view.examples),
                 _json(view.dataset.manifest) if view.dataset else {})
 
@@ -124,7 +127,7 @@ class ConsoleActions:
     def candidate(self, checkpoint_id: str | None, request: gr.Request) -> tuple:
         """Evaluation table, plots and side-by-side answers for a candidate against live."""
         require_operator(self.auth, request)
-        view = self._read(lambda s: data.build_candidate_view(session=s, checkpoint_id=checkpoint_id or None))
+        view = self._read(lambda s: views.build_candidate_view(session=s, checkpoint_id=checkpoint_id or None))
         note = "" if view.comparison_id or view.candidate is None else \
             "\n\nNo per-question answers found for comparison (the evaluation report file is missing)."
         return (to_frame(view.table), view.gate + note,
@@ -138,7 +141,7 @@ class ConsoleActions:
         """Volume per day, thumbs-up rate per checkpoint, judge-human agreement over the last ``days``."""
         require_operator(self.auth, request)
         since = datetime.now(UTC) - timedelta(days=float(days)) if days else None
-        view = self._read(lambda s: data.build_feedback_view(session=s, since=since))
+        view = self._read(lambda s: views.build_feedback_view(session=s, since=since))
         return (plots.plot_volume(view.volume), plots.plot_thumbs_by_checkpoint(view.thumbs),
                 plots.plot_agreement(view.agreement), to_frame(view.thumbs_table()))
 
@@ -147,7 +150,7 @@ class ConsoleActions:
     def promote_panel(self, request: gr.Request) -> tuple:
         """Status of serving vs the DB, the candidate picker, and the audit trail."""
         require_operator(self.auth, request)
-        view = self._read(lambda s: data.build_promote_view(session=s))
+        view = self._read(lambda s: views.build_promote_view(session=s))
         status = data.sync_status_markdown(self.sync.state, view.live.id if view.live else None)
         status += f"\n\nA rollback would return to **{view.rollback_to}**." if view.rollback_to else \
             "\n\nThere is no earlier live checkpoint to roll back to."
@@ -159,15 +162,15 @@ class ConsoleActions:
         if not checkpoint_id:
             return "Pick a checkpoint."
         info = self._read(lambda s: data.get_checkpoint(session=s, checkpoint_id=checkpoint_id))
-        return data.gate_markdown(info)
+        return console_eval.gate_markdown(info)
 
     def _switch(self, action: Callable[[], PromotionResult], verb: str) -> Iterator[str]:
         try:
             result = action()
         except InvalidInput as exc:
-            yield f"❌ Not {verb}: {exc}"
+            yield f"**Not {verb}:** {exc}"
             return
-        head = (f"✅ {result.action}: {result.from_id or '-'} → **{result.to_id}**"
+        head = (f"**Done — {result.action}:** {result.from_id or '-'} → **{result.to_id}**"
                 + (" (**gate overridden**, recorded)" if result.override else ""))
         yield head + "\n\nSwitching the server …"
         self.sync.retry(result.to_id)

@@ -1,4 +1,4 @@
-"""The console's plots: matplotlib figures from console_data's plain values.
+"""The console's plots: matplotlib figures from the console views' plain values.
 
 Figures are built with ``matplotlib.figure.Figure`` directly (Agg canvas, no pyplot state), so handlers in
 several threads can draw at once and nothing needs closing. Every function returns a figure, with a
@@ -14,7 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from feedback.reads import AgreementDay, CheckpointThumbs
-from serving.console_data import LineagePoint, VolumeDay
+from serving.console_data import VolumeDay
+from serving.console_eval import LineagePoint
 from training.stats import wilson_interval
 
 SCORES = list(range(1, 11))
@@ -134,8 +135,8 @@ def plot_thumbs_by_checkpoint(rows: Sequence[CheckpointThumbs],
     xs = list(range(len(rows)))
     rates = [r.rate for r in rows]
     cis = [wilson_interval(r.thumbs_up, r.ratings) for r in rows]
-    ax.bar(xs, rates, 0.6, yerr=[[r - lo for r, (lo, _) in zip(rates, cis)], [hi - r for r, (_, hi) in zip(rates, cis)]],
-           capsize=5)
+    errors = [[r - lo for r, (lo, _) in zip(rates, cis)], [hi - r for r, (_, hi) in zip(rates, cis)]]
+    ax.bar(xs, rates, 0.6, yerr=errors, capsize=5)
     ax.set_xticks(xs, [f"{r.checkpoint_id or '?'}\n(n={r.ratings})" for r in rows], fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("thumbs up / ratings")

@@ -68,7 +68,8 @@ def make_loop(db: Engine, run_dir: Path, *, gate_passed: bool = False) -> Loop:
     run_dir.mkdir(parents=True, exist_ok=True)
     live_scores = [9, 9, 2, 5, 7]
     samples = [{"question_id": f"q{i}", "question": f"{i} + 1 = ?", "answer": f"The answer is {i}.", "score": s}
-               for i, s in enumerate(live_scores)] + [{"question_id": "q9", "question": "?", "answer": "", "score": None}]
+               for i, s in enumerate(live_scores)]
+    samples.append({"question_id": "q9", "question": "?", "answer": "", "score": None})  # unscored: skipped
     (run_dir / "samples_live.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples))
     rft_rows = [{"prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": f"{i} + 1 = ?"}],
                  "completion": [{"role": "assistant", "content": f"The answer is {i + 1}."}]} for i in range(7)]

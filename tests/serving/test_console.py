@@ -116,11 +116,12 @@ def test_start_cycle_calls_the_launcher_once(console) -> None:  # noqa: ANN001
 def test_promote_with_failed_gate_needs_override(console, db: Engine) -> None:  # noqa: ANN001, F811
     actions, sync, _ = console
     out = list(actions.promote(CAND_ID, False, request_as(OPERATOR)))
-    assert out[-1].startswith("❌ Not promoted") and "override" in out[-1]
+    assert out[-1].startswith("**Not promoted:**") and "override" in out[-1]
     assert promotions(db) == [] and sync.calls == []
 
 
-def test_promote_with_override_records_it_switches_and_shows_the_report(console, db: Engine) -> None:  # noqa: ANN001, F811
+def test_promote_with_override_records_it_switches_and_shows_the_report(
+        console, db: Engine) -> None:  # noqa: ANN001, F811
     actions, sync, _ = console
     out = list(actions.promote(CAND_ID, True, request_as(OPERATOR)))
     assert "Switching" in out[0]
@@ -141,7 +142,7 @@ def test_rollback_returns_to_previous_live_and_switches(console, db: Engine) -> 
 
 def test_rollback_without_earlier_live_says_so(console, db: Engine) -> None:  # noqa: ANN001, F811
     out = list(console[0].rollback(request_as(OPERATOR)))
-    assert out == ["❌ Not rolled back: There is no earlier live checkpoint to roll back to."]
+    assert out == ["**Not rolled back:** There is no earlier live checkpoint to roll back to."]
     with Session(db) as s:
         assert s.scalar(select(func.count(Promotion.id))) == 0
 

@@ -70,7 +70,7 @@ def test_operator_promotes_through_gradio_client_and_sees_the_switch(served) -> 
     client = Client(f"{served.url}/operator/", headers={"Cookie": cookie}, verbose=False)
     assert "too small a gain" in client.predict("rft-test", api_name="/gate")
     refused = client.predict("rft-test", False, api_name="/promote")
-    assert refused.startswith("❌ Not promoted")
+    assert refused.startswith("**Not promoted:**")
     done = client.predict("rft-test", True, api_name="/promote")  # blocks until the switch is done
     assert "gate overridden" in done and "Switched" in done and "→ **rft-test**" in done
     assert served.app.state.sync.state.served_id == "rft-test"

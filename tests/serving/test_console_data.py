@@ -2,151 +2,89 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from feedback import registry, store
+from feedback import registry
 from feedback.db import run_in_transaction
 from serving import console_data as data
-from serving.critique.types import CritiqueResult
-from tests.feedback.helpers import make_chat
-from tests.serving.console_helpers import BASE_ID, CAND_ID, db, make_loop  # noqa: F401  (db is a fixture)
+from serving.live_model import SyncState
+from serving.vllm_supervisor import SwitchReport
+from tests.serving.console_helpers import db, make_loop  # noqa: F401  (db is a fixture)
 
 
-def read(db: Engine, fn, **kwargs):  # noqa: ANN001, ANN201
+def read(db: Engine, fn, **kwargs):  # noqa: ANN001, ANN201, F811
     return run_in_transaction(db, lambda s: fn(session=s, **kwargs))
 
 
-def test_run_view_shows_newest_run_with_progress_datasets_and_log_files(db: Engine, tmp_path: Path) -> None:
+def test_load_run_carries_its_datasets_and_log(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    view = read(db, data.build_run_view)
-    assert view.run is not None and view.run.id == loop.run_id
-    assert view.choices() == [(f"run {loop.run_id} · running · sample_live", loop.run_id)]
-    progress = data.progress_table(view.run.progress)
-    assert [row[0] for row in progress.rows] == ["pool", "sample_live"]
-    assert progress.rows[1][1:5] == ["running", 40, 128, "31%"]
-    assert data.stage_timings(view.run.progress) == [("pool", 1.5, "done")]
-    log = data.run_log_tail(view.run)
-    assert "stage pool started" in log and "step 2 loss 1.5" in log
-    manifest = data.run_manifest(view.run)
-    assert {d["kind"] for d in manifest["datasets"]} == {"rft", "dpo"}
-    assert manifest["config"] == {"k": 4}
+    run = read(db, data.load_run, run_id=loop.run_id)
+    assert {d.kind for d in run.datasets} == {"rft", "dpo"}
+    assert data.run_folders(run.datasets) == [str(loop.run_dir)]
+    assert data.run_log_files(run) == [loop.run_dir / "train_sft.log"]
+    assert "Run 1" in data.run_summary_markdown(run) and "sample_live" in data.run_summary_markdown(run)
+    assert read(db, data.load_run, run_id=999) is None
 
 
-def test_run_view_without_runs_is_empty(db: Engine) -> None:
-    view = read(db, data.build_run_view)
-    assert view.run is None and view.runs == []
-    assert data.run_summary_markdown(None) == "No training runs yet."
-
-
-def test_dataset_scores_come_from_the_sample_file_named_in_the_manifest_inputs(db: Engine, tmp_path: Path) -> None:
+def test_run_log_tail_keeps_only_the_last_lines(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    view = read(db, data.build_dataset_view, dataset_id=loop.rft_dataset_id)
-    assert view.scores == {"samples_live": [float(s) for s in loop.live_scores]}
-    assert view.examples.headers == ["question", "answer"]
-    assert len(view.examples.rows) == 5  # first five of seven rows
-    assert view.examples.rows[0] == ["0 + 1 = ?", "The answer is 1."]
+    (loop.run_dir / "train_sft.log").write_text("".join(f"line {i}\n" for i in range(500)))
+    tail = data.run_log_tail(read(db, data.load_run, run_id=loop.run_id), lines=3)
+    assert tail.endswith("line 497\nline 498\nline 499") and "line 496" not in tail
 
 
-def test_dataset_view_of_dpo_shows_pairs_and_no_scores_without_a_sample_file(db: Engine, tmp_path: Path) -> None:
+def test_progress_table_and_timings_skip_bookkeeping() -> None:
+    progress = {"owner": {"pid": 1, "host": "h"}, "start": {}, "pool": {"status": "done", "seconds": 2.0},
+                "train_sft": {"status": "running", "step": 3}}
+    table = data.progress_table(progress)
+    assert [r[0] for r in table.rows] == ["start", "pool", "train_sft"]
+    assert table.rows[2][6] == '{"step": 3}'
+    assert data.stage_timings(progress) == [("pool", 2.0, "done")]
+
+
+def test_dataset_scores_come_from_the_sample_file_named_in_the_manifest_inputs(
+        db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    view = read(db, data.build_dataset_view, dataset_id=loop.dpo_dataset_id)
-    assert view.examples.rows == [["2 + 3 = ?", "The answer is 5.", "The answer is 6."]]
-    assert view.scores == {}  # samples_rft.jsonl was not written
+    dataset = read(db, data.get_dataset, dataset_id=loop.rft_dataset_id)
+    assert data.dataset_scores(dataset) == {"samples_live": [float(s) for s in loop.live_scores]}
+    (loop.run_dir / "samples_live.jsonl").unlink()
+    assert data.dataset_scores(dataset) == {}
 
 
-def test_dataset_view_defaults_to_newest_and_counts_by_kind(db: Engine, tmp_path: Path) -> None:
+def test_example_rows_of_rft_file_show_question_and_answer(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    assert read(db, data.build_dataset_view, dataset_id=None).dataset.id == loop.dpo_dataset_id
-    assert data.counts_by_kind(read(db, data.list_datasets)) == {"dpo": 1, "rft": 7}
+    rows = data.read_jsonl_head(loop.run_dir / "rft.jsonl", 2)
+    assert data.example_rows("rft", rows).rows == [["0 + 1 = ?", "The answer is 1."], ["1 + 1 = ?", "The answer is 2."]]
 
 
 def test_read_jsonl_head_of_missing_file_is_empty(tmp_path: Path) -> None:
     assert data.read_jsonl_head(tmp_path / "nope.jsonl") == []
 
 
-def test_candidate_view_compares_candidate_with_live(db: Engine, tmp_path: Path) -> None:
+def test_counts_by_kind_sums_rows(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
-    view = read(db, data.build_candidate_view, checkpoint_id=None)
-    assert view.candidate.id == CAND_ID and view.live.id == BASE_ID and view.comparison_id == BASE_ID
-    rows = {r[0]: r[1:] for r in view.table.rows}
-    assert rows["critique mean (1-10)"] == ["6.70", "6.30", "+0.40"]
-    assert rows["perplexity (general text)"][2] == "x1.010"
-    assert rows["sub: strict accuracy"] == ["-", "0.0%", ""]
-    assert view.categories == {f"candidate {CAND_ID}": {"add": 2 / 3}, f"live {BASE_ID}": {"add": 2 / 3, "sub": 0.0}}
-    assert [p.checkpoint_id for p in view.lineage] == [BASE_ID, CAND_ID]
-    assert view.scores == {f"candidate {CAND_ID}": [9.0, 8.0, 3.0], f"live {BASE_ID}": [9.0, 2.0, 8.0]}
-    # the two questions where exactly one was right come first
-    assert [r[0] for r in view.answers.rows] == ["2 + 1 = ?", "3 + 1 = ?", "1 + 1 = ?"]
-    assert view.answers.rows[0][3:] == ["✓ 8", "4", "✗ 2"]
-    assert "failed" in view.gate and "override" in view.gate
+    assert data.counts_by_kind(read(db, data.list_datasets)) == {"dpo": 1, "rft": 7}
 
 
-def test_candidate_view_without_report_file_still_shows_the_table(db: Engine, tmp_path: Path) -> None:
-    loop = make_loop(db, tmp_path / "run-00001")
-    (loop.run_dir / "eval.json").unlink()
-    view = read(db, data.build_candidate_view, checkpoint_id=CAND_ID)
-    assert view.comparison_id is None and view.answers.rows == [] and view.scores == {}
-    assert any(r[0] == "strict accuracy" for r in view.table.rows)
-
-
-def test_lineage_follows_parents_oldest_first(db: Engine) -> None:
+def test_lineage_follows_parents_oldest_first(db: Engine) -> None:  # noqa: F811
     with Session(db) as s, s.begin():
         registry.register_checkpoint(session=s, checkpoint_id="a", path="p", kind="base", status="live")
         registry.register_checkpoint(session=s, checkpoint_id="b", path="p", kind="rft", parent_id="a")
         registry.register_checkpoint(session=s, checkpoint_id="c", path="p", kind="dpo", parent_id="b")
     assert [c.id for c in read(db, data.lineage, checkpoint_id="c")] == ["a", "b", "c"]
-
-
-def _critique(score: int) -> CritiqueResult:
-    return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="", parts={},
-                          critic_version="t", calibration_version="t")
-
-
-def test_feedback_view_counts_volume_thumbs_and_agreement(db: Engine) -> None:
-    with Session(db) as s, s.begin():
-        a = make_chat(s, "ann", checkpoint_id="base")
-        b = make_chat(s, "bob", checkpoint_id="rft")
-        make_chat(s, "cid", checkpoint_id="rft")  # answered, not rated
-        store.save_critique(session=s, message_id=a.answer.id, result=_critique(9))  # pass, thumbs up: agree
-        store.save_critique(session=s, message_id=b.answer.id, result=_critique(9))  # pass, thumbs down: disagree
-        store.upsert_rating(session=s, message_id=a.answer.id, user_id=a.user.id, liked=True)
-        store.upsert_rating(session=s, message_id=b.answer.id, user_id=b.user.id, liked=False)
-    view = read(db, data.build_feedback_view, since=datetime.now(UTC) - timedelta(days=1))
-    assert [(d.questions, d.answers, d.ratings, d.thumbs_up) for d in view.volume] == [(3, 3, 2, 1)]
-    assert {(t.checkpoint_id, t.ratings, t.thumbs_up) for t in view.thumbs} == {("base", 1, 1), ("rft", 1, 0)}
-    assert [(d.n, d.agree) for d in view.agreement] == [(2, 1)]
-    assert sorted(view.thumbs_table().rows) == [["base", 1, 1, "100.0%"], ["rft", 1, 0, "0.0%"]]
-    future = read(db, data.build_feedback_view, since=datetime.now(UTC) + timedelta(days=1))
-    assert future.volume == [] and future.thumbs == []
-
-
-def test_promote_view_offers_non_live_policy_checkpoints_and_rollback_target(db: Engine, tmp_path: Path) -> None:
-    make_loop(db, tmp_path / "run-00001", gate_passed=True)
-    with Session(db) as s, s.begin():
-        registry.register_checkpoint(session=s, checkpoint_id="critic-1", path="p", kind="critic")
-    view = read(db, data.build_promote_view)
-    assert view.live.id == BASE_ID and [cid for _, cid in view.choices] == [CAND_ID]
-    assert view.rollback_to is None and view.promotions.rows == []
-    with Session(db) as s, s.begin():
-        registry.record_promotion(session=s, to_id=CAND_ID, by_user="admin", override=True)
-    view = read(db, data.build_promote_view)
-    assert view.live.id == CAND_ID and view.rollback_to == BASE_ID
-    assert view.promotions.rows[0][1:] == ["promote", BASE_ID, CAND_ID, "admin", "yes"]
-
-
-def test_gate_markdown_lists_reasons_and_figures(db: Engine, tmp_path: Path) -> None:
-    make_loop(db, tmp_path / "run-00001")
-    text = data.gate_markdown(read(db, data.get_checkpoint, checkpoint_id=CAND_ID))
-    assert "below the margin" in text and "McNemar p = 1" in text and "perplexity x1.010" in text
+    assert read(db, data.lineage, checkpoint_id="missing") == []
 
 
 def test_switch_report_markdown_shows_each_phase() -> None:
-    from serving.vllm_supervisor import SwitchReport
-
     text = data.switch_report_markdown(SwitchReport("a", "b", start_s=41.5, flip_s=0.002, drain_s=3.25,
                                                     inflight_at_flip=2))
     assert "41.5 s" in text and "0.002 s" in text and "3.2 s" in text and "in flight at the flip: 2" in text
+
+
+def test_sync_status_flags_a_pending_switch_and_the_last_error() -> None:
+    state = SyncState(served_id="a", last_error="switch to b failed: boom")
+    text = data.sync_status_markdown(state, "b")
+    assert "served now: **a**" in text and "not switched" in text and "boom" in text

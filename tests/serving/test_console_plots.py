@@ -9,7 +9,8 @@ from matplotlib.patches import Rectangle
 
 from feedback.reads import AgreementDay, CheckpointThumbs
 from serving import console_plots as plots
-from serving.console_data import LineagePoint, VolumeDay
+from serving.console_data import VolumeDay
+from serving.console_eval import LineagePoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,184 @@
+"""Everything one console panel shows, read in one transaction: the functions the handlers call.
+
+Each ``build_*_view`` takes a session and returns a frozen dataclass of plain values (tables, plot data,
+text) built from ``console_data`` and ``console_eval``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feedback import registry
+from serving.console_data import (
+    CheckpointInfo,
+    DatasetInfo,
+    RunInfo,
+    Table,
+    VolumeDay,
+    candidate_choices,
+    dataset_scores,
+    example_rows,
+    feedback_volume_by_day,
+    format_pct,
+    get_checkpoint,
+    get_dataset,
+    lineage,
+    list_checkpoints,
+    list_datasets,
+    list_runs,
+    live_checkpoint,
+    load_run,
+    promotions_table,
+    read_jsonl_head,
+)
+from serving.console_eval import (
+    LineagePoint,
+    baseline_id,
+    category_values,
+    evaluation_items,
+    evaluation_table,
+    find_summary,
+    gate_markdown,
+    item_scores,
+    lineage_points,
+    side_by_side,
+)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The training-runs panel."""
+
+    runs: list[RunInfo]
+    run: RunInfo | None
+
+    def choices(self) -> list[tuple[str, int]]:
+        return [(f"run {r.id} · {r.status} · {r.stage or '-'}", r.id) for r in self.runs]
+
+
+def build_run_view(*, session: Session, run_id: int | None = None, limit: int = 30) -> RunView:
+    """Recent runs and one of them (the newest when ``run_id`` is None) with its datasets."""
+    return RunView(list_runs(session=session, limit=limit), load_run(session=session, run_id=run_id))
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    """One dataset: its row, first rows, and the critique scores of its samples."""
+
+    dataset: DatasetInfo | None
+    examples: Table
+    scores: dict[str, list[float]]
+
+
+def build_dataset_view(*, session: Session, dataset_id: int | None, examples: int = 5) -> DatasetView:
+    """A dataset with its first rows and sample scores (the newest dataset when ``dataset_id`` is None)."""
+    if dataset_id is None:
+        newest = list_datasets(session=session)
+        dataset = newest[0] if newest else None
+    else:
+        dataset = get_dataset(session=session, dataset_id=dataset_id)
+    if dataset is None:
+        return DatasetView(None, Table(["question", "answer"]), {})
+    return DatasetView(dataset, example_rows(dataset.kind, read_jsonl_head(dataset.path, examples)),
+                       dataset_scores(dataset))
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """A candidate against the live checkpoint."""
+
+    candidate: CheckpointInfo | None
+    live: CheckpointInfo | None
+    comparison_id: str | None
+    """Whose per-question answers the candidate is shown against (live, else the candidate's baseline)."""
+    table: Table
+    categories: dict[str, dict[str, float]]
+    lineage: list[LineagePoint]
+    scores: dict[str, list[float]]
+    answers: Table
+    gate: str
+
+
+def build_candidate_view(*, session: Session, checkpoint_id: str | None, answers: int = 10) -> CandidateView:
+    """Evaluation table, per-category values, lineage accuracy, score histograms and side-by-side answers.
+
+    Without ``checkpoint_id`` the newest candidate is shown.
+    """
+    live = live_checkpoint(session=session)
+    if checkpoint_id is None:
+        candidates = [c for c in list_checkpoints(session=session) if c.status == "candidate"
+                      and c.kind in registry.FAMILIES["policy"]]
+        candidate = candidates[0] if candidates else None
+    else:
+        candidate = get_checkpoint(session=session, checkpoint_id=checkpoint_id)
+    items = evaluation_items(session=session, checkpoint=candidate)
+    cand_items = items.get(candidate.id, []) if candidate else []
+    comparison_id, other_items = None, []
+    if live is not None:
+        other_items = items.get(live.id) or evaluation_items(session=session, checkpoint=live).get(live.id, [])
+        comparison_id = live.id if other_items else None
+    if not other_items and baseline_id(candidate) in items:
+        comparison_id = baseline_id(candidate)
+        other_items = items[comparison_id]
+    categories = {}
+    for label, c in (("candidate " + candidate.id if candidate else "", candidate),
+                     ("live " + live.id if live else "", live)):
+        values = category_values(find_summary(c.metrics) if c else None)
+        if values:
+            categories[label] = values
+    scores = {}
+    if cand_items:
+        scores[f"candidate {candidate.id}"] = item_scores(cand_items)
+    if other_items:
+        scores[f"{'live' if comparison_id == (live.id if live else None) else 'baseline'} {comparison_id}"] = \
+            item_scores(other_items)
+    chain = lineage(session=session, checkpoint_id=candidate.id) if candidate else []
+    if live is not None and all(c.id != live.id for c in chain):
+        chain = lineage(session=session, checkpoint_id=live.id) + chain  # show where live stands too
+        chain = list({c.id: c for c in chain}.values())
+    return CandidateView(candidate, live, comparison_id, evaluation_table(candidate, live), categories,
+                         lineage_points(chain), scores, side_by_side(cand_items, other_items, answers),
+                         gate_markdown(candidate))
+
+
+@dataclass(frozen=True)
+class FeedbackView:
+    """Volume, thumbs per checkpoint, judge-human agreement."""
+
+    volume: list[VolumeDay]
+    thumbs: list[Any]
+    agreement: list[Any]
+
+    def thumbs_table(self) -> Table:
+        return Table(["checkpoint", "ratings", "thumbs up", "rate"],
+                     [[t.checkpoint_id or "?", t.ratings, t.thumbs_up, format_pct(t.rate)] for t in self.thumbs])
+
+
+def build_feedback_view(*, session: Session, since: datetime | None = None) -> FeedbackView:
+    """Feedback statistics since a time (all time when None)."""
+    from feedback.reads import judge_human_agreement_by_day, thumbs_up_rate_by_checkpoint
+
+    return FeedbackView(feedback_volume_by_day(session=session, since=since),
+                        thumbs_up_rate_by_checkpoint(session=session, since=since),
+                        judge_human_agreement_by_day(session=session, since=since))
+
+
+@dataclass(frozen=True)
+class PromoteView:
+    """The promote / roll back panel."""
+
+    live: CheckpointInfo | None
+    choices: list[tuple[str, str]]
+    promotions: Table
+    rollback_to: str | None
+
+
+def build_promote_view(*, session: Session) -> PromoteView:
+    """Live checkpoint, promotable checkpoints, the audit trail, and where a rollback would go."""
+    previous = registry.previous_live_checkpoint(session=session)
+    return PromoteView(live_checkpoint(session=session), candidate_choices(list_checkpoints(session=session)),
+                       promotions_table(session=session), previous.id if previous else None)
