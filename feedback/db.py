@@ -156,6 +156,15 @@ def upgrade_db(url: str, revision: str = "head") -> None:
     On SQLite, foreign keys are switched off for the duration (batch migrations recreate tables,
     which would otherwise cascade deletes) and checked afterwards.
     """
+    _migrate(url, "upgrade", revision)
+
+
+def downgrade_db(url: str, revision: str) -> None:
+    """Run the Alembic migrations on ``url`` down to ``revision`` (``"base"`` drops the schema)."""
+    _migrate(url, "downgrade", revision)
+
+
+def _migrate(url: str, direction: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -168,7 +177,7 @@ def upgrade_db(url: str, revision: str = "head") -> None:
                 raw.execute("PRAGMA foreign_keys = OFF")
             config = Config(str(ALEMBIC_INI))
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            getattr(command, direction)(config, revision)
             if connection.in_transaction():
                 connection.commit()
             if raw is not None:

@@ -10,8 +10,8 @@ from alembic import context
 
 from feedback.models import Base, UTCDateTime
 
-config = context.config
 target_metadata = Base.metadata
+config = getattr(context, "config", None)  # None when imported outside Alembic (e.g. pytest --doctest-modules)
 
 
 def _url() -> str:
@@ -66,7 +66,8 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
+if config is not None:
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()

@@ -8,12 +8,12 @@ import threading
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from feedback import store
-from feedback.db import current_revision, is_transient, make_engine, run_in_transaction, session_scope, upgrade_db
+from feedback.db import current_revision, downgrade_db, is_transient, make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput, StoreUnavailable
 from feedback.models import Base, User
 from tests.feedback.helpers import make_chat, new_database
@@ -33,6 +33,16 @@ def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
 def test_upgrade_is_idempotent_and_reaches_head(db_url: str, engine: Engine) -> None:
     upgrade_db(db_url)
     assert current_revision(engine) == "0001"
+
+
+def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    downgrade_db(url, "base")
+    assert current_revision(fresh_engine) is None
+    with fresh_engine.connect() as connection:
+        assert "users" not in inspect(connection).get_table_names()
+    upgrade_db(url)
+    assert current_revision(fresh_engine) == "0001"
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:
