@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mathchat.settings import load_settings  # noqa: E402
+from serving.critique.answers import answers_equivalent, extract_answer  # noqa: E402
 from serving.critique.critic import MathCritic  # noqa: E402
 from serving.critique.labelled_set import make_labelled_set  # noqa: E402
 from serving.engine import ChatMessage, collect_stream  # noqa: E402
@@ -99,11 +100,12 @@ def main() -> None:
         {"max_tokens": args.answer_max_tokens} if args.answer_max_tokens else {}))
     engine = TimedEngine(build_engine(args.engine_url, args.threads))
     critic = MathCritic(critique_settings, policy=engine, judge=engine, sampling=answer_sampling)
-    questions = [row["question"] for row in make_labelled_set(args.questions, seed=args.seed)]
+    seeds = make_labelled_set(args.questions, seed=args.seed)
 
     per_question = []
     pool = ThreadPoolExecutor(max_workers=1)
-    for question in questions:
+    for seed_row in seeds:
+        question = seed_row["question"]
         alone_s = None
         if args.overlap:  # the baseline: the same answer with nothing running beside it
             t0 = time.perf_counter()
@@ -123,7 +125,9 @@ def main() -> None:
             "answer_s": round(answer_s, 3), "answer_tokens": last.completion_tokens, "critique_s": round(critique_s, 3),
             "samples_s": round(engine.seconds["samples"] - before.get("samples", 0.0), 3),
             "judge_s": round(engine.seconds["judge"] - before.get("judge", 0.0), 3),
-            "judged": "judge" in result.parts, "score": result.score, "band": result.band})
+            "judged": "judge" in result.parts, "score": result.score, "band": result.band,
+            # not used by the critique (it ran without reference): how its verdict compares with the truth
+            "correct": answers_equivalent(extract_answer(answer), seed_row["reference"]), "passed": result.passed})
         print(json.dumps(per_question[-1]), flush=True)
     pool.shutdown()
 
@@ -144,6 +148,8 @@ def main() -> None:
         "samples_s": round(statistics.mean(q["samples_s"] for q in per_question), 3),
         "judge_s": round(statistics.mean(q["judge_s"] for q in per_question), 3),
         "overhead": round(critique_total / answer_total, 3) if answer_total else None,
+        "answers_correct": sum(q["correct"] for q in per_question),
+        "verdict_agrees": sum(q["passed"] == q["correct"] for q in per_question),
     }
     if args.overlap:
         # what the student waits for in all (answer slowed by the samples beside it, then the critique)
