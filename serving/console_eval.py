@@ -200,6 +200,32 @@ def _delta(a: float | None, b: float | None, how: str) -> str:
     return f"{100 * d:+.1f} pts" if how == "pct" else f"{d:+.2f}" if how == "num" else f"{d:+.0f}"
 
 
+def baseline_metrics(later: CheckpointInfo | None, checkpoint_id: str) -> dict[str, Any] | None:
+    """The evaluation of ``checkpoint_id`` stored with a later checkpoint evaluated against it, if any.
+
+    The cycle evaluates the live checkpoint once per run and keeps that report (without items) as
+    ``live_eval`` in the candidate's metrics; it covers the same held-out questions as the candidate's.
+
+    >>> from datetime import UTC
+    >>> c = CheckpointInfo("c", "l", "rft", "candidate", None, {"live_eval": {"checkpoint_id": "l",
+    ...     "summary": {"overall": {"n": 1}}}}, "", datetime(2026, 1, 1, tzinfo=UTC))
+    >>> baseline_metrics(c, "l")["eval"]["summary"]["overall"], baseline_metrics(c, "x")
+    ({'n': 1}, None)
+    """
+    stored = _find(later.metrics, "live_eval") if later is not None else None
+    if isinstance(stored, Mapping) and stored.get("checkpoint_id") == checkpoint_id and find_summary(stored):
+        return {"eval": dict(stored)}
+    return None
+
+
+def comparison_metrics(candidate: CheckpointInfo | None, live: CheckpointInfo | None) -> dict[str, Any] | None:
+    """Live's evaluation to compare a candidate with: the one on the candidate's own question set if it was
+    evaluated against live, else live's own metrics."""
+    if live is None:
+        return None
+    return baseline_metrics(candidate, live.id) or live.metrics
+
+
 def evaluation_table(candidate: CheckpointInfo | None, live: CheckpointInfo | None) -> Table:
     """Candidate vs live on the stored evaluation: overall figures, CIs, perplexity, then per category.
 
@@ -215,7 +241,8 @@ def evaluation_table(candidate: CheckpointInfo | None, live: CheckpointInfo | No
                f"live {live.id}" if live else "live",
                "difference"]
     cs = find_summary(candidate.metrics) if candidate else None
-    ls = find_summary(live.metrics) if live else None
+    live_metrics = comparison_metrics(candidate, live)
+    ls = find_summary(live_metrics)
     rows: list[list[Any]] = []
 
     def add(label: str, cb: Mapping | None, lb: Mapping | None, metric: str, how: str) -> None:
@@ -229,7 +256,7 @@ def evaluation_table(candidate: CheckpointInfo | None, live: CheckpointInfo | No
     rows.append(["strict accuracy 95% CI", "-" if cci is None else f"{format_pct(cci[0])}–{format_pct(cci[1])}",
                  "-" if lci is None else f"{format_pct(lci[0])}–{format_pct(lci[1])}", ""])
     cp = _find(candidate.metrics, "perplexity") if candidate else None
-    lp = _find(live.metrics, "perplexity") if live else None
+    lp = _find(live_metrics, "perplexity")
     cp = cp if isinstance(cp, (int, float)) else None
     lp = lp if isinstance(lp, (int, float)) else None
     rows.append(["perplexity (general text)", _fmt(cp, "num"), _fmt(lp, "num"),
@@ -277,7 +304,10 @@ class LineagePoint:
 
 
 def lineage_points(chain: Sequence[CheckpointInfo], metric: str = "strict_accuracy") -> list[LineagePoint]:
-    """Accuracy with CIs along a lineage (checkpoints without an evaluation skipped).
+    """Accuracy with CIs along a lineage (checkpoints without any evaluation skipped).
+
+    A checkpoint with no evaluation of its own (the base model) takes the one stored with a later
+    checkpoint of the chain that was evaluated against it (``baseline_metrics``).
 
     >>> from datetime import UTC
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
@@ -287,8 +317,13 @@ def lineage_points(chain: Sequence[CheckpointInfo], metric: str = "strict_accura
     [LineagePoint(checkpoint_id='r1', kind='rft', status='candidate', rate=0.13, low=0.09, high=0.18, n=200)]
     """
     points = []
-    for c in chain:
-        overall = (find_summary(c.metrics) or {}).get("overall")
+    for i, c in enumerate(chain):
+        summary = find_summary(c.metrics)
+        for later in chain[i + 1:]:
+            if summary is not None:
+                break
+            summary = find_summary(baseline_metrics(later, c.id))
+        overall = (summary or {}).get("overall")
         rate = _rate(overall, metric)
         if rate is None:
             continue

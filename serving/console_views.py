@@ -39,6 +39,7 @@ from serving.console_eval import (
     LineagePoint,
     baseline_id,
     category_values,
+    comparison_metrics,
     evaluation_items,
     evaluation_table,
     find_summary,
@@ -125,9 +126,9 @@ def build_candidate_view(*, session: Session, checkpoint_id: str | None, answers
         comparison_id = baseline_id(candidate)
         other_items = items[comparison_id]
     categories = {}
-    for label, c in (("candidate " + candidate.id if candidate else "", candidate),
-                     ("live " + live.id if live else "", live)):
-        values = category_values(find_summary(c.metrics) if c else None)
+    for label, metrics in ((f"candidate {candidate.id}" if candidate else "", candidate.metrics if candidate else None),
+                           (f"live {live.id}" if live else "", comparison_metrics(candidate, live))):
+        values = category_values(find_summary(metrics))
         if values:
             categories[label] = values
     scores = {}
