@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from feedback.errors import StoreUnavailable
 
@@ -87,14 +87,12 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions whose objects stay readable after commit (the UI reads them after the transaction)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit when the block ends, roll back if it raises."""
+    """One transaction: commit when the block ends, roll back if it raises.
+
+    Objects stay readable after the commit (``expire_on_commit=False``): the UI reads them afterwards.
+    """
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
 
@@ -148,6 +146,39 @@ def run_in_transaction(
         f"The database is unavailable ({str(reason).strip().splitlines()[0]}); "
         f"nothing was saved after {retries + 1} attempts. Please try again in a moment."
     ) from last
+
+
+class Database:
+    """An engine plus the retry policy from settings: what the app and jobs hold.
+
+    ``db.write(lambda s: store.upsert_rating(session=s, ...))`` runs one retried transaction;
+    ``db.read`` the same for reads (a restart of the DB server is transient for them too).
+    Building it connects to nothing.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, write_retries: int = 3) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+        self.write_retries = write_retries
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Database:
+        """From ``Settings.database`` (a ``DatabaseSettings``)."""
+        return cls(settings.url, busy_timeout_ms=settings.busy_timeout_ms, write_retries=settings.write_retries)
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one committed transaction, retried on transient errors (``StoreUnavailable`` after)."""
+        return run_in_transaction(self.engine, work, retries=self.write_retries)
+
+    read = write
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the latest revision."""
+        upgrade_db(self.url)
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
 
 
 def upgrade_db(url: str, revision: str = "head") -> None:

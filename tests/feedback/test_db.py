@@ -198,3 +198,14 @@ def test_concurrent_first_ratings_leave_one_row(fresh_engine: Engine) -> None:
         from feedback.models import Rating
 
         assert session.scalar(select(func.count()).select_from(Rating)) == 1
+
+
+def test_database_from_settings_writes_and_reads_through_the_retry(tmp_path) -> None:
+    from feedback.db import Database
+    from mathchat.settings import DatabaseSettings
+
+    db = Database.from_settings(DatabaseSettings(url=f"sqlite:///{tmp_path / 'app.db'}", write_retries=1))
+    db.upgrade()
+    user_id = db.write(lambda s: store.create_user(session=s, username="ada", password_hash="x").id)
+    assert db.read(lambda s: store.get_user(session=s, user_id=user_id).username) == "ada"
+    db.dispose()
