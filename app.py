@@ -30,8 +30,9 @@ log = logging.getLogger("mathchat")
 
 
 def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None = None,
-               watch_interval_s: float = 5.0) -> FastAPI:
-    """The whole web app. ``engine`` replaces the policy backend (tests); otherwise settings decide."""
+               runtime: PolicyRuntime | None = None, watch_interval_s: float = 5.0) -> FastAPI:
+    """The whole web app. Settings decide the policy backend unless ``engine`` or ``runtime`` is given
+    (tests, embedding); a given runtime is not shut down with the app."""
     settings = settings or load_settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     upgrade_db(settings.database.url)
@@ -39,8 +40,10 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     fail_interrupted_answers(db)
     ensure_operator(settings, db)
     live_id, live_path = ensure_live_checkpoint(settings, db)
-    runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
-        settings, live_path, live_id, wait=False)
+    owns_runtime = runtime is None and engine is None
+    if runtime is None:
+        runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
+            settings, live_path, live_id, wait=False)
     policy = SwitchableEngine(runtime.engine)
     sync = LiveModelSync(settings, db, runtime, policy, served_id=live_id)
     critic = MathCritic.from_settings(settings, policy)
@@ -52,7 +55,8 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
         sync.start(watch_interval_s)
         yield
         sync.stop()
-        runtime.close()
+        if owns_runtime:
+            runtime.close()
         db.dispose()
 
     app = FastAPI(title="mathchat", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -126,9 +126,10 @@ def served_app_factory(tmp_path: Path) -> Iterator:
 
     started: list[ServedApp] = []
 
-    def start(engine=None, **overrides: object) -> ServedApp:
+    def start(engine=None, runtime=None, **overrides: object) -> ServedApp:
         settings = make_settings(tmp_path, **overrides)
-        served = ServedApp(web.create_app(settings, engine=engine, watch_interval_s=1.0), free_port(), settings)
+        served = ServedApp(web.create_app(settings, engine=engine, runtime=runtime, watch_interval_s=1.0),
+                           free_port(), settings)
         started.append(served)
         return served
 

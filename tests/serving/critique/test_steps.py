@@ -93,3 +93,9 @@ def test_steps_part_scores_by_what_it_finds():
 def test_steps_part_names_the_wrong_step():
     part = steps_part("37 + 48 = 104. The answer is 104.")
     assert "37 + 48 = 104" in part.detail and "85" in part.detail
+
+
+def test_true_value_of_a_slipped_step_counts_as_grounded():
+    check = check_steps("12 × 7 = 74. Then 84 - 66 = 18. The answer is 18.",
+                        question="A box holds 12 pencils. Sam buys 7 boxes and gives away 66 pencils.")
+    assert check.ungrounded == []
