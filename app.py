@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from feedback.db import make_engine, upgrade_db
 from mathchat.settings import Settings, load_settings
 from serving.bootstrap import ensure_live_checkpoint, ensure_operator, fail_interrupted_answers
+from serving.chat_api import build_chat_router
 from serving.chat_service import ChatService
 from serving.critique.critic import MathCritic
 from serving.engine import PolicyEngine
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     app.state.service, app.state.auth, app.state.policy = service, auth, policy
     app.include_router(auth.router())
     app.include_router(build_operator_router(settings, db, sync, auth), prefix="/api/operator")
+    app.include_router(build_chat_router(settings, service, auth), prefix="/api/chat")
 
     @app.get("/")
     def root(request: Request) -> RedirectResponse:

@@ -1,0 +1,88 @@
+"""JSON chat API for non-browser clients (and the load benchmark): ask (streamed NDJSON), rate, list chats.
+
+Same ChatService and the same rules as the web page; authentication is the session cookie.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from feedback.errors import StoreUnavailable
+from mathchat.settings import Settings
+from serving.chat_service import ChatService, UserFacingError
+from serving.rate_limit import RateLimited
+from serving.web_auth import SessionUser, WebAuth
+
+
+class AskRequest(BaseModel):
+    question: str
+    conversation_id: int | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+
+
+class RateRequest(BaseModel):
+    answer_id: int
+    liked: bool
+    reason: str | None = None
+    comment: str | None = None
+
+
+def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -> APIRouter:
+    router = APIRouter()
+
+    def user(request: Request) -> SessionUser:
+        found = auth.user_from_request(request)
+        if found is None:
+            raise HTTPException(status_code=401, detail="sign in first")
+        return found
+
+    @router.post("/ask")
+    def ask(req: AskRequest, who: SessionUser = Depends(user)) -> StreamingResponse:
+        changes = {k: v for k, v in (("temperature", req.temperature), ("max_tokens", req.max_tokens)) if v is not None}
+        updates = service.ask(who.id, req.conversation_id, req.question, settings.sampling.with_(**changes))
+        try:
+            first = next(updates)
+        except RateLimited as exc:
+            raise HTTPException(status_code=429, detail=str(exc)) from exc
+        except UserFacingError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
+
+        def lines() -> Iterator[str]:
+            sent = 0
+            for update in (first, *updates):
+                body = {"delta": update.text[sent:], "done": update.done}
+                sent = len(update.text)
+                if update.done:
+                    body.update(status=update.status, error=update.error, answer_id=update.answer_id,
+                                question_id=update.question_id, conversation_id=update.conversation_id,
+                                checkpoint_id=update.checkpoint_id)
+                yield json.dumps(body) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @router.post("/critique/{answer_id}")
+    def critique(answer_id: int, who: SessionUser = Depends(user)) -> dict:
+        view = service.critique(who.id, answer_id)
+        if view is None:
+            raise HTTPException(status_code=404, detail="no finished answer with that id in your chats")
+        return view.__dict__
+
+    @router.post("/rate")
+    def rate(req: RateRequest, who: SessionUser = Depends(user)) -> dict:
+        try:
+            return {"ok": True, "message": service.rate(who.id, req.answer_id, req.liked, req.reason, req.comment)}
+        except UserFacingError as exc:
+            code = 503 if isinstance(exc, StoreUnavailable) else 400
+            raise HTTPException(status_code=code, detail=str(exc)) from exc
+
+    @router.get("/conversations")
+    def conversations(who: SessionUser = Depends(user)) -> list[dict]:
+        return [{"id": cid, "title": title} for cid, title in service.list_conversations(who.id)]
+
+    return router

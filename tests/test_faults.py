@@ -1,0 +1,96 @@
+"""Faults through the app: the model server dies mid-answer; the database is locked while rating."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from feedback.db import make_engine, session_scope
+from feedback.models import Message, Rating
+from serving.factory import PolicyRuntime
+from tests.conftest import signup_cookie, wait_ready
+from tests.fakes import FakeEngine
+
+
+def stream_ask(client: httpx.Client, question: str, max_tokens: int, on_line=None) -> dict:
+    with client.stream("POST", "/api/chat/ask", json={"question": question, "temperature": 0.0,
+                                                      "max_tokens": max_tokens}) as resp:
+        assert resp.status_code == 200, resp.read()
+        final = None
+        for i, line in enumerate(resp.iter_lines()):
+            if not line:
+                continue
+            update = json.loads(line)
+            if on_line:
+                on_line(i)
+            if update["done"]:
+                final = update
+    return final
+
+
+@pytest.mark.vllm
+def test_vllm_killed_mid_answer_fails_cleanly_and_recovers(served_app_factory, vllm_supervisor, vllm_engine) -> None:
+    wait_ready(vllm_supervisor)
+    app = served_app_factory(runtime=PolicyRuntime(engine=vllm_engine, supervisor=vllm_supervisor))
+    cookie = signup_cookie(app.url, "crash_kid")
+    client = httpx.Client(base_url=app.url, headers={"Cookie": cookie}, timeout=600)
+
+    def kill_after_some_tokens(i: int) -> None:
+        if i == 5:
+            vllm_supervisor.active.kill()
+
+    final = stream_ask(client, "Count from 1 to 300, one number per line.", 600, kill_after_some_tokens)
+    assert final["status"] == "failed"
+    assert "could not be finished" in final["error"] and "saved" in final["error"]
+    db = make_engine(app.settings.database.url)
+    with session_scope(db) as s:
+        answer = s.get(Message, final["answer_id"])
+        question = s.get(Message, final["question_id"])
+        assert answer.status == "failed" and answer.content.strip(), "partial text is kept"
+        assert question.content.startswith("Count from 1 to 300")
+    wait_ready(vllm_supervisor)
+    assert stream_ask(client, "What is 2 + 2?", 16)["status"] == "ok"
+
+
+def test_rating_while_db_locked_is_refused_then_accepted(served_app_factory, tmp_path: Path) -> None:
+    app = served_app_factory(engine=FakeEngine(["The answer is 4."], checkpoint_id="base-smollm2-135m-instruct"))
+    cookie = signup_cookie(app.url, "lock_kid")
+    client = httpx.Client(base_url=app.url, headers={"Cookie": cookie}, timeout=60)
+    final = stream_ask(client, "What is 2 + 2?", 16)
+    db_file = app.settings.database.url.removeprefix("sqlite:///")
+    locker = sqlite3.connect(db_file, timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        r = client.post("/api/chat/rate", json={"answer_id": final["answer_id"], "liked": False,
+                                                "reason": "wrong answer"})
+    finally:
+        locker.rollback()
+        locker.close()
+    assert r.status_code == 503 and "nothing was saved" in r.json()["detail"]
+    for _ in range(2):  # retry, then a double click: one row
+        r = client.post("/api/chat/rate", json={"answer_id": final["answer_id"], "liked": False,
+                                                "reason": "wrong answer"})
+        assert r.status_code == 200
+    with session_scope(make_engine(app.settings.database.url)) as s:
+        assert len(s.scalars(select(Rating)).all()) == 1
+
+
+def test_bad_chat_input_gets_clear_errors(served_app_factory) -> None:
+    app = served_app_factory(engine=FakeEngine(["ok"], checkpoint_id="base-smollm2-135m-instruct"))
+    cookie = signup_cookie(app.url, "bad_input_kid")
+    client = httpx.Client(base_url=app.url, headers={"Cookie": cookie}, timeout=60)
+    r = client.post("/api/chat/ask", json={"question": "   "})
+    assert r.status_code == 400 and "type a question" in r.json()["detail"]
+    r = client.post("/api/chat/ask", json={"question": "x" * 5000})
+    assert r.status_code == 400 and "limit is 4000" in r.json()["detail"]
+    r = client.post("/api/chat/ask", json={"question": 12345})
+    assert r.status_code == 422
+    r = client.post("/api/chat/rate", json={"answer_id": 999999, "liked": True})
+    assert r.status_code == 400
+    r = httpx.post(f"{app.url}/api/chat/ask", json={"question": "hi"})
+    assert r.status_code == 401
