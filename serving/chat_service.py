@@ -21,7 +21,7 @@ from mathchat.settings import Settings
 from serving.critique.types import Critic, CritiqueResult
 from serving.engine import EngineError, PolicyEngine
 from serving.input_checks import RejectedInput, clean_question
-from serving.policy_prompt import build_policy_messages
+from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
 from serving.rate_limit import RateLimited, SlidingWindowLimiter
 from serving.sampling import SamplingSettings
 
@@ -141,7 +141,8 @@ class ChatService:
             return conv_id, q.id, a.id, history
 
         conv_id, q_id, a_id, history = self._tx(start)
-        messages = build_policy_messages(history, text)
+        budget = history_budget_chars(self.settings.vllm.max_model_len, sampling.max_tokens, text)
+        messages = build_policy_messages(trim_history(history, budget), text)
         parts: list[str] = []
         t0 = time.monotonic()
         ttft: float | None = None

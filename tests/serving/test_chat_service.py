@@ -191,3 +191,16 @@ def test_other_users_conversation_is_invisible(db) -> None:
     update = list(svc.ask(bob, conv, "3+3?", SAMPLING))[-1]
     assert update.conversation_id != conv
     assert [t.content for t in svc.load_conversation(ann, conv)][0] == "secret 2+2?"
+
+
+def test_long_conversations_keep_the_prompt_inside_the_context(db) -> None:
+    uid = new_user(db, "ann")
+    engine = FakeEngine(["word " * 400])
+    svc = make_service(db, engine=engine)
+    conv = None
+    for i in range(12):
+        conv = list(svc.ask(uid, conv, f"question {i}", SAMPLING))[-1].conversation_id
+    sent = engine.calls[-1][1]
+    assert sent[-1]["content"] == "question 11" and sent[1]["role"] == "user"
+    assert sum(len(m["content"]) for m in sent) < (svc.settings.vllm.max_model_len - SAMPLING.max_tokens) * 3
+    assert len(sent) < 2 + 2 * 11, "older turns were dropped"

@@ -16,6 +16,7 @@ from feedback import store
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput
 from feedback.models import Message, Promotion
+from mathchat.settings import ServerSettings
 from serving.factory import PolicyRuntime
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
 from serving.promotion import promote, rollback
@@ -80,7 +81,8 @@ def test_operator_endpoints_refuse_students_and_anonymous(served_app_factory) ->
 def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factory, vllm_supervisor, vllm_engine,
                                                                default_model_path: str, tmp_path: Path) -> None:
     wait_ready(vllm_supervisor)
-    app = served_app_factory(runtime=PolicyRuntime(engine=vllm_engine, supervisor=vllm_supervisor))
+    app = served_app_factory(runtime=PolicyRuntime(engine=vllm_engine, supervisor=vllm_supervisor),
+                             server=ServerSettings(rate_limit_per_minute=10_000))
     candidate = tmp_path / "candidate"
     shutil.copytree(default_model_path, candidate)
     db = make_engine(app.settings.database.url)
@@ -88,25 +90,25 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
         session=s, checkpoint_id="rft-test", path=str(candidate), kind="rft", parent_id=DEFAULT_CHECKPOINT_ID,
         gate_passed=True))
     operator = login_cookie(app.url, "admin", app.admin_password)
-    student = signup_cookie(app.url, "load_student")
+    students = [signup_cookie(app.url, f"load_student{i}") for i in range(4)]
 
     stop = threading.Event()
     results: list[tuple[float, float, str]] = []  # (start, end, outcome)
     lock = threading.Lock()
 
-    def chatter() -> None:
+    def chatter(student: str) -> None:
         client = Client(f"{app.url}/chat/", headers={"Cookie": student}, verbose=False)
         while not stop.is_set():
             t0 = time.monotonic()
             try:
                 final = client.submit("What is 6 + 7?", [], 0.0, 48, api_name="/ask").result(timeout=300)
-                outcome = "error" if "⚠️" in str(final[-1]) else "ok"
+                outcome = f"error {final[-1]}" if "⚠️" in str(final[-1]) else "ok"
             except Exception as exc:  # any transport error counts as a dropped chat
                 outcome = f"exception {exc!r}"
             with lock:
                 results.append((t0, time.monotonic(), outcome))
 
-    workers = [threading.Thread(target=chatter) for _ in range(4)]
+    workers = [threading.Thread(target=chatter, args=(student,)) for student in students]
     for w in workers:
         w.start()
     time.sleep(3)
@@ -131,7 +133,7 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
         assert late.checkpoint_id == "rft-test"
     r = httpx.post(f"{app.url}/api/operator/rollback", headers={"Cookie": operator}, timeout=900)
     assert r.status_code == 200 and r.json()["served"] == DEFAULT_CHECKPOINT_ID
-    client = Client(f"{app.url}/chat/", headers={"Cookie": student}, verbose=False)
+    client = Client(f"{app.url}/chat/", headers={"Cookie": students[0]}, verbose=False)
     client.submit("What is 1 + 1?", [], 0.0, 16, api_name="/ask").result(timeout=300)
     with session_scope(db) as s:
         last = s.scalars(select(Message).where(Message.role == "assistant").order_by(Message.id.desc())).first()
