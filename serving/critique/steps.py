@@ -270,7 +270,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
                                    expected=_format(a), index=eq.index, early=eq.index < n / 2))
             is_wrong = True
         results = {v for v in eq.values[1:] if v is not None}
-        known |= results
+        known |= results | ({eq.values[0]} if eq.values[0] is not None else set())  # stated and true values
         if inherits:
             tainted |= results
         elif is_wrong:
