@@ -19,7 +19,7 @@ from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
 from serving.critique.types import Critic, CritiqueResult
-from serving.engine import EngineError, PolicyEngine
+from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
 from serving.rate_limit import RateLimited, SlidingWindowLimiter
@@ -141,15 +141,13 @@ class ChatService:
             return conv_id, q.id, a.id, history
 
         conv_id, q_id, a_id, history = self._tx(start)
-        budget = history_budget_chars(self.settings.vllm.max_model_len, sampling.max_tokens, text)
-        messages = build_policy_messages(trim_history(history, budget), text)
         parts: list[str] = []
         t0 = time.monotonic()
         ttft: float | None = None
         last_flush = t0
         update = AnswerUpdate(conv_id, q_id, a_id, "", checkpoint_id=checkpoint_id)
         try:
-            for event in self.engine.stream_chat(messages, sampling):
+            for event in self._stream(history, text, sampling):
                 if event.checkpoint_id and event.checkpoint_id != checkpoint_id:
                     checkpoint_id = event.checkpoint_id
                 if event.delta:
@@ -182,6 +180,22 @@ class ChatService:
             yield AnswerUpdate(conv_id, q_id, a_id, partial, done=True, status="failed",
                                error=f"The answer could not be finished ({message}). Your question is saved; "
                                      "please try again.", checkpoint_id=checkpoint_id)
+
+    def _stream(self, history: list, text: str, sampling: SamplingSettings) -> Iterator[StreamEvent]:
+        """Stream with as much history as fits; if the server still finds the prompt too long, drop the history."""
+        budget = history_budget_chars(self.settings.vllm.max_model_len, sampling.max_tokens, text)
+        messages = build_policy_messages(trim_history(history, budget), text)
+        started = False
+        try:
+            for event in self.engine.stream_chat(messages, sampling):
+                started = True
+                yield event
+        except EngineError as exc:
+            overflow = "context length" in str(exc) or "input_tokens" in str(exc)
+            if started or not overflow or len(messages) <= 2:
+                raise
+            log.info("prompt too long for the context; answering without earlier turns")
+            yield from self.engine.stream_chat(build_policy_messages([], text), sampling)
 
     def _save_partial(self, answer_id: int, text: str) -> None:
         try:

@@ -251,7 +251,8 @@ def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: Web
                     score_hist = gr.Plot(label="Critique-score histogram")
                     cat_bars = gr.Plot(label="Per category")
                 lineage_plot = gr.Plot(label="Accuracy along the lineage")
-                answers = gr.Dataframe(label="Same held-out questions, side by side", interactive=False, wrap=True)
+                answers = gr.Dataframe(label="Same held-out questions, side by side", interactive=False, wrap=True,
+                                       column_widths=["20%", "8%", "28%", "8%", "28%", "8%"])
                 cand_outputs = [eval_table, cand_gate, score_hist, cat_bars, lineage_plot, answers]
                 cand_tab.select(act.checkpoints, None, [cand_pick], api_name="checkpoints")
                 cand_tab.select(act.candidate, [cand_pick], cand_outputs, api_visibility="private")

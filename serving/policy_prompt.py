@@ -13,7 +13,7 @@ POLICY_SYSTEM_PROMPT = (
 """Strict answer format: the default model follows it ~77% of the time, and RFT raises that to ~98% (DESIGN.md)."""
 
 
-CHARS_PER_TOKEN = 3
+CHARS_PER_TOKEN = 2
 """Conservative characters-per-token estimate used to keep prompts inside the model's context."""
 
 
@@ -44,7 +44,7 @@ def history_budget_chars(max_model_len: int, max_tokens: int, question: str) -> 
     """Characters of earlier turns that fit beside the system prompt, the question and the answer budget.
 
     >>> history_budget_chars(2048, 384, "x" * 100)
-    4564
+    2964
     """
     free_tokens = max_model_len - max_tokens - 64  # chat-template overhead
     return max(0, free_tokens * CHARS_PER_TOKEN - len(POLICY_SYSTEM_PROMPT) - len(question))
