@@ -1,0 +1,68 @@
+"""What the cycle reads from the feedback store: logged questions and rated answers (with reference verdicts)."""
+
+from feedback.db import session_scope
+from feedback.store import (add_user_message, begin_assistant_message, create_conversation, create_user,
+                            finish_assistant_message, save_critique, upsert_rating)
+from serving.critique.types import CritiqueResult, PartScore
+from training.dpo_data import pair_by_score_gap
+from training.store_io import ensure_live_checkpoint, load_logged_questions, load_rated_samples
+
+
+def critique(score, answer_score=None, has_reference=False):
+    parts = {"answer_match": PartScore("answer_match", answer_score)} if answer_score is not None else {}
+    return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="", parts=parts,
+                          critic_version="t", calibration_version="t", has_reference=has_reference)
+
+
+def ask(s, user_id, question, answer, *, result=None, liked=None):
+    conv = create_conversation(session=s, user_id=user_id)
+    q = add_user_message(session=s, conversation_id=conv.id, user_id=user_id, content=question)
+    a = begin_assistant_message(session=s, conversation_id=conv.id, parent_id=q.id, checkpoint_id="base",
+                                sampling={})
+    finish_assistant_message(session=s, message_id=a.id, status="ok", text=answer)
+    if result is not None:
+        save_critique(session=s, message_id=a.id, result=result)
+    if liked is not None:
+        upsert_rating(session=s, message_id=a.id, user_id=user_id, liked=liked)
+    return a.id
+
+
+def test_logged_questions_are_distinct_with_their_askers(db):
+    with session_scope(db) as s:
+        alice = create_user(session=s, username="alice", password_hash="x")
+        bob = create_user(session=s, username="bob", password_hash="x")
+        ask(s, alice.id, "What is 2+2?", "The answer is 4.")
+        ask(s, bob.id, "what is 2+2", "The answer is 4.")
+        ask(s, bob.id, "What is 3+5?", "The answer is 8.")
+    with session_scope(db) as s:
+        got = load_logged_questions(session=s, limit=10)
+        assert [q for q, _ in got] == ["What is 2+2?", "What is 3+5?"]
+        assert got[0][1] == str(alice.id)
+        assert load_logged_questions(session=s, limit=1) == [("What is 3+5?", str(bob.id))]
+        assert load_logged_questions(session=s, limit=0) == []
+
+
+def test_rated_answers_become_samples_and_contradicted_thumbs_are_ignored(db):
+    with session_scope(db) as s:
+        u = create_user(session=s, username="carol", password_hash="x")
+        ask(s, u.id, "What is 6*7?", "The answer is 42.", result=critique(9, 10.0, True), liked=True)
+        ask(s, u.id, "What is 6*7?", "The answer is 48.", result=critique(2, 1.0, True), liked=True)
+        ask(s, u.id, "What is 6*7?", "The answer is 41.", liked=False)
+        ask(s, u.id, "What is 6*7?", "The answer is 13.")  # unrated: not loaded
+    with session_scope(db) as s:
+        samples = load_rated_samples(session=s, system="SYS")
+    assert len(samples) == 3 and len({x.question_id for x in samples}) == 1
+    by_answer = {x.answer: x for x in samples}
+    assert by_answer["The answer is 48."].verified is False and by_answer["The answer is 48."].rating == 1
+    assert by_answer["The answer is 41."].verified is None and by_answer["The answer is 41."].rating == -1
+    row = pair_by_score_gap(samples).rows[0]
+    assert row["chosen"][0]["content"] == "The answer is 42."  # never the thumbs-up the reference failed
+    assert row["prompt"][0] == {"role": "system", "content": "SYS"}
+
+
+def test_fresh_database_gets_the_base_model_live(db):
+    with session_scope(db) as s:
+        live = ensure_live_checkpoint(session=s, base_path="/models/base", base_id="base-x")
+        assert (live.id, live.status, live.kind) == ("base-x", "live", "base")
+    with session_scope(db) as s:
+        assert ensure_live_checkpoint(session=s, base_path="/elsewhere", base_id="other").id == "base-x"
