@@ -15,6 +15,7 @@ from feedback.errors import InvalidInput, NotAllowed, StoreUnavailable
 from feedback.models import Message, Rating, RatingEvent
 from mathchat.settings import DatabaseSettings, ServerSettings, Settings
 from serving.chat_service import ChatService
+from serving.engine import EngineError
 from serving.input_checks import RejectedInput
 from serving.rate_limit import RateLimited
 from serving.sampling import SamplingSettings
@@ -204,3 +205,21 @@ def test_long_conversations_keep_the_prompt_inside_the_context(db) -> None:
     assert sent[-1]["content"] == "question 11" and sent[1]["role"] == "user"
     assert sum(len(m["content"]) for m in sent) < (svc.settings.vllm.max_model_len - SAMPLING.max_tokens) * 3
     assert len(sent) < 2 + 2 * 11, "older turns were dropped"
+
+
+class OverflowOnceEngine(FakeEngine):
+    """Refuses any prompt with earlier turns, as vLLM does when the context is exceeded."""
+
+    def stream_chat(self, messages, sampling):
+        if len(messages) > 2:
+            raise EngineError("model server answered 400: This model's maximum context length is 2048 tokens")
+        return super().stream_chat(messages, sampling)
+
+
+def test_context_overflow_is_retried_without_history(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    conv = list(svc.ask(uid, None, "first", SAMPLING))[-1].conversation_id
+    svc.engine = OverflowOnceEngine([ANSWER])
+    final = list(svc.ask(uid, conv, "second", SAMPLING))[-1]
+    assert final.status == "ok" and final.text == ANSWER
