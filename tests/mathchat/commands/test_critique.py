@@ -51,3 +51,21 @@ def test_mathusereval_scores_per_category_when_the_data_is_present():
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["n"] == 40 and "overall" in report["by_category"]
+
+
+def test_train_critic_builds_rows_and_calls_the_sft_trainer(tmp_path: Path, monkeypatch):
+    import training.sft
+
+    seen = {}
+
+    def fake_train_sft(rows, base, out, cfg, *, metadata=None):
+        seen.update(rows=list(rows), base=base, out=out, max_length=cfg.max_length, max_steps=cfg.max_steps)
+        return Path(out)
+
+    monkeypatch.setattr(training.sft, "train_sft", fake_train_sft)
+    result = CliRunner().invoke(_app(), ["train-critic", "--n", "10", "--out", str(tmp_path / "ckpt"),
+                                         "--base", "some-model", "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(seen["rows"]) == 20  # each item with and without its reference
+    assert seen["base"] == "some-model" and seen["max_steps"] == 2 and seen["max_length"] >= 1024
+    assert seen["rows"][0]["completion"][0]["content"].rstrip().endswith("]]")
