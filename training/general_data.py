@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from serving.engine import PolicyEngine
 from serving.sampling import SamplingSettings
 from training.formats import SFTRow
 from training.manifest import BuildResult
+from training.sampler import sample_questions
 
 GENERAL_PROMPTS_PATH = Path(__file__).with_name("general_prompts.json")
 
@@ -28,14 +28,10 @@ def load_general_prompts(path: Path = GENERAL_PROMPTS_PATH) -> list[str]:
 
 def answer_general_prompts(engine: PolicyEngine, prompts: Sequence[str], sampling: SamplingSettings,
                            concurrency: int = 8) -> list[tuple[str, str, str | None]]:
-    """(prompt, answer, finish_reason) for each prompt, one sample each, sampled concurrently."""
-
-    def one(prompt: str) -> tuple[str, str, str | None]:
-        sample = engine.sample([{"role": "user", "content": prompt}], sampling, n=1)[0]
-        return prompt, sample.text, sample.finish_reason
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(one, prompts))
+    """(prompt, answer, finish_reason) for each prompt, one sample each (batched/concurrent; failures skipped)."""
+    drawn = sample_questions(engine, prompts, sampling, system=None, n=1, concurrency=concurrency,
+                             skip_errors=True, desc="general")
+    return [(p, got[0].text, got[0].finish_reason) for p, got in zip(prompts, drawn) if got]
 
 
 def build_general_rows(answered: Sequence[tuple[str, str, str | None]], *, min_chars: int = 20) -> BuildResult:

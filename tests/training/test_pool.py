@@ -95,3 +95,11 @@ def test_gsm8k_rows_are_read_with_their_final_answer(tmp_path):
     path.write_text(json.dumps({"question": "Q?", "answer": "3 * 4 = <<3*4=12>>12\n#### 1,200"}) + "\n")
     (q,) = load_eval_questions(path)
     assert q.reference == "1200" and q.category == "gsm8k"
+
+
+def test_exported_held_out_set_is_the_cycles_evaluation_set():
+    from training.config import PoolSettings
+
+    pc = PoolSettings()
+    _, held = split_pool(build_seed_pool(pc.seed_questions, seed=0), pc.held_out_fraction)
+    assert build_held_out_set(pc.eval_questions, 0, pc.held_out_fraction) == held[:pc.eval_questions]
