@@ -50,6 +50,7 @@ def critique_eval(
     n: int = typer.Option(400, help="Rows for --make-set."),
     seed: int = typer.Option(0, help="Seed for --make-set."),
     samples_k: int = typer.Option(0, help="With --make-set: attach k SIMULATED policy samples per row."),
+    policy_answers: bool = typer.Option(False, "--policy-answers", help="With --make-set: answers from the policy (--engine-url or in-process), labelled by the reference."),
     fit_calibration: Optional[Path] = typer.Option(None, help="Fit the confidence calibration on FILE and write it here."),
     mathusereval: bool = typer.Option(False, "--mathusereval", help="Score the GPT-4-1106 answers of MathUserEval."),
     mathusereval_dir: Path = typer.Option(DEFAULT_MATHUSEREVAL, help="Folder of the released MathUserEval files."),
@@ -60,6 +61,19 @@ def critique_eval(
 
     if make_set is not None:
         rows = make_labelled_set(n, seed, samples_k=samples_k)
+        if policy_answers:  # replace the scripted answers by the policy's own, labelled by the exact checker
+            from mathchat.settings import load_settings
+
+            settings = load_settings()
+            if engine_url:
+                from serving.vllm_engine import OpenAIEngine
+
+                engine = OpenAIEngine.for_url(engine_url)
+            else:
+                from serving.factory import build_engine
+
+                engine = build_engine(settings)
+            rows = ev.policy_answer_rows(engine, rows, settings.sampling, progress=True)
         write_jsonl(rows, make_set)
         typer.echo(f"wrote {len(rows)} rows to {make_set}")
         return

@@ -21,7 +21,7 @@ FORMAT_VERSION = 1
 DEFAULT_PATH = Path(__file__).parent / "calibration_default.json"
 FEATURES: tuple[str, ...] = (
     "ref_checked", "ref_match", "has_final", "steps_checked", "steps_wrong", "steps_tainted", "steps_early",
-    "steps_ungrounded", "cons_present", "cons_fraction", "judge_present", "judge_score",
+    "steps_ungrounded", "steps_unsupported", "cons_present", "cons_fraction", "judge_present", "judge_score",
 )
 
 
@@ -46,6 +46,7 @@ def part_features(parts: Mapping[str, PartScore]) -> dict[str, float]:
             feats["steps_tainted"] = float(bool(steps.data.get("final_tainted")))
             feats["steps_early"] = float(bool(steps.data.get("first_wrong_early")))
             feats["steps_ungrounded"] = float(bool(steps.data.get("ungrounded")))
+            feats["steps_unsupported"] = float(not steps.data.get("final_supported", True))
     if match is not None and match.data.get("has_final"):
         feats["has_final"] = 1.0
     cons = parts.get("consistency")

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.calibration import Calibration, fit_calibration, part_features
 from serving.critique.critic import MathCritic
 from serving.critique.types import CritiqueResult
@@ -184,4 +185,27 @@ def summarize_by_category(rows: Iterable[dict[str, Any]], results: Sequence[Crit
         out[key] = {"n_scored": len(scores), "unscored": unscored.get(key, 0),
                     "mean_score": round(sum(scores) / len(scores), 3) if scores else None,
                     "pass_rate": round(sum(s >= threshold for s in scores) / len(scores), 4) if scores else None}
+    return out
+
+
+def policy_answer_rows(engine: Any, rows: Sequence[dict[str, Any]], sampling: Any, *, batch: int = 16,
+                       progress: bool = False) -> list[dict[str, Any]]:
+    """Real policy answers to the rows' questions, labelled by the exact checker against the reference
+    (``is_correct``; no ``human_score``): the data a calibration for that policy should be fitted on."""
+    from tqdm import tqdm
+
+    out = []
+    for start in tqdm(range(0, len(rows), batch), disable=not progress, desc="answers"):
+        chunk = rows[start:start + batch]
+        conversations = [[{"role": "user", "content": r["question"]}] for r in chunk]
+        if hasattr(engine, "sample_many"):
+            texts = [samples[0].text for samples in engine.sample_many(conversations, sampling)]
+        else:
+            texts = [engine.sample(c, sampling, n=1)[0].text for c in conversations]
+        for row, text in zip(chunk, texts):
+            out.append({"id": f"{row.get('id', len(out))}-policy", "question": row["question"],
+                        "reference": row["reference"], "answer": text,
+                        "is_correct": answers_equivalent(extract_answer(text), row["reference"]),
+                        "kind": "policy", "language": row.get("language"),
+                        "source": f"policy:{getattr(engine, 'checkpoint_id', '?')}"})
     return out

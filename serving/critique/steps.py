@@ -30,6 +30,7 @@ _WORD_NUMBERS = {
 }
 COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 3600})
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
+_OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"))
 _MAX_EXPONENT = 64
 _MAX_LITERAL_DIGITS = 30
 
@@ -71,6 +72,8 @@ class StepCheck:
     """The final answer carries a value computed from a wrong step."""
     ungrounded: list[str] = field(default_factory=list)
     """Operands found neither in the question, in earlier results nor among common constants."""
+    final_supported: bool = False
+    """The final answer is a value some shown step computes (stated or true); unsupported finals come from nowhere."""
 
     @property
     def first_wrong_early(self) -> bool:
@@ -104,6 +107,10 @@ def normalize_math(text: str) -> str:
                      ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " "), ("$", " "), ("{", "("), ("}", ")")):
         text = text.replace(old, new)
     text = re.sub(r"(?<=\d)\s+[xX]\s+(?=\d)", " * ", text)
+    for word, op in _OPERATOR_WORDS:
+        text = re.sub(rf"(?<=\d)\s+{word}\s+(?=\d)", f" {op} ", text, flags=re.IGNORECASE)
+    # a unit word between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
+    text = re.sub(r"(?<=\d)\s+(?!(?:of|and|is|are|was|so|then)\b)[A-Za-z]+(?=\s*[-+*/=≈])", "", text)
     text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
@@ -212,6 +219,8 @@ def find_equations(answer: str) -> list[Equation]:
         stripped = before.rstrip(" ")
         if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped):
             continue
+        if raw.startswith("-") and stripped and stripped[-1].isalnum():
+            continue  # "apples - 89 = 10": a minus whose left operand is a word, not a negative number
         if end < len(text) and (text[end].isalpha() or text[end] == "_"):
             continue
         sides = _trim_sides(re.split(r"=|≈", raw))
@@ -278,7 +287,10 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     final = extract_answer(answer)
     final_value = _as_fraction(normalize_answer(final)) if final else None
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted
-    return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded)
+    values = {v for eq in equations for v in eq.values if v is not None}
+    final_supported = final_value is not None and sympy.Rational(final_value) in values
+    return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
+                     final_supported=final_supported)
 
 
 def _format(value: sympy.Rational) -> str:
@@ -309,16 +321,17 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
         "final_tainted": check.final_tainted,
         "first_wrong_early": check.first_wrong_early,
         "ungrounded": check.ungrounded,
+        "final_supported": check.final_supported,
         "has_final": extract_answer(answer) is not None,
     }
     if not check.equations:
         return PartScore("steps", None, "no explicit arithmetic to check", data)
     if check.wrong and check.final_tainted:
         score = 2.0 if check.first_wrong_early else 4.0
-    elif check.wrong:
+    elif check.wrong and check.final_supported:
         score = 7.0
-    elif check.ungrounded:
-        score = 5.0
+    elif check.ungrounded or not check.final_supported:
+        score = 5.0 if not check.wrong else 4.0
     else:
         score = 10.0
     if check.wrong:
@@ -329,4 +342,6 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
         detail = f"all {len(check.equations)} arithmetic steps check out"
     if check.ungrounded:
         detail += f"; operands not found in the question: {', '.join(check.ungrounded[:5])}"
+    if not check.final_supported and data["has_final"]:
+        detail += "; no shown step computes the final answer"
     return PartScore("steps", score, detail, data)

@@ -66,3 +66,13 @@ def test_mathusereval_join_and_category_summary(tmp_path):
     summary = summarize_by_category(rows, [critic.critique(r["question"], r["answer"], r["reference"]) for r in rows])
     assert summary["overall"]["n_scored"] == 2
     assert summary["高等数学"]["pass_rate"] == 1.0 and summary["初等数学"]["pass_rate"] == 0.0
+
+
+def test_policy_answer_rows_label_real_answers_by_the_reference():
+    from serving.critique.evaluate import policy_answer_rows
+    from serving.sampling import SamplingSettings
+
+    engine = FakeEngine(replies=["12 × 7 = 84. The answer is 84.", "15 + 27 = 41. The answer is 41."])
+    rows = policy_answer_rows(engine, [ROWS[0], ROWS[2]], SamplingSettings(max_tokens=32))
+    assert [r["is_correct"] for r in rows] == [True, False]
+    assert all(r["source"] == "policy:fake-ckpt" and "human_score" not in r for r in rows)
