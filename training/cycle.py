@@ -37,7 +37,7 @@ from training.eval_report import write_reports
 from training.evaluate import evaluate, general_text_perplexity
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
-from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
+from training.manifest import sha256_rows, to_plain, write_dataset, write_jsonl
 from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
                            write_mathusereval_jsonl)
 from training.rft_data import select_rft_examples

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from contextlib import contextmanager
 from pathlib import Path
 

@@ -1,0 +1,101 @@
+"""One full self-critique cycle on the default model, checked against the issue's done-criteria.
+
+Runs ``run_cycle`` (the same code as ``mathchat cycle``) against a fresh SQLite database and state folder
+(so it never touches the app's), then compares the candidate with the live baseline on the held-out
+seed questions: strict-accuracy ratio (target >= 3x), non-overlapping Wilson 95% CIs, general-text
+perplexity within 5%, and the whole cycle's wall time (target <= 30 min). The last line printed is one
+JSON object.
+
+    python bench/cycle.py [--state /tmp/mathchat-bench] [--backend auto|vllm|transformers]
+                          [--live-url URL] [--config cycle.json] [--questions N] [--k K] [--no-dpo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mathchat.settings import DatabaseSettings, ModelSettings, TrainingSettings, load_settings  # noqa: E402
+from training.config import CycleConfig  # noqa: E402
+from training.cycle import run_cycle  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state", type=Path, default=Path("/tmp/mathchat-bench-cycle"))
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--live-url", default=None)
+    parser.add_argument("--config", type=Path, default=None, help="JSON file of CycleConfig fields")
+    parser.add_argument("--questions", type=int, default=None)
+    parser.add_argument("--k", type=int, default=None)
+    parser.add_argument("--eval-questions", type=int, default=None)
+    parser.add_argument("--no-dpo", action="store_true")
+    args = parser.parse_args()
+
+    data = json.loads(args.config.read_text()) if args.config else {}
+    data.update(engine_backend=args.backend, live_url=args.live_url)
+    if args.questions:
+        data["questions"] = args.questions
+    if args.k:
+        data["k"] = args.k
+    if args.eval_questions:
+        data.setdefault("pool", {})["eval_questions"] = args.eval_questions
+    if args.no_dpo:
+        data["run_dpo"] = False
+    cfg = CycleConfig.model_validate(data)
+
+    base = load_settings()
+    args.state.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        state_dir=args.state,
+        database=DatabaseSettings(url=f"sqlite:///{args.state / f'bench-{int(time.time())}.db'}"),
+        training=TrainingSettings(workdir=args.state / "runs"),
+        model=ModelSettings(cache_dir=base.model.cache_dir, checkpoints_dir=args.state / "checkpoints"),
+        vllm=base.vllm, critique=base.critique,
+    )
+    started = time.monotonic()
+    result = run_cycle(settings, cfg)
+    wall = time.monotonic() - started
+
+    ev = result.get("eval") or {}
+    live = ev.get("live", {})
+    cand_kind = (result.get("candidate") or {}).get("kind")
+    out: dict = {"run_dir": result.get("run_dir"), "wall_s": round(wall, 1), "stages_s": result.get("stages"),
+                 "pool": result.get("pool"), "rft_rows": (result.get("rft_data") or {}).get("math_rows"),
+                 "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
+                 "skipped": result.get("skipped")}
+    if live:
+        lacc = live["summary"]["overall"]["strict_accuracy"]
+        out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
+                       "perplexity": live.get("perplexity"), "format_rate": live["summary"]["overall"]["format_rate"]}
+        for name in ("rft", "dpo"):
+            if name not in ev:
+                continue
+            acc = ev[name]["summary"]["overall"]["strict_accuracy"]
+            ppl = ev[name].get("perplexity")
+            out[name] = {"strict_acc": acc["rate"], "ci95": acc["ci95"],
+                         "ratio_vs_live": acc["rate"] / lacc["rate"] if lacc["rate"] else None,
+                         "cis_disjoint": acc["ci95"][0] > lacc["ci95"][1],
+                         "ppl_ratio": ppl / live["perplexity"] if ppl and live.get("perplexity") else None,
+                         "mcnemar_p": ev[name].get("vs_baseline", {}).get("mcnemar_p"),
+                         "format_rate": ev[name]["summary"]["overall"]["format_rate"],
+                         "mean_critique": ev[name]["summary"]["overall"]["mean_score"],
+                         "gate": ev[name].get("gate", {}).get("promotable")}
+        best = out.get(cand_kind or "", {})
+        out["done_criteria"] = {
+            "ratio_ge_3": bool(best.get("ratio_vs_live") and best["ratio_vs_live"] >= 3),
+            "cis_disjoint": bool(best.get("cis_disjoint")),
+            "ppl_within_5pct": bool(best.get("ppl_ratio") and best["ppl_ratio"] <= 1.05),
+            "eval_ge_200": lacc["n"] >= 200,
+            "wall_le_30min": wall <= 1800,
+        }
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()
