@@ -1,7 +1,7 @@
 """Draw answers for many questions through any PolicyEngine (vLLM over HTTP, or transformers in process).
 
-vLLM batches concurrent requests, so we send ``concurrency`` at once; an engine with ``sample_many``
-(the transformers backend) gets whole batches instead. Knows nothing about critique or training.
+A server (vLLM) batches concurrent requests, so about ``concurrency`` sequences are kept in flight with
+no barriers between them; the in-process transformers backend gets whole batches through ``sample_many``. Knows nothing about critique or training.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def sample_questions(
 
     sample_many = getattr(engine, "sample_many", None)
     try:
-        if callable(sample_many):
-            step = max(1, concurrency)
+        if callable(sample_many) and getattr(engine, "backend", "") == "transformers":
+            step = max(1, concurrency // max(n, 1))  # one engine batch of about `concurrency` sequences
             for start in range(0, len(conversations), step):
                 chunk = conversations[start:start + step]
                 try:
@@ -84,7 +84,8 @@ def sample_questions(
                         log.warning("question %d failed twice: %s", i, exc)
             return i, []
 
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        # A server batches whatever is in flight: keep about `concurrency` sequences going, no barriers.
+        with ThreadPoolExecutor(max_workers=max(1, concurrency // max(n, 1))) as pool:
             for i, samples in pool.map(one, range(len(conversations))):
                 results[i] = samples
                 tick(1)
