@@ -259,7 +259,7 @@ def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: Web
                 cand_pick.change(act.candidate, [cand_pick], cand_outputs, api_name="candidate")
             with gr.Tab("Feedback") as fb_tab:
                 days = gr.Slider(1, 365, value=30, step=1, label="Last N days")
-                volume = gr.Plot(label="Volume per day")
+                volume = gr.Plot(label="Volume per day", elem_id="mc-feedback-volume")
                 with gr.Row():
                     thumbs = gr.Plot(label="Thumbs-up rate per checkpoint")
                     agreement = gr.Plot(label="Judge–human agreement")
