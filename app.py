@@ -51,10 +51,20 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)
 
+    scheduler = None
+    if owns_runtime and settings.training.scheduler_in_app:
+        from training.scheduler import build_scheduler
+
+        scheduler = build_scheduler(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         sync.start(watch_interval_s)
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         sync.stop()
         if owns_runtime:
             runtime.close()

@@ -139,6 +139,9 @@ class TrainingSettings(BaseModel):
     """Seed for sampling and data splits."""
     cycle_config: Path | None = None
     """JSON file of CycleConfig fields (training/config.py) used by `mathchat cycle` and the scheduler; None = defaults."""
+    scheduler_in_app: bool = True
+    """Run the cycle scheduler inside the web app (one node); set false and run `mathchat scheduler` once instead
+    when several app replicas share a database."""
 
 
 class Settings(BaseSettings):
