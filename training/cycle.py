@@ -7,9 +7,13 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
 3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
 4. ``sample_rft``: the RFT model evaluated, then sampled and critiqued for DPO.
-5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess.
-6. ``eval_dpo``, ``register``: the better of RFT and DPO (strict held-out accuracy, then critique mean)
-   is registered as a candidate with its gate verdict. The live checkpoint is never changed here.
+   With ``rft_rounds=2``, ``build_rft2`` / ``train_sft2`` / ``eval_rft2`` fine-tune the RFT model again on
+   those on-policy samples.
+5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
+   starting from the last RFT model.
+6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
+   registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
+   The live checkpoint is never changed here.
 
 A crash marks the run failed with its log; the next cycle starts again from whatever is live.
 """
@@ -37,7 +41,7 @@ from training.eval_report import write_reports
 from training.evaluate import evaluate, general_text_perplexity
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
-from training.manifest import sha256_rows, to_plain, write_dataset, write_jsonl
+from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
 from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
                            write_mathusereval_jsonl)
 from training.rft_data import select_rft_examples
@@ -267,84 +271,80 @@ class Cycle:
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples)}
 
+        general = build_general_rows(answered)
         with rec.stage("build_rft"):
-            rc = cfg.rft
-            rft = select_rft_examples(live_samples, rc.min_score, max_per_question=rc.max_per_question,
-                                      max_per_user=rc.max_per_user, similarity=rc.similarity,
-                                      require_stated_answer=rc.require_stated_answer,
-                                      exclude_questions=held_keys, seed=cfg.seed)
-            general = build_general_rows(answered)
-            mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
-            mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}
-            mixed.filters = {**rft.filters, **mixed.filters}
-            samples_hash = sha256_rows(samples_to_rows(live_samples))
-            rft_manifest = write_dataset("rft", mixed, run_dir, config=rc,
-                                         inputs={"samples_live": samples_hash})
-            self._record_dataset("rft", rft_manifest)
+            rft, rft_manifest = self._build_rft(live_samples, general, held_keys, run_dir, "rft", "samples_live")
             self.result["rft_data"] = rft_manifest["counts"]
-            rec.log(f"rft rows {len(rft.rows)} (+{mixed.counts['general_rows']} general)")
         if len(rft.rows) < cfg.min_rft_rows:
             rec.log(f"only {len(rft.rows)} RFT rows (< {cfg.min_rft_rows}); no training this cycle")
             self.result["skipped"] = "too few RFT rows"
             return None
 
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
-        ckpt_root = Path(self.settings.model.checkpoints_dir)
-        rft_id = f"rft-r{self.rec.run_id}-{stamp}"
-        with rec.stage("train_sft"):
-            job = TrainJob(kind="sft", data_path=run_dir / "rft.jsonl", model_path=live["path"],
-                           output_dir=ckpt_root / rft_id, sft=cfg.sft,
-                           metadata={"checkpoint_id": rft_id, "parent": live["id"], "data_manifest": rft_manifest,
+        trained: dict[str, dict[str, Any]] = {}  # name -> {id, kind, path, parent, manifest}, parents first
+
+        def train(name: str, kind: str, data: str, manifest: dict[str, Any], start: dict[str, Any]) -> dict:
+            ckpt_id = f"{name}-r{self.rec.run_id}-{stamp}"
+            job = TrainJob(kind="dpo" if kind == "dpo" else "sft", data_path=run_dir / f"{data}.jsonl",
+                           model_path=start["path"], output_dir=Path(self.settings.model.checkpoints_dir) / ckpt_id,
+                           sft=cfg.sft, dpo=cfg.dpo,
+                           metadata={"checkpoint_id": ckpt_id, "parent": start["id"], "data_manifest": manifest,
                                      "run_id": self.rec.run_id})
-            rft_path = str(self.deps.train(job, run_dir / "job_sft.json", run_dir / "train_sft.log"))
+            path = str(self.deps.train(job, run_dir / f"job_{name}.json", run_dir / f"train_{name}.log"))
+            trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest}
+            return trained[name]
+
+        with rec.stage("train_sft"):
+            rft_ck = train("rft", "rft", "rft", rft_manifest, live)
 
         reports: dict[str, dict[str, Any]] = {}
-        paths = {"rft": rft_path}
-        ids = {"rft": rft_id}
-        manifests = {"rft": rft_manifest}
+        need_samples = cfg.run_dpo or cfg.rft_rounds >= 2
         with rec.stage("sample_rft"):
-            with self.deps.open_engine(rft_path, rft_id, False) as engine:
+            with self.deps.open_engine(rft_ck["path"], rft_ck["id"], False) as engine:
                 critic = self.deps.make_critic(engine)
-                reports["rft"] = self._eval(engine, rft_path, eval_set, critic, "sample_rft", baseline=live_report)
-                dpo_samples: list[ScoredSample] = []
-                if cfg.run_dpo:
+                reports["rft"] = self._eval(engine, rft_ck["path"], eval_set, critic, "sample_rft",
+                                            baseline=live_report)
+                rft_samples: list[ScoredSample] = []
+                if need_samples:
                     rng = random.Random(cfg.seed + 1)
-                    dpo_questions = rng.sample(questions, min(cfg.dpo_questions, len(questions)))
-                    dpo_samples = sample_and_critique(engine, critic, dpo_questions, cfg, k=cfg.dpo_k,
-                                                      seed=cfg.seed + 1, desc="sample rft",
-                                                      on_progress=self._progress_cb("sample_rft"))
-            write_jsonl(samples_to_rows(dpo_samples), run_dir / "samples_rft.jsonl")
-            self.result["rft_samples"] = {"n": len(dpo_samples), "pass_rate": sample_pass_rate(dpo_samples)}
+                    picked = rng.sample(questions, min(cfg.dpo_questions, len(questions)))
+                    rft_samples = sample_and_critique(engine, critic, picked, cfg, k=cfg.dpo_k, seed=cfg.seed + 1,
+                                                      desc="sample rft", on_progress=self._progress_cb("sample_rft"))
+            write_jsonl(samples_to_rows(rft_samples), run_dir / "samples_rft.jsonl")
+            self.result["rft_samples"] = {"n": len(rft_samples), "pass_rate": sample_pass_rate(rft_samples)}
+
+        last = rft_ck
+        if cfg.rft_rounds >= 2:
+            with rec.stage("build_rft2"):
+                rft2, rft2_manifest = self._build_rft(rft_samples, general, held_keys, run_dir, "rft2", "samples_rft")
+                self.result["rft2_data"] = rft2_manifest["counts"]
+            if len(rft2.rows) >= cfg.min_rft_rows:
+                with rec.stage("train_sft2"):
+                    last = train("rft2", "rft", "rft2", rft2_manifest, rft_ck)
+                with rec.stage("eval_rft2"):
+                    reports["rft2"] = self._eval_checkpoint(last, eval_set, "eval_rft2", live_report)
+            else:
+                rec.log(f"only {len(rft2.rows)} round-2 RFT rows (< {cfg.min_rft_rows}); round 2 skipped")
 
         if cfg.run_dpo:
             with rec.stage("build_dpo"):
                 dc = cfg.dpo_data
                 rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
                                                                                  system=cfg.system_prompt))
-                dpo = pair_by_score_gap(list(dpo_samples) + rated, chosen_min=dc.chosen_min,
+                dpo = pair_by_score_gap(list(rft_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,
                                         max_per_user=dc.max_per_user, exclude_questions=held_keys, seed=cfg.seed)
                 dpo.counts["rated_answers"] = len(rated)
                 dpo_manifest = write_dataset("dpo", dpo, run_dir, config=dc,
-                                             inputs={"samples_rft": sha256_rows(samples_to_rows(dpo_samples))})
+                                             inputs={"samples_rft": sha256_rows(samples_to_rows(rft_samples))})
                 self._record_dataset("dpo", dpo_manifest)
                 self.result["dpo_data"] = dpo_manifest["counts"]
             if len(dpo.rows) >= cfg.min_dpo_pairs:
-                dpo_id = f"dpo-r{self.rec.run_id}-{stamp}"
                 with rec.stage("train_dpo"):
-                    job = TrainJob(kind="dpo", data_path=run_dir / "dpo.jsonl", model_path=rft_path,
-                                   output_dir=ckpt_root / dpo_id, dpo=cfg.dpo,
-                                   metadata={"checkpoint_id": dpo_id, "parent": rft_id,
-                                             "data_manifest": dpo_manifest, "run_id": self.rec.run_id})
-                    ids["dpo"] = dpo_id
-                    paths["dpo"] = str(self.deps.train(job, run_dir / "job_dpo.json", run_dir / "train_dpo.log"))
-                    manifests["dpo"] = dpo_manifest
+                    dpo_ck = train("dpo", "dpo", "dpo", dpo_manifest, last)
                 with rec.stage("eval_dpo"):
-                    with self.deps.open_engine(paths["dpo"], dpo_id, False) as engine:
-                        critic = self.deps.make_critic(engine)
-                        reports["dpo"] = self._eval(engine, paths["dpo"], eval_set, critic, "eval_dpo",
-                                                    baseline=live_report)
+                    reports["dpo"] = self._eval_checkpoint(dpo_ck, eval_set, "eval_dpo", live_report)
             else:
                 rec.log(f"only {len(dpo.rows)} DPO pairs (< {cfg.min_dpo_pairs}); DPO skipped")
 
@@ -359,27 +359,47 @@ class Cycle:
             summary = {name: _report_summary(rep) for name, rep in reports.items()}
             summary["live"] = _report_summary(live_report)
             self.result["eval"] = summary
-            candidate = {"id": ids[best], "kind": best, "path": paths[best], "gate": decisions[best].to_dict(),
-                         "parent": live["id"] if best == "rft" else rft_id}
-            metrics = {"eval": summary[best], "live_eval": summary["live"], "gate": decisions[best].to_dict(),
-                       "other": {n: summary[n] for n in reports if n != best}, "run_id": self.rec.run_id}
+            chosen = trained[best]
+            candidate = {"id": chosen["id"], "kind": chosen["kind"], "stage": best, "path": chosen["path"],
+                         "gate": decisions[best].to_dict(), "parent": chosen["parent"]}
 
             def register(session) -> None:
-                from feedback.registry import get_checkpoint, register_checkpoint
+                from feedback.registry import register_checkpoint
 
-                if best == "dpo" and get_checkpoint(session=session, checkpoint_id=rft_id) is None:
-                    register_checkpoint(session=session, checkpoint_id=rft_id, path=rft_path, kind="rft",
-                                        parent_id=live["id"], status="rejected",
-                                        gate_passed=decisions["rft"].promotable,
-                                        metrics={"eval": summary["rft"]}, manifest=manifests["rft"])
-                register_checkpoint(session=session, checkpoint_id=candidate["id"], path=candidate["path"],
-                                    kind=best, parent_id=candidate["parent"], status="candidate",
-                                    gate_passed=decisions[best].promotable, metrics=metrics,
-                                    manifest=manifests[best], config=cfg.model_dump(mode="json"))
+                for name, ck in trained.items():  # parents first, so lineage foreign keys hold
+                    is_best = name == best
+                    metrics = {"eval": summary[name], "live_eval": summary["live"],
+                               "gate": decisions[name].to_dict(), "run_id": self.rec.run_id, "stage": name}
+                    register_checkpoint(session=session, checkpoint_id=ck["id"], path=ck["path"], kind=ck["kind"],
+                                        parent_id=ck["parent"], status="candidate" if is_best else "rejected",
+                                        gate_passed=decisions[name].promotable, metrics=metrics,
+                                        manifest=ck["manifest"], config=cfg.model_dump(mode="json"))
 
             run_in_transaction(self.db, register)
             rec.log(f"candidate {candidate['id']} ({best}); gate: {'; '.join(decisions[best].reasons)}")
             return candidate
+
+    def _build_rft(self, samples: Sequence[ScoredSample], general: BuildResult, held_keys: set[str], run_dir: Path,
+                   name: str, source: str) -> tuple[BuildResult, dict[str, Any]]:
+        """RFT rows from critiqued samples, mixed with general rows; writes and records the dataset."""
+        cfg, rc = self.cfg, self.cfg.rft
+        rft = select_rft_examples(samples, rc.min_score, max_per_question=rc.max_per_question,
+                                  max_per_user=rc.max_per_user, similarity=rc.similarity,
+                                  require_stated_answer=rc.require_stated_answer, exclude_questions=held_keys,
+                                  seed=cfg.seed)
+        mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
+        mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}
+        mixed.filters = {**rft.filters, **mixed.filters}
+        manifest = write_dataset(name, mixed, run_dir, config=rc, inputs={source: sha256_rows(samples_to_rows(samples))})
+        self._record_dataset("rft", manifest)
+        self.rec.log(f"{name} rows {len(rft.rows)} (+{mixed.counts['general_rows']} general)")
+        return rft, manifest
+
+    def _eval_checkpoint(self, ck: dict[str, Any], eval_set: Sequence[PoolQuestion], stage: str,
+                         live_report: dict[str, Any]) -> dict[str, Any]:
+        with self.deps.open_engine(ck["path"], ck["id"], False) as engine:
+            return self._eval(engine, ck["path"], eval_set, self.deps.make_critic(engine), stage,
+                              baseline=live_report)
 
     def _record_dataset(self, kind: str, manifest: dict[str, Any]) -> None:
         from feedback.db import run_in_transaction

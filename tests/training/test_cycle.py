@@ -156,3 +156,14 @@ def test_training_questions_spread_over_categories():
     qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", c, "") for i, c in enumerate("aaaaaaaabbc")]
     chosen = choose_training_questions(qs, 6, seed=0)
     assert sorted(q.category for q in chosen) == ["a", "a", "a", "b", "b", "c"]
+
+
+def test_two_rft_rounds_chain_checkpoints_and_register_lineage(settings, db, tmp_path):
+    result = run_cycle(settings, small_config(rft_rounds=2), deps=fake_deps(tmp_path), db=db)
+    assert set(result["eval"]) == {"live", "rft", "rft2", "dpo"}
+    with session_scope(db) as s:
+        rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
+        assert rows["rft2"].parent_id == rows["rft"].id and rows["dpo"].parent_id == rows["rft2"].id
+        assert [c.status for c in rows.values()].count("candidate") == 1
+        assert rows["dpo"].status == "candidate"
+        assert s.get(TrainingRun, result["run_id"]).progress["train_sft2"]["status"] == "done"
