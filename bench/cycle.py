@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=None)
     parser.add_argument("--eval-questions", type=int, default=None)
     parser.add_argument("--no-dpo", action="store_true")
+    parser.add_argument("--rft-rounds", type=int, default=None)
     args = parser.parse_args()
 
     data = json.loads(args.config.read_text()) if args.config else {}
@@ -45,6 +46,8 @@ def main() -> None:
         data["k"] = args.k
     if args.eval_questions:
         data.setdefault("pool", {})["eval_questions"] = args.eval_questions
+    if args.rft_rounds:
+        data["rft_rounds"] = args.rft_rounds
     if args.no_dpo:
         data["run_dpo"] = False
     cfg = CycleConfig.model_validate(data)
@@ -73,7 +76,7 @@ def main() -> None:
         lacc = live["summary"]["overall"]["strict_accuracy"]
         out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
                        "perplexity": live.get("perplexity"), "format_rate": live["summary"]["overall"]["format_rate"]}
-        for name in ("rft", "dpo"):
+        for name in ("rft", "rft2", "dpo"):
             if name not in ev:
                 continue
             acc = ev[name]["summary"]["overall"]["strict_accuracy"]
@@ -86,7 +89,7 @@ def main() -> None:
                          "format_rate": ev[name]["summary"]["overall"]["format_rate"],
                          "mean_critique": ev[name]["summary"]["overall"]["mean_score"],
                          "gate": ev[name].get("gate", {}).get("promotable")}
-        best = out.get(cand_kind or "", {})
+        best = out.get((result.get("candidate") or {}).get("stage") or "", {})
         out["done_criteria"] = {
             "ratio_ge_3": bool(best.get("ratio_vs_live") and best["ratio_vs_live"] >= 3),
             "cis_disjoint": bool(best.get("cis_disjoint")),

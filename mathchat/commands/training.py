@@ -39,6 +39,7 @@ def cycle(
     dpo_steps: Annotated[int | None, typer.Option(help="Cap on DPO optimizer steps (-1: epochs).")] = None,
     eval_questions: Annotated[int | None, typer.Option(help="Held-out questions evaluated per checkpoint.")] = None,
     no_dpo: Annotated[bool, typer.Option("--no-dpo", help="Skip the DPO stage.")] = False,
+    rft_rounds: Annotated[int | None, typer.Option(help="1, or 2 to fine-tune the RFT model on its own samples.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, vllm or transformers (how checkpoints are run).")] = None,
     live_url: Annotated[str | None, typer.Option(help="URL of a server already serving the live checkpoint.")] = None,
     config: Annotated[Path | None, typer.Option(help="JSON file of CycleConfig fields.")] = None,
@@ -51,7 +52,7 @@ def cycle(
 
     overrides = {
         "questions": questions, "k": k, "dpo_questions": dpo_questions, "dpo_k": dpo_k,
-        "run_dpo": False if no_dpo else None, "engine_backend": backend, "live_url": live_url,
+        "run_dpo": False if no_dpo else None, "rft_rounds": rft_rounds, "engine_backend": backend, "live_url": live_url,
         "sft": {key: v for key, v in {"max_steps": sft_steps, "epochs": sft_epochs}.items() if v is not None},
         "dpo": {"max_steps": dpo_steps} if dpo_steps is not None else {},
         "pool": {"eval_questions": eval_questions} if eval_questions is not None else {},
@@ -63,7 +64,7 @@ def cycle(
         typer.echo(f"not started: {busy}", err=True)
         raise typer.Exit(code=3) from None
     summary = {key: result.get(key) for key in ("run_id", "run_dir", "live", "pool", "live_samples", "rft_data",
-                                                 "rft_samples", "dpo_data", "candidate", "stages", "total_seconds",
+                                                 "rft_samples", "rft2_data", "dpo_data", "candidate", "stages", "total_seconds",
                                                  "skipped")}
     summary["eval"] = {name: {"strict_accuracy": rep["summary"]["overall"]["strict_accuracy"],
                               "mean_score": rep["summary"]["overall"]["mean_score"],
