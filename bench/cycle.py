@@ -8,6 +8,7 @@ JSON object.
 
     python bench/cycle.py [--state /tmp/mathchat-bench] [--backend auto|vllm|transformers]
                           [--live-url URL] [--config cycle.json] [--questions N] [--k K] [--no-dpo]
+                          [--rft-rounds 2] [--eval-questions N]
 """
 
 from __future__ import annotations
