@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.sampling import SamplingSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".state"
 
 
 class ModelSettings(BaseModel):
@@ -158,6 +159,24 @@ class Settings(BaseSettings):
     critique: CritiqueSettings = CritiqueSettings()
     database: DatabaseSettings = DatabaseSettings()
     training: TrainingSettings = TrainingSettings()
+
+    @model_validator(mode="after")
+    def _follow_state_dir(self) -> "Settings":
+        """Paths left at their defaults move with ``state_dir`` (so MATHCHAT_STATE_DIR relocates all state)."""
+        state = Path(self.state_dir)
+        if state == DEFAULT_STATE_DIR:
+            return self
+
+        def rebase(path: Path) -> Path:
+            path = Path(path)
+            return state / path.relative_to(DEFAULT_STATE_DIR) if path.is_relative_to(DEFAULT_STATE_DIR) else path
+
+        self.vllm.logs_dir = rebase(self.vllm.logs_dir)
+        self.model.checkpoints_dir = rebase(self.model.checkpoints_dir)
+        self.training.workdir = rebase(self.training.workdir)
+        if self.database.url == DatabaseSettings().url:
+            self.database.url = f"sqlite:///{state / 'mathchat.db'}"
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:
