@@ -7,11 +7,12 @@ one block and is closed afterwards so training never competes with an idle serve
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mathchat.settings import Settings
-from serving.engine import PolicyEngine
+from serving.engine import EngineError, PolicyEngine
 
 CYCLE_PORT_OFFSET = 20
 """Cycle-owned vLLM servers use settings.vllm.port + this (the app's blue/green pair uses port and port+1)."""
@@ -22,6 +23,18 @@ def resolve_backend(backend: str) -> str:
     if backend != "auto":
         return backend
     return "vllm" if importlib.util.find_spec("vllm") is not None else "transformers"
+
+
+def wait_healthy(engine: PolicyEngine, timeout_s: float, poll_s: float = 2.0) -> None:
+    """Block until the engine reports healthy; a server that keeps crashing raises instead of looping."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        health = engine.health()
+        if health.ok:
+            return
+        if time.monotonic() > deadline:
+            raise EngineError(f"{health.backend} engine not healthy after {timeout_s:.0f} s: {health.detail}")
+        time.sleep(poll_s)
 
 
 @contextmanager
@@ -50,6 +63,7 @@ def checkpoint_engine(settings: Settings, model_path: str, checkpoint_id: str, *
         own.vllm.port = settings.vllm.port + CYCLE_PORT_OFFSET
         runtime = start_policy(own, model_path, checkpoint_id, wait=True)
         try:
+            wait_healthy(runtime.engine, settings.vllm.startup_timeout_s)
             yield runtime.engine
         finally:
             runtime.close()
