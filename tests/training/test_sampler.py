@@ -48,15 +48,3 @@ def test_failed_questions_are_skipped_only_when_asked():
     with pytest.raises(EngineError):
         sample_questions(Flaky(["ok"]), ["a", "bad"], T, system=None)
 
-
-def test_wait_healthy_raises_for_an_engine_that_never_comes_up():
-    from serving.engine import Health
-    from training.engines import wait_healthy
-
-    class Down(FakeEngine):
-        def health(self):
-            return Health(ok=False, backend="vllm", checkpoint_id="", detail="no server ready")
-
-    with pytest.raises(EngineError, match="not healthy"):
-        wait_healthy(Down(), timeout_s=0.0, poll_s=0.0)
-    wait_healthy(FakeEngine(), timeout_s=0.0)
