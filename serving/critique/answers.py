@@ -251,8 +251,8 @@ def answers_equivalent(pred: str | None, ref: str | None) -> bool:
 
 
 def answer_match_part(answer: str, reference: str | None) -> PartScore:
-    """The reference check as a critic part: 10 when the final answers agree, 1 when not, None when
-    there is no checkable reference or the answer states no final result.
+    """The reference check as a critic part: 10 when the final answers agree, 1 when not (an answer that
+    never states a result is not right either), None when there is no checkable reference.
 
     >>> answer_match_part("so 37 + 48 = 85", "85").score, answer_match_part("so it is 84", "85").score
     (10.0, 1.0)
@@ -260,14 +260,21 @@ def answer_match_part(answer: str, reference: str | None) -> PartScore:
     True
     """
     ref = extract_reference(reference)
-    pred = extract_answer(answer, fallback=len(answer) <= LONG_ANSWER_CHARS)
-    data = {"reference_answer": ref, "final": pred, "has_final": pred is not None}
+    stated = extract_answer(answer, fallback=False)
+    pred = stated if stated is not None else extract_answer(answer)
+    data = {"reference_answer": ref, "final": pred, "has_final": pred is not None, "explicit": stated is not None}
     if ref is None:
         why = "no reference" if not reference else "the reference states no short final answer"
         return PartScore("answer_match", None, f"reference not checked: {why}", data)
     if pred is None:
-        return PartScore("answer_match", None, "the answer states no final result", data)
+        return PartScore("answer_match", 1.0, f"the answer states no final result (reference {ref})",
+                         {**data, "equivalent": False})
     same = answers_equivalent(pred, ref)
+    if stated is None and len(answer) > LONG_ANSWER_CHARS and not same:
+        # a long answer that never states its result: its last number is a poor guess of what it meant,
+        # but no stated answer equal to the reference is still a wrong final answer
+        return PartScore("answer_match", 1.0, f"the answer never states a final result equal to the reference {ref}",
+                         {**data, "equivalent": False})
     verdict = "matches" if same else "does not match"
     return PartScore("answer_match", 10.0 if same else 1.0,
                      f"final answer {pred} {verdict} the reference {ref}", {**data, "equivalent": same})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from serving.critique.answers import _as_fraction, extract_answer, normalize_answer
+from serving.critique.answers import LONG_ANSWER_CHARS, _as_fraction, extract_answer, normalize_answer
 from serving.critique.types import PartScore
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
@@ -73,7 +73,8 @@ class StepCheck:
     ungrounded: list[str] = field(default_factory=list)
     """Operands found neither in the question, in earlier results nor among common constants."""
     final_supported: bool = False
-    """The final answer is a value some shown step computes (stated or true); unsupported finals come from nowhere."""
+    """The final answer is a value some shown step computes (stated or true), or there is no numeric final
+    to judge; an unsupported final comes from nowhere."""
 
     @property
     def first_wrong_early(self) -> bool:
@@ -284,11 +285,11 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             tainted |= results
         elif is_wrong:
             tainted |= results - {eq.values[0]}
-    final = extract_answer(answer)
+    final = extract_answer(answer, fallback=len(answer) <= LONG_ANSWER_CHARS)
     final_value = _as_fraction(normalize_answer(final)) if final else None
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted
     values = {v for eq in equations for v in eq.values if v is not None}
-    final_supported = final_value is not None and sympy.Rational(final_value) in values
+    final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
                      final_supported=final_supported)
 

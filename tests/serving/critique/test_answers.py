@@ -81,3 +81,13 @@ def test_answer_match_part_scores_match_and_mismatch():
     assert answer_match_part("37 + 48 = 85. The answer is 85.", "85").score == 10.0
     assert answer_match_part("37 + 48 = 84. The answer is 84.", "85").score == 1.0
     assert answer_match_part("anything", None).score is None
+
+
+def test_answer_without_any_final_result_is_wrong_against_a_reference():
+    assert answer_match_part("I am not sure how to do this.", "85").score == 1.0
+
+
+def test_long_answer_that_never_states_the_reference_is_wrong():
+    rambling = "Let us think about the trees and the rows for a while. " * 15 + "So 1 + 10 = 11 were added."
+    assert answer_match_part(rambling, "40").score == 1.0
+    assert answer_match_part(rambling + " The answer is 40.", "40").score == 10.0
