@@ -114,6 +114,8 @@ class CritiqueSettings(BaseModel):
     """Call the judge even when the calibration gives its score no weight (its text then only adds to the explanation)."""
     calibration_path: Path | None = None
     """Calibration file (JSON); None uses the shipped default."""
+    compute_reference: bool = True
+    """When a question is plain arithmetic ("What is 25 + 17?"), compute its value with sympy and judge against it."""
 
 
 class DatabaseSettings(BaseModel):

@@ -8,6 +8,7 @@ parts already decide (``judge_skip_when_decisive``) and when the calibration giv
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
@@ -22,6 +23,7 @@ from serving.critique.consistency import consistency_part, draw_samples
 from serving.critique.judge import judge_part
 from serving.critique.prompt import PROMPTS_DIR
 from serving.critique.steps import steps_part
+from serving.critique.question_solver import solve_arithmetic_question
 from serving.critique.types import CritiqueResult, PartScore
 from serving.engine import EngineError, PolicyEngine
 from serving.sampling import SamplingSettings
@@ -122,6 +124,12 @@ class MathCritic:
             return False
         return self.calibration.trusts_judge or self.settings.judge_when_uncalibrated
 
+    def without_computed_reference(self) -> "MathCritic":
+        """The same critic, but judging questions without any reference at all (for measuring that path)."""
+        clone = copy.copy(self)
+        clone.settings = self.settings.model_copy(update={"compute_reference": False})
+        return clone
+
     def draw_samples(self, question: str, answer: str | None = None) -> list[str]:
         """The self-consistency samples for a question (one n=k request). They depend on the question only,
         so the app may draw them while the answer streams and pass them to ``critique(samples=...)``.
@@ -139,6 +147,10 @@ class MathCritic:
         """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing."""
         parts: dict[str, PartScore] = {}
         has_reference = bool(reference and reference.strip())
+        computed = None if has_reference or not self.settings.compute_reference \
+            else solve_arithmetic_question(question)
+        if computed is not None:  # a plain arithmetic question is its own reference
+            reference, has_reference = computed, True
         if has_reference:
             parts["answer_match"] = answer_match_part(answer, reference)
         parts["steps"] = steps_part(answer, question)
@@ -163,7 +175,8 @@ class MathCritic:
             band=band.name if band else None,
             passed=is_pass(score, self.settings.pass_threshold),
             confidence=None if confidence is None else round(confidence, 4),
-            explanation=explain(parts, score, band_label(score)),
+            explanation=(f"Reference computed from the question: {computed}.\n" if computed else "")
+            + explain(parts, score, band_label(score)),
             parts=parts,
             critic_version=self.version,
             calibration_version=self.calibration.version,

@@ -26,15 +26,17 @@ CONDITIONS = ("with_ref", "without_ref")
 
 def critique_rows(critic: MathCritic, rows: Sequence[dict[str, Any]], *, progress: bool = False
                   ) -> list[dict[str, CritiqueResult | None]]:
-    """Critique every row twice: with its reference (when it has one) and without."""
+    """Critique every row twice: with its reference (when it has one) and with none at all (no reference is
+    computed from the question either, so the no-reference parts are measured on their own)."""
     from tqdm import tqdm
 
+    bare = critic.without_computed_reference()
     out = []
     for row in tqdm(rows, disable=not progress, desc="critique"):
         samples = row.get("samples")
         reference = row.get("reference")
         with_ref = critic.critique(row["question"], row["answer"], reference, samples=samples) if reference else None
-        without = critic.critique(row["question"], row["answer"], None, samples=samples)
+        without = bare.critique(row["question"], row["answer"], None, samples=samples)
         out.append({"with_ref": with_ref, "without_ref": without})
     return out
 
