@@ -77,14 +77,14 @@ def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, tt
             "ttft_p50_s": statistics.median(ttfts), "ttft_p95_s": percentile(ttfts, 0.95)}
 
 
-def bench_hf(model: str, concurrency: int, tokens: int, threads: int) -> dict:
+def bench_hf(model: str, concurrency: int, tokens: int, threads: int, dtype: str) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(model)
     tok.padding_side = "left"
-    lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16).eval()
+    lm = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).eval()
 
     def run(prompts: list[str]) -> float:
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
@@ -111,16 +111,19 @@ def main() -> None:
     parser.add_argument("--ttft-runs", type=int, default=20)
     parser.add_argument("--hf-threads", type=int, default=1, help="torch threads for transformers (DESIGN.md: 1)")
     parser.add_argument("--eager", action="store_true", help="vLLM --enforce-eager (faster start, slower decode)")
+    parser.add_argument("--dtype", default=None, help="weights dtype for both backends (default: settings, bfloat16)")
     args = parser.parse_args()
 
     settings = load_settings()
+    if args.dtype:
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"dtype": args.dtype})})
     model = args.model or resolve_model_path(settings)
     with tempfile.TemporaryDirectory() as tmp:
         vsettings = settings.model_copy(update={"vllm": VLLMSettings(
             port=settings.vllm.port + 40, enforce_eager=args.eager, logs_dir=Path(tmp))})
         vllm = bench_vllm(vsettings, model, args.concurrency, args.tokens, args.ttft_runs)
     print(f"vLLM: {json.dumps(vllm)}", flush=True)
-    hf = bench_hf(model, args.concurrency, args.tokens, args.hf_threads)
+    hf = bench_hf(model, args.concurrency, args.tokens, args.hf_threads, settings.model.dtype)
     print(f"transformers: {json.dumps(hf)}", flush=True)
     result = {
         "vllm_tok_s": round(vllm["concurrent_tok_s"], 1),
@@ -134,6 +137,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "tokens": args.tokens,
         "vllm_mode": "eager" if args.eager else "compiled",
+        "dtype": settings.model.dtype,
     }
     print(json.dumps(result))
 
