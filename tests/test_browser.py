@@ -3,37 +3,21 @@ thumbs-down with a reason that lands in the DB, and chat HTML rendered inert."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from feedback.db import make_engine, session_scope
 from feedback.models import Message, Rating
-from tests.conftest import wait_ready
+from tests.conftest import SCREENSHOTS, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.vllm]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-        "--no-first-run", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("MATHCHAT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts"))
-
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield pg
-        browser.close()
+def page(browser):
+    return browser.new_page(viewport={"width": 1280, "height": 900})
 
 
 def sign_up(page, url: str, name: str) -> None:

@@ -13,24 +13,11 @@ from feedback import store
 from feedback.db import make_engine, run_in_transaction, session_scope
 from feedback.models import Promotion
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from tests.conftest import signup_cookie
+from tests.conftest import SCREENSHOTS, signup_cookie
 from tests.fakes import FakeEngine
 from tests.test_faults import stream_ask
-from tests.test_browser import ARGS, CHROMIUM, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(page, url: str, name: str, password: str, target: str) -> None:
