@@ -73,7 +73,16 @@ class TrainerSettings(_Config):
 
 
 class SFTTrainSettings(TrainerSettings):
-    """RFT's supervised fine-tune (TRL SFTTrainer, completion-only loss)."""
+    """RFT's supervised fine-tune (TRL SFTTrainer, completion-only loss).
+
+    Measured here on 20 RFT rows (16 math + 4 general), 100 held-out questions: 2 epochs at 5e-5 (6 steps)
+    gave 13% -> 11% strict accuracy; 4 epochs at 1e-4 (12 steps) gave 13% -> 23%, perplexity +0.2%.
+    """
+
+    epochs: float = 3.0
+    """Passes over the data."""
+    learning_rate: float = 1e-4
+    """Peak learning rate."""
 
 
 class DPOTrainSettings(TrainerSettings):
