@@ -41,7 +41,7 @@ def test_vllm_killed_mid_answer_fails_cleanly_and_recovers(served_app_factory, v
     client = httpx.Client(base_url=app.url, headers={"Cookie": cookie}, timeout=600)
 
     def kill_after_some_tokens(i: int) -> None:
-        if i == 5:
+        if i == 1:  # the answer has started streaming; the rest is still to be generated
             vllm_supervisor.active.kill()
 
     final = stream_ask(client, "Count from 1 to 300, one number per line.", 600, kill_after_some_tokens)

@@ -134,7 +134,7 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
     r = httpx.post(f"{app.url}/api/operator/rollback", headers={"Cookie": operator}, timeout=900)
     assert r.status_code == 200 and r.json()["served"] == DEFAULT_CHECKPOINT_ID
     client = Client(f"{app.url}/chat/", headers={"Cookie": students[0]}, verbose=False)
-    client.submit("What is 1 + 1?", [], 0.0, 16, api_name="/ask").result(timeout=300)
+    client.submit("What is 1 + 1?", [], 0.0, 32, api_name="/ask").result(timeout=300)
     with session_scope(db) as s:
         last = s.scalars(select(Message).where(Message.role == "assistant").order_by(Message.id.desc())).first()
         assert last.checkpoint_id == DEFAULT_CHECKPOINT_ID
