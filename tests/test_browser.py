@@ -12,7 +12,7 @@ from feedback.db import make_engine, session_scope
 from feedback.models import Message, Rating
 from tests.conftest import SCREENSHOTS, wait_ready
 
-pytestmark = [pytest.mark.browser, pytest.mark.vllm]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
@@ -33,6 +33,7 @@ def bot_text(page) -> str:
     return bots.last.inner_text() if bots.count() else ""
 
 
+@pytest.mark.vllm
 def test_student_chat_in_chromium(served_app_factory, vllm_supervisor, vllm_engine, page) -> None:
     wait_ready(vllm_supervisor)
     app = served_app_factory(engine=vllm_engine)
@@ -65,15 +66,36 @@ def test_student_chat_in_chromium(served_app_factory, vllm_supervisor, vllm_engi
         assert (rating.liked, rating.reason, answer.role, answer.status) == (False, "wrong answer", "assistant", "ok")
 
 
-def test_html_in_chat_is_inert(served_app_factory, vllm_supervisor, vllm_engine, page) -> None:
-    wait_ready(vllm_supervisor)
-    app = served_app_factory(engine=vllm_engine)
-    sign_up(page, app.url, "chromium_xss")
-    page.fill("#mc-question textarea",
-              "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> what is 1+1?")
+PATHOLOGICAL_LATEX = [
+    r"$\def\a{\a}\a$",  # infinite macro expansion
+    "$" + r"\frac{1}{" * 60 + "x" + "}" * 60 + "$",  # deep nesting
+    r"$$\begin{matrix}" + "&".join(["x"] * 500) + r"\end{matrix}$$",  # very wide
+    r"\( unclosed $$ \frac{ $ \[",  # unbalanced delimiters
+]
+HOSTILE_ANSWER = ('<script>window.__pwned=3</script><img src=x onerror="window.__pwned=4">'
+                  '<a href="javascript:window.__pwned=5">click</a> The answer is 2.')
+
+
+@pytest.mark.parametrize("question", [
+    "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> what is 1+1?",
+    *PATHOLOGICAL_LATEX,
+])
+def test_hostile_input_and_output_are_rendered_inert(served_app_factory, page, question: str) -> None:
+    from serving.model_cache import DEFAULT_CHECKPOINT_ID
+    from tests.fakes import FakeEngine
+
+    app = served_app_factory(engine=FakeEngine([HOSTILE_ANSWER + " " + question], checkpoint_id=DEFAULT_CHECKPOINT_ID))
+    sign_up(page, app.url, "chromium_hostile")
+    page.fill("#mc-question textarea", question)
     page.click("#mc-send")
-    page.wait_for_selector("#confidence-badge .mc-badge", timeout=300_000)
-    page.wait_for_timeout(500)
+    page.wait_for_selector("#confidence-badge .mc-badge[data-state=scored]", timeout=120_000)
+    page.wait_for_timeout(300)
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#mc-chat script").count() == 0
     assert page.locator("#mc-chat [onerror]").count() == 0
+    assert page.locator("#mc-chat a[href^='javascript']").count() == 0
+    assert "The answer is 2" in page.inner_text("#mc-chat"), "the page still renders the answer"
+    page.fill("#mc-question textarea", "still responsive?")
+    page.click("#mc-send")
+    page.wait_for_function("document.querySelector('#mc-chat').innerText.includes('still responsive?')",
+                           timeout=60_000)
