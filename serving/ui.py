@@ -72,6 +72,11 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                 + (" · [Operator console](/operator/)" if user.is_operator else ""),
                 gr.update(choices=[(title, cid) for cid, title in chats], value=None))
 
+    def on_refresh_history(conversation_id: int | None, request: gr.Request):  # noqa: ANN202
+        user = user_of(request)
+        chats = service.list_conversations(user.id)
+        return gr.update(choices=[(title, cid) for cid, title in chats], value=conversation_id)
+
     def on_new_chat():  # noqa: ANN202
         return [], [], None, "", "", gr.update(value=None)
 
@@ -183,7 +188,8 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
             trigger(on_submit, inputs, outputs, concurrency_limit=None, api_name=name,
                     api_visibility="public" if name == "ask" else "undocumented").then(
                 on_critique, [ids, chatbot], [badge], concurrency_limit=None, api_name=f"critique_{name}",
-                api_visibility="public" if name == "ask" else "undocumented")
+                api_visibility="public" if name == "ask" else "undocumented").then(
+                on_refresh_history, [conversation], [history], api_visibility="private")
         chatbot.like(on_like, [ids, rated], [rated, status], concurrency_limit=None, api_name="rate")
         send_comment.click(on_comment, [comment, rated], [comment, status], concurrency_limit=None,
                            api_name="comment")
