@@ -82,18 +82,23 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # Write transactions begin IMMEDIATE: a deferred one that reads and then writes fails at once with
+        # SQLITE_BUSY (busy_timeout does not apply) when another writer committed in between.
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Session]:
     """One transaction: commit when the block ends, roll back if it raises.
 
     Objects stay readable after the commit (``expire_on_commit=False``): the UI reads them afterwards.
+    ``immediate`` takes SQLite's write lock at BEGIN (waiting up to busy_timeout), for transactions that write.
     """
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if immediate else engine
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 
@@ -122,17 +127,19 @@ def run_in_transaction(
     *,
     retries: int = 3,
     backoff_s: float = 0.1,
+    read_only: bool = False,
 ) -> T:
     """Run ``work(session)`` in its own transaction, re-running it all after a transient failure.
 
-    Each attempt is a fresh transaction, so a failed attempt leaves nothing half-written.
+    Each attempt is a fresh transaction, so a failed attempt leaves nothing half-written. On SQLite it
+    begins IMMEDIATE (waits for the write lock) unless ``read_only``.
     After ``retries`` extra attempts, raises ``StoreUnavailable`` (the UI shows its message).
     Other errors (``InvalidInput``, integrity errors, bugs) propagate at once, after rollback.
     """
     last: BaseException | None = None
     for attempt in range(retries + 1):
         try:
-            with session_scope(engine) as session:
+            with session_scope(engine, immediate=not read_only) as session:
                 return work(session)
         except DBAPIError as error:
             if not is_transient(error):

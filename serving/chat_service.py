@@ -90,15 +90,15 @@ class ChatService:
         self.limiter = SlidingWindowLimiter(settings.server.rate_limit_per_minute)
         self._retries = settings.database.write_retries
 
-    def _tx(self, work):  # noqa: ANN001, ANN202 - thin wrapper
-        return run_in_transaction(self.db, work, retries=self._retries)
+    def _tx(self, work, read_only: bool = False):  # noqa: ANN001, ANN202 - thin wrapper
+        return run_in_transaction(self.db, work, retries=self._retries, read_only=read_only)
 
     # --- reading ------------------------------------------------------------------------------
 
     def list_conversations(self, user_id: int) -> list[tuple[int, str]]:
         """(id, title) of the user's own conversations, newest first."""
         return self._tx(lambda s: [(c.id, c.title or f"Chat {c.id}")
-                                   for c in store.list_conversations(session=s, user_id=user_id)])
+                                   for c in store.list_conversations(session=s, user_id=user_id)], read_only=True)
 
     def load_conversation(self, user_id: int, conversation_id: int) -> list[ChatTurn]:
         """The user's own conversation with critiques and their ratings; empty for anyone else's."""
@@ -114,7 +114,7 @@ class ChatService:
                 turns.append(ChatTurn(m.id, m.role, m.content, m.status, critique, rating))
             return turns
 
-        return self._tx(work)
+        return self._tx(work, read_only=True)
 
     # --- asking -------------------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class ChatService:
             question = store.get_message(session=s, message_id=answer.parent_id, user_id=user_id)
             return (question.content, answer.content) if question else None
 
-        loaded = self._tx(load)
+        loaded = self._tx(load, read_only=True)
         if loaded is None:
             return None
         result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None)

@@ -92,7 +92,7 @@ class WebAuth:
             return SessionUser(user.id, user.username, user.role)
 
         try:
-            return run_in_transaction(self.db, work, retries=1)
+            return run_in_transaction(self.db, work, retries=1, read_only=True)
         except StoreUnavailable:
             return None
 
