@@ -26,15 +26,19 @@ from serving.router import Endpoint, EndpointRouter
 log = logging.getLogger(__name__)
 
 
+try:  # loaded here, not after fork: importing in a forked child of a threaded process can deadlock
+    import ctypes
+
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec (Linux): SIGTERM it when the app process dies, even by SIGKILL,
     so no orphaned vLLM server keeps a core and 4.5 GB."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def has_cuda() -> bool:
@@ -107,7 +111,7 @@ class VLLMProcess:
             out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(cmd)}\n".encode())
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=build_vllm_env(self.settings, self.gpu), start_new_session=True,
-                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                         preexec_fn=_die_with_parent if _LIBC is not None else None)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
