@@ -5,6 +5,7 @@ Same ChatService and the same rules as the web page; authentication is the sessi
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 
@@ -55,7 +56,7 @@ def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -
 
         def lines() -> Iterator[str]:
             sent = 0
-            for update in (first, *updates):
+            for update in itertools.chain([first], updates):  # lazily: stream as tokens arrive
                 body = {"delta": update.text[sent:], "done": update.done}
                 sent = len(update.text)
                 if update.done:

@@ -94,3 +94,24 @@ def test_bad_chat_input_gets_clear_errors(served_app_factory) -> None:
     assert r.status_code == 400
     r = httpx.post(f"{app.url}/api/chat/ask", json={"question": "hi"})
     assert r.status_code == 401
+
+
+def test_json_api_streams_before_the_answer_is_finished(served_app_factory) -> None:
+    import threading
+
+    gate = threading.Event()
+
+    def slow_reply(messages, sampling) -> str:  # noqa: ANN001
+        return "one two three four five"
+
+    class GatedEngine(FakeEngine):
+        def stream_chat(self, messages, sampling):  # noqa: ANN001, ANN202
+            for i, event in enumerate(super().stream_chat(messages, sampling)):
+                if i == 2:
+                    assert gate.wait(30), "the client never saw the first pieces"
+                yield event
+
+    app = served_app_factory(engine=GatedEngine([slow_reply], checkpoint_id="base-smollm2-135m-instruct"))
+    client = httpx.Client(base_url=app.url, headers={"Cookie": signup_cookie(app.url, "stream_kid")}, timeout=60)
+    final = stream_ask(client, "count please", 16, on_line=lambda i: gate.set() if i == 1 else None)
+    assert final["status"] == "ok"
