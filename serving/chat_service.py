@@ -240,7 +240,6 @@ class ChatService:
     def rate(self, user_id: int, answer_id: int, liked: bool, reason: str | None = None,
              comment: str | None = None) -> str:
         """Store (or change) the user's rating; returns an acknowledgement only after it is committed."""
-        rating = self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
-                                                        liked=liked, reason=reason, comment=comment))
-        del rating
+        self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
+                                               liked=liked, reason=reason, comment=comment))
         return "Thanks, your feedback is saved."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import typer
 
@@ -15,16 +16,10 @@ def register(app: typer.Typer) -> None:
     @app.command("prepare-model")
     def prepare_model(check: bool = typer.Option(True, help="Generate a few tokens to check the folder.")) -> None:
         """Convert the embedded SmolLM2-135M-Instruct GGUF into an HF folder (once) and print its path."""
-        from serving.model_cache import resolve_model_path
+        from serving.model_cache import ensure_default_model, resolve_model_path
 
         settings = load_settings()
-        if check:
-            from serving.model_cache import ensure_default_model
-
-            if not settings.model.path:
-                typer.echo(ensure_default_model(settings, check=True))
-                return
-        typer.echo(resolve_model_path(settings))
+        typer.echo(resolve_model_path(settings) if settings.model.path else ensure_default_model(settings, check=check))
 
     @app.command("serve")
     def serve() -> None:
@@ -33,36 +28,32 @@ def register(app: typer.Typer) -> None:
 
         web.main()
 
+    def record(action: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Run a promotion action against the configured DB; refusals print and exit 2."""
+        from feedback.db import make_engine, upgrade_db
+        from feedback.errors import InvalidInput
+
+        settings = load_settings()
+        upgrade_db(settings.database.url)
+        try:
+            result = action(make_engine(settings.database.url), *args, **kwargs)
+        except InvalidInput as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        typer.echo(json.dumps(result.__dict__))
+
     @app.command("promote")
     def promote_cmd(checkpoint_id: str, override: bool = typer.Option(
             False, help="Promote even though the candidate failed its evaluation gate (recorded)."),
             by: str = typer.Option("cli", help="Who promotes (recorded).")) -> None:
         """Make a candidate live; the running app switches to it blue/green within seconds."""
-        from feedback.db import make_engine, upgrade_db
-        from feedback.errors import InvalidInput
         from serving.promotion import promote
 
-        settings = load_settings()
-        upgrade_db(settings.database.url)
-        try:
-            result = promote(make_engine(settings.database.url), checkpoint_id, by_user=by, override=override)
-        except InvalidInput as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        typer.echo(json.dumps(result.__dict__))
+        record(promote, checkpoint_id, by_user=by, override=override)
 
     @app.command("rollback")
     def rollback_cmd(by: str = typer.Option("cli", help="Who rolls back (recorded).")) -> None:
         """Return to the previous live checkpoint."""
-        from feedback.db import make_engine, upgrade_db
-        from feedback.errors import InvalidInput
         from serving.promotion import rollback
 
-        settings = load_settings()
-        upgrade_db(settings.database.url)
-        try:
-            result = rollback(make_engine(settings.database.url), by_user=by)
-        except InvalidInput as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        typer.echo(json.dumps(result.__dict__))
+        record(rollback, by_user=by)
