@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,26 @@ def _die_with_parent() -> None:
     so no orphaned vLLM server keeps a core and 4.5 GB."""
     if _LIBC is not None:
         _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vllm-spawner")
+"""PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. A promotion
+runs in a web worker thread that the server retires when idle, which killed the new live server a
+minute after a blue/green switch. Every server is therefore forked from this one thread, which lives
+as long as the process."""
+
+
+def spawn_process(cmd: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group with output appended to ``log_path``; it dies with this process."""
+    def popen() -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as out:
+            out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(cmd)}\n".encode())
+            out.flush()
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True,
+                                    preexec_fn=_die_with_parent if _LIBC is not None else None)
+
+    return _SPAWNER.submit(popen).result()
 
 
 def has_cuda() -> bool:
@@ -79,13 +100,31 @@ def build_vllm_command(settings: Settings, model_path: str, port: int, served_na
     return cmd + list(v.extra_args)
 
 
-def build_vllm_env(settings: Settings, gpu: bool = False) -> dict[str, str]:
-    """Environment for a server process: offline hub, our own compile cache, CPU KV-cache size."""
+def green_cpu_binding(allowed: list[int]) -> str:
+    """Cores for the second (green) server on a CPU machine: the upper half of the allowed cores.
+
+    vLLM's ``auto`` binding computes on every allowed core but the last, so two servers started
+    with it both compute on core 0 of a 2-core machine; during a blue/green switch the new server
+    then compiles on the core that is serving every chat, and once never came up at all. The green
+    server takes the other half instead (core 1 of 2), so blue and green never share a compute core.
+
+    >>> green_cpu_binding([0, 1]), green_cpu_binding([0, 1, 2, 3, 4]), green_cpu_binding([3])
+    ('1', '2,3,4', '3')
+    """
+    cores = sorted(allowed)
+    return ",".join(str(c) for c in cores[len(cores) // 2:])
+
+
+def build_vllm_env(settings: Settings, gpu: bool = False, green: bool = False) -> dict[str, str]:
+    """Environment for a server process: offline hub, our own compile cache, CPU KV-cache size, and on
+    CPU machines separate compute cores for the green server (unless the operator set a binding)."""
     env = dict(os.environ)
     env.update(offline_env(settings))
     env.setdefault("VLLM_CACHE_ROOT", str(Path(settings.state_dir).parent / ".cache" / "vllm"))
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.vllm.kv_cache_gib)
+        if green and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = green_cpu_binding(sorted(os.sched_getaffinity(0)))
     return env
 
 
@@ -99,6 +138,7 @@ class VLLMProcess:
         self.checkpoint_id = checkpoint_id
         self.gpu = has_cuda()
         self.endpoint = Endpoint(f"http://{settings.vllm.host}:{port}", checkpoint_id, checkpoint_id)
+        self.green = port != settings.vllm.port
         logs = Path(settings.vllm.logs_dir)
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"vllm-{port}.log"
@@ -107,11 +147,7 @@ class VLLMProcess:
     def start(self) -> None:
         cmd = build_vllm_command(self.settings, self.model_path, self.port, self.checkpoint_id, gpu=self.gpu)
         log.info("starting vLLM on port %s for %s (log %s)", self.port, self.checkpoint_id, self.log_path)
-        with open(self.log_path, "ab") as out:
-            out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {' '.join(cmd)}\n".encode())
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=build_vllm_env(self.settings, self.gpu), start_new_session=True,
-                                         preexec_fn=_die_with_parent if _LIBC is not None else None)
+        self.proc = spawn_process(cmd, env=build_vllm_env(self.settings, self.gpu, self.green), log_path=self.log_path)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

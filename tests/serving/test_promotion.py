@@ -78,6 +78,7 @@ def test_operator_endpoints_refuse_students_and_anonymous(served_app_factory) ->
 
 
 @pytest.mark.vllm
+@pytest.mark.timeout(1500)
 def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factory, vllm_supervisor, vllm_engine,
                                                                default_model_path: str, tmp_path: Path) -> None:
     wait_ready(vllm_supervisor)
@@ -108,20 +109,22 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
             with lock:
                 results.append((t0, time.monotonic(), outcome))
 
-    workers = [threading.Thread(target=chatter, args=(student,)) for student in students]
+    workers = [threading.Thread(target=chatter, args=(student,), daemon=True) for student in students]
     for w in workers:
         w.start()
-    time.sleep(3)
-    switch_started = time.monotonic()
-    r = httpx.post(f"{app.url}/api/operator/promote", json={"checkpoint_id": "rft-test"},
-                   headers={"Cookie": operator}, timeout=900)
-    switch_ended = time.monotonic()
-    assert r.status_code == 200, r.text
-    report = r.json()["switch"]
-    time.sleep(3)
-    stop.set()
-    for w in workers:
-        w.join(300)
+    try:
+        time.sleep(3)
+        switch_started = time.monotonic()
+        r = httpx.post(f"{app.url}/api/operator/promote", json={"checkpoint_id": "rft-test"},
+                       headers={"Cookie": operator}, timeout=900)
+        switch_ended = time.monotonic()
+        assert r.status_code == 200, r.text
+        report = r.json()["switch"]
+        time.sleep(3)
+    finally:  # a failed switch must not leave chatters running after the test
+        stop.set()
+        for w in workers:
+            w.join(300)
     during = [res for res in results if res[0] < switch_ended and res[1] > switch_started]
     assert len(during) >= 20, f"only {len(during)} chats overlapped the switch"
     assert all(outcome == "ok" for *_, outcome in results), [o for *_, o in results if o != "ok"]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from mathchat.settings import Settings
 from serving.engine import EngineError
 from serving.sampling import SamplingSettings
-from serving.vllm_supervisor import build_vllm_command, build_vllm_env
+from serving.vllm_supervisor import build_vllm_command, build_vllm_env, green_cpu_binding, spawn_process
 from tests.conftest import wait_ready
 
 
@@ -28,6 +33,18 @@ def test_gpu_command_sets_memory_and_parallelism() -> None:
 def test_cpu_env_is_offline_with_kv_cache_size() -> None:
     env = build_vllm_env(Settings())
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_KVCACHE_SPACE"] == "2"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in env  # blue keeps vLLM's own binding
+
+
+def test_green_server_computes_on_other_cores_than_blue(monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    assert green_cpu_binding([0, 1]) == "1"  # vLLM's auto binding computes on core 0 of 2
+    assert green_cpu_binding([4, 0, 2, 6]) == "4,6"
+    env = build_vllm_env(Settings(), green=True)
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] and "VLLM_CPU_OMP_THREADS_BIND" not in build_vllm_env(Settings(), gpu=True,
+                                                                                                   green=True)
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")  # an operator's own binding wins
+    assert build_vllm_env(Settings(), green=True)["VLLM_CPU_OMP_THREADS_BIND"] == "0"
 
 
 @pytest.mark.vllm
@@ -53,3 +70,46 @@ def test_killed_server_is_restarted_and_answers_again(vllm_supervisor, vllm_engi
                                                                                            max_tokens=4))
     assert sample.text
     assert "start:" in vllm_supervisor.active.log_path.read_text(), "server logs are kept"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+def test_server_outlives_the_thread_that_started_it(tmp_path: Path) -> None:
+    """A promotion starts the new server from a web worker thread that is later retired: the server must live on."""
+    got: list[subprocess.Popen] = []
+    t = threading.Thread(target=lambda: got.append(spawn_process(["sleep", "30"], env=dict(os.environ),
+                                                                 log_path=tmp_path / "s.log")))
+    t.start()
+    t.join()
+    time.sleep(1.0)
+    try:
+        assert got[0].poll() is None, "the child died with the thread that forked it"
+        assert "start: sleep 30" in (tmp_path / "s.log").read_text()
+    finally:
+        got[0].kill()
+        got[0].wait()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+def test_server_dies_when_the_app_process_is_killed(tmp_path: Path) -> None:
+    code = ("import os, sys, time; from pathlib import Path; from serving.vllm_supervisor import spawn_process; "
+            "p = spawn_process(['sleep', '60'], env=dict(os.environ), log_path=Path(sys.argv[1])); "
+            "print(p.pid, flush=True); time.sleep(60)")
+    app = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "s.log")], stdout=subprocess.PIPE, text=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    child = int(app.stdout.readline())
+    assert _alive(child)
+    app.kill()  # SIGKILL: no cleanup code runs in the app
+    app.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "orphaned server survived the app"
