@@ -20,15 +20,13 @@ from sqlalchemy.orm import Session
 
 from feedback.models import utcnow
 from feedback.reads import AnswerRecord, normalise_question, rated_answers
+from training.dpo_data import CHOSEN_MIN, REJECTED_MAX, pair_by_score_gap
 from training.formats import FORMAT_VERSION, KTORow, MathUserEvalRow, PreferenceRow, SFTRow
+from training.store_io import reference_verdicts, samples_from_records
 
 EXPORT_FORMATS = ("sft", "dpo", "kto", "mathusereval")
 SFT_MIN_SCORE = 7
 """Default lowest critique score an answer needs to become SFT data (the paper's pass mark)."""
-DPO_CHOSEN_MIN = 7
-"""A DPO ``chosen`` answer scores at least this."""
-DPO_REJECTED_MAX = 4
-"""A DPO ``rejected`` answer scores at most this."""
 REFERENCE_MIN_SCORE = 9
 """A MathUserEval export uses a stored answer as the reference only if the critic gave it at least this."""
 
@@ -83,40 +81,16 @@ def build_kto_row(question: str, answer: str, liked: bool) -> KTORow:
     return {**build_sft_row(question, answer), "label": liked}
 
 
-def build_preference_row(question: str, chosen: str, rejected: str) -> PreferenceRow:
-    """A conversational preference row with an explicit prompt."""
-    return {
-        "prompt": [{"role": "user", "content": question}],
-        "chosen": [{"role": "assistant", "content": chosen}],
-        "rejected": [{"role": "assistant", "content": rejected}],
-    }
+def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[int, bool] | None = None
+                              ) -> list[PreferenceRow]:
+    """DPO pairs from stored answers, with the training loop's own builder (``pair_by_score_gap``).
 
-
-def pair_answers_by_score_gap(
-    records: Iterable[AnswerRecord], *, chosen_min: int = DPO_CHOSEN_MIN, rejected_max: int = DPO_REJECTED_MAX
-) -> list[PreferenceRow]:
-    """Per question (normalised text), pair its best answer with its worst: the largest critique-score gap.
-
-    A pair needs chosen >= ``chosen_min`` and rejected <= ``rejected_max`` (ChatGLM-Math's DPO
-    recipe; unscored answers are ignored). Questions keep the order they first appear in.
-    Ties keep the earliest answer, so the result does not depend on anything but the input order.
+    Per question, its best answer (>= CHOSEN_MIN) against its worst (<= REJECTED_MAX); an uncontradicted
+    thumbs up/down stands in for the score. Unlike the cycle, an export keeps every user's pairs and
+    does not require the "The answer is" format.
     """
-    best: dict[str, AnswerRecord] = {}
-    worst: dict[str, AnswerRecord] = {}
-    for record in records:
-        if record.score is None:
-            continue
-        key = normalise_question(record.question)
-        if key not in best or record.score > best[key].score:  # type: ignore[operator]
-            best[key] = record
-        if key not in worst or record.score < worst[key].score:  # type: ignore[operator]
-            worst[key] = record
-    rows = []
-    for key, chosen in best.items():
-        rejected = worst[key]
-        if chosen.score >= chosen_min and rejected.score <= rejected_max and chosen.answer != rejected.answer:  # type: ignore[operator]
-            rows.append(build_preference_row(chosen.question, chosen.answer, rejected.answer))
-    return rows
+    samples = samples_from_records(records, verdicts or {}, system=None)
+    return pair_by_score_gap(samples, require_stated_answer=False, max_per_user=None).rows
 
 
 def build_mathusereval_rows(
@@ -165,7 +139,8 @@ def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters) -> I
         for record in rated_answers(session=session, rated_only=True, **query):
             yield build_kto_row(record.question, record.answer, bool(record.liked))
     elif fmt == "dpo":
-        yield from pair_answers_by_score_gap(rated_answers(session=session, **query))
+        records = list(rated_answers(session=session, **query))
+        yield from pair_records_by_score_gap(records, reference_verdicts(session, [r.message_id for r in records]))
     elif fmt == "mathusereval":
         yield from build_mathusereval_rows(rated_answers(session=session, **query))
     else:
@@ -176,7 +151,7 @@ def config_hash(fmt: str, filters: ExportFilters) -> str:
     """A short hash of what defines an export (format, version, filters, thresholds)."""
     config = {
         "format": fmt, "format_version": FORMAT_VERSION, "filters": filters.to_dict(),
-        "sft_min_score": SFT_MIN_SCORE, "dpo": [DPO_CHOSEN_MIN, DPO_REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
+        "sft_min_score": SFT_MIN_SCORE, "dpo": [CHOSEN_MIN, REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 

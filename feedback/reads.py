@@ -7,6 +7,7 @@ exports of 100k answers never hold them all in memory.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,12 +21,15 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalise_question(text: str) -> str:
-    """The dedup key of a question: case-folded, whitespace collapsed, trailing punctuation dropped.
+    """The one dedup key of a question (student logs, exports, the training pool and its held-out split):
+    width-folded (NFKC), case-folded, whitespace collapsed, trailing punctuation dropped.
 
     >>> normalise_question("  What is 2 +  3? ") == normalise_question("what is 2 + 3")
     True
+    >>> normalise_question("  What is  2+3？ ")
+    'what is 2+3'
     """
-    return _SPACE.sub(" ", text).strip().rstrip("?.!。？！ ").casefold()
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().rstrip("?.!。？！ ").casefold()
 
 
 @dataclass(frozen=True)

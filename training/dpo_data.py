@@ -13,11 +13,18 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
+from serving.critique.bands import PASS_THRESHOLD
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
 from training.samples import ScoredSample
 from training.text_similarity import normalize_answer_text, states_answer
+
+
+CHOSEN_MIN = PASS_THRESHOLD
+"""A chosen answer scores at least this (the paper's pass mark)."""
+REJECTED_MAX = 4
+"""A rejected answer scores at most this (our choice: a clear failure, DESIGN.md)."""
 
 
 def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> float | None:
@@ -56,11 +63,11 @@ def can_be_rejected(s: ScoredSample, value: float | None, rejected_max: int) -> 
 def pair_by_score_gap(
     samples: Sequence[ScoredSample],
     *,
-    chosen_min: int = 7,
-    rejected_max: int = 4,
+    chosen_min: int = CHOSEN_MIN,
+    rejected_max: int = REJECTED_MAX,
     use_ratings: bool = True,
     require_stated_answer: bool = True,
-    max_per_user: int = 20,
+    max_per_user: int | None = 20,
     exclude_questions: Collection[str] = (),
     seed: int = 0,
 ) -> BuildResult:
@@ -69,7 +76,7 @@ def pair_by_score_gap(
     Filters (each counted): unscored/unrated samples and truncated chosen answers are unusable,
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
     (<= ``rejected_max``) answer with different text (with ``require_stated_answer`` a chosen answer must
-    state its final answer explicitly); at most ``max_per_user`` pairs per asking user.
+    state its final answer explicitly); at most ``max_per_user`` pairs per asking user (None: no cap).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 7.", 1),
     ...      ScoredSample("q1", "2+3?", "The answer is 6.", 3)]
@@ -124,7 +131,7 @@ def pair_by_score_gap(
     per_user: dict[str, int] = defaultdict(int)
     final = []
     for chosen_s, rejected_s, gap in pairs:
-        if chosen_s.user_id is not None:
+        if chosen_s.user_id is not None and max_per_user is not None:
             if per_user[chosen_s.user_id] >= max_per_user:
                 continue
             per_user[chosen_s.user_id] += 1

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from feedback.reads import normalise_question
 from training.formats import MathUserEvalRow
 from training.seed_pool import generate_seed_questions
 
@@ -45,22 +45,13 @@ class PoolQuestion:
         return row  # type: ignore[return-value]
 
 
-def normalize_question(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form used for dedupe and the split.
-
-    >>> normalize_question("  What is  2+3？ ")
-    'what is 2+3?'
-    """
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().lower()
-
-
 def question_key(text: str) -> str:
     """Stable short id of a question's text.
 
     >>> question_key("What is 2+3?") == question_key("what is 2+3? ")
     True
     """
-    return hashlib.sha256(normalize_question(text).encode()).hexdigest()[:16]
+    return hashlib.sha256(normalise_question(text).encode()).hexdigest()[:16]
 
 
 def is_held_out(text: str, fraction: float, salt: str = HELD_OUT_SALT) -> bool:
@@ -69,7 +60,7 @@ def is_held_out(text: str, fraction: float, salt: str = HELD_OUT_SALT) -> bool:
     >>> is_held_out("What is 2+3?", 0.0), is_held_out("What is 2+3?", 1.0)
     (False, True)
     """
-    digest = hashlib.sha256(f"{salt}\0{normalize_question(text)}".encode()).digest()
+    digest = hashlib.sha256(f"{salt}\0{normalise_question(text)}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback.models import Checkpoint, Critique
-from feedback.reads import questions_for_training, rated_answers
+from feedback.reads import AnswerRecord, questions_for_training, rated_answers
 from feedback.registry import get_live_checkpoint, register_checkpoint
 from training.pool import question_key
 from training.samples import ScoredSample
@@ -23,27 +23,32 @@ def load_logged_questions(*, session: Session, limit: int) -> list[tuple[str, st
 
 
 def load_rated_samples(*, session: Session, system: str | None, limit: int = 5000) -> list[ScoredSample]:
-    """Students' rated answers as ScoredSamples (thumbs as ``rating``; reference verdict where the critic had one).
-
-    The question id is the pool's id for the question's text, so these join the policy's samples of
-    the same question in the DPO builder.
-    """
+    """Students' rated answers as ScoredSamples (thumbs as ``rating``; reference verdict where the critic had one)."""
     records = []
     for record in rated_answers(session=session, rated_only=True):
         records.append(record)
         if len(records) >= limit:
             break
-    verdicts = _reference_verdicts(session, [r.message_id for r in records])
+    return samples_from_records(records, reference_verdicts(session, [r.message_id for r in records]), system=system)
+
+
+def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int, bool], *,
+                         system: str | None) -> list[ScoredSample]:
+    """Stored answers as ScoredSamples for the DPO builder (pure).
+
+    The question id is the pool's id for the question's text, so answers to the same question (and the
+    policy's samples of it) group together; ``verdicts`` maps message id -> reference check passed.
+    """
     return [
         ScoredSample(question_id=f"user-{question_key(r.question)}", question=r.question, answer=r.answer,
-                     score=r.score, verified=verdicts.get(r.message_id), rating=None if r.liked is None else
-                     (1 if r.liked else -1), user_id=str(r.user_id), system=system,
-                     sample_id=f"message-{r.message_id}")
+                     score=r.score, verified=verdicts.get(r.message_id),
+                     rating=None if r.liked is None else (1 if r.liked else -1), user_id=str(r.user_id),
+                     system=system, sample_id=f"message-{r.message_id}")
         for r in records
     ]
 
 
-def _reference_verdicts(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
+def reference_verdicts(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
     """message id -> whether its reference check passed, for critiques that checked a reference."""
     out: dict[int, bool] = {}
     for start in range(0, len(message_ids), 500):

@@ -15,7 +15,7 @@ from feedback.export import (
     ExportFilters,
     build_mathusereval_rows,
     manifest_path,
-    pair_answers_by_score_gap,
+    pair_records_by_score_gap,
     write_export,
 )
 from feedback.reads import AnswerRecord
@@ -26,10 +26,11 @@ from training.formats import FORMAT_VERSION
 Q = "What is 2+3?"
 
 
-def _record(message_id: int, answer: str, score: int | None, question: str = Q) -> AnswerRecord:
+def _record(message_id: int, answer: str, score: int | None, question: str = Q,
+            liked: bool | None = None) -> AnswerRecord:
     return AnswerRecord(
         message_id=message_id, question_id=1, user_id=1, question=question, answer=answer, status="ok",
-        checkpoint_id=None, created_at=datetime(2026, 1, 1, tzinfo=UTC), score=score, passed=None, liked=None,
+        checkpoint_id=None, created_at=datetime(2026, 1, 1, tzinfo=UTC), score=score, passed=None, liked=liked,
         reason=None,
     )
 
@@ -51,7 +52,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def test_dpo_pairs_the_largest_score_gap_per_question() -> None:
-    rows = pair_answers_by_score_gap(
+    rows = pair_records_by_score_gap(
         [_record(1, "five (8)", 8), _record(2, "six (3)", 3), _record(3, "five (10)", 10), _record(4, "seven (1)", 1)]
     )
     assert rows == [
@@ -65,7 +66,7 @@ def test_dpo_pairs_the_largest_score_gap_per_question() -> None:
 
 @pytest.mark.parametrize(("high", "low"), [(6, 1), (9, 5)])
 def test_dpo_skips_questions_outside_the_thresholds(high: int, low: int) -> None:
-    assert pair_answers_by_score_gap([_record(1, "a", high), _record(2, "b", low)]) == []
+    assert pair_records_by_score_gap([_record(1, "a", high), _record(2, "b", low)]) == []
 
 
 def test_dpo_ignores_unscored_answers_and_keeps_questions_apart() -> None:
@@ -73,8 +74,18 @@ def test_dpo_ignores_unscored_answers_and_keeps_questions_apart() -> None:
         _record(1, "a", 9), _record(2, "b", None), _record(3, "c", 9, question="What is 7*8?"),
         _record(4, "d", 2, question="what is 7*8"),
     ]
-    rows = pair_answers_by_score_gap(records)
+    rows = pair_records_by_score_gap(records)
     assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == [("c", "d")]
+
+
+def test_dpo_export_uses_thumbs_unless_a_reference_check_contradicts_them() -> None:
+    pairs = lambda rows: [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows]  # noqa: E731
+    # an unscored thumbs-up answer stands in as chosen, a thumbs-down one as rejected
+    assert pairs(pair_records_by_score_gap([_record(1, "up", None, liked=True), _record(2, "down", 5, liked=False)])) \
+        == [("up", "down")]
+    # ...but not when the reference check failed the liked answer
+    assert pair_records_by_score_gap([_record(1, "up", None, liked=True), _record(2, "down", 2)],
+                                     verdicts={1: False}) == []
 
 
 def test_mathusereval_rows_take_a_reference_only_from_a_high_score() -> None:
