@@ -29,8 +29,9 @@ class ModelSettings(BaseModel):
     """Where training writes candidate checkpoints."""
     allow_hub: bool = False
     """Whether a hub id may be downloaded; off by default (HF_HUB_OFFLINE=1)."""
-    dtype: str = "bfloat16"
-    """Weights dtype for serving and training."""
+    dtype: str = "auto"
+    """Weights dtype for serving (vLLM --dtype, transformers): auto = bf16 on GPUs and AVX-512 CPUs, fp32 on
+    other CPUs, where bf16 is emulated and several times slower (mathchat/hardware.py)."""
 
 
 class VLLMSettings(BaseModel):

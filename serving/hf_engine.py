@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from mathchat.hardware import local_dtype
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
 from serving.model_cache import PAD_TOKEN
 from serving.sampling import SamplingSettings
@@ -21,7 +22,7 @@ class HFEngine:
 
     backend = "transformers"
 
-    def __init__(self, model_path: str | Path, checkpoint_id: str | None = None, dtype: str = "bfloat16",
+    def __init__(self, model_path: str | Path, checkpoint_id: str | None = None, dtype: str = "auto",
                  num_threads: int | None = 1, max_batch: int = 16) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -39,7 +40,7 @@ class HFEngine:
                 self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, dtype)).to(device)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, local_dtype(dtype))).to(device)
         self.model.eval()
         self.max_batch = max_batch
         self._lock = threading.Lock()

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from mathchat.hardware import local_dtype
 from mathchat.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def check_model_dir(path: Path) -> str:
     tokenizer = AutoTokenizer.from_pretrained(path)
     if not tokenizer.chat_template:
         raise ModelUnavailable(f"{path}: tokenizer has no chat template")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, local_dtype("auto")))
     ids = tokenizer.apply_chat_template(
         [{"role": "user", "content": "What is 2 + 2?"}], add_generation_prompt=True, return_tensors="pt",
         return_dict=True,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from mathchat.hardware import resolve_dtype
 from mathchat.settings import Settings
 from serving.model_cache import offline_env
 from serving.router import Endpoint, EndpointRouter
@@ -88,7 +89,7 @@ def build_vllm_command(settings: Settings, model_path: str, port: int, served_na
         "--served-model-name", served_name,
         "--host", v.host,
         "--port", str(port),
-        "--dtype", settings.model.dtype,
+        "--dtype", resolve_dtype(settings.model.dtype, gpu=gpu),
         "--max-model-len", str(v.max_model_len),
         "--disable-uvicorn-access-log",
     ]

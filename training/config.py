@@ -62,7 +62,7 @@ class TrainerSettings(_Config):
     max_length: int = 256
     """Longest tokenised row (prompt + completion, tokens); longer rows are truncated."""
     bf16: bool | Literal["auto"] = "auto"
-    """bf16 training; auto = on CPU, and on GPUs that support it."""
+    """bf16 training; auto = where it is native (GPUs that support it, AVX-512 CPUs), else fp32."""
     seed: int = 0
     """Trainer seed."""
     num_threads: int | None = 1

@@ -1,0 +1,62 @@
+"""What the machine can do fast, decided once and used by serving and training alike.
+
+bf16 halves memory and is the fast path on GPUs and on CPUs with AVX-512 (oneDNN's bf16 kernels), but
+on an AVX2-only CPU PyTorch emulates it: measured on a 2-core AVX2 EPYC, a 512x512 bf16 matmul ran at
+1.3 GFLOP/s against 51 for fp32, vLLM decoded 17.6 tok/s in bf16 against 60.9 in fp32, and one DPO
+step took 107 s. ``dtype = "auto"`` therefore picks bf16 only where it is fast.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+FAST_BF16_CPU_FLAGS = frozenset({"avx512f", "avx512_bf16", "amx_bf16"})
+"""Any of these /proc/cpuinfo flags: PyTorch/oneDNN and vLLM-CPU run bf16 natively."""
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags (empty where /proc/cpuinfo is missing, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_bf16_is_fast(flags: frozenset[str] | set[str]) -> bool:
+    """Whether bf16 runs natively on a CPU with these flags.
+
+    >>> cpu_bf16_is_fast({"avx2", "fma"}), cpu_bf16_is_fast({"avx2", "avx512f"})
+    (False, True)
+    """
+    return bool(FAST_BF16_CPU_FLAGS & set(flags))
+
+
+def resolve_dtype(setting: str, *, gpu: bool, gpu_bf16: bool = True, flags: frozenset[str] | None = None) -> str:
+    """The concrete dtype name for ``setting`` ("auto" or an explicit torch dtype name).
+
+    >>> resolve_dtype("auto", gpu=False, flags=frozenset({"avx2"}))
+    'float32'
+    >>> resolve_dtype("auto", gpu=False, flags=frozenset({"avx512f"})), resolve_dtype("auto", gpu=True)
+    ('bfloat16', 'bfloat16')
+    >>> resolve_dtype("auto", gpu=True, gpu_bf16=False), resolve_dtype("float16", gpu=False)
+    ('float16', 'float16')
+    """
+    if setting != "auto":
+        return setting
+    if gpu:
+        return "bfloat16" if gpu_bf16 else "float16"
+    return "bfloat16" if cpu_bf16_is_fast(cpu_flags() if flags is None else flags) else "float32"
+
+
+def local_dtype(setting: str) -> str:
+    """``resolve_dtype`` for this process's device (CUDA if torch sees one)."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    return resolve_dtype(setting, gpu=gpu, gpu_bf16=gpu and torch.cuda.is_bf16_supported())
