@@ -133,14 +133,13 @@ def main() -> None:
     served = None
     tmp = tempfile.TemporaryDirectory()
     if args.url is None:
-        from tests.conftest import ServedApp, free_port, make_settings
-
         import app as web
         from mathchat.settings import ServerSettings, VLLMSettings
+        from serving.local_app import ServedApp, free_port, isolated_settings
 
         state = Path(tmp.name)
-        settings = make_settings(state, server=ServerSettings(rate_limit_per_minute=1000),
-                                 vllm=VLLMSettings(port=free_port(), logs_dir=state / "logs"))
+        settings = isolated_settings(state, server=ServerSettings(rate_limit_per_minute=1000),
+                                     vllm=VLLMSettings(port=free_port(), logs_dir=state / "logs"))
         served = ServedApp(web.create_app(settings), free_port(), settings)
         url, db_url = served.url, settings.database.url
         t0 = time.monotonic()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from mathchat.settings import DatabaseSettings, Settings, VLLMSettings  # noqa: E402
+from mathchat.settings import Settings, VLLMSettings  # noqa: E402
+from serving.local_app import (ServedApp, free_port, isolated_settings, login_cookie,  # noqa: E402, F401
+                               signup_cookie)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -37,21 +37,9 @@ def browser():
         b.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_settings(tmp: Path, **overrides: object) -> Settings:
     """Settings isolated in a temp state dir with a fresh SQLite DB (the model cache stays shared)."""
-    base: dict[str, object] = {
-        "state_dir": tmp,
-        "database": DatabaseSettings(url=f"sqlite:///{tmp / 'mathchat.db'}"),
-        "vllm": VLLMSettings(port=free_port(), enforce_eager=True, logs_dir=tmp / "logs", startup_timeout_s=900),
-    }
-    base.update(overrides)
-    return Settings(**base)  # type: ignore[arg-type]
+    return isolated_settings(tmp, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -94,50 +82,6 @@ def wait_ready(supervisor, timeout_s: float = 900) -> None:
             return
         time.sleep(1)
     raise TimeoutError("vLLM did not come back")
-
-
-class ServedApp:
-    """A running app (uvicorn in a thread) and how to reach it."""
-
-    def __init__(self, app, port: int, settings: Settings) -> None:
-        import uvicorn
-
-        self.app, self.port, self.settings = app, port, settings
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                   timeout_graceful_shutdown=2))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("app did not start")
-            time.sleep(0.1)
-
-    @property
-    def admin_password(self) -> str:
-        return (Path(self.settings.state_dir) / "admin_password").read_text().strip()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-
-def signup_cookie(url: str, username: str, password: str = "correct-horse-9") -> str:
-    """Create a student and return its session cookie header value."""
-    import httpx
-
-    r = httpx.post(f"{url}/signup", data={"username": username, "password": password})
-    assert r.status_code == 303, r.text
-    return r.headers["set-cookie"].split(";")[0]
-
-
-def login_cookie(url: str, username: str, password: str) -> str:
-    import httpx
-
-    r = httpx.post(f"{url}/login", data={"username": username, "password": password, "next": "/chat/"})
-    assert r.status_code == 303 and "set-cookie" in r.headers, r.text
-    return r.headers["set-cookie"].split(";")[0]
 
 
 @pytest.fixture
