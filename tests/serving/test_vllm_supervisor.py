@@ -28,6 +28,13 @@ def test_command_uses_module_launcher_and_served_name() -> None:
 def test_gpu_command_sets_memory_and_parallelism() -> None:
     cmd = build_vllm_command(Settings(), "/m", 9001, "c", gpu=True)
     assert "--tensor-parallel-size" in cmd and "--gpu-memory-utilization" in cmd
+    assert "--no-enable-chunked-prefill" not in cmd
+
+
+def test_cpu_command_prefills_whole_prompts() -> None:
+    cmd = build_vllm_command(Settings(), "/m", 9001, "c", gpu=False)
+    assert "--no-enable-chunked-prefill" in cmd
+    assert int(cmd[cmd.index("--max-num-batched-tokens") + 1]) >= Settings().vllm.max_model_len
 
 
 def test_cpu_env_is_offline_with_kv_cache_size() -> None:
