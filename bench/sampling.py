@@ -46,10 +46,11 @@ def bench_mode(model: str, eager: bool, questions: list[str], cfg: CycleConfig, 
             drawn = sample_questions(engine, questions, cfg.sampling.with_(seed=c), system=cfg.system_prompt, n=k,
                                      concurrency=c, desc=f"c={c}")
             elapsed = time.monotonic() - t
-            tokens = sum(s.num_tokens for group in drawn for s in group)
+            # An n>1 reply carries one usage total, not per-sample token counts: report samples and characters.
+            chars = sum(len(s.text) for group in drawn for s in group)
             samples = sum(len(group) for group in drawn)
-            out[f"c{c}"] = {"tok_s": round(tokens / elapsed, 1), "samples_s": round(samples / elapsed, 2),
-                            "mean_tokens": round(tokens / max(samples, 1), 1), "seconds": round(elapsed, 1)}
+            out[f"c{c}"] = {"samples_s": round(samples / elapsed, 3), "chars_s": round(chars / elapsed, 1),
+                            "mean_chars": round(chars / max(samples, 1), 1), "seconds": round(elapsed, 1)}
             print(f"{'eager' if eager else 'compiled'} c={c}: {out[f'c{c}']}", flush=True)
     finally:
         engine.close()
