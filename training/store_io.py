@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from feedback.models import Checkpoint, Critique
 from feedback.reads import AnswerRecord, questions_for_training, rated_answers
 from feedback.registry import get_live_checkpoint, register_checkpoint
+from serving.critique.bands import PASS_THRESHOLD
 from training.pool import question_key
 from training.samples import ScoredSample
 
@@ -56,7 +57,7 @@ def reference_verdicts(session: Session, message_ids: Sequence[int]) -> dict[int
         query = select(Critique.message_id, Critique.answer_score).where(
             Critique.message_id.in_(chunk), Critique.has_reference.is_(True), Critique.answer_score.is_not(None))
         for message_id, answer_score in session.execute(query):
-            out[message_id] = answer_score >= 7
+            out[message_id] = answer_score >= PASS_THRESHOLD
     return out
 
 

@@ -12,18 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mathchat.hardware import local_dtype
+from mathchat.hardware import has_cuda, local_dtype
 from training.config import PAD_TOKEN, TrainerSettings
 from training.formats import FORMAT_VERSION
 
 METADATA_FILE = "mathchat_checkpoint.json"
-
-
-def has_cuda() -> bool:
-    """Whether a CUDA device is usable."""
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def use_bf16(cfg: TrainerSettings) -> bool:
