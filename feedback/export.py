@@ -1,7 +1,8 @@
 """Export stored chats as TRL-ready JSONL (sft, dpo, kto) or as MathUserEval rows.
 
-Rows are built by pure functions from ``AnswerRecord``s streamed out of the store, written
-line by line (nothing held but the DPO/MathUserEval per-question best/worst), and every file
+Rows are built by pure functions from ``AnswerRecord``s streamed out of the store and written
+line by line; sft/kto/mathusereval hold at most one row per question, while dpo holds the selected
+answers in memory because it pairs them with the training loop's builder. Every file
 gets a manifest beside it: format, ``FORMAT_VERSION``, filters, count, content hash, config hash.
 """
 
