@@ -8,6 +8,7 @@ step took 107 s. ``dtype = "auto"`` therefore picks bf16 only where it is fast.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,3 +73,14 @@ def local_dtype(setting: str) -> str:
     import torch
 
     return resolve_dtype(setting, gpu=True, gpu_bf16=torch.cuda.is_bf16_supported())
+
+
+def resolve_threads(threads: int | str | None) -> int | None:
+    """``auto`` becomes the number of cores this process may run on; ints and None pass through.
+
+    >>> resolve_threads(3), resolve_threads(None), resolve_threads("auto") >= 1
+    (3, None, True)
+    """
+    if threads == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return threads  # type: ignore[return-value]

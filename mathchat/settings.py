@@ -55,6 +55,10 @@ class VLLMSettings(BaseModel):
     """Context length (tokens)."""
     enforce_eager: bool = False
     """Skip graph compilation: faster start, slower decode."""
+    weight_reload: bool = False
+    """Start servers in vLLM's dev mode (VLLM_SERVER_DEV_MODE=1) so a checkpoint's weights can be swapped into
+    a running server in about a second instead of starting a new one (the training cycle's private server).
+    Dev mode also opens vLLM's other dev endpoints, so it is refused unless the server binds to loopback."""
     extra_args: list[str] = Field(default_factory=list)
     """Further command-line arguments for the vLLM server."""
     restart_backoff_s: float = 2.0

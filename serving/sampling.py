@@ -20,6 +20,9 @@ class SamplingSettings(BaseModel):
     """Softmax temperature; 0 means greedy."""
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     """Nucleus-sampling mass (fraction)."""
+    top_k: int = Field(0, ge=0, le=100_000)
+    """Sample among the k most likely tokens only (0 = off). On CPU vLLM a top-k cut is much cheaper than a
+    nucleus (top-p < 1 sorts the whole vocabulary every step)."""
     max_tokens: int = Field(384, ge=1, le=8192)
     """Upper bound on generated tokens per answer."""
     seed: int | None = None
@@ -34,6 +37,8 @@ class SamplingSettings(BaseModel):
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
         }
+        if self.top_k:
+            kwargs["top_k"] = self.top_k
         if self.seed is not None:
             kwargs["seed"] = self.seed
         if self.repetition_penalty != 1.0:

@@ -122,7 +122,29 @@ def build_vllm_env(settings: Settings, gpu: bool = False, green: bool = False) -
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.vllm.kv_cache_gib)
         if green and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
             env["VLLM_CPU_OMP_THREADS_BIND"] = green_cpu_binding(list(os.sched_getaffinity(0)))
+    if settings.vllm.weight_reload:
+        env["VLLM_SERVER_DEV_MODE"] = "1"
     return env
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def reload_weights_in_place(base_url: str, model_path: str, timeout_s: float = 300.0) -> float:
+    """Load ``model_path``'s weights into a running dev-mode vLLM server; returns the seconds it took.
+
+    The architecture and tokenizer must be the server's (our checkpoints are fine-tunes of the model it
+    started with). The prefix cache holds KV computed with the old weights, so it is dropped too.
+    """
+    started = time.monotonic()
+    with httpx.Client(timeout=timeout_s) as client:
+        resp = client.post(f"{base_url}/collective_rpc",
+                           json={"method": "reload_weights", "kwargs": {"weights_path": str(model_path)}})
+        if resp.status_code == 404:
+            raise RuntimeError(f"{base_url} has no /collective_rpc: start it with vllm.weight_reload=true")
+        resp.raise_for_status()
+        client.post(f"{base_url}/reset_prefix_cache").raise_for_status()
+    return time.monotonic() - started
 
 
 class VLLMProcess:
@@ -134,6 +156,10 @@ class VLLMProcess:
         self.port = port
         self.checkpoint_id = checkpoint_id
         self.gpu = has_cuda()
+        if settings.vllm.weight_reload and settings.vllm.host not in LOOPBACK_HOSTS:
+            raise ValueError(f"vllm.weight_reload needs a loopback host (dev mode), not {settings.vllm.host!r}")
+        self.served_name = checkpoint_id
+        """--served-model-name; stays fixed when weights are reloaded in place."""
         self.endpoint = Endpoint(f"http://{settings.vllm.host}:{port}", checkpoint_id, checkpoint_id)
         self.green = port != settings.vllm.port
         logs = Path(settings.vllm.logs_dir)
@@ -142,7 +168,7 @@ class VLLMProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = build_vllm_command(self.settings, self.model_path, self.port, self.checkpoint_id, gpu=self.gpu)
+        cmd = build_vllm_command(self.settings, self.model_path, self.port, self.served_name, gpu=self.gpu)
         log.info("starting vLLM on port %s for %s (log %s)", self.port, self.checkpoint_id, self.log_path)
         self.proc = spawn_process(cmd, env=build_vllm_env(self.settings, self.gpu, self.green), log_path=self.log_path)
 
@@ -317,6 +343,31 @@ class VLLMSupervisor:
         if old is not None:
             old.stop()
         return report
+
+    def reload(self, model_path: str, checkpoint_id: str) -> float:
+        """Swap ``model_path``'s weights into the running server (no second server, no start-up).
+
+        Unlike ``switch`` this cannot keep streams on the old weights, so it refuses while any request is
+        in flight; it is for a private server between jobs (the training cycle), not for live chat.
+        A later restart by the watchdog loads the new weights. Returns the seconds the swap took.
+        """
+        with self._lock:
+            proc = self.active
+            if proc is None or self.state != "ready":
+                raise RuntimeError(f"no ready server to reload (state {self.state})")
+            current = self.router.current()
+            if self.router.inflight(current):
+                raise RuntimeError(f"{self.router.inflight(current)} requests in flight; reload refused")
+            self.state = "switching"
+            try:
+                seconds = reload_weights_in_place(proc.endpoint.base_url, model_path,
+                                                  self.settings.vllm.request_timeout_s)
+            finally:
+                self.state = "ready"
+            proc.model_path, proc.checkpoint_id = model_path, checkpoint_id
+            proc.endpoint = Endpoint(proc.endpoint.base_url, proc.served_name, checkpoint_id)
+            self.router.switch(proc.endpoint)
+            return seconds
 
     def health(self) -> dict[str, object]:
         proc = self.active

@@ -66,17 +66,23 @@ class CycleDeps:
     base_model_path: Callable[[], str]
     perplexity: Callable[[str], float]
     """General-text perplexity of a checkpoint folder (language-ability check)."""
+    close: Callable[[], None] = lambda: None
+    """Release what the engines hold (the cycle's vLLM server) once the cycle ends."""
 
 
 def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
     """Real engines (vLLM or transformers), MathCritic, and subprocess training."""
     from serving.critique.critic import MathCritic
     from serving.model_cache import resolve_model_path
-    from training.engines import checkpoint_engine
+    from training.engines import CycleServer, checkpoint_engine, resolve_backend
     from training.launch import run_train_job
+
+    server = CycleServer(settings) if resolve_backend(cfg.engine_backend) == "vllm" else None
 
     def open_engine(path: str, checkpoint_id: str, is_live: bool):
         url = cfg.live_url if is_live else None
+        if server is not None and not url:
+            return server.checkpoint(path, checkpoint_id)
         return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
 
     def make_critic(engine: PolicyEngine) -> Critic:
@@ -87,7 +93,8 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
 
     return CycleDeps(open_engine=open_engine, make_critic=make_critic, train=train,
-                     base_model_path=lambda: resolve_model_path(settings), perplexity=general_text_perplexity)
+                     base_model_path=lambda: resolve_model_path(settings), perplexity=general_text_perplexity,
+                     close=server.close if server is not None else lambda: None)
 
 
 # --- pure helpers --------------------------------------------------------------------------------
@@ -115,6 +122,23 @@ def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) 
             if by_cat[c]:
                 order.append(by_cat[c].pop())
     return (logged + order)[:n]
+
+
+def later_round_questions(ordered: Sequence[PoolQuestion], used: int, n: int, seed: int) -> list[PoolQuestion]:
+    """``n`` questions for the RFT model's round: ones round 1 did not use (``ordered[used:]``) first, topped
+    up with a seeded draw from round 1's when the pool runs short.
+
+    >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "a", "") for i in range(5)]
+    >>> [q.question_id for q in later_round_questions(qs, 3, 2, seed=0)]
+    ['q3', 'q4']
+    >>> len(later_round_questions(qs, 3, 4, seed=0)), len({q.question_id for q in later_round_questions(qs, 3, 4, 0)})
+    (4, 4)
+    """
+    fresh = list(ordered[used:used + n])
+    if len(fresh) < n:
+        first = list(ordered[:used])
+        fresh += random.Random(seed).sample(first, min(n - len(fresh), len(first)))
+    return fresh
 
 
 def pick_best(reports: dict[str, dict[str, Any]]) -> str:
@@ -231,6 +255,8 @@ class Cycle:
             except Exception:  # the DB itself may be the failure; the original error matters more
                 log.exception("could not mark run %s failed", run_id)
             raise
+        finally:
+            self.deps.close()
 
     def _run_stages(self, run_dir: Path, live: dict[str, Any], run_in_transaction, load_logged_questions,
                     load_rated_samples) -> dict[str, Any] | None:
@@ -246,11 +272,17 @@ class Cycle:
             train_pool, held_out = split_pool(pool, pc.held_out_fraction)
             eval_set = [q for q in held_out if q.reference is not None][:pc.eval_questions]
             held_keys = {question_key(q.question) for q in held_out}
-            questions = choose_training_questions(train_pool, cfg.questions, cfg.seed)
+            ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed)
+            questions = ordered[:cfg.questions]
+            later = later_round_questions(ordered, cfg.questions, cfg.dpo_questions, cfg.seed + 1)
             write_mathusereval_jsonl(eval_set, run_dir / "held_out.jsonl")
             write_mathusereval_jsonl(questions, run_dir / "train_questions.jsonl")
+            write_mathusereval_jsonl(later, run_dir / "train_questions_round2.jsonl")
             self.result["pool"] = {"seed": len(seed_pool), "logged": len(logged), "train": len(train_pool),
-                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions)}
+                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions),
+                                   "sampled_round2": len(later),
+                                   "round2_new": len({q.question_id for q in later}
+                                                     - {q.question_id for q in questions})}
             rec.log(f"pool {self.result['pool']}")
 
         with rec.stage("sample_live"):
@@ -302,13 +334,12 @@ class Cycle:
         with rec.stage("sample_rft"):
             with self.deps.open_engine(rft_ck["path"], rft_ck["id"], False) as engine:
                 critic = self.deps.make_critic(engine)
-                reports["rft"] = self._eval(engine, rft_ck["path"], eval_set, critic, "sample_rft",
-                                            baseline=live_report)
+                if cfg.rft_rounds == 1 or cfg.eval_every_round:
+                    reports["rft"] = self._eval(engine, rft_ck["path"], eval_set, critic, "sample_rft",
+                                                baseline=live_report)
                 rft_samples: list[ScoredSample] = []
                 if need_samples:
-                    rng = random.Random(cfg.seed + 1)
-                    picked = rng.sample(questions, min(cfg.dpo_questions, len(questions)))
-                    rft_samples = sample_and_critique(engine, critic, picked, cfg, k=cfg.dpo_k, seed=cfg.seed + 1,
+                    rft_samples = sample_and_critique(engine, critic, later, cfg, k=cfg.dpo_k, seed=cfg.seed + 1,
                                                       desc="sample rft", on_progress=self._progress_cb("sample_rft"))
             write_jsonl(samples_to_rows(rft_samples), run_dir / "samples_rft.jsonl")
             self.result["rft_samples"] = {"n": len(rft_samples), "pass_rate": sample_pass_rate(rft_samples)}
@@ -348,6 +379,10 @@ class Cycle:
             else:
                 rec.log(f"only {len(dpo.rows)} DPO pairs (< {cfg.min_dpo_pairs}); DPO skipped")
 
+        if not reports:  # round 2 and DPO both skipped: round 1's model is the only one left to offer
+            with rec.stage("eval_rft"):
+                reports["rft"] = self._eval_checkpoint(rft_ck, eval_set, "eval_rft", live_report)
+
         with rec.stage("register"):
             ec = cfg.eval
             decisions = {name: gate(rep, live_report, ec.margin, ec.ppl_tolerance,
@@ -368,11 +403,14 @@ class Cycle:
 
                 for name, ck in trained.items():  # parents first, so lineage foreign keys hold
                     is_best = name == best
-                    metrics = {"eval": summary[name], "live_eval": summary["live"],
-                               "gate": decisions[name].to_dict(), "run_id": self.rec.run_id, "stage": name}
+                    decision = decisions[name].to_dict() if name in decisions else None
+                    metrics = {"eval": summary.get(name), "live_eval": summary["live"], "gate": decision,
+                               "run_id": self.rec.run_id, "stage": name}
+                    if name not in reports:
+                        metrics["note"] = "intermediate checkpoint (RFT round 1), not evaluated"
                     register_checkpoint(session=session, checkpoint_id=ck["id"], path=ck["path"], kind=ck["kind"],
                                         parent_id=ck["parent"], status="candidate" if is_best else "rejected",
-                                        gate_passed=decisions[name].promotable, metrics=metrics,
+                                        gate_passed=decision["promotable"] if decision else None, metrics=metrics,
                                         manifest=ck["manifest"], config=cfg.model_dump(mode="json"))
 
             run_in_transaction(self.db, register)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mathchat.hardware import resolve_threads
 from training.config import TrainJob
 from training.trainer_common import METADATA_FILE
 
@@ -37,12 +38,13 @@ def build_train_command(kind: str, job_path: Path, launcher: str = "python",
     return [sys.executable, *entry]
 
 
-def train_env(threads: int | None) -> dict[str, str]:
+def train_env(threads: int | str | None) -> dict[str, str]:
     """Child environment: offline hub, pinned threads, no tokenizer fork warnings."""
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    count = resolve_threads(threads)
+    if count:
+        env.update(OMP_NUM_THREADS=str(count), MKL_NUM_THREADS=str(count))
     return env
 
 

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mathchat.hardware import has_cuda, local_dtype
+from mathchat.hardware import has_cuda, local_dtype, resolve_threads
 from training.config import PAD_TOKEN, TrainerSettings
 from training.formats import FORMAT_VERSION
 
@@ -28,10 +28,11 @@ def use_bf16(cfg: TrainerSettings) -> bool:
 
 def pin_threads(cfg: TrainerSettings) -> None:
     """Pin torch CPU threads (2 threads under contention ran 25x slower than 1)."""
-    if cfg.num_threads and not has_cuda():
+    threads = resolve_threads(cfg.num_threads)
+    if threads and not has_cuda():
         import torch
 
-        torch.set_num_threads(cfg.num_threads)
+        torch.set_num_threads(threads)
 
 
 def load_tokenizer(model_path: str):

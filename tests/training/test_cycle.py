@@ -65,8 +65,10 @@ def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None 
 
 
 def small_config(**changes) -> CycleConfig:
-    return CycleConfig(questions=40, k=4, dpo_questions=30, dpo_k=4, general_prompts=4, min_dpo_pairs=2,
-                       pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=0), **changes)
+    """A small cycle; one RFT round unless a test asks for two (the default)."""
+    fields = dict(questions=40, k=4, dpo_questions=30, dpo_k=4, general_prompts=4, min_dpo_pairs=2, rft_rounds=1,
+                  pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=0))
+    return CycleConfig(**{**fields, **changes})
 
 
 def test_cycle_registers_the_better_checkpoint_as_candidate(settings, db, tmp_path):
@@ -159,7 +161,7 @@ def test_training_questions_spread_over_categories():
 
 
 def test_two_rft_rounds_chain_checkpoints_and_register_lineage(settings, db, tmp_path):
-    result = run_cycle(settings, small_config(rft_rounds=2), deps=fake_deps(tmp_path), db=db)
+    result = run_cycle(settings, small_config(rft_rounds=2, eval_every_round=True), deps=fake_deps(tmp_path), db=db)
     assert set(result["eval"]) == {"live", "rft", "rft2", "dpo"}
     with session_scope(db) as s:
         rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
@@ -167,3 +169,39 @@ def test_two_rft_rounds_chain_checkpoints_and_register_lineage(settings, db, tmp
         assert [c.status for c in rows.values()].count("candidate") == 1
         assert rows["dpo"].status == "candidate"
         assert s.get(TrainingRun, result["run_id"]).progress["train_sft2"]["status"] == "done"
+
+
+def test_default_two_rounds_skip_round_one_eval_and_sample_new_questions(settings, db, tmp_path):
+    calls: list = []
+    cfg = small_config(rft_rounds=2, eval_every_round=False)
+    result = run_cycle(settings, cfg, deps=fake_deps(tmp_path, calls=calls), db=db)
+    assert set(result["eval"]) == {"live", "rft2", "dpo"}  # round 1's model is an intermediate
+    assert result["pool"]["round2_new"] == cfg.dpo_questions  # the 400-question pool has fresh ones to give
+    run_dir = Path(result["run_dir"])
+    first = {json.loads(line)["question_id"] for line in (run_dir / "train_questions.jsonl").read_text().splitlines()}
+    second = [json.loads(line)["question_id"]
+              for line in (run_dir / "train_questions_round2.jsonl").read_text().splitlines()]
+    assert len(second) == cfg.dpo_questions and not first & set(second)
+    with session_scope(db) as s:
+        rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
+        assert rows["rft"].status == "rejected" and rows["rft"].metrics["eval"] is None
+        assert rows["rft"].gate_passed is None and "not evaluated" in rows["rft"].metrics["note"]
+        assert rows["dpo"].status == "candidate"
+
+
+def test_two_rounds_with_too_few_round_two_rows_still_offer_round_one(settings, db, tmp_path):
+    cfg = small_config(rft_rounds=2, run_dpo=False, min_rft_rows=20)
+    deps = fake_deps(tmp_path)
+    opened = deps.open_engine
+
+    @contextmanager
+    def all_wrong_after_round_one(path, checkpoint_id, is_live):  # round 2 finds nothing to learn from
+        with opened(path, checkpoint_id, is_live) as engine:
+            if checkpoint_id.startswith("rft-"):
+                engine._replies = itertools.cycle(["The answer is -1."])
+            yield engine
+
+    deps.open_engine = all_wrong_after_round_one
+    result = run_cycle(settings, cfg, deps=deps, db=db)
+    assert result["rft2_data"]["after_user_cap"] == 0
+    assert set(result["eval"]) == {"live", "rft"} and result["candidate"]["stage"] == "rft"
