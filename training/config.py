@@ -85,6 +85,9 @@ class SFTTrainSettings(TrainerSettings):
     """Passes over the data."""
     learning_rate: float = 1e-4
     """Peak learning rate."""
+    group_by_length: bool = True
+    """Batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in groups): RFT
+    answers run from ~40 to ~250 tokens, and a batch is as long as its longest row."""
 
 
 class DPOTrainSettings(TrainerSettings):

@@ -35,7 +35,7 @@ def select_rft_examples(
     (``exclude_questions`` holds ``question_key`` values); keep questions with mixed outcomes
     (some >= ``min_score``, some below), unless ``require_mixed`` is off; keep passing answers;
     drop near-duplicates within a question (normalised text, then ``similarity`` ratio); keep the best
-    ``max_per_question`` per question (with ``require_stated_answer``, only answers that state their final
+    ``max_per_question`` per question (highest score, then shortest) (with ``require_stated_answer``, only answers that state their final
     answer explicitly, e.g. "The answer is N", are kept: training on them teaches the format); at most ``max_per_user`` rows per asking user (seed questions
     have no user and are uncapped).
 
@@ -81,7 +81,9 @@ def select_rft_examples(
     deduped: dict[str, list[ScoredSample]] = {}
     for qid, group in kept_by_q.items():
         rng.shuffle(group)
-        group.sort(key=lambda s: -s.score)  # type: ignore[operator]  # best first, ties in seeded order
+        # best first; among equal scores the shortest (concise answers leave fewer places to slip, and
+        # cost less to sample and train on); remaining ties in seeded order
+        group.sort(key=lambda s: (-s.score, len(s.answer)))  # type: ignore[operator]
         keep = dedupe_texts([s.answer for s in group], similarity)
         deduped[qid] = [group[i] for i in keep]
     counts["after_dedupe"] = sum(len(v) for v in deduped.values())

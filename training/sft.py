@@ -29,7 +29,8 @@ def train_sft(rows: Sequence[SFTRow], base_model_path: str | Path, output_dir: s
     output_dir = Path(output_dir)
     tokenizer = load_tokenizer(str(base_model_path))
     model = load_model(str(base_model_path), cfg, tokenizer)
-    args = SFTConfig(**common_args(cfg, output_dir), completion_only_loss=True)
+    sampling = "group_by_length" if cfg.group_by_length else "random"
+    args = SFTConfig(**common_args(cfg, output_dir), completion_only_loss=True, train_sampling_strategy=sampling)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(list(rows)),
                          processing_class=tokenizer, peft_config=peft_config(cfg))
     started = time.monotonic()

@@ -96,3 +96,12 @@ def test_rows_carry_the_system_prompt_and_question():
 def test_same_seed_gives_same_rows():
     samples = [s(f"q{i}", f"Answer {j}. The answer is {i}.", 9 if j % 2 else 2) for i in range(10) for j in range(4)]
     assert select_rft_examples(samples, seed=3).rows == select_rft_examples(samples, seed=3).rows
+
+
+def test_per_question_cap_prefers_the_shortest_among_equal_scores():
+    long = "First I think about it. Then I add the numbers: 2 + 3 = 5. Therefore the answer is 5."
+    samples = [s("q", long, 10), s("q", "2 + 3 = 5. The answer is 5.", 10), s("q", "The answer is 5 (2 + 3 = 5).", 9),
+               s("q", "The answer is 6.", 1)]
+    kept = completions(select_rft_examples(samples, max_per_question=2, similarity=1.01))
+    assert kept == ["2 + 3 = 5. The answer is 5.", long]  # score first, then length: the 9 loses to both 10s
+    assert completions(select_rft_examples(samples, max_per_question=1)) == ["2 + 3 = 5. The answer is 5."]
