@@ -87,7 +87,9 @@ class SFTTrainSettings(TrainerSettings):
     """Peak learning rate."""
     group_by_length: bool = True
     """Batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in groups): RFT
-    answers run from ~40 to ~250 tokens, and a batch is as long as its longest row."""
+    answers run from ~40 to ~250 tokens, and a batch is as long as its longest row. At this cycle's size it
+    was not measurably faster (round 1, 56 rows x 3 epochs: 256 s with it, 247 s without, different rows);
+    it is kept for larger sets, where padding grows with the batch."""
 
 
 class DPOTrainSettings(TrainerSettings):
