@@ -6,9 +6,10 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
 3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
-4. ``sample_rft``: the RFT model evaluated, then sampled and critiqued for DPO.
-   With ``rft_rounds=2``, ``build_rft2`` / ``train_sft2`` / ``eval_rft2`` fine-tune the RFT model again on
-   those on-policy samples.
+4. ``sample_rft``: the RFT model sampled and critiqued on training questions round 1 did not use (and
+   evaluated when it is the last RFT round, or with ``eval_every_round``). With ``rft_rounds=2`` (the
+   default), ``build_rft2`` / ``train_sft2`` / ``eval_rft2`` fine-tune the RFT model again on those
+   on-policy samples; round 1's model stays an intermediate.
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
    starting from the last RFT model.
 6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
