@@ -44,6 +44,16 @@ def wait_healthy(engine: PolicyEngine, timeout_s: float, poll_s: float = 2.0) ->
         time.sleep(poll_s)
 
 
+def own_server_settings(settings: Settings, weight_reload: bool = False) -> Settings:
+    """A copy of the settings for a server the cycle starts itself, on its own port (never the app's)."""
+    own = settings.model_copy(deep=True)
+    own.server.backend = "vllm"
+    own.vllm.url = None
+    own.vllm.port = settings.vllm.port + CYCLE_PORT_OFFSET
+    own.vllm.weight_reload = weight_reload
+    return own
+
+
 @contextmanager
 def checkpoint_engine(settings: Settings, model_path: str, checkpoint_id: str, *, backend: str = "auto",
                       url: str | None = None) -> Iterator[PolicyEngine]:
@@ -64,11 +74,7 @@ def checkpoint_engine(settings: Settings, model_path: str, checkpoint_id: str, *
     if resolve_backend(backend) == "vllm":
         from serving.factory import start_policy
 
-        own = settings.model_copy(deep=True)
-        own.server.backend = "vllm"
-        own.vllm.url = None
-        own.vllm.port = settings.vllm.port + CYCLE_PORT_OFFSET
-        runtime = start_policy(own, model_path, checkpoint_id, wait=True)
+        runtime = start_policy(own_server_settings(settings), model_path, checkpoint_id, wait=True)
         try:
             wait_healthy(runtime.engine, settings.vllm.startup_timeout_s)
             yield runtime.engine
@@ -92,12 +98,7 @@ class CycleServer:
     """
 
     def __init__(self, settings: Settings) -> None:
-        own = settings.model_copy(deep=True)
-        own.server.backend = "vllm"
-        own.vllm.url = None
-        own.vllm.port = settings.vllm.port + CYCLE_PORT_OFFSET
-        own.vllm.weight_reload = True
-        self.settings = own
+        self.settings = own_server_settings(settings, weight_reload=True)
         self.runtime: PolicyRuntime | None = None
         self.model_path: str | None = None
         self.reloads: list[float] = []
