@@ -35,9 +35,10 @@ def select_rft_examples(
     (``exclude_questions`` holds ``question_key`` values); keep questions with mixed outcomes
     (some >= ``min_score``, some below), unless ``require_mixed`` is off; keep passing answers;
     drop near-duplicates within a question (normalised text, then ``similarity`` ratio); keep the best
-    ``max_per_question`` per question (highest score, then shortest) (with ``require_stated_answer``, only answers that state their final
-    answer explicitly, e.g. "The answer is N", are kept: training on them teaches the format); at most ``max_per_user`` rows per asking user (seed questions
-    have no user and are uncapped).
+    ``max_per_question`` per question, highest score first, then shortest (with ``require_stated_answer``,
+    only answers that state their final answer explicitly, e.g. "The answer is N", are kept: training on
+    them teaches the format); at most ``max_per_user`` rows per asking user (seed questions have no user
+    and are uncapped).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 6.", 2)]
     >>> [r["completion"][0]["content"] for r in select_rft_examples(s).rows]
