@@ -185,6 +185,9 @@ class CycleConfig(_Config):
     dpo_questions: int = 128
     """Questions sampled from the RFT model (for RFT round 2 and DPO); drawn from training questions that
     round 1 did not use while the pool has them, so round 2 sees new problems."""
+    round2_by_yield: bool = True
+    """Draw those questions in proportion to each difficulty level's round-1 mixed-outcome rate (smoothed;
+    see training/question_choice.py) instead of in category order: levels 4-5 rarely give RFT anything."""
     dpo_k: int = 4
     """Samples per question for DPO."""
     run_dpo: bool = True

@@ -6,8 +6,9 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
 3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
-4. ``sample_rft``: the RFT model sampled and critiqued on training questions round 1 did not use (and
-   evaluated when it is the last RFT round, or with ``eval_every_round``). With ``rft_rounds=2`` (the
+4. ``sample_rft``: the RFT model sampled and critiqued on training questions round 1 did not use, drawn by
+   each level's round-1 mixed-outcome yield (``training/question_choice.py``), and evaluated when it is the
+   last RFT round, or with ``eval_every_round``. With ``rft_rounds=2`` (the
    default), ``build_rft2`` / ``train_sft2`` / ``eval_rft2`` fine-tune the RFT model again on those
    on-policy samples; round 1's model stays an intermediate.
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from training.general_data import answer_general_prompts, build_general_rows, lo
 from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
 from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
                            write_mathusereval_jsonl)
+from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
 from training.run_record import CycleBusy, RunRecorder
 from training.sampler import sample_questions
@@ -99,47 +101,6 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
 
 
 # --- pure helpers --------------------------------------------------------------------------------
-
-
-def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) -> list[PoolQuestion]:
-    """Logged questions first, then seed questions spread evenly over categories (round-robin, seeded).
-
-    >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "ab"[i % 2], "") for i in range(10)]
-    >>> [q.category for q in choose_training_questions(qs, 4, seed=0)]
-    ['a', 'b', 'a', 'b']
-    """
-    rng = random.Random(seed)
-    logged = [q for q in train if q.reference is None]
-    seeded = [q for q in train if q.reference is not None]
-    by_cat: dict[str, list[PoolQuestion]] = {}
-    for q in seeded:
-        by_cat.setdefault(q.category, []).append(q)
-    for group in by_cat.values():
-        rng.shuffle(group)
-    order: list[PoolQuestion] = []
-    cats = sorted(by_cat)
-    while any(by_cat.values()):
-        for c in cats:
-            if by_cat[c]:
-                order.append(by_cat[c].pop())
-    return (logged + order)[:n]
-
-
-def later_round_questions(ordered: Sequence[PoolQuestion], used: int, n: int, seed: int) -> list[PoolQuestion]:
-    """``n`` questions for the RFT model's round: ones round 1 did not use (``ordered[used:]``) first, topped
-    up with a seeded draw from round 1's when the pool runs short.
-
-    >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "a", "") for i in range(5)]
-    >>> [q.question_id for q in later_round_questions(qs, 3, 2, seed=0)]
-    ['q3', 'q4']
-    >>> len(later_round_questions(qs, 3, 4, seed=0)), len({q.question_id for q in later_round_questions(qs, 3, 4, 0)})
-    (4, 4)
-    """
-    fresh = list(ordered[used:used + n])
-    if len(fresh) < n:
-        first = list(ordered[:used])
-        fresh += random.Random(seed).sample(first, min(n - len(fresh), len(first)))
-    return fresh
 
 
 def pick_best(reports: dict[str, dict[str, Any]]) -> str:
@@ -275,15 +236,10 @@ class Cycle:
             held_keys = {question_key(q.question) for q in held_out}
             ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed)
             questions = ordered[:cfg.questions]
-            later = later_round_questions(ordered, cfg.questions, cfg.dpo_questions, cfg.seed + 1)
             write_mathusereval_jsonl(eval_set, run_dir / "held_out.jsonl")
             write_mathusereval_jsonl(questions, run_dir / "train_questions.jsonl")
-            write_mathusereval_jsonl(later, run_dir / "train_questions_round2.jsonl")
             self.result["pool"] = {"seed": len(seed_pool), "logged": len(logged), "train": len(train_pool),
-                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions),
-                                   "sampled_round2": len(later),
-                                   "round2_new": len({q.question_id for q in later}
-                                                     - {q.question_id for q in questions})}
+                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions)}
             rec.log(f"pool {self.result['pool']}")
 
         with rec.stage("sample_live"):
@@ -305,6 +261,16 @@ class Cycle:
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples)}
 
         general = build_general_rows(answered)
+        yields = mixed_yield(questions, live_samples)
+        later = later_round_questions(ordered, cfg.questions, cfg.dpo_questions, cfg.seed + 1,
+                                      yields if cfg.round2_by_yield else None)
+        write_mathusereval_jsonl(later, run_dir / "train_questions_round2.jsonl")
+        self.result["pool"].update(
+            sampled_round2=len(later), round2_new=len({q.question_id for q in later} - {q.question_id for q in questions}),
+            round1_yield={str(k): list(v) for k, v in sorted(yields.items(), key=str)},
+            round2_strata={str(k): n for k, n in sorted(Counter(stratum(q) for q in later).items(), key=str)})
+        rec.log(f"round-1 mixed yield by level {self.result['pool']['round1_yield']}; "
+                f"round 2 samples {self.result['pool']['round2_strata']}")
         with rec.stage("build_rft"):
             rft, rft_manifest = self._build_rft(live_samples, general, held_keys, run_dir, "rft", "samples_live")
             self.result["rft_data"] = rft_manifest["counts"]
@@ -474,4 +440,4 @@ def run_cycle(settings: Settings, cfg: CycleConfig, *, trigger: str = "manual", 
             db.dispose()
 
 
-__all__ = ["Cycle", "CycleBusy", "CycleDeps", "choose_training_questions", "default_deps", "pick_best", "run_cycle"]
+__all__ = ["Cycle", "CycleBusy", "CycleDeps", "default_deps", "pick_best", "run_cycle"]

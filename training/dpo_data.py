@@ -71,7 +71,8 @@ def pair_by_score_gap(
     exclude_questions: Collection[str] = (),
     seed: int = 0,
 ) -> BuildResult:
-    """At most one PreferenceRow per question: its highest- vs lowest-scoring eligible answers.
+    """At most one PreferenceRow per question: its highest- vs lowest-scoring eligible answers (the shortest
+    of the equally high ones as chosen).
 
     Filters (each counted): unscored/unrated samples and truncated chosen answers are unusable,
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
@@ -114,7 +115,9 @@ def pair_by_score_gap(
         if not rejected:
             no_rejected += 1
             continue
-        best = max(chosen, key=lambda sv: sv[1])
+        # highest score; among equal scores the shortest, as RFT keeps (a short correct answer is the
+        # behaviour to prefer; remaining ties in seeded order)
+        best = min(chosen, key=lambda sv: (-sv[1], len(sv[0].answer)))
         worst_candidates = [sv for sv in sorted(rejected, key=lambda sv: sv[1])
                             if normalize_answer_text(sv[0].answer) != normalize_answer_text(best[0].answer)]
         if not worst_candidates:

@@ -16,7 +16,8 @@ from serving.critique.critic import MathCritic
 from mathchat.settings import CritiqueSettings
 from tests.fakes import FakeEngine
 from training.config import CycleConfig, PoolSettings
-from training.cycle import CycleDeps, choose_training_questions, run_cycle
+from training.cycle import CycleDeps, run_cycle
+from training.question_choice import choose_training_questions
 from training.pool import PoolQuestion, build_seed_pool, question_key
 from training.run_record import CycleBusy
 from training.trainer_common import write_metadata

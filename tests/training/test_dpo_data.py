@@ -22,6 +22,14 @@ def test_pairs_the_largest_score_gap():
     assert pair(pair_by_score_gap(samples)) == ("Clearly the answer is 5.", "The answer is 9.")
 
 
+def test_among_equal_top_scores_the_shortest_is_chosen():
+    long = "First I add the numbers carefully, one column at a time. The answer is 5."
+    samples = [s("q", long, 10), s("q", "2 + 3 = 5. The answer is 5.", 10), s("q", "The answer is 5 or so.", 9),
+               s("q", "The answer is 9.", 1)]
+    for seed in range(5):
+        assert pair(pair_by_score_gap(samples, seed=seed))[0] == "2 + 3 = 5. The answer is 5."
+
+
 def test_thresholds_require_chosen_at_least_7_and_rejected_at_most_4():
     assert pair_by_score_gap([s("q", "The answer is 5.", 6), s("q", "The answer is 1.", 1)]).rows == []
     assert pair_by_score_gap([s("q", "The answer is 5.", 9), s("q", "The answer is 1.", 5)]).rows == []

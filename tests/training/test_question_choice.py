@@ -1,0 +1,44 @@
+"""Round-2 question choice: the yield per level from round 1's samples, and the draw it weights."""
+
+from collections import Counter
+
+from training.pool import PoolQuestion
+from training.question_choice import later_round_questions, mixed_yield, yield_weights
+from training.samples import ScoredSample
+
+
+def q(i, level):
+    return PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "c", "", level=level)
+
+
+def test_mixed_yield_counts_only_questions_with_both_outcomes_per_level():
+    qs = [q(0, 1), q(1, 1), q(2, 5), q(3, 5)]
+    samples = [ScoredSample("q0", "Q0", "a", 9), ScoredSample("q0", "Q0", "b", 3),    # mixed
+               ScoredSample("q1", "Q1", "a", 9), ScoredSample("q1", "Q1", "b", 7),    # all pass
+               ScoredSample("q2", "Q2", "a", 2), ScoredSample("q2", "Q2", "b", None),  # all (scored) fail
+               ScoredSample("q3", "Q3", "a", None)]                                   # nothing scored: unseen
+    assert mixed_yield(qs, samples) == {1: (1, 2), 5: (0, 1)}
+
+
+def test_unseen_strata_get_the_pooled_rate():
+    weights, unseen = yield_weights({1: (5, 10), 2: (0, 10)})
+    assert weights == {1: 0.5, 2: 1 / 12} and unseen == 6 / 22
+
+
+def test_round_two_draws_more_from_high_yield_levels_and_never_repeats():
+    used = [q(i, 1 + i % 5) for i in range(50)]
+    rest = [q(100 + i, 1 + i % 5) for i in range(500)]  # 100 per level
+    yields = {1: (40, 50), 2: (30, 50), 3: (20, 50), 4: (1, 50), 5: (0, 50)}
+    picked = later_round_questions(used + rest, len(used), 100, seed=0, yields=yields)
+    assert len({x.question_id for x in picked}) == 100 and not {x.question_id for x in used} & {x.question_id for x in picked}
+    by_level = Counter(x.level for x in picked)
+    assert by_level[1] > by_level[3] > by_level[4] + by_level[5]
+    assert [x.question_id for x in picked] == sorted((x.question_id for x in picked), key=lambda s: int(s[1:]))
+    assert picked == later_round_questions(used + rest, len(used), 100, seed=0, yields=yields)  # seeded
+
+
+def test_without_yields_or_with_a_short_pool_round_two_takes_what_is_there():
+    ordered = [q(i, 1) for i in range(10)]
+    assert later_round_questions(ordered, 4, 3, seed=0) == ordered[4:7]
+    topped = later_round_questions(ordered, 8, 5, seed=0, yields={1: (1, 2)})
+    assert topped[:2] == ordered[8:] and len({x.question_id for x in topped}) == 5
