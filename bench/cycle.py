@@ -70,16 +70,15 @@ def main() -> None:
     live = ev.get("live", {})
     cand_kind = (result.get("candidate") or {}).get("kind")
     out: dict = {"run_dir": result.get("run_dir"), "wall_s": round(wall, 1), "stages_s": result.get("stages"),
-                 "pool": result.get("pool"), "rft_rows": (result.get("rft_data") or {}).get("math_rows"),
+                 "pool": result.get("pool"), "rounds": result.get("rounds"),
+                 "rft_rows": {k: v.get("math_rows") for k, v in result.items() if k.startswith("rft") and k.endswith("_data")},
                  "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
                  "skipped": result.get("skipped")}
     if live:
         lacc = live["summary"]["overall"]["strict_accuracy"]
         out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
                        "perplexity": live.get("perplexity"), "format_rate": live["summary"]["overall"]["format_rate"]}
-        for name in ("rft", "rft2", "dpo"):
-            if name not in ev:
-                continue
+        for name in (n for n in ev if n != "live"):
             acc = ev[name]["summary"]["overall"]["strict_accuracy"]
             ppl = ev[name].get("perplexity")
             out[name] = {"strict_acc": acc["rate"], "ci95": acc["ci95"],

@@ -112,16 +112,32 @@ def green_cpu_binding(allowed: list[int]) -> str:
     return ",".join(str(c) for c in cores[len(cores) // 2:])
 
 
+def cpu_binding(cores: str, allowed: list[int], green: bool = False) -> str | None:
+    """VLLM_CPU_OMP_THREADS_BIND for ``VLLMSettings.cpu_cores`` (None: leave vLLM's auto binding).
+
+    >>> cpu_binding("auto", [0, 1]), cpu_binding("all", [0, 1]), cpu_binding("all", [0, 1], green=True)
+    (None, '0,1', '1')
+    >>> cpu_binding("0,2-3", [0, 1, 2, 3])
+    '0,2-3'
+    """
+    if green:
+        return green_cpu_binding(allowed)
+    if cores == "auto":
+        return None
+    return ",".join(str(c) for c in allowed) if cores == "all" else cores
+
+
 def build_vllm_env(settings: Settings, gpu: bool = False, green: bool = False) -> dict[str, str]:
     """Environment for a server process: offline hub, our own compile cache, CPU KV-cache size, and on
-    CPU machines separate compute cores for the green server (unless the operator set a binding)."""
+    CPU machines its compute cores (``cpu_binding``; an operator's VLLM_CPU_OMP_THREADS_BIND wins)."""
     env = dict(os.environ)
     env.update(offline_env(settings))
     env.setdefault("VLLM_CACHE_ROOT", str(Path(settings.state_dir).parent / ".cache" / "vllm"))
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.vllm.kv_cache_gib)
-        if green and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-            env["VLLM_CPU_OMP_THREADS_BIND"] = green_cpu_binding(list(os.sched_getaffinity(0)))
+        binding = cpu_binding(settings.vllm.cpu_cores, sorted(os.sched_getaffinity(0)), green)
+        if binding and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = binding
     if settings.vllm.weight_reload:
         env["VLLM_SERVER_DEV_MODE"] = "1"
     return env

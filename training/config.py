@@ -78,12 +78,14 @@ class SFTTrainSettings(TrainerSettings):
     """RFT's supervised fine-tune (TRL SFTTrainer, completion-only loss).
 
     Measured here on 20 RFT rows (16 math + 4 general), 100 held-out questions: 2 epochs at 5e-5 (6 steps)
-    gave 13% -> 11% strict accuracy; 4 epochs at 1e-4 (12 steps) gave 13% -> 23%, perplexity +0.2%.
+    gave 13% -> 11% strict accuracy; 4 epochs at 1e-4 (12 steps) gave 13% -> 23%, perplexity +0.2%. On one
+    cycle's round-1 data (45 math + 11 general rows, 250 held-out questions, base 13.6%): 3 epochs at 1e-4
+    gave 22.8% in 256 s, 3 epochs at 2e-4 21.6% (perplexity +6%), 2 epochs at 1.5e-4 23.6% in 172 s.
     """
 
-    epochs: float = 3.0
+    epochs: float = 2.0
     """Passes over the data."""
-    learning_rate: float = 1e-4
+    learning_rate: float = 1.5e-4
     """Peak learning rate."""
     group_by_length: bool = True
     """Batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in groups): RFT
@@ -100,7 +102,8 @@ class DPOTrainSettings(TrainerSettings):
     batch_size: int = 4
     """Per-device batch size (pairs)."""
     learning_rate: float = 1e-5
-    """Peak learning rate (5e-5 x 2 epochs overfit in the probe)."""
+    """Peak learning rate. From one cycle's RFT model (32.8%) on its 54 pairs: 1e-5 gave 34.0%, 5e-5 30.4%,
+    1e-4 with beta 0.5 and sft_weight 1 26.8% (and 5e-5 x 2 epochs overfit in DESIGN.md's probe)."""
     beta: float = 0.1
     """DPO beta."""
     sft_weight: float = 0.2
@@ -182,22 +185,22 @@ class CycleConfig(_Config):
     """Training-pool questions sampled for RFT round 1 (192 x k=4 is about 5 min on 2-core CPU vLLM)."""
     k: int = 4
     """Samples per question for RFT."""
-    dpo_questions: int = 128
-    """Questions sampled from the RFT model (for RFT round 2 and DPO); drawn from training questions that
-    round 1 did not use while the pool has them, so round 2 sees new problems."""
-    round2_by_yield: bool = True
-    """Draw those questions in proportion to each difficulty level's round-1 mixed-outcome rate (smoothed;
-    see training/question_choice.py) instead of in category order: levels 4-5 rarely give RFT anything."""
+    dpo_questions: int = 112
+    """Questions each later round samples from the latest RFT model (RFT rounds 2..N; DPO pairs come from the
+    last of these samples): training questions no earlier round used while the pool has them."""
+    later_rounds_by_yield: bool = True
+    """Draw those questions in proportion to each difficulty level's mixed-outcome rate in the round before
+    (smoothed; training/question_choice.py) instead of in category order: levels 4-5 rarely give RFT anything."""
     dpo_k: int = 4
-    """Samples per question for DPO."""
+    """Samples per question in the later rounds (and so for DPO)."""
     run_dpo: bool = True
     """Run the DPO stage (its checkpoint competes with RFT's)."""
-    rft_rounds: int = Field(2, ge=1, le=2)
-    """RFT rounds: 2 also fine-tunes the RFT model on its own critiqued samples (the ones drawn for DPO);
+    rft_rounds: int = Field(3, ge=1, le=4)
+    """RFT rounds: round r (2..N) fine-tunes round r-1's model on its own critiqued samples of new questions.
     DESIGN.md's probe: round 2 took strict accuracy 13% -> 21%. DPO then starts from the last RFT model."""
     eval_every_round: bool = False
-    """Also evaluate round 1's model when rft_rounds=2 (costs one held-out evaluation, ~90 s on CPU); off, the
-    round-1 model is an intermediate checkpoint, registered for lineage but never a candidate."""
+    """Also evaluate the intermediate RFT models (one held-out evaluation each, ~60 s on CPU vLLM); off, only
+    the last round's model is evaluated, and the others are registered for lineage but never a candidate."""
     min_rft_rows: int = 4
     """Fewer RFT rows than this ends the cycle without training."""
     min_dpo_pairs: int = 8

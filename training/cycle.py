@@ -261,16 +261,6 @@ class Cycle:
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples)}
 
         general = build_general_rows(answered)
-        yields = mixed_yield(questions, live_samples)
-        later = later_round_questions(ordered, cfg.questions, cfg.dpo_questions, cfg.seed + 1,
-                                      yields if cfg.round2_by_yield else None)
-        write_mathusereval_jsonl(later, run_dir / "train_questions_round2.jsonl")
-        self.result["pool"].update(
-            sampled_round2=len(later), round2_new=len({q.question_id for q in later} - {q.question_id for q in questions}),
-            round1_yield={str(k): list(v) for k, v in sorted(yields.items(), key=str)},
-            round2_strata={str(k): n for k, n in sorted(Counter(stratum(q) for q in later).items(), key=str)})
-        rec.log(f"round-1 mixed yield by level {self.result['pool']['round1_yield']}; "
-                f"round 2 samples {self.result['pool']['round2_strata']}")
         with rec.stage("build_rft"):
             rft, rft_manifest = self._build_rft(live_samples, general, held_keys, run_dir, "rft", "samples_live")
             self.result["rft_data"] = rft_manifest["counts"]
@@ -282,7 +272,8 @@ class Cycle:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
         trained: dict[str, dict[str, Any]] = {}  # name -> {id, kind, path, parent, manifest}, parents first
 
-        def train(name: str, kind: str, data: str, manifest: dict[str, Any], start: dict[str, Any]) -> dict:
+        def train(name: str, kind: str, data: str, manifest: dict[str, Any], start: dict[str, Any],
+                  rft_round: int | None = None) -> dict:
             ckpt_id = f"{name}-r{self.rec.run_id}-{stamp}"
             job = TrainJob(kind="dpo" if kind == "dpo" else "sft", data_path=run_dir / f"{data}.jsonl",
                            model_path=start["path"], output_dir=Path(self.settings.model.checkpoints_dir) / ckpt_id,
@@ -290,39 +281,68 @@ class Cycle:
                            metadata={"checkpoint_id": ckpt_id, "parent": start["id"], "data_manifest": manifest,
                                      "run_id": self.rec.run_id})
             path = str(self.deps.train(job, run_dir / f"job_{name}.json", run_dir / f"train_{name}.log"))
-            trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest}
+            trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest,
+                             "round": rft_round}
             return trained[name]
 
         with rec.stage("train_sft"):
-            rft_ck = train("rft", "rft", "rft", rft_manifest, live)
+            rft_ck = train("rft", "rft", "rft", rft_manifest, live, rft_round=1)
 
         reports: dict[str, dict[str, Any]] = {}
-        need_samples = cfg.run_dpo or cfg.rft_rounds >= 2
-        with rec.stage("sample_rft"):
-            with self.deps.open_engine(rft_ck["path"], rft_ck["id"], False) as engine:
-                critic = self.deps.make_critic(engine)
-                if cfg.rft_rounds == 1 or cfg.eval_every_round:
-                    reports["rft"] = self._eval(engine, rft_ck["path"], eval_set, critic, "sample_rft",
-                                                baseline=live_report)
-                rft_samples: list[ScoredSample] = []
-                if need_samples:
-                    rft_samples = sample_and_critique(engine, critic, later, cfg, k=cfg.dpo_k, seed=cfg.seed + 1,
-                                                      desc="sample rft", on_progress=self._progress_cb("sample_rft"))
-            write_jsonl(samples_to_rows(rft_samples), run_dir / "samples_rft.jsonl")
-            self.result["rft_samples"] = {"n": len(rft_samples), "pass_rate": sample_pass_rate(rft_samples)}
-
-        last = rft_ck
-        if cfg.rft_rounds >= 2:
-            with rec.stage("build_rft2"):
-                rft2, rft2_manifest = self._build_rft(rft_samples, general, held_keys, run_dir, "rft2", "samples_rft")
-                self.result["rft2_data"] = rft2_manifest["counts"]
-            if len(rft2.rows) >= cfg.min_rft_rows:
-                with rec.stage("train_sft2"):
-                    last = train("rft2", "rft", "rft2", rft2_manifest, rft_ck)
-                with rec.stage("eval_rft2"):
-                    reports["rft2"] = self._eval_checkpoint(last, eval_set, "eval_rft2", live_report)
-            else:
-                rec.log(f"only {len(rft2.rows)} round-2 RFT rows (< {cfg.min_rft_rows}); round 2 skipped")
+        model, model_round = rft_ck, 1
+        used = {q.question_id for q in questions}
+        prev_questions, prev_samples = list(questions), list(live_samples)
+        last_samples: list[ScoredSample] = []
+        self.result["rounds"] = {}
+        # round r (2..N) samples the round r-1 model on new questions and fine-tunes it on its own passing
+        # answers; DPO pairs come from the last samples drawn. With one round and DPO, round 1's model is
+        # sampled for DPO only.
+        for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
+            final_sampling = r > cfg.rft_rounds
+            yields = mixed_yield(prev_questions, prev_samples)
+            round_questions = later_round_questions(ordered, used, cfg.dpo_questions, cfg.seed + r - 1,
+                                                    yields if cfg.later_rounds_by_yield else None)
+            info = {"questions": len(round_questions), "new": len({q.question_id for q in round_questions} - used),
+                    "previous_yield": {str(k): list(v) for k, v in sorted(yields.items(), key=str)},
+                    "levels": {str(k): n for k, n in sorted(Counter(stratum(q) for q in round_questions).items(),
+                                                            key=str)}}
+            used |= {q.question_id for q in round_questions}
+            write_mathusereval_jsonl(round_questions, run_dir / f"train_questions_round{r}.jsonl")
+            self.result["rounds"][str(r)] = info
+            rec.log(f"round {r}: previous model's mixed yield by level {info['previous_yield']}; "
+                    f"sampling {info['levels']}")
+            sample_stage = "sample_rft" if r == 2 else f"sample_rft{r - 1}"
+            with rec.stage(sample_stage):
+                with self.deps.open_engine(model["path"], model["id"], False) as engine:
+                    critic = self.deps.make_critic(engine)
+                    if final_sampling or cfg.eval_every_round:
+                        reports[_round_name(model_round)] = self._eval(engine, model["path"], eval_set, critic,
+                                                                       sample_stage, baseline=live_report)
+                    last_samples = sample_and_critique(engine, critic, round_questions, cfg, k=cfg.dpo_k,
+                                                       seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
+                                                       on_progress=self._progress_cb(sample_stage))
+            name = "samples_rft" if r == 2 else f"samples_rft{r - 1}"
+            write_jsonl(samples_to_rows(last_samples), run_dir / f"{name}.jsonl")
+            info["samples"] = {"n": len(last_samples), "pass_rate": sample_pass_rate(last_samples)}
+            if r == 2:
+                self.result["rft_samples"] = info["samples"]
+            if final_sampling:
+                break
+            rname = _round_name(r)
+            with rec.stage(f"build_{rname}"):
+                built, built_manifest = self._build_rft(last_samples, general, held_keys, run_dir, rname, name)
+                self.result[f"{rname}_data"] = built_manifest["counts"]
+            if len(built.rows) < cfg.min_rft_rows:
+                rec.log(f"only {len(built.rows)} round-{r} RFT rows (< {cfg.min_rft_rows}); rounds from {r} on skipped")
+                break
+            with rec.stage(f"train_sft{r}"):
+                model, model_round = train(rname, "rft", rname, built_manifest, model, rft_round=r), r
+            prev_questions, prev_samples = round_questions, last_samples
+        if _round_name(model_round) not in reports:  # the last RFT model is always evaluated
+            stage = f"eval_{_round_name(model_round)}"
+            with rec.stage(stage):
+                reports[_round_name(model_round)] = self._eval_checkpoint(model, eval_set, stage, live_report)
+        rft_samples, last = last_samples, model
 
         if cfg.run_dpo:
             with rec.stage("build_dpo"):
@@ -345,10 +365,6 @@ class Cycle:
                     reports["dpo"] = self._eval_checkpoint(dpo_ck, eval_set, "eval_dpo", live_report)
             else:
                 rec.log(f"only {len(dpo.rows)} DPO pairs (< {cfg.min_dpo_pairs}); DPO skipped")
-
-        if not reports:  # round 2 and DPO both skipped: round 1's model is the only one left to offer
-            with rec.stage("eval_rft"):
-                reports["rft"] = self._eval_checkpoint(rft_ck, eval_set, "eval_rft", live_report)
 
         with rec.stage("register"):
             ec = cfg.eval
@@ -374,7 +390,7 @@ class Cycle:
                     metrics = {"eval": summary.get(name), "live_eval": summary["live"], "gate": decision,
                                "run_id": self.rec.run_id, "stage": name}
                     if name not in reports:
-                        metrics["note"] = "intermediate checkpoint (RFT round 1), not evaluated"
+                        metrics["note"] = f"intermediate checkpoint (RFT round {ck['round']}), not evaluated"
                     register_checkpoint(session=session, checkpoint_id=ck["id"], path=ck["path"], kind=ck["kind"],
                                         parent_id=ck["parent"], status="candidate" if is_best else "rejected",
                                         gate_passed=decision["promotable"] if decision else None, metrics=metrics,
@@ -413,6 +429,15 @@ class Cycle:
         run_in_transaction(self.db, lambda s: record_dataset(
             session=s, kind=kind, path=manifest["path"], count=manifest["rows"], content_hash=manifest["sha256"],
             manifest=manifest, run_id=self.rec.run_id))
+
+
+def _round_name(r: int) -> str:
+    """Checkpoint/stage name of RFT round ``r``: rft, rft2, rft3, ...
+
+    >>> _round_name(1), _round_name(3)
+    ('rft', 'rft3')
+    """
+    return "rft" if r == 1 else f"rft{r}"
 
 
 def _live_info(checkpoint) -> dict[str, Any]:

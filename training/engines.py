@@ -54,6 +54,7 @@ def own_server_settings(settings: Settings, weight_reload: bool = False) -> Sett
     own.vllm.url = None
     own.vllm.port = settings.vllm.port + CYCLE_PORT_OFFSET
     own.vllm.weight_reload = weight_reload
+    own.vllm.cpu_cores = "all"  # nothing else computes while the cycle waits on its server
     return own
 
 

@@ -2,15 +2,15 @@
 
 RFT learns only from questions whose samples both pass and fail ("mixed"). How often a question is mixed
 depends mostly on its difficulty level, and the first round measures that for free: on the default
-model, levels 1-3 were mixed 23-38% of the time and levels 4-5 8%. So round 2 draws its questions in
-proportion to each level's smoothed round-1 yield instead of uniformly. Everything here is pure.
+model, levels 1-3 were mixed 23-38% of the time and levels 4-5 8%. So each later round draws its questions
+in proportion to each level's smoothed yield in the round before instead of uniformly. Everything here is pure.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from serving.critique.bands import PASS_THRESHOLD
 from training.pool import PoolQuestion
@@ -88,23 +88,23 @@ def yield_weights(yields: Mapping[Stratum, tuple[int, int]]) -> tuple[dict[Strat
     return weights, (mixed + 1) / (seen + 2)
 
 
-def later_round_questions(ordered: Sequence[PoolQuestion], used: int, n: int, seed: int,
+def later_round_questions(ordered: Sequence[PoolQuestion], used: Collection[str], n: int, seed: int,
                           yields: Mapping[Stratum, tuple[int, int]] | None = None) -> list[PoolQuestion]:
-    """``n`` questions for the RFT model's round: ones round 1 did not use (``ordered[used:]``) first, topped
-    up with a seeded draw from round 1's when the pool runs short.
+    """``n`` questions for a later RFT round: ones no earlier round used (ids in ``used``) first, topped up
+    with a seeded draw from the used ones when the pool runs short.
 
-    With ``yields`` (round 1's ``mixed_yield``) the fresh questions are a seeded weighted draw without
-    replacement, each weighted by its stratum's smoothed yield, kept in ``ordered``'s order; without, the
-    next ``n`` in order.
+    With ``yields`` (the previous round's ``mixed_yield``) the fresh questions are a seeded weighted draw
+    without replacement, each weighted by its stratum's smoothed yield, kept in ``ordered``'s order;
+    without, the next ``n`` in order.
 
     >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "a", "") for i in range(5)]
-    >>> [q.question_id for q in later_round_questions(qs, 3, 2, seed=0)]
+    >>> [q.question_id for q in later_round_questions(qs, {"q0", "q1", "q2"}, 2, seed=0)]
     ['q3', 'q4']
-    >>> len(later_round_questions(qs, 3, 4, seed=0)), len({q.question_id for q in later_round_questions(qs, 3, 4, 0)})
+    >>> len(later_round_questions(qs, {"q0", "q1", "q2"}, 4, seed=0)), len({q.question_id for q in later_round_questions(qs, {"q0", "q1", "q2"}, 4, 0)})
     (4, 4)
     """
     rng = random.Random(seed)
-    rest = list(ordered[used:])
+    rest = [q for q in ordered if q.question_id not in used]
     if yields and len(rest) > n:
         weights, unseen = yield_weights(yields)
         # Efraimidis-Spirakis: the n largest u^(1/w) are a weighted sample without replacement
@@ -114,6 +114,6 @@ def later_round_questions(ordered: Sequence[PoolQuestion], used: int, n: int, se
     else:
         fresh = rest[:n]
     if len(fresh) < n:
-        first = list(ordered[:used])
+        first = [q for q in ordered if q.question_id in used]
         fresh += rng.sample(first, min(n - len(fresh), len(first)))
     return fresh

@@ -39,7 +39,7 @@ def cycle(
     dpo_steps: Annotated[int | None, typer.Option(help="Cap on DPO optimizer steps (-1: epochs).")] = None,
     eval_questions: Annotated[int | None, typer.Option(help="Held-out questions evaluated per checkpoint.")] = None,
     no_dpo: Annotated[bool, typer.Option("--no-dpo", help="Skip the DPO stage.")] = False,
-    rft_rounds: Annotated[int | None, typer.Option(help="1, or 2 to fine-tune the RFT model on its own samples.")] = None,
+    rft_rounds: Annotated[int | None, typer.Option(help="RFT rounds (1-4): each later round fine-tunes the last RFT model on its own samples.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto, vllm or transformers (how checkpoints are run).")] = None,
     live_url: Annotated[str | None, typer.Option(help="URL of a server already serving the live checkpoint.")] = None,
     config: Annotated[Path | None, typer.Option(help="JSON file of CycleConfig fields.")] = None,
@@ -63,9 +63,9 @@ def cycle(
     except CycleBusy as busy:
         typer.echo(f"not started: {busy}", err=True)
         raise typer.Exit(code=3) from None
-    summary = {key: result.get(key) for key in ("run_id", "run_dir", "live", "pool", "live_samples", "rft_data",
-                                                 "rft_samples", "rft2_data", "dpo_data", "candidate", "stages", "total_seconds",
-                                                 "skipped")}
+    summary = {key: value for key, value in result.items()
+               if key in ("run_id", "run_dir", "live", "pool", "live_samples", "rounds", "dpo_data", "candidate", "stages",
+                          "total_seconds", "skipped") or (key.startswith("rft") and key.endswith("_data"))}
     summary["eval"] = {name: {"strict_accuracy": rep["summary"]["overall"]["strict_accuracy"],
                               "mean_score": rep["summary"]["overall"]["mean_score"],
                               "perplexity": rep.get("perplexity")} for name, rep in (result.get("eval") or {}).items()}

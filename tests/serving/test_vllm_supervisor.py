@@ -54,6 +54,21 @@ def test_green_server_computes_on_other_cores_than_blue(monkeypatch) -> None:
     assert build_vllm_env(Settings(), green=True)["VLLM_CPU_OMP_THREADS_BIND"] == "0"
 
 
+def test_cycle_server_may_compute_on_every_core(monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    settings = Settings()
+    settings.vllm.cpu_cores = "all"
+    allowed = sorted(os.sched_getaffinity(0))
+    assert build_vllm_env(settings)["VLLM_CPU_OMP_THREADS_BIND"] == ",".join(map(str, allowed))
+    assert build_vllm_env(settings, green=True)["VLLM_CPU_OMP_THREADS_BIND"] == green_cpu_binding(allowed)
+    settings.vllm.cpu_cores = "0"
+    assert build_vllm_env(settings)["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in build_vllm_env(settings, gpu=True)
+    from training.engines import own_server_settings
+
+    assert own_server_settings(Settings()).vllm.cpu_cores == "all" and Settings().vllm.cpu_cores == "auto"
+
+
 @pytest.mark.vllm
 def test_killed_server_is_restarted_and_answers_again(vllm_supervisor, vllm_engine) -> None:
     wait_ready(vllm_supervisor)

@@ -177,7 +177,7 @@ def test_default_two_rounds_skip_round_one_eval_and_sample_new_questions(setting
     cfg = small_config(rft_rounds=2, eval_every_round=False)
     result = run_cycle(settings, cfg, deps=fake_deps(tmp_path, calls=calls), db=db)
     assert set(result["eval"]) == {"live", "rft2", "dpo"}  # round 1's model is an intermediate
-    assert result["pool"]["round2_new"] == cfg.dpo_questions  # the 400-question pool has fresh ones to give
+    assert result["rounds"]["2"]["new"] == cfg.dpo_questions  # the 400-question pool has fresh ones to give
     run_dir = Path(result["run_dir"])
     first = {json.loads(line)["question_id"] for line in (run_dir / "train_questions.jsonl").read_text().splitlines()}
     second = [json.loads(line)["question_id"]
@@ -188,6 +188,26 @@ def test_default_two_rounds_skip_round_one_eval_and_sample_new_questions(setting
         assert rows["rft"].status == "rejected" and rows["rft"].metrics["eval"] is None
         assert rows["rft"].gate_passed is None and "not evaluated" in rows["rft"].metrics["note"]
         assert rows["dpo"].status == "candidate"
+
+
+def test_three_rounds_chain_on_fresh_questions_and_dpo_starts_from_the_last(settings, db, tmp_path):
+    cfg = small_config(rft_rounds=3, dpo_questions=20)
+    result = run_cycle(settings, cfg, deps=fake_deps(tmp_path), db=db)
+    assert set(result["eval"]) == {"live", "rft3", "dpo"}
+    run_dir = Path(result["run_dir"])
+    rounds = [{json.loads(line)["question_id"] for line in (run_dir / name).read_text().splitlines()}
+              for name in ("train_questions.jsonl", "train_questions_round2.jsonl", "train_questions_round3.jsonl")]
+    assert not rounds[0] & rounds[1] and not rounds[2] & (rounds[0] | rounds[1])
+    assert result["rounds"]["3"]["new"] == 20 and set(result["rounds"]["3"]["previous_yield"])
+    last_samples = (run_dir / "samples_rft2.jsonl").read_text().splitlines()  # round 2's model, sampled for round 3
+    assert result["rft3_data"]["math_rows"] > 0 and result["dpo_data"]["samples_in"] == len(last_samples)
+    with session_scope(db) as s:
+        rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
+        assert rows["rft2"].parent_id == rows["rft"].id and rows["rft3"].parent_id == rows["rft2"].id
+        assert rows["dpo"].parent_id == rows["rft3"].id
+        assert "RFT round 2" in rows["rft2"].metrics["note"] and rows["rft3"].metrics["eval"] is not None
+        run = s.get(TrainingRun, result["run_id"])
+        assert {"sample_rft", "train_sft2", "sample_rft2", "train_sft3", "eval_rft3"} <= set(run.progress)
 
 
 def test_two_rounds_with_too_few_round_two_rows_still_offer_round_one(settings, db, tmp_path):

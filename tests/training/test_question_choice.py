@@ -29,16 +29,23 @@ def test_round_two_draws_more_from_high_yield_levels_and_never_repeats():
     used = [q(i, 1 + i % 5) for i in range(50)]
     rest = [q(100 + i, 1 + i % 5) for i in range(500)]  # 100 per level
     yields = {1: (40, 50), 2: (30, 50), 3: (20, 50), 4: (1, 50), 5: (0, 50)}
-    picked = later_round_questions(used + rest, len(used), 100, seed=0, yields=yields)
+    ids = {x.question_id for x in used}
+    picked = later_round_questions(used + rest, ids, 100, seed=0, yields=yields)
     assert len({x.question_id for x in picked}) == 100 and not {x.question_id for x in used} & {x.question_id for x in picked}
     by_level = Counter(x.level for x in picked)
     assert by_level[1] > by_level[3] > by_level[4] + by_level[5]
     assert [x.question_id for x in picked] == sorted((x.question_id for x in picked), key=lambda s: int(s[1:]))
-    assert picked == later_round_questions(used + rest, len(used), 100, seed=0, yields=yields)  # seeded
+    assert picked == later_round_questions(used + rest, ids, 100, seed=0, yields=yields)  # seeded
 
 
 def test_without_yields_or_with_a_short_pool_round_two_takes_what_is_there():
     ordered = [q(i, 1) for i in range(10)]
-    assert later_round_questions(ordered, 4, 3, seed=0) == ordered[4:7]
-    topped = later_round_questions(ordered, 8, 5, seed=0, yields={1: (1, 2)})
+    assert later_round_questions(ordered, {q.question_id for q in ordered[:4]}, 3, seed=0) == ordered[4:7]
+    topped = later_round_questions(ordered, {q.question_id for q in ordered[:8]}, 5, seed=0, yields={1: (1, 2)})
     assert topped[:2] == ordered[8:] and len({x.question_id for x in topped}) == 5
+
+
+def test_questions_used_by_any_earlier_round_are_not_fresh():
+    ordered = [q(i, 1) for i in range(10)]
+    used = {"q0", "q1", "q5"}  # round 2's weighted draw is not a prefix of the order
+    assert [x.question_id for x in later_round_questions(ordered, used, 4, seed=0)] == ["q2", "q3", "q4", "q6"]
