@@ -248,7 +248,7 @@ class Cycle:
                 live_samples = sample_and_critique(engine, critic, questions, cfg, k=cfg.k, seed=cfg.seed,
                                                    desc="sample live", on_progress=self._progress_cb("sample_live"))
                 prompts = load_general_prompts()[:cfg.general_prompts]
-                answered = answer_general_prompts(engine, prompts, cfg.general_sampling,
+                answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
                                                   concurrency=cfg.sample_concurrency) if prompts else []
                 cache_path, live_report = self._cached_live_eval(live["id"], eval_set)
                 if live_report is None:

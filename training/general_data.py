@@ -27,11 +27,11 @@ def load_general_prompts(path: Path = GENERAL_PROMPTS_PATH) -> list[str]:
 
 
 def answer_general_prompts(engine: PolicyEngine, prompts: Sequence[str], sampling: SamplingSettings,
-                           concurrency: int = 8) -> list[tuple[str, str, str | None]]:
-    """(prompt, answer, finish_reason) for each prompt, one sample each (batched/concurrent; failures skipped)."""
-    drawn = sample_questions(engine, prompts, sampling, system=None, n=1, concurrency=concurrency,
+                           concurrency: int = 8, n: int = 1) -> list[tuple[str, str, str | None]]:
+    """(prompt, answer, finish_reason) for each of ``n`` samples per prompt (batched/concurrent; failures skipped)."""
+    drawn = sample_questions(engine, prompts, sampling, system=None, n=n, concurrency=concurrency,
                              skip_errors=True, desc="general")
-    return [(p, got[0].text, got[0].finish_reason) for p, got in zip(prompts, drawn) if got]
+    return [(p, s.text, s.finish_reason) for p, got in zip(prompts, drawn) for s in got]
 
 
 def build_general_rows(answered: Sequence[tuple[str, str, str | None]], *, min_chars: int = 20) -> BuildResult:

@@ -18,6 +18,12 @@ def test_answers_come_from_the_engine_in_prompt_order():
     assert [a for _, a, _ in got] == ["Answer to: a?", "Answer to: b?", "Answer to: c?"]
 
 
+def test_several_answers_per_prompt_each_become_a_row():
+    engine = FakeEngine([lambda m, s: "Answer to: " + m[-1]["content"]])
+    got = answer_general_prompts(engine, ["a?", "b?"], SamplingSettings(temperature=1.0), concurrency=2, n=2)
+    assert [p for p, _, _ in got] == ["a?", "a?", "b?", "b?"] and all(a.startswith("Answer to") for _, a, _ in got)
+
+
 def test_truncated_and_short_answers_are_dropped():
     result = build_general_rows([("p1", "A full and helpful answer here.", "stop"),
                                  ("p2", "A full answer that was cut off in the mid", "length"), ("p3", "ok", "stop")])
