@@ -6,11 +6,11 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
 3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
-4. ``sample_rft``: the RFT model sampled and critiqued on training questions round 1 did not use, drawn by
-   each level's round-1 mixed-outcome yield (``training/question_choice.py``), and evaluated when it is the
-   last RFT round, or with ``eval_every_round``. With ``rft_rounds=2`` (the
-   default), ``build_rft2`` / ``train_sft2`` / ``eval_rft2`` fine-tune the RFT model again on those
-   on-policy samples; round 1's model stays an intermediate.
+4. ``sample_rft``, ``sample_rft2``, ...: round r (2..``rft_rounds``) samples and critiques the round r-1
+   model on training questions no earlier round used, drawn by each level's mixed-outcome yield in the
+   round before (``training/question_choice.py``); ``build_rft{r}`` / ``train_sft{r}`` fine-tune that model on
+   its own passing answers. Intermediate models are evaluated only with ``eval_every_round``; the last RFT
+   model always is (``eval_rft{N}``). With one round and DPO, round 1's model is sampled for DPO only.
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
    starting from the last RFT model.
 6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
@@ -289,7 +289,7 @@ class Cycle:
             rft_ck = train("rft", "rft", "rft", rft_manifest, live, rft_round=1)
 
         reports: dict[str, dict[str, Any]] = {}
-        model, model_round = rft_ck, 1
+        model = rft_ck
         used = {q.question_id for q in questions}
         prev_questions, prev_samples = list(questions), list(live_samples)
         last_samples: list[ScoredSample] = []
@@ -311,17 +311,17 @@ class Cycle:
             self.result["rounds"][str(r)] = info
             rec.log(f"round {r}: previous model's mixed yield by level {info['previous_yield']}; "
                     f"sampling {info['levels']}")
-            sample_stage = "sample_rft" if r == 2 else f"sample_rft{r - 1}"
+            sample_stage = f"sample_{_round_name(r - 1)}"
             with rec.stage(sample_stage):
                 with self.deps.open_engine(model["path"], model["id"], False) as engine:
                     critic = self.deps.make_critic(engine)
                     if final_sampling or cfg.eval_every_round:
-                        reports[_round_name(model_round)] = self._eval(engine, model["path"], eval_set, critic,
+                        reports[_round_name(model["round"])] = self._eval(engine, model["path"], eval_set, critic,
                                                                        sample_stage, baseline=live_report)
                     last_samples = sample_and_critique(engine, critic, round_questions, cfg, k=cfg.dpo_k,
                                                        seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
                                                        on_progress=self._progress_cb(sample_stage))
-            name = "samples_rft" if r == 2 else f"samples_rft{r - 1}"
+            name = f"samples_{_round_name(r - 1)}"
             write_jsonl(samples_to_rows(last_samples), run_dir / f"{name}.jsonl")
             info["samples"] = {"n": len(last_samples), "pass_rate": sample_pass_rate(last_samples)}
             if r == 2:
@@ -336,31 +336,30 @@ class Cycle:
                 rec.log(f"only {len(built.rows)} round-{r} RFT rows (< {cfg.min_rft_rows}); rounds from {r} on skipped")
                 break
             with rec.stage(f"train_sft{r}"):
-                model, model_round = train(rname, "rft", rname, built_manifest, model, rft_round=r), r
+                model = train(rname, "rft", rname, built_manifest, model, rft_round=r)
             prev_questions, prev_samples = round_questions, last_samples
-        if _round_name(model_round) not in reports:  # the last RFT model is always evaluated
-            stage = f"eval_{_round_name(model_round)}"
+        if _round_name(model["round"]) not in reports:  # the last RFT model is always evaluated
+            stage = f"eval_{_round_name(model['round'])}"
             with rec.stage(stage):
-                reports[_round_name(model_round)] = self._eval_checkpoint(model, eval_set, stage, live_report)
-        rft_samples, last = last_samples, model
+                reports[_round_name(model["round"])] = self._eval_checkpoint(model, eval_set, stage, live_report)
 
         if cfg.run_dpo:
             with rec.stage("build_dpo"):
                 dc = cfg.dpo_data
                 rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
                                                                                  system=cfg.system_prompt))
-                dpo = pair_by_score_gap(list(rft_samples) + rated, chosen_min=dc.chosen_min,
+                dpo = pair_by_score_gap(list(last_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,
                                         max_per_user=dc.max_per_user, exclude_questions=held_keys, seed=cfg.seed)
                 dpo.counts["rated_answers"] = len(rated)
                 dpo_manifest = write_dataset("dpo", dpo, run_dir, config=dc,
-                                             inputs={"samples_rft": sha256_rows(samples_to_rows(rft_samples))})
+                                             inputs={"samples_rft": sha256_rows(samples_to_rows(last_samples))})
                 self._record_dataset("dpo", dpo_manifest)
                 self.result["dpo_data"] = dpo_manifest["counts"]
             if len(dpo.rows) >= cfg.min_dpo_pairs:
                 with rec.stage("train_dpo"):
-                    dpo_ck = train("dpo", "dpo", "dpo", dpo_manifest, last)
+                    dpo_ck = train("dpo", "dpo", "dpo", dpo_manifest, model)
                 with rec.stage("eval_dpo"):
                     reports["dpo"] = self._eval_checkpoint(dpo_ck, eval_set, "eval_dpo", live_report)
             else:

@@ -3,7 +3,7 @@
 The cycle samples and evaluates several checkpoints in turn (live, RFT, RFT round 2, DPO). With vLLM one
 private server serves them all: it starts once, on the first checkpoint, and each later checkpoint's
 weights are swapped into it in place (0.3-0.6 s measured) instead of starting a server per checkpoint
-(105-150 s for a compiled start on 2 CPU cores). It stays up, idle, while the trainer runs. ``checkpoint_engine`` is the
+(70-160 s for a compiled start on 2 CPU cores). It stays up, idle, while the trainer runs. ``checkpoint_engine`` is the
 one-shot form (one checkpoint, one block) that ``mathchat eval`` uses.
 """
 
