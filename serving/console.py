@@ -9,6 +9,7 @@ disabled operator loses access at once. Handlers take UI values, call one ``cons
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -32,6 +33,10 @@ from serving.web_auth import SessionUser, WebAuth
 T = TypeVar("T")
 REFRESH_S = 5.0
 """How often the training-runs panel refreshes itself (seconds)."""
+SWITCH_POLL_S = 5.0
+"""How often the promote panel updates while a switch runs (seconds)."""
+SWITCH_WAIT_FACTOR = 2.0
+"""The panel follows a switch for this many server start-up timeouts (start + drain), then says it still runs."""
 
 
 class NotOperator(gr.Error):
@@ -165,6 +170,7 @@ class ConsoleActions:
         return console_eval.gate_markdown(info)
 
     def _switch(self, action: Callable[[], PromotionResult], verb: str) -> Iterator[str]:
+        """Record the promotion, then follow its switch (performed here or by the sync loop) until it ends."""
         try:
             result = action()
         except InvalidInput as exc:
@@ -172,11 +178,12 @@ class ConsoleActions:
             return
         head = (f"**Done — {result.action}:** {result.from_id or '-'} → **{result.to_id}**"
                 + (" (**gate overridden**, recorded)" if result.override else ""))
-        yield head + "\n\nSwitching the server …"
-        self.sync.retry(result.to_id)
-        report = self.sync.sync()
-        error = self.sync.state.last_error if report is None else None
-        yield head + "\n\n" + (f"**Switch failed:** {error}" if error else data.switch_report_markdown(report))
+        status = self.sync.request_switch(result.to_id)
+        deadline = time.monotonic() + SWITCH_WAIT_FACTOR * self.settings.vllm.startup_timeout_s
+        while not status.finished and time.monotonic() < deadline:
+            yield head + f"\n\nSwitching the server ({status.state}, serving **{status.served}** until it is ready) …"
+            status = self.sync.wait_for(result.to_id, SWITCH_POLL_S)
+        yield head + "\n\n" + data.switch_status_markdown(status)
 
     def promote(self, checkpoint_id: str | None, override: bool, request: gr.Request) -> Iterator[str]:
         """Promote the picked checkpoint (override recorded), then switch the server and show the report."""

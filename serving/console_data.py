@@ -562,6 +562,18 @@ def switch_report_markdown(report: Any) -> str:
     return "\n".join(lines)
 
 
+def switch_status_markdown(status: Any) -> str:
+    """The outcome of one switch (``serving.live_model.SwitchStatus``) as text."""
+    if status.state == "failed":
+        return f"**Switch failed:** {status.error}; still serving **{status.served}**."
+    if status.state != "done":
+        return (f"**Still switching** to **{status.to_checkpoint}** ({status.state}); serving **{status.served}**. "
+                "This panel and `/api/operator/status` show it when it ends.")
+    if status.report is None:
+        return f"**{status.to_checkpoint}** was already served: no switch was needed."
+    return switch_report_markdown(status.report)
+
+
 def sync_status_markdown(state: Any, live_in_db: str | None) -> str:
     """What is served now vs what the database says is live (``serving.live_model.SyncState``)."""
     lines = [f"Live in the database: **{live_in_db or '-'}** · served now: **{state.served_id}**"]

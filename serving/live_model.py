@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 from sqlalchemy.engine import Engine
 
@@ -73,6 +74,34 @@ class SyncState:
     switching_to: str | None = None
 
 
+SwitchState = Literal["pending", "switching", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class SwitchStatus:
+    """Where the switch to one checkpoint stands, whoever performs it (a request or the watcher's loop).
+
+    ``pending``: the database names it live but no switch has started; ``switching``: a server is starting;
+    ``done``: it is served (``report`` is the switch that got there, None if none was needed);
+    ``failed``: the last switch to it failed (``error``); it is retried when an operator promotes it again.
+    """
+
+    to_checkpoint: str
+    state: SwitchState
+    served: str
+    report: SwitchReport | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+    def as_dict(self) -> dict:
+        body = asdict(self)
+        body["report"] = None if self.report is None else asdict(self.report)
+        return body
+
+
 class LiveModelSync:
     """Watches the DB's live checkpoint and switches the served model to it."""
 
@@ -83,7 +112,9 @@ class LiveModelSync:
         self.runtime = runtime
         self.engine = engine
         self.state = SyncState(served_id=served_id)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one switch at a time; held for the whole switch
+        self._changed = threading.Condition()  # notified whenever a switch starts or ends
+        self._reports: dict[str, SwitchReport] = {}  # the latest switch that reached each checkpoint
         self._stop = threading.Event()
         self._failed: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -96,13 +127,17 @@ class LiveModelSync:
         return run_in_transaction(self.db, work, retries=1)
 
     def sync(self) -> SwitchReport | None:
-        """Switch to the DB's live checkpoint if it isn't served; returns the switch report (None: nothing to do)."""
+        """Switch to the DB's live checkpoint if it isn't served; returns the switch report (None: nothing to do).
+
+        Callers that need the outcome of one promotion use ``status``/``wait_for`` instead: the loop may
+        have performed the switch already, and then this call has nothing to do.
+        """
         with self._lock:
             live = self.live_in_db()
             if live is None or live[0] == self.state.served_id or live[0] in self._failed:
                 return None
             checkpoint_id, path = live
-            self.state.switching_to = checkpoint_id
+            self._set(switching_to=checkpoint_id)
             t0 = time.monotonic()
             try:
                 if self.runtime.supervisor is not None:
@@ -115,15 +150,54 @@ class LiveModelSync:
             except Exception as exc:
                 log.exception("switch to %s failed; still serving %s", checkpoint_id, self.state.served_id)
                 self._failed.add(checkpoint_id)
-                self.state.last_error = f"switch to {checkpoint_id} failed: {exc}"
+                self._set(switching_to=None, last_error=f"switch to {checkpoint_id} failed: {exc}")
                 return None
-            finally:
-                self.state.switching_to = None
-            self.state.served_id = checkpoint_id
-            self.state.last_report = report
-            self.state.last_error = None
+            self._reports[checkpoint_id] = report
+            self._set(switching_to=None, served_id=checkpoint_id, last_report=report, last_error=None)
             log.info("now serving %s (%s)", checkpoint_id, report)
             return report
+
+    def _set(self, **fields: object) -> None:
+        with self._changed:
+            for name, value in fields.items():
+                setattr(self.state, name, value)
+            self._changed.notify_all()
+
+    def status(self, checkpoint_id: str) -> SwitchStatus:
+        """Where the switch to ``checkpoint_id`` stands now (never blocks)."""
+        with self._changed:
+            st = self.state
+            if st.served_id == checkpoint_id:
+                return SwitchStatus(checkpoint_id, "done", st.served_id, report=self._reports.get(checkpoint_id))
+            if st.switching_to == checkpoint_id:
+                return SwitchStatus(checkpoint_id, "switching", st.served_id)
+            if checkpoint_id in self._failed:
+                return SwitchStatus(checkpoint_id, "failed", st.served_id, error=st.last_error)
+            return SwitchStatus(checkpoint_id, "pending", st.served_id)
+
+    def request_switch(self, checkpoint_id: str) -> SwitchStatus:
+        """After a promotion: forget an earlier failure of ``checkpoint_id`` and start the switch now, in the
+        background, without waiting for the loop's next tick. Returns the status at once."""
+        self.retry(checkpoint_id)
+        threading.Thread(target=self._sync_logged, name=f"switch-{checkpoint_id}", daemon=True).start()
+        return self.status(checkpoint_id)
+
+    def wait_for(self, checkpoint_id: str, timeout_s: float) -> SwitchStatus:
+        """Block until the switch to ``checkpoint_id`` is done or failed, or ``timeout_s`` passes."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not (status := self.status(checkpoint_id)).finished:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 1.0))  # also re-reads the state if a notify was missed
+            return status
+
+    def _sync_logged(self) -> None:
+        try:
+            self.sync()
+        except Exception:
+            log.exception("live-model sync failed")
 
     def retry(self, checkpoint_id: str) -> None:
         """Forget an earlier failed switch to this checkpoint (an operator promoted it again)."""
@@ -132,10 +206,7 @@ class LiveModelSync:
     def start(self, interval_s: float = 5.0) -> None:
         def loop() -> None:
             while not self._stop.wait(interval_s):
-                try:
-                    self.sync()
-                except Exception:
-                    log.exception("live-model sync failed")
+                self._sync_logged()
 
         self._thread = threading.Thread(target=loop, name="live-model-sync", daemon=True)
         self._thread.start()

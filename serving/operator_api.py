@@ -1,9 +1,16 @@
-"""Operator JSON endpoints (role checked on every call): status, promote, roll back."""
+"""Operator JSON endpoints (role checked on every call): status, promote, roll back.
+
+A promotion only writes the Promotion row and starts the switch in the background: starting a server can
+take minutes on a small CPU machine, so the request does not wait unless it asks to (``wait_s``). Both the
+reply and ``GET /status`` carry the switch's state (``pending``/``switching``/``done``/``failed``) and, once
+done, its report, whoever performed it (this request or the app's sync loop). Poll ``/status`` until
+``switch.state`` is ``done`` or ``failed``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from feedback import store
@@ -11,12 +18,20 @@ from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput
 from mathchat.settings import Settings
 from serving.live_model import LiveModelSync
-from serving.promotion import promote, rollback
+from serving.promotion import PromotionResult, promote, rollback
 from serving.web_auth import SessionUser, WebAuth
 
 
-class PromoteRequest(BaseModel):
-    checkpoint_id: str
+MAX_WAIT_S = 900.0
+
+
+class SwitchRequest(BaseModel):
+    wait_s: float = Field(0.0, ge=0.0, le=MAX_WAIT_S)
+    """Seconds to wait for the switch to finish before answering (0: answer at once, 202 while switching)."""
+
+
+class PromoteRequest(SwitchRequest):
+    checkpoint_id: str = Field(max_length=200)
     override: bool = False
 
 
@@ -37,33 +52,35 @@ def build_operator_router(settings: Settings, db: Engine, sync: LiveModelSync, a
         report = sync.state.last_report
         body.update(served=sync.state.served_id, switching_to=sync.state.switching_to,
                     last_error=sync.state.last_error,
-                    last_switch=None if report is None else report.__dict__)
+                    last_switch=None if report is None else report.__dict__,
+                    switch=None if body["live_in_db"] is None else sync.status(body["live_in_db"]).as_dict())
         return body
+
+    def switch_reply(result: PromotionResult, wait_s: float, response: Response) -> dict:
+        sync.request_switch(result.to_id)
+        switch = sync.wait_for(result.to_id, wait_s)
+        response.status_code = 200 if switch.finished else 202
+        return {"promotion": result.__dict__, **status_body(), "switch": switch.as_dict()}
 
     @router.get("/status")
     def status(_user: SessionUser = Depends(operator)) -> dict:
         return status_body()
 
     @router.post("/promote")
-    def do_promote(req: PromoteRequest, user: SessionUser = Depends(operator)) -> dict:
+    def do_promote(req: PromoteRequest, response: Response, user: SessionUser = Depends(operator)) -> dict:
         try:
             result = promote(db, req.checkpoint_id, by_user=user.username, override=req.override)
         except InvalidInput as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        sync.retry(result.to_id)
-        report = sync.sync()
-        return {"promotion": result.__dict__, "switch": None if report is None else report.__dict__,
-                **status_body()}
+        return switch_reply(result, req.wait_s, response)
 
     @router.post("/rollback")
-    def do_rollback(user: SessionUser = Depends(operator)) -> dict:
+    def do_rollback(response: Response, req: SwitchRequest | None = None,
+                    user: SessionUser = Depends(operator)) -> dict:
         try:
             result = rollback(db, by_user=user.username)
         except InvalidInput as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from exc
-        sync.retry(result.to_id)
-        report = sync.sync()
-        return {"promotion": result.__dict__, "switch": None if report is None else report.__dict__,
-                **status_body()}
+        return switch_reply(result, (req or SwitchRequest()).wait_s, response)
 
     return router

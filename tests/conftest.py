@@ -73,6 +73,39 @@ def vllm_engine(vllm_supervisor):
     engine.close()
 
 
+@pytest.fixture(autouse=True)
+def shared_vllm_serves_base(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that uses the session-wide vLLM server finds it ready on the base checkpoint, and leaves it so.
+
+    A test that promotes, reloads or kills it cannot poison later tests, even when its own assertions fail:
+    the server is switched back (and a warning names the test) in this finalizer, which runs after the
+    test's own fixtures (its apps and their sync loops) are stopped.
+    """
+    if "vllm_supervisor" not in request.fixturenames and "vllm_engine" not in request.fixturenames:
+        yield
+        return
+    supervisor = request.getfixturevalue("vllm_supervisor")
+    restore_base(supervisor, request.getfixturevalue("default_model_path"), f"before {request.node.nodeid}")
+    yield
+    restore_base(supervisor, request.getfixturevalue("default_model_path"), f"after {request.node.nodeid}")
+
+
+def restore_base(supervisor, model_path: str, when: str) -> None:
+    """Wait for the shared server, and switch it back to the base checkpoint if something changed it."""
+    import warnings
+
+    from serving.model_cache import DEFAULT_CHECKPOINT_ID
+
+    wait_ready(supervisor)
+    served = supervisor.active.checkpoint_id
+    routed = supervisor.router.current().checkpoint_id
+    if DEFAULT_CHECKPOINT_ID != served or DEFAULT_CHECKPOINT_ID != routed:
+        warnings.warn(f"shared vLLM server served {served!r} {when}; switching it back to the base checkpoint")
+        supervisor.switch(model_path, DEFAULT_CHECKPOINT_ID)
+        wait_ready(supervisor)
+    assert supervisor.active.checkpoint_id == DEFAULT_CHECKPOINT_ID
+
+
 def wait_ready(supervisor, timeout_s: float = 900) -> None:
     """Block until the supervised server answers (after a restart)."""
     deadline = time.monotonic() + timeout_s

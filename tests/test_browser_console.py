@@ -63,7 +63,7 @@ def test_operator_sees_plot_and_promotes(served_app_factory, browser, default_mo
     page.get_by_role("button", name="Promote").click()
     page.wait_for_function("document.body.innerText.includes('Now serving') || "
                            "document.body.innerText.includes('rft-browser') && "
-                           "document.body.innerText.includes('flip')", timeout=180_000)
+                           "document.body.innerText.includes('flip')", timeout=600_000)
     with session_scope(db) as s:
         promo = s.scalars(select(Promotion)).one()
         assert (promo.to_id, promo.by_user, promo.override) == ("rft-browser", "admin", False)

@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
         typer.echo(json.dumps(result.__dict__))
+        typer.echo("Recorded. A running app switches to it within seconds; follow `switch.state` in "
+                   "GET /api/operator/status (pending, switching, done or failed).", err=True)
 
     @app.command("promote")
     def promote_cmd(checkpoint_id: str, override: bool = typer.Option(

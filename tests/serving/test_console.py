@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from feedback.models import Promotion
 from serving.console import ConsoleActions, NotOperator, build_console
-from serving.live_model import SyncState
+from serving.live_model import SwitchStatus, SyncState
 from serving.vllm_supervisor import SwitchReport
 from serving.web_auth import SessionUser
 from tests.serving.console_helpers import BASE_ID, CAND_ID, db, make_loop  # noqa: F401  (db is a fixture)
@@ -36,28 +36,32 @@ def request_as(user: SessionUser | None) -> Any:
 
 
 class FakeSync:
-    """Records retry/sync calls; sync returns a switch report like the blue/green supervisor."""
+    """Records the calls; a requested switch finishes at once with a report like the blue/green supervisor's."""
 
     def __init__(self) -> None:
         self.state = SyncState(served_id=BASE_ID)
         self.calls: list[tuple[str, str | None]] = []
+        self.fail_next = False
 
-    def retry(self, checkpoint_id: str) -> None:
-        self.calls.append(("retry", checkpoint_id))
+    def request_switch(self, checkpoint_id: str) -> SwitchStatus:
+        self.calls.append(("request_switch", checkpoint_id))
+        return SwitchStatus(checkpoint_id, "switching", self.state.served_id)
 
-    def sync(self) -> SwitchReport:
-        self.calls.append(("sync", None))
-        report = SwitchReport(self.state.served_id, "next", start_s=12.5, flip_s=0.004, drain_s=1.5,
+    def wait_for(self, checkpoint_id: str, timeout_s: float) -> SwitchStatus:
+        self.calls.append(("wait_for", checkpoint_id))
+        if self.fail_next:
+            return SwitchStatus(checkpoint_id, "failed", self.state.served_id, error="the new server did not start")
+        report = SwitchReport(self.state.served_id, checkpoint_id, start_s=12.5, flip_s=0.004, drain_s=1.5,
                               inflight_at_flip=3)
-        self.state.last_report = report
-        return report
+        self.state.served_id, self.state.last_report = checkpoint_id, report
+        return SwitchStatus(checkpoint_id, "done", checkpoint_id, report=report)
 
 
 @pytest.fixture
 def console(db: Engine, tmp_path: Path) -> tuple[ConsoleActions, FakeSync, list[str]]:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
     sync, launched = FakeSync(), []
-    actions = ConsoleActions(SimpleNamespace(), db, sync, FakeAuth(),  # type: ignore[arg-type]
+    actions = ConsoleActions(SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0)), db, sync, FakeAuth(),  # type: ignore[arg-type]
                              start_cycle=lambda: launched.append("cycle") or 4242)
     return actions, sync, launched
 
@@ -128,7 +132,14 @@ def test_promote_with_override_records_it_switches_and_shows_the_report(
     assert "gate overridden" in out[-1] and "12.5 s" in out[-1] and "in flight at the flip: 3" in out[-1]
     [p] = promotions(db)
     assert (p.action, p.from_id, p.to_id, p.by_user, p.override) == ("promote", BASE_ID, CAND_ID, "admin", True)
-    assert sync.calls == [("retry", CAND_ID), ("sync", None)]
+    assert sync.calls == [("request_switch", CAND_ID), ("wait_for", CAND_ID)]
+
+
+def test_promote_whose_switch_fails_says_so_and_what_is_still_served(console) -> None:  # noqa: ANN001
+    actions, sync, _ = console
+    sync.fail_next = True
+    out = list(actions.promote(CAND_ID, True, request_as(OPERATOR)))
+    assert "**Switch failed:** the new server did not start" in out[-1] and f"still serving **{BASE_ID}**" in out[-1]
 
 
 def test_rollback_returns_to_previous_live_and_switches(console, db: Engine) -> None:  # noqa: ANN001, F811
@@ -137,7 +148,7 @@ def test_rollback_returns_to_previous_live_and_switches(console, db: Engine) -> 
     out = list(actions.rollback(request_as(OPERATOR)))
     assert f"→ **{BASE_ID}**" in out[-1]
     assert [(p.action, p.to_id) for p in promotions(db)] == [("promote", CAND_ID), ("rollback", BASE_ID)]
-    assert sync.calls[-2:] == [("retry", BASE_ID), ("sync", None)]
+    assert sync.calls[-2:] == [("request_switch", BASE_ID), ("wait_for", BASE_ID)]
 
 
 def test_rollback_without_earlier_live_says_so(console, db: Engine) -> None:  # noqa: ANN001, F811

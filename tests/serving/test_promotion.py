@@ -77,8 +77,24 @@ def test_operator_endpoints_refuse_students_and_anonymous(served_app_factory) ->
         assert (anon.status_code, stud.status_code) == (401, 403), path
 
 
+SWITCH_TIMEOUT_S = 900
+"""A blue/green switch starts a second server: minutes on a slow 2-core fp32 machine, so wait generously."""
+
+
+def poll_switch(url: str, cookie: str, checkpoint_id: str, timeout_s: float = SWITCH_TIMEOUT_S) -> dict:
+    """Follow ``/api/operator/status`` until the switch to ``checkpoint_id`` is done (fails on failed or timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        switch = httpx.get(f"{url}/api/operator/status", headers={"Cookie": cookie}, timeout=60).json()["switch"]
+        assert switch["to_checkpoint"] == checkpoint_id and switch["state"] != "failed", switch
+        if switch["state"] == "done":
+            return switch
+        time.sleep(1)
+    raise TimeoutError(f"switch to {checkpoint_id} still {switch['state']} after {timeout_s} s")
+
+
 @pytest.mark.vllm
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(2 * SWITCH_TIMEOUT_S + 300)
 def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factory, vllm_supervisor, vllm_engine,
                                                                default_model_path: str, tmp_path: Path) -> None:
     wait_ready(vllm_supervisor)
@@ -116,10 +132,12 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
         time.sleep(3)
         switch_started = time.monotonic()
         r = httpx.post(f"{app.url}/api/operator/promote", json={"checkpoint_id": "rft-test"},
-                       headers={"Cookie": operator}, timeout=900)
+                       headers={"Cookie": operator}, timeout=60)
+        assert r.status_code in (200, 202), r.text
+        assert r.json()["switch"]["to_checkpoint"] == "rft-test", "the reply always says where the switch stands"
+        switch = poll_switch(app.url, operator, "rft-test")
         switch_ended = time.monotonic()
-        assert r.status_code == 200, r.text
-        report = r.json()["switch"]
+        report = switch["report"]
         time.sleep(3)
     finally:  # a failed switch must not leave chatters running after the test
         stop.set()
@@ -134,8 +152,10 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
     with session_scope(db) as s:
         late = s.scalars(select(Message).where(Message.role == "assistant").order_by(Message.id.desc())).first()
         assert late.checkpoint_id == "rft-test"
-    r = httpx.post(f"{app.url}/api/operator/rollback", headers={"Cookie": operator}, timeout=900)
-    assert r.status_code == 200 and r.json()["served"] == DEFAULT_CHECKPOINT_ID
+    r = httpx.post(f"{app.url}/api/operator/rollback", json={"wait_s": SWITCH_TIMEOUT_S},
+                   headers={"Cookie": operator}, timeout=SWITCH_TIMEOUT_S + 60)
+    assert r.status_code == 200 and r.json()["served"] == DEFAULT_CHECKPOINT_ID, r.text
+    assert r.json()["switch"]["state"] == "done" and r.json()["switch"]["report"]["to_checkpoint"] == DEFAULT_CHECKPOINT_ID
     client = Client(f"{app.url}/chat/", headers={"Cookie": students[0]}, verbose=False)
     client.submit("What is 1 + 1?", [], 0.0, 32, api_name="/ask").result(timeout=300)
     with session_scope(db) as s:
