@@ -365,8 +365,29 @@ def side_by_side(candidate_items: Sequence[Mapping[str, Any]], live_items: Seque
     return Table(["question", "reference", "candidate answer", "candidate", "live answer", "live"], rows)
 
 
+def gate_guard_lines(gate: Mapping[str, Any]) -> list[str]:
+    """One line per guard the gate checked, failed ones first (which guard, measured against what, by how much);
+    a decision stored before guards existed shows its reasons.
+
+    >>> for line in gate_guard_lines({"guards": [
+    ...         {"guard": "accuracy_margin", "passed": True, "message": "gain +0.110 meets the margin 0.020"},
+    ...         {"guard": "perplexity", "passed": False, "message": "perplexity rose +6.0%, over +5.0% by 1.0 pts"}]}):
+    ...     print(line)
+    - ✗ **perplexity**: perplexity rose +6.0%, over +5.0% by 1.0 pts
+    - ✓ accuracy_margin: gain +0.110 meets the margin 0.020
+    >>> gate_guard_lines({"reasons": ["gain not significant (McNemar p=0.2 >= 0.05)"]})
+    ['- gain not significant (McNemar p=0.2 >= 0.05)']
+    """
+    guards = [g for g in gate.get("guards") or [] if isinstance(g, Mapping)]
+    if not guards:
+        return [f"- {reason}" for reason in gate.get("reasons", [])]
+    guards.sort(key=lambda g: bool(g.get("passed")))
+    return [f"- ✓ {g.get('guard')}: {g.get('message', '')}" if g.get("passed")
+            else f"- ✗ **{g.get('guard')}**: {g.get('message', '')}" for g in guards]
+
+
 def gate_markdown(checkpoint: CheckpointInfo | None) -> str:
-    """The candidate's gate verdict and reasons."""
+    """The candidate's gate verdict and, guard by guard, why."""
     if checkpoint is None:
         return "Pick a checkpoint."
     verdict = {True: "**passed** its gate", False: "**failed** its gate", None: "has **no gate result**"}
@@ -374,7 +395,7 @@ def gate_markdown(checkpoint: CheckpointInfo | None) -> str:
              f"{verdict[checkpoint.gate_passed]}."]
     gate = find_gate(checkpoint.metrics)
     if gate:
-        lines += [f"- {reason}" for reason in gate.get("reasons", [])]
+        lines += gate_guard_lines(gate)
         extra = []
         if gate.get("accuracy_delta") is not None:
             extra.append(f"accuracy Δ {100 * gate['accuracy_delta']:+.1f} pts")

@@ -74,3 +74,17 @@ def test_gate_markdown_lists_reasons_and_figures(db: Engine, tmp_path: Path) -> 
     assert "failed" in text and "below the margin" in text and "McNemar p = 1" in text and "perplexity x1.010" in text
     passed = ev.gate_markdown(ck("p", {"gate": {"promotable": True, "reasons": ["+0.1"]}}, gate_passed=True))
     assert "passed" in passed and "override" not in passed
+
+
+def test_gate_markdown_names_the_failed_guard_and_by_how_much() -> None:
+    from training.gate import gate
+
+    def rep(correct: list[bool], ppl: float) -> dict:
+        return {"items": [{"source": "s", "question_id": str(i), "strict_correct": c} for i, c in enumerate(correct)],
+                "perplexity": ppl}
+
+    decision = gate(rep([i < 40 for i in range(200)], 10.6), rep([i < 8 for i in range(200)], 10.0))
+    text = ev.gate_markdown(ck("c", {"gate": decision.to_dict()}, gate_passed=False))
+    lines = text.splitlines()
+    assert lines[1] == "- ✗ **perplexity**: general-text perplexity rose +6.0%, over the +5.0% limit by 1.0 pts"
+    assert any(line.startswith("- ✓ accuracy_margin: strict accuracy gain +0.160") for line in lines)
