@@ -15,7 +15,7 @@ from typing import Any
 from training.config import DPOTrainSettings
 from training.formats import PreferenceRow
 from training.trainer_common import (common_args, load_model, load_tokenizer, peft_config, pin_threads,
-                                     save_checkpoint, train_metrics)
+                                     precision, save_checkpoint, train_metrics)
 
 
 def train_dpo(pairs: Sequence[PreferenceRow], model_path: str | Path, output_dir: str | Path,
@@ -37,6 +37,6 @@ def train_dpo(pairs: Sequence[PreferenceRow], model_path: str | Path, output_dir
     started = time.monotonic()
     result = trainer.train()
     meta = {"kind": "dpo", "parent_path": str(model_path), "config": cfg.model_dump(mode="json"),
-            "pairs": len(pairs), "train_seconds": round(time.monotonic() - started, 1),
+            "precision": precision(cfg), "pairs": len(pairs), "train_seconds": round(time.monotonic() - started, 1),
             "metrics": train_metrics(trainer, result), **(metadata or {})}
     return save_checkpoint(trainer, tokenizer, output_dir, cfg, meta)

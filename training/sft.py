@@ -14,7 +14,7 @@ from typing import Any
 from training.config import SFTTrainSettings
 from training.formats import SFTRow
 from training.trainer_common import (common_args, load_model, load_tokenizer, peft_config, pin_threads,
-                                     save_checkpoint, train_metrics)
+                                     precision, save_checkpoint, train_metrics)
 
 
 def train_sft(rows: Sequence[SFTRow], base_model_path: str | Path, output_dir: str | Path,
@@ -36,6 +36,6 @@ def train_sft(rows: Sequence[SFTRow], base_model_path: str | Path, output_dir: s
     started = time.monotonic()
     result = trainer.train()
     meta = {"kind": "sft", "parent_path": str(base_model_path), "config": cfg.model_dump(mode="json"),
-            "rows": len(rows), "train_seconds": round(time.monotonic() - started, 1),
+            "precision": precision(cfg), "rows": len(rows), "train_seconds": round(time.monotonic() - started, 1),
             "metrics": train_metrics(trainer, result), **(metadata or {})}
     return save_checkpoint(trainer, tokenizer, output_dir, cfg, meta)
