@@ -79,24 +79,39 @@ def _trim_statement(tail: str) -> str:
     return tail.strip().lstrip(":：").strip().strip("*").strip("$ ").strip()
 
 
-def extract_answer(text: str, *, fallback: bool = True) -> str | None:
-    """The final answer stated in a reply, as a short string; None when there is none.
+_PLACEHOLDER_RE = re.compile(
+    r"[A-Za-z]|\?+|_+|…|\.{2,}|n/a|unknown|tbd|[\[<{(]\s*[A-Za-z ]+\s*[\]>})]", re.IGNORECASE)
+"""What a final answer is when it is no value: a bare letter ("N", "x"), "?", "___", "[answer]"."""
+_VALUE_LETTERS = frozenset({"e", "i"})
 
-    >>> extract_answer("37 + 48 = 85. The answer is 85.")
-    '85'
-    >>> extract_answer("Natalia sold 48/2 = <<48/2=24>>24 clips.\\n#### 1,024")
-    '1024'
-    >>> extract_answer(r"So the result is $\\boxed{\\frac{3}{4}}$.")
-    '\\\\frac{3}{4}'
-    >>> extract_answer("所以小明一共有 12 个苹果。答：12个")
-    '12个'
-    >>> extract_answer("First 3 + 4 = 7, then 7 * 2 = 14")
-    '14'
-    >>> extract_answer("I don't know") is None
-    True
+
+def _resolve_placeholder(answer: str, text: str) -> str | None:
+    """A stated final as a value: unchanged unless it is a placeholder; then the value the text binds to it
+    ("so x = 5. The answer is x." -> "5"), the letter itself when the text lists it as an option ("(C)"),
+    else None: "The answer is N" states no value.
+
+    >>> _resolve_placeholder("N", "12 - 12 = 0 apples left. The answer is N")
+    >>> _resolve_placeholder("x", "so x = 36 - 5 = 31. The answer is x.")
+    '31'
+    >>> _resolve_placeholder("C", "(A) 3 (B) 4 (C) 5. The answer is C"), _resolve_placeholder("3/4", "")
+    ('C', '3/4')
     """
-    if not text:
-        return None
+    bare = normalize_answer(answer).strip("*()[]{}<> ")
+    if not _PLACEHOLDER_RE.fullmatch(normalize_answer(answer)) or bare in _VALUE_LETTERS:
+        return answer
+    if len(bare) == 1 and bare.isalpha():
+        bound = re.findall(rf"(?<![A-Za-z]){re.escape(bare)}\s*=\s*([^=\n;,]+(?:=[^=\n;,]+)*)", text)
+        for chain in reversed(bound):
+            value = normalize_answer(_trim_statement(chain.rsplit("=", 1)[-1]))
+            if _as_fraction(value) is not None:
+                return value
+        if re.search(rf"(?:^|\s)\(\s*{re.escape(bare)}\s*\)|^\s*{re.escape(bare)}\s*[).:：、]", text, re.MULTILINE):
+            return answer
+    return None
+
+
+def _explicit_answer(text: str) -> str | None:
+    """The final answer the text states explicitly (boxed, ``####``, "The answer is ..."), as written."""
     boxed = _last_boxed(text)
     if boxed:
         return boxed[:_MAX_ANSWER_CHARS]
@@ -109,6 +124,41 @@ def extract_answer(text: str, *, fallback: bool = True) -> str | None:
             answer = _trim_statement(found[-1])
             if answer:
                 return answer[:_MAX_ANSWER_CHARS]
+    return None
+
+
+def stated_placeholder(text: str) -> str | None:
+    """The stated final answer when it is no value ("The answer is N" -> "N"), else None.
+
+    >>> stated_placeholder("12 - 12 = 0 apples left. The answer is N"), stated_placeholder("The answer is 0.")
+    ('N', None)
+    """
+    explicit = _explicit_answer(text) if text else None
+    return explicit if explicit is not None and _resolve_placeholder(explicit, text) is None else None
+
+
+def extract_answer(text: str, *, fallback: bool = True) -> str | None:
+    """The final answer stated in a reply, as a short string; None when there is none. A stated
+    placeholder ("The answer is N") is no final answer, and no last-number guess replaces it.
+
+    >>> extract_answer("37 + 48 = 85. The answer is 85.")
+    '85'
+    >>> extract_answer("Natalia sold 48/2 = <<48/2=24>>24 clips.\\n#### 1,024")
+    '1024'
+    >>> extract_answer(r"So the result is $\\boxed{\\frac{3}{4}}$.")
+    '\\\\frac{3}{4}'
+    >>> extract_answer("所以小明一共有 12 个苹果。答：12个")
+    '12个'
+    >>> extract_answer("First 3 + 4 = 7, then 7 * 2 = 14")
+    '14'
+    >>> extract_answer("I don't know") is None, extract_answer("12 - 12 = 0 left. The answer is N") is None
+    (True, True)
+    """
+    if not text:
+        return None
+    explicit = _explicit_answer(text)
+    if explicit is not None:
+        return _resolve_placeholder(explicit, text)
     numbers = _NUMBER_RE.findall(text) if fallback else []
     if numbers:
         number, denominator, percent = numbers[-1]

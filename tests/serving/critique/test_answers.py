@@ -91,3 +91,16 @@ def test_long_answer_that_never_states_the_reference_is_wrong():
     rambling = "Let us think about the trees and the rows for a while. " * 15 + "So 1 + 10 = 11 were added."
     assert answer_match_part(rambling, "40").score == 1.0
     assert answer_match_part(rambling + " The answer is 40.", "40").score == 10.0
+
+
+@pytest.mark.parametrize("text", ["12 - 12 = 0 apples left. The answer is N", "So 3 * 4 = 12. The answer is x.",
+                                  "Final answer: ?", r"The answer is $\boxed{N}$", "The answer is [answer]."])
+def test_a_stated_placeholder_is_no_final_answer_and_no_last_number_replaces_it(text):
+    assert extract_answer(text) is None
+    assert answer_match_part(text, "31").score == 1.0
+
+
+def test_a_placeholder_the_work_binds_is_its_value():
+    assert extract_answer("Let x = 36 - 5 = 31. The answer is x.") == "31"
+    assert extract_answer("(A) 12 (B) 31 (C) 36. The answer is B") == "B"
+    assert extract_answer(r"The answer is $e$.") == "e"
