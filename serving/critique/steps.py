@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from serving.critique.answers import LONG_ANSWER_CHARS, _as_fraction, extract_answer, normalize_answer
+from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_answer, normalize_answer,
+                                      stated_placeholder)
 from serving.critique.types import PartScore
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
@@ -30,7 +31,27 @@ _WORD_NUMBERS = {
 }
 COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 3600})
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
-_OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"))
+_OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
+                   ("x", "*"))
+_STOP_WORDS = r"(?:of|and|or|is|are|was|were|so|then|to|from|by|than|for|at|in|on|this|that|which|we|it)\b"
+_UNIT = rf"(?!{_STOP_WORDS})[A-Za-z]+"
+"""A unit or noun written between a number and an operator ("12 apples x 3", "3 boxes × 12")."""
+_N = r"(\d+(?:\.\d+)?)"
+_CONNECTOR = (r"\s*[.,;:]?\s*(?:(?:this|that|which|it)\s+(?:is|gives(?:\s+us)?|makes|equals)|(?:we|you)\s+get"
+              r"|to\s+get|gives(?:\s+us)?|giving(?:\s+us)?|makes|equals|is|=)\s+")
+_GAP = r"\s+(?:[A-Za-z']+\s+){0,4}"
+_VERBAL_STEPS = (  # "adding 10 to the original total of 3. This is 12." -> "3 + 10 = 12."
+    (re.compile(rf"\badd(?:ing|ed)?\s+{_N}\s+to{_GAP}{_N}(?:\s+{_UNIT})?{_CONNECTOR}{_N}", re.I), "{1} + {0} = {2}"),
+    (re.compile(rf"\bsubtract(?:ing|ed)?\s+{_N}\s+from{_GAP}{_N}(?:\s+{_UNIT})?{_CONNECTOR}{_N}", re.I),
+     "{1} - {0} = {2}"),
+    (re.compile(rf"\bmultiply(?:ing)?{_GAP}{_N}\s+by\s+{_N}{_CONNECTOR}{_N}", re.I), "{0} * {1} = {2}"),
+    (re.compile(rf"\bdivid(?:e|ing){_GAP}{_N}\s+by\s+{_N}{_CONNECTOR}{_N}", re.I), "{0} / {1} = {2}"),
+)
+_ARITHMETIC = r"(?:\d+(?:\.\d+)?%?|\))(?:\s*[-+*/]\s*\(*\d+(?:\.\d+)?%?\)*)+"
+_VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are)\s+(?=-?\(?\d)", re.I)
+_DANGLING_RE = re.compile(r"(?:(?<![A-Za-z])(?:x|X|times|plus|minus|by|of|over)|[×÷])\Z")
+"""An operator word just before an equation: what precedes it is an operand we could not read."""
+_GLUED_UNIT_RE = re.compile(r"[A-Za-z]{2,}(?![A-Za-z\d(^])")
 _MAX_EXPONENT = 64
 _MAX_LITERAL_DIGITS = 30
 
@@ -72,6 +93,10 @@ class StepCheck:
     """The final answer carries a value computed from a wrong step."""
     ungrounded: list[str] = field(default_factory=list)
     """Operands found neither in the question, in earlier results nor among common constants."""
+    ungrounded_steps: list[str] = field(default_factory=list)
+    """The equations that use such an operand."""
+    unused: list[str] = field(default_factory=list)
+    """Numbers the question gives that no shown step uses (the work solved some other problem)."""
     final_supported: bool = False
     """The final answer is a value some shown step computes (stated or true), or there is no numeric final
     to judge; an unsupported final comes from nowhere."""
@@ -107,11 +132,15 @@ def normalize_math(text: str) -> str:
                      ("）", ")"), ("\\left", ""), ("\\right", ""), ("\\approx", "≈"), ("\\%", "%"), ("\\,", ""),
                      ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " "), ("$", " "), ("{", "("), ("}", ")")):
         text = text.replace(old, new)
-    text = re.sub(r"(?<=\d)\s+[xX]\s+(?=\d)", " * ", text)
-    for word, op in _OPERATOR_WORDS:
-        text = re.sub(rf"(?<=\d)\s+{word}\s+(?=\d)", f" {op} ", text, flags=re.IGNORECASE)
-    # a unit word between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
-    text = re.sub(r"(?<=\d)\s+(?!(?:of|and|is|are|was|so|then)\b)[A-Za-z]+(?=\s*[-+*/=≈])", "", text)
+    for pattern, template in _VERBAL_STEPS:
+        text = pattern.sub(lambda m, t=template: "\n" + t.format(*m.groups()), text)
+    for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
+        text = re.sub(rf"(?<=\d)((?:\s+{_UNIT}){{0,2}}?)\s+{word}\s+(?=[\d(])", rf"\1 {op} ", text,
+                      flags=re.IGNORECASE)
+    text = re.sub(r"(\d+\s*/\s*\d+|\d+(?:\.\d+)?\s*%)\s+of\s+(?=\d)", r"\1 * ", text)  # "3/4 of 52", "25% of 80"
+    # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
+    text = re.sub(rf"(?<=\d)(?:\s+{_UNIT}){{1,2}}(?=\s*[-+*/=≈])", "", text)
+    text = _VERBAL_EQUALS_RE.sub(r"\1 = ", text)  # "10 * 3 is 30"
     text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
@@ -189,7 +218,8 @@ def _sides_agree(left: str, right: str, a: sympy.Rational, b: sympy.Rational, ap
 
 
 def _trim_sides(sides: list[str]) -> list[str]:
-    """Drop list numbering glued before the first side and trailing text after the last one."""
+    """Drop list numbering glued before the first side, trailing text after the last one, and the brackets
+    of a parenthesised step ("(30 + 10 = 30 cents)")."""
     first = sides[0]
     cuts = list(_JUXTAPOSED_RE.finditer(first))
     if cuts:
@@ -198,7 +228,12 @@ def _trim_sides(sides: list[str]) -> list[str]:
     cut = _JUXTAPOSED_RE.search(last)
     if cut:
         last = last[: cut.start() + 1].rstrip(".")
-    return [first.strip(), *[s.strip() for s in sides[1:-1]], last.strip()]
+    first, last = first.strip(), last.strip()
+    while first.startswith("(") and first.count("(") > first.count(")"):
+        first = first[1:].strip()
+    while last.endswith(")") and last.count(")") > last.count("("):
+        last = last[:-1].strip()
+    return [first, *[s.strip() for s in sides[1:-1]], last]
 
 
 def find_equations(answer: str) -> list[Equation]:
@@ -222,8 +257,10 @@ def find_equations(answer: str) -> list[Equation]:
             continue
         if raw.startswith("-") and stripped and stripped[-1].isalnum():
             continue  # "apples - 89 = 10": a minus whose left operand is a word, not a negative number
-        if end < len(text) and (text[end].isalpha() or text[end] == "_"):
-            continue
+        if _DANGLING_RE.search(stripped):
+            continue  # "half of 36 = 18": only part of the step was read
+        if end < len(text) and (text[end] == "_" or text[end].isalpha() and not _GLUED_UNIT_RE.match(text, end)):
+            continue  # "2 + 3 = 5x" is algebra; "= 30cents" is a unit
         sides = _trim_sides(re.split(r"=|≈", raw))
         if len(sides) < 2 or any(not re.search(r"\d", s) for s in sides):
             continue
@@ -238,11 +275,32 @@ def find_equations(answer: str) -> list[Equation]:
 
 
 def _numbers_in(text: str) -> set[sympy.Rational]:
-    """Every number written in a text, as exact values, plus small number words."""
+    """Every number written in a text, as exact values, plus small number words (whole words only:
+    "money" holds no "one", "weight" no "eight").
+
+    >>> sorted(_numbers_in("Twice the money: 7 apples"))
+    [2, 7]
+    """
     values = {sympy.Rational(n) for n in _NUMBER_RE.findall(normalize_math(text))}
     lowered = text.lower()
-    values |= {sympy.Integer(v) for w, v in _WORD_NUMBERS.items() if w in lowered}
+    values |= {sympy.Integer(v) for w, v in _WORD_NUMBERS.items()
+               if re.search(rf"(?<![a-z]){w}(?![a-z])" if w.isascii() else re.escape(w), lowered)}
     return values
+
+
+def _given_numbers(question: str) -> list[tuple[sympy.Rational, ...]]:
+    """The numerals a question gives, each with the forms a solution may use it in (25% as 25 or 1/4).
+
+    >>> _given_numbers("3 for $1.20, 25% off, 1 pen")
+    [(3,), (6/5,), (25, 1/4)]
+    """
+    found: list[tuple[sympy.Rational, ...]] = []
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(question)):
+        value = sympy.Rational(match.group(1))
+        forms = (value, value / 100) if match.group(2) else (value,)
+        if value not in (0, 1) and forms not in found:
+            found.append(forms)
+    return found
 
 
 def check_steps(answer: str, question: str | None = None) -> StepCheck:
@@ -261,12 +319,15 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     known: set[sympy.Rational] = set()
     sources = _numbers_in(question) if question else None
     ungrounded: list[str] = []
+    ungrounded_steps: list[str] = []
     n = len(equations)
     for eq in equations:
         operands = {sympy.Rational(x) for x in _NUMBER_RE.findall(eq.sides[0])}
         if sources is not None:
-            for value in sorted(operands - sources - known - {sympy.Integer(c) for c in COMMON_CONSTANTS}):
-                ungrounded.append(str(value))
+            invented = sorted(operands - sources - known - {sympy.Integer(c) for c in COMMON_CONSTANTS})
+            ungrounded.extend(_format(v) for v in invented)
+            if invented:
+                ungrounded_steps.append(eq.text)
         inherits = bool(operands & tainted)
         is_wrong = False
         for i in range(len(eq.sides) - 1):
@@ -290,8 +351,11 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted
     values = {v for eq in equations for v in eq.values if v is not None}
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
+    written = values | {sympy.Rational(x) for eq in equations for side in eq.sides for x in _NUMBER_RE.findall(side)}
+    unused = [_format(forms[0]) for forms in _given_numbers(question) if not written & set(forms)] \
+        if question and equations else []
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
-                     final_supported=final_supported)
+                     final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused)
 
 
 def _format(value: sympy.Rational) -> str:
@@ -315,6 +379,7 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
     (2.0, None)
     """
     check = check_steps(answer, question)
+    placeholder = stated_placeholder(answer)
     data = {
         "n_equations": len(check.equations),
         "wrong": [{"text": w.text, "expected": w.expected, "stated": w.stated, "index": w.index,
@@ -322,16 +387,21 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
         "final_tainted": check.final_tainted,
         "first_wrong_early": check.first_wrong_early,
         "ungrounded": check.ungrounded,
+        "ungrounded_steps": check.ungrounded_steps,
+        "unused": check.unused,
         "final_supported": check.final_supported,
         "has_final": extract_answer(answer) is not None,
+        "final_placeholder": placeholder,
     }
     if not check.equations:
         return PartScore("steps", None, "no explicit arithmetic to check", data)
-    if check.wrong and check.final_tainted:
+    if placeholder is not None:
+        score = 2.0
+    elif check.wrong and check.final_tainted:
         score = 2.0 if check.first_wrong_early else 4.0
     elif check.wrong and check.final_supported:
         score = 7.0
-    elif check.ungrounded or not check.final_supported:
+    elif check.ungrounded or check.unused or not check.final_supported:
         score = 5.0 if not check.wrong else 4.0
     else:
         score = 10.0
@@ -343,6 +413,10 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
         detail = f"all {len(check.equations)} arithmetic steps check out"
     if check.ungrounded:
         detail += f"; operands not found in the question: {', '.join(check.ungrounded[:5])}"
-    if not check.final_supported and data["has_final"]:
+    if check.unused:
+        detail += f"; numbers the question gives but no step uses: {', '.join(check.unused[:5])}"
+    if placeholder is not None:
+        detail += f"; the final answer {placeholder!r} is not a value"
+    elif not check.final_supported and data["has_final"]:
         detail += "; no shown step computes the final answer"
     return PartScore("steps", score, detail, data)

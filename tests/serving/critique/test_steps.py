@@ -99,3 +99,67 @@ def test_true_value_of_a_slipped_step_counts_as_grounded():
     check = check_steps("12 × 7 = 74. Then 84 - 66 = 18. The answer is 18.",
                         question="A box holds 12 pencils. Sam buys 7 boxes and gives away 66 pencils.")
     assert check.ungrounded == []
+
+
+# --- steps as real answers write them (units, words and brackets between the numbers) -------------------
+
+
+@pytest.mark.parametrize("text,expected_text", [
+    ("so 12 apples x 3 = 36 apples", "12 * 3 = 36"),
+    ("3 boxes × 12 = 36", "3 * 12 = 36"),
+    ("10 times 3 is 30", "10 * 3 = 30"),
+    ("$1.20 ÷ 3 = $0.40 each", "1.20 / 3 = 0.40"),
+    ("30 + 10 = 30 cents.", "30 + 10 = 30"),
+    ("(30 + 10 = 30 cents)", "30 + 10 = 30"),
+    ("so 30 + 10 = 30cents.", "30 + 10 = 30"),
+    ("3/4 of 52 = 39", "3/4 * 52 = 39"),
+    ("25% of 80 is 20", "25% * 80 = 20"),
+    ("we start by adding 10 to the original total of 3. This is 12.", "3 + 10 = 12"),
+    ("subtracting 5 from 36 gives 31", "36 - 5 = 31"),
+    ("multiply 12 by 3 to get 36", "12 * 3 = 36"),
+])
+def test_find_equations_reads_the_whole_step_around_units_and_words(text, expected_text):
+    assert [e.text for e in find_equations(text)] == [expected_text]
+
+
+@pytest.mark.parametrize("text", ["half of 36 = 18", "12 red apples each x 3 boxes = 36 apples", "2 + 3 = 5x"])
+def test_find_equations_skips_a_step_it_can_only_read_in_part(text):
+    assert find_equations(text) == []
+
+
+def test_wrong_step_with_units_is_named_with_its_whole_left_side():
+    check = check_steps("12 apples x 3 = 36 apples. He eats 5, so 12 apples x 3 = 32 apples.")
+    assert [w.describe() for w in check.wrong] == ["`12 * 3 = 32` is wrong: 12 * 3 = 36, not 32"]
+
+
+def test_worded_step_is_checked():
+    check = check_steps("We start by adding 10 to the original total of 3. This is 12.")
+    assert [w.describe() for w in check.wrong] == ["`3 + 10 = 12` is wrong: 3 + 10 = 13, not 12"]
+
+
+def test_invented_operand_names_its_step():
+    check = check_steps("3 * 12 = 36. 36 - 7 = 29. The answer is 29.",
+                        question="Tom has 3 boxes with 12 apples each. He eats 5 apples. How many are left?")
+    assert check.ungrounded == ["7"] and check.ungrounded_steps == ["36 - 7 = 29"]
+
+
+def test_number_words_count_only_as_whole_words():
+    # "weight" holds no "eight", "money" no "one": 8 is invented here
+    check = check_steps("5 * 8 = 40. The answer is 40.", question="The weight of one box is 5 kg. How much money?")
+    assert check.ungrounded == ["8"]
+
+
+def test_question_number_no_step_uses_is_reported():
+    question = "A shop sells pencils at 3 for $1.20. How much do 10 pencils cost?"
+    assert check_steps("10 * 3 = 30 pencils, this is 10 * 3 = 30 dollars. The answer is 30.", question).unused == ["1.2"]
+    assert check_steps("$1.20 ÷ 3 = $0.40. 0.40 × 10 = 4. The answer is $4.", question).unused == []
+
+
+def test_percent_given_in_the_question_may_be_used_as_a_decimal():
+    assert check_steps("400 × 0.25 = 100. 400 - 100 = 300.", "A jacket costs 400 dollars, 25% off.").unused == []
+
+
+def test_steps_part_reports_a_placeholder_final_answer():
+    part = steps_part("12 * 3 = 36. 36 - 5 = 31. The answer is N", "3 boxes of 12 apples; 5 eaten.")
+    assert part.data["final_placeholder"] == "N" and not part.data["has_final"]
+    assert part.score == 2.0 and "'N' is not a value" in part.detail
