@@ -19,7 +19,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
 from serving.critique.types import PartScore
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
-_EQUATION_RE = re.compile(rf"[\d(\-.]{_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CHARS}*)+")
+_EQUATION_RE = re.compile(rf"(?:[\d(\-]|\.\d){_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CHARS}*)+")
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _ASSIGNMENT_RE = re.compile(r"(?:^|[\s,;:：，。(])[A-Za-z\u4e00-\u9fff]+\s*=$")  # "total = 2 + 3 = 5"
 _JUXTAPOSED_RE = re.compile(r"\d\.?\s+(?=[\d(])")

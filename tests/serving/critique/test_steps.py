@@ -163,3 +163,7 @@ def test_steps_part_reports_a_placeholder_final_answer():
     part = steps_part("12 * 3 = 36. 36 - 5 = 31. The answer is N", "3 boxes of 12 apples; 5 eaten.")
     assert part.data["final_placeholder"] == "N" and not part.data["has_final"]
     assert part.score == 2.0 and "'N' is not a value" in part.detail
+
+
+def test_step_after_a_sentence_ending_in_a_unit_is_read():
+    assert [e.text for e in find_equations("12 × 3 = 36 apples. 36 - 5 = 31 apples.")] == ["12 * 3 = 36", "36 - 5 = 31"]
