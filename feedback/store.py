@@ -59,7 +59,7 @@ from feedback.registry import (  # noqa: F401  (re-exported)
     update_checkpoint,
     update_run_stage,
 )
-from serving.critique.types import CritiqueResult
+from serving.critique.types import VERDICT_KEY, CritiqueResult, verdict_entry
 
 TITLE_CHARS = 60
 """Length of a conversation title taken from its first question (characters)."""
@@ -309,7 +309,7 @@ def save_critique(*, session: Session, message_id: int, result: CritiqueResult) 
     for name, column in PART_COLUMNS.items():
         part = result.parts.get(name)
         setattr(critique, column, part.score if part is not None else None)
-    critique.parts = _jsonable(result.to_dict()["parts"])
+    critique.parts = _jsonable({**result.to_dict()["parts"], VERDICT_KEY: verdict_entry(result)})
     critique.critic_version = result.critic_version
     critique.calibration_version = result.calibration_version
     critique.created_at = utcnow()

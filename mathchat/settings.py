@@ -96,6 +96,22 @@ class ServerSettings(BaseModel):
     """Set the Secure flag on cookies (behind HTTPS)."""
 
 
+class VerdictSettings(BaseModel):
+    """When the badge may say "likely right" / "likely wrong", and when it must say "not verified" instead."""
+
+    confident_at: float = Field(0.7, ge=0.5, le=1.0)
+    """Calibrated P(correct) at or above which a corroborated answer is shown as likely right (probability)."""
+    doubtful_below: float = Field(0.3, ge=0.0, le=0.5)
+    """Calibrated P(correct) at or below which an answer with some evidence is shown as likely wrong (probability);
+    between the two bounds the answer is unverified."""
+    min_checked_steps: int = Field(2, ge=1)
+    """Checked arithmetic steps that, without a reference, corroborate a confident answer (count)."""
+    min_consistency_k: int = Field(3, ge=1)
+    """Self-consistency samples needed before their agreement corroborates an answer (count)."""
+    consistency_agree_at: float = Field(0.75, ge=0.0, le=1.0)
+    """Share of those samples that must reach the answer's final result to corroborate it (fraction)."""
+
+
 class CritiqueSettings(BaseModel):
     """Math-Critique: how answers are judged."""
 
@@ -127,6 +143,8 @@ class CritiqueSettings(BaseModel):
     """Calibration file (JSON); None uses the shipped default."""
     compute_reference: bool = True
     """When a question is plain arithmetic ("What is 25 + 17?"), compute its value with sympy and judge against it."""
+    verdict: VerdictSettings = Field(default_factory=VerdictSettings)
+    """The thresholds of the student-facing verdict (right / wrong / unverified)."""
 
 
 class DatabaseSettings(BaseModel):

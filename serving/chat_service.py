@@ -18,7 +18,7 @@ from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
-from serving.critique.types import Critic, CritiqueResult
+from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
@@ -43,6 +43,8 @@ class CritiqueView:
     passed: bool | None
     confidence: float | None
     explanation: str
+    verdict: str | None = None
+    """"right", "wrong" or "unverified"; None for critiques stored before verdicts existed."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ def view_of(critique: object | None) -> CritiqueView | None:
     """A stored Critique row (or CritiqueResult) as a CritiqueView."""
     if critique is None:
         return None
+    verdict = critique.verdict if isinstance(critique, CritiqueResult) else stored_verdict(critique.parts)  # type: ignore[attr-defined]
     return CritiqueView(score=critique.score, band=critique.band, passed=critique.passed,  # type: ignore[attr-defined]
-                        confidence=critique.confidence, explanation=critique.explanation)  # type: ignore[attr-defined]
+                        confidence=critique.confidence, explanation=critique.explanation,  # type: ignore[attr-defined]
+                        verdict=verdict)
 
 
 class ChatService:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from serving.critique.types import PartScore
+from serving.critique.verdict import NOT_VERIFIED, UNVERIFIED, Verdict
 
 _PART_ORDER = ("answer_match", "steps", "consistency", "judge")
 
@@ -57,24 +58,36 @@ def combine_score(parts: Mapping[str, PartScore], confidence: float | None) -> i
     1
     >>> combine_score({"steps": PartScore("steps", None)}, 0.5) is None
     True
+    >>> combine_score({"steps": PartScore("steps", None, data={"final_placeholder": "N"})}, None)
+    2
     """
-    if all(p.score is None for p in parts.values()):
-        return None
     match = parts.get("answer_match")
     if match is not None and match.score is not None:
         return _score_with_reference(match, parts.get("steps"), parts.get("judge"))
-    if confidence is None:
+    steps = parts.get("steps")
+    if steps is not None and steps.data.get("final_placeholder") is not None:  # "The answer is N": no answer
+        return 1 if steps.data.get("first_wrong_early") else 2
+    if confidence is None or all(p.score is None for p in parts.values()):
         return None
-    return _score_without_reference(confidence, parts.get("steps"))
+    return _score_without_reference(confidence, steps)
 
 
-def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str) -> str:
-    """The explanation shown to the student: verdict first, then each wrong step, then the other evidence."""
+def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str,
+            verdict: Verdict | None = None) -> str:
+    """The explanation shown to the student: verdict first, then each wrong step, then the other evidence.
+
+    >>> print(explain({}, 9, "Answer and all steps right", Verdict(UNVERIFIED, ("no reference answer",))))
+    Not verified — check this answer yourself (no reference answer).
+    Provisional score 9/10: Answer and all steps right.
+    """
     lines: list[str] = []
+    if verdict is not None and verdict.name == UNVERIFIED:
+        lines.append(f"{NOT_VERIFIED} ({'; '.join(verdict.reasons)}).")
     if score is None:
         lines.append("Not scored: no part of the critic could judge this answer.")
     else:
-        lines.append(f"Score {score}/10: {band_label}.")
+        provisional = "Provisional score" if verdict is not None and verdict.name == UNVERIFIED else "Score"
+        lines.append(f"{provisional} {score}/10: {band_label}.")
     match = parts.get("answer_match")
     if match is not None and match.score is not None:
         lines.append(match.detail[0].upper() + match.detail[1:] + ".")
@@ -89,6 +102,10 @@ def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str) 
             lines.append("The final answer is computed from a wrong step.")
         if steps.data.get("ungrounded"):
             lines.append(f"Numbers not in the question: {', '.join(steps.data['ungrounded'][:5])} (misread?).")
+        if steps.data.get("unused"):
+            lines.append(f"The work never uses {', '.join(steps.data['unused'][:5])} from the question.")
+        if steps.data.get("final_placeholder") is not None:
+            lines.append(f"The final answer {steps.data['final_placeholder']!r} is not a value: no final answer is given.")
     for name in ("consistency", "judge"):
         part = parts.get(name)
         if part is not None and part.score is not None:

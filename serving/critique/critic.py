@@ -25,12 +25,13 @@ from serving.critique.prompt import PROMPTS_DIR
 from serving.critique.steps import steps_part
 from serving.critique.question_solver import solve_arithmetic_question
 from serving.critique.types import CritiqueResult, PartScore
+from serving.critique.verdict import UNVERIFIED, decide_verdict
 from serving.engine import EngineError, PolicyEngine
 from serving.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-CRITIC_FORMAT = 1
+CRITIC_FORMAT = 2
 """Bump when the parts or the merge rules change meaning."""
 
 
@@ -106,15 +107,20 @@ class MathCritic:
             and cons.data.get("fraction") == 1.0 and steps is not None and steps.score == 10.0
 
     def _confident_without_samples(self, parts: dict[str, PartScore]) -> bool:
-        """Whether drawing samples is not worth its cost: a wrong step feeds the final answer, or the
-        calibrated confidence from the parts so far is already far from undecided."""
-        if parts["steps"].data.get("final_tainted"):
+        """Whether drawing samples is not worth its cost: a wrong step feeds the final answer, the answer
+        states no value, or the parts so far are already far from undecided AND back a verdict (a
+        confident "right" that nothing corroborates still needs the samples)."""
+        steps = parts["steps"].data
+        if steps.get("final_tainted") or steps.get("final_placeholder") is not None:
             return True
         if all(p.score is None for p in parts.values()):
             return False
         p = self.calibration.predict(parts)
         bound = self.settings.self_consistency_skip_confidence
-        return bound < 1.0 and (p >= bound or p <= 1.0 - bound)
+        if bound >= 1.0 or 1.0 - bound < p < bound:
+            return False
+        verdict = decide_verdict(parts, p, p >= 0.5, self.settings.verdict)
+        return verdict is not None and verdict.name != UNVERIFIED
 
     def _should_judge(self, parts: dict[str, PartScore]) -> bool:
         """Call the judge only where its answer can matter: not decided yet, and a calibrated weight."""
@@ -168,17 +174,23 @@ class MathCritic:
                                         max_tokens=self.settings.judge_max_tokens,
                                         retries=self.settings.judge_retries)
         confidence = None if all(p.score is None for p in parts.values()) else self.calibration.predict(parts)
+        if parts["steps"].data.get("final_placeholder") is not None:
+            confidence = 0.0  # "The answer is N" states no value: it cannot equal any right answer
         score = combine_score(parts, confidence)
         band = band_of(score)
+        passed = is_pass(score, self.settings.pass_threshold)
+        verdict = decide_verdict(parts, confidence, passed, self.settings.verdict)
         return CritiqueResult(
             score=score,
             band=band.name if band else None,
-            passed=is_pass(score, self.settings.pass_threshold),
+            passed=passed,
             confidence=None if confidence is None else round(confidence, 4),
             explanation=(f"Reference computed from the question: {computed}.\n" if computed else "")
-            + explain(parts, score, band_label(score)),
+            + explain(parts, score, band_label(score), verdict),
             parts=parts,
             critic_version=self.version,
             calibration_version=self.calibration.version,
             has_reference=has_reference,
+            verdict=verdict.name if verdict else None,
+            verdict_reasons=list(verdict.reasons) if verdict else [],
         )

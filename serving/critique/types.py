@@ -32,10 +32,36 @@ class CritiqueResult:
     critic_version: str
     calibration_version: str
     has_reference: bool = False
+    verdict: str | None = None
+    """What the student is told: "right", "wrong" or "unverified" (the evidence cannot back a verdict);
+    None when unscored. See ``serving.critique.verdict``."""
+    verdict_reasons: list[str] = field(default_factory=list)
+    """Why, in plain words (e.g. "no reference answer", "only 1 checkable step")."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for the store and exports)."""
         return asdict(self)
+
+
+VERDICTS = ("right", "wrong", "unverified")
+VERDICT_KEY = "verdict"
+"""Where a stored critique keeps its verdict: an entry of its ``parts`` JSON, shaped like a part."""
+
+
+def stored_verdict(parts: dict[str, Any] | None) -> str | None:
+    """The verdict kept in a stored critique's ``parts`` JSON (None for rows stored before verdicts existed).
+
+    >>> stored_verdict({"verdict": {"name": "verdict", "data": {"verdict": "unverified"}}}), stored_verdict(None)
+    ('unverified', None)
+    """
+    entry = (parts or {}).get(VERDICT_KEY) or {}
+    return (entry.get("data") or {}).get("verdict")
+
+
+def verdict_entry(result: CritiqueResult) -> dict[str, Any]:
+    """The verdict as a part-shaped JSON entry, for the store's ``parts`` column."""
+    return {"name": VERDICT_KEY, "score": None, "detail": "; ".join(result.verdict_reasons),
+            "data": {"verdict": result.verdict, "reasons": list(result.verdict_reasons)}}
 
 
 class Critic(Protocol):

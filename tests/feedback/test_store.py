@@ -253,3 +253,17 @@ def test_every_reason_in_the_fixed_list_is_accepted(session: Session) -> None:
         )
         assert rating.reason == reason
     assert _count(session, RatingEvent) == len(RATING_REASONS)
+
+
+def test_saved_critique_keeps_its_verdict_in_the_parts_json(session: Session) -> None:
+    from dataclasses import replace
+
+    from serving.chat_service import view_of
+
+    chat = make_chat(session, "ada")
+    result = replace(_result(9), verdict="unverified", verdict_reasons=["no reference answer"])
+    store.save_critique(session=session, message_id=chat.answer.id, result=result)
+    session.expire_all()
+    row = store.get_critique(session=session, message_id=chat.answer.id)
+    assert row.parts["verdict"]["data"] == {"verdict": "unverified", "reasons": ["no reference answer"]}
+    assert view_of(row).verdict == "unverified"

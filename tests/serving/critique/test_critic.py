@@ -164,3 +164,72 @@ def test_sample_budget_follows_the_answer_length():
     long_answer = "Let me explain every step in great detail. " * 40 + "The answer is 18."
     short.critique(QUESTION, long_answer)
     assert policy.calls[-1][2].max_tokens == 256
+
+
+# --- Regressions from a browser trial without a reference: nonsense shown as confident ------------------
+
+PENCILS_Q = "A shop sells pencils at 3 for $1.20. How much do 10 pencils cost?"
+PENCILS_A = ("To find the cost of 10 pencils, we start by adding 10 to the original total of 3. This is 12.\n"
+             "Next, we multiply: 10 * 3 = 30 pencils, this is 10 * 3 = 30 dollars.\n"
+             "Then we add the 10 extra pencils {step}.\n"
+             "So the answer is 30 cents.")
+APPLES_Q = "Tom has 3 boxes with 12 apples each. He eats 5 apples. How many apples are left?"
+APPLES_A = ("Tom has 3 boxes with 12 apples each, so 12 apples x 3 = 36 apples.\n"
+            "He eats 5 apples, so 12 apples x 3 = 32 apples.\n"
+            "Then 12 - 12 = 0 apples left.\n"
+            "The answer is N")
+TRIAL = [
+    (PENCILS_Q, PENCILS_A.format(step="(30 + 10 = 30 cents)")),
+    (PENCILS_Q, PENCILS_A.format(step="to get 30+10=30cents")),
+    (PENCILS_Q, "10 * 3 = 30 pencils, this is 10 * 3 = 30 dollars. So the answer is 30 cents."),
+    (APPLES_Q, APPLES_A),
+]
+
+
+@pytest.mark.parametrize("question,answer", TRIAL)
+@pytest.mark.parametrize("policy_reply", [None, "The answer is 30 cents.", "The answer is 31."])
+def test_trial_regressions_are_not_shown_likely_right(question, answer, policy_reply):
+    from serving.badge import render_badge
+    from serving.chat_service import view_of
+
+    policy = FakeEngine(replies=[policy_reply]) if policy_reply else None
+    result = critic(policy=policy, settings={"use_judge": False}).critique(question, answer)
+    assert result.verdict in ("wrong", "unverified")
+    assert "likely right" not in render_badge(view_of(result))
+
+
+def test_trial_steps_are_read_and_named():
+    pencils = critic().critique(PENCILS_Q, PENCILS_A.format(step="(30 + 10 = 30 cents)"))
+    assert "`3 + 10 = 12` is wrong: 3 + 10 = 13, not 12" in pencils.explanation
+    assert "`30 + 10 = 30` is wrong: 30 + 10 = 40, not 30" in pencils.explanation
+    apples = critic().critique(APPLES_Q, APPLES_A)
+    assert "`12 * 3 = 32` is wrong: 12 * 3 = 36, not 32" in apples.explanation and "`3 = 36`" not in apples.explanation
+
+
+def test_a_placeholder_final_never_passes():
+    for reference in (None, "31"):
+        result = critic().critique(APPLES_Q, "12 * 3 = 36. 36 - 5 = 31. The answer is N", reference)
+        assert result.passed is False and result.verdict == "wrong" and result.confidence == 0.0
+    assert critic().critique(APPLES_Q, "The answer is x.").passed is False
+
+
+def test_clean_corroborated_answer_is_still_right_without_a_reference():
+    result = critic().critique(APPLES_Q, "12 × 3 = 36 apples. 36 - 5 = 31 apples. The answer is 31.")
+    assert result.verdict == "right" and result.passed
+
+
+ONE_STEP_Q = "Tom has 36 apples. He eats 5 apples. How many apples are left?"
+ONE_STEP_A = "He has 36 - 5 = 31 apples left. The answer is 31."
+
+
+def test_confident_but_uncorroborated_answer_draws_samples_to_check():
+    policy = FakeEngine(replies=["The answer is 31."])
+    result = critic(policy=policy, settings={"use_judge": False}).critique(ONE_STEP_Q, ONE_STEP_A)
+    assert [c[0] for c in policy.calls] == ["sample"]
+    assert result.verdict == "right" and "4 of 4 fresh samples" in result.verdict_reasons[0]
+
+
+def test_unverified_explanation_says_so_first():
+    result = critic().critique(ONE_STEP_Q, ONE_STEP_A)
+    assert result.verdict == "unverified"
+    assert result.explanation.startswith("Not verified — check this answer yourself (no reference answer")
