@@ -229,6 +229,10 @@ class CycleConfig(_Config):
     dpo_data: DPODataSettings = DPODataSettings()
     dpo: DPOTrainSettings = DPOTrainSettings()
     eval: EvalSettings = EvalSettings()
+    adapt: bool = True
+    """Adapt this cycle's settings to the previous run's gate refusal (training/adapt.py): after a perplexity
+    refusal halve the SFT learning rate and double the general rows; after too small a gain sample 1.5x the
+    questions. Off: the configured settings always."""
     engine_backend: Literal["auto", "vllm", "transformers"] = "auto"
     """How checkpoints are run for sampling and evaluation: a vLLM server started for each checkpoint
     (auto when vLLM is installed) or transformers in process."""

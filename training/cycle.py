@@ -2,6 +2,9 @@
 
 Stages, each timed on the TrainingRun row and in ``cycle.json``:
 
+0. ``adapt``: the previous run's gate verdict adjusts this run's settings (``training/adapt.py``: after a
+   perplexity refusal, lower learning rates and more general rows; after too small a gain, more questions);
+   the adaptation is recorded on the run and in ``cycle.json``, and the run's config is the adapted one.
 1. ``pool``: seed questions + logged student questions, split by question hash; held-out never trains.
 2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
@@ -37,6 +40,7 @@ from typing import Any
 from mathchat.settings import Settings
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
+from training.adapt import Adaptation, adapt_config
 from training.config import CycleConfig, TrainJob
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
@@ -182,11 +186,14 @@ class Cycle:
         from serving.model_cache import DEFAULT_CHECKPOINT_ID
         from training.store_io import ensure_live_checkpoint, load_logged_questions, load_rated_samples
 
-        cfg, settings = self.cfg, self.settings
+        cfg, adaptation = self._adapt(run_in_transaction)
+        settings = self.settings
         workroot = Path(settings.training.workdir)
         workroot.mkdir(parents=True, exist_ok=True)
         self.rec = RunRecorder.start(self.db, trigger=self.trigger, config=cfg.model_dump(mode="json"),
                                      log_path=None)
+        self.rec.progress("adapt", force=True, status="done", **adaptation.to_dict())
+        self.rec.log(f"adaptation: {adaptation.note}")
         run_id = self.rec.run_id
         run_dir = workroot / f"run-{run_id:05d}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +226,19 @@ class Cycle:
             raise
         finally:
             self.deps.close()
+
+    def _adapt(self, run_in_transaction) -> tuple[CycleConfig, Adaptation]:
+        """This run's config after the previous run's gate verdict (``training/adapt.py``)."""
+        from training.store_io import load_previous_run
+
+        if self.cfg.adapt:
+            previous = run_in_transaction(self.db, lambda s: load_previous_run(session=s))
+            cfg, adaptation = adapt_config(previous, self.cfg)
+        else:
+            cfg, adaptation = self.cfg, Adaptation("adaptation off (adapt=false): configured settings")
+        self.cfg = cfg
+        self.result.update(config=cfg.model_dump(mode="json"), adaptation=adaptation.to_dict())
+        return cfg, adaptation
 
     def _run_stages(self, run_dir: Path, live: dict[str, Any], run_in_transaction, load_logged_questions,
                     load_rated_samples) -> dict[str, Any] | None:

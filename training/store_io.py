@@ -7,10 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback.models import Checkpoint, Critique
+from feedback.models import Checkpoint, Critique, TrainingRun
 from feedback.reads import AnswerRecord, questions_for_training, rated_answers
 from feedback.registry import get_live_checkpoint, register_checkpoint
 from serving.critique.bands import PASS_THRESHOLD
+from training.adapt import PreviousRun
 from training.pool import question_key
 from training.samples import ScoredSample
 
@@ -74,3 +75,20 @@ def ensure_live_checkpoint(*, session: Session, base_path: str, base_id: str) ->
         return existing
     return register_checkpoint(session=session, checkpoint_id=base_id, path=base_path, kind="base", status="live")
 
+
+
+def load_previous_run(*, session: Session, before: int | None = None) -> PreviousRun | None:
+    """The newest succeeded run (older than run ``before`` if given): its candidate's gate verdict and stage,
+    and the adaptation it ran with (``progress["adapt"]``); None before the first."""
+    query = select(TrainingRun).where(TrainingRun.status == "succeeded")
+    if before is not None:
+        query = query.where(TrainingRun.id < before)
+    run = session.scalars(query.order_by(TrainingRun.id.desc()).limit(1)).first()
+    if run is None:
+        return None
+    candidate = session.get(Checkpoint, run.candidate_checkpoint_id) if run.candidate_checkpoint_id else None
+    metrics = (candidate.metrics or {}) if candidate is not None else {}
+    adapted = (run.progress or {}).get("adapt") or {}
+    return PreviousRun(run_id=run.id, verdict=metrics.get("gate") if candidate is not None else None,
+                       stage=metrics.get("stage"), overrides=dict(adapted.get("overrides") or {}),
+                       base_sha=adapted.get("base_sha"))

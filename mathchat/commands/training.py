@@ -64,8 +64,8 @@ def cycle(
         typer.echo(f"not started: {busy}", err=True)
         raise typer.Exit(code=3) from None
     summary = {key: value for key, value in result.items()
-               if key in ("run_id", "run_dir", "live", "pool", "live_samples", "rounds", "dpo_data", "candidate", "stages",
-                          "total_seconds", "skipped") or (key.startswith("rft") and key.endswith("_data"))}
+               if key in ("run_id", "run_dir", "adaptation", "live", "pool", "live_samples", "rounds", "dpo_data",
+                          "candidate", "stages", "total_seconds", "skipped") or (key.startswith("rft") and key.endswith("_data"))}
     summary["eval"] = {name: {"strict_accuracy": rep["summary"]["overall"]["strict_accuracy"],
                               "mean_score": rep["summary"]["overall"]["mean_score"],
                               "perplexity": rep.get("perplexity")} for name, rep in (result.get("eval") or {}).items()}

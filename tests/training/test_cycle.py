@@ -226,3 +226,36 @@ def test_two_rounds_with_too_few_round_two_rows_still_offer_round_one(settings, 
     result = run_cycle(settings, cfg, deps=deps, db=db)
     assert result["rft2_data"]["after_user_cap"] == 0
     assert set(result["eval"]) == {"live", "rft"} and result["candidate"]["stage"] == "rft"
+
+
+def test_a_perplexity_refusal_makes_the_next_cycle_adapt_and_record_it(settings, db, tmp_path):
+    drifting = fake_deps(tmp_path)
+    drifting.perplexity = lambda path: 10.0 if "base" in str(path) else 12.0
+    first = run_cycle(settings, small_config(run_dpo=False), deps=drifting, db=db)
+    assert first["candidate"]["gate"]["failed_guards"] == ["perplexity"]
+    assert first["adaptation"]["note"] == "no previous run: configured settings"
+
+    deps, rates = fake_deps(tmp_path), []
+    train = deps.train
+    deps.train = lambda job, *a: (rates.append(job.sft.learning_rate), train(job, *a))[1]
+    second = run_cycle(settings, small_config(run_dpo=False), deps=deps, db=db)
+    configured = small_config().sft.learning_rate
+    assert rates == [configured / 2]
+    assert second["adaptation"]["note"].startswith(f"run {first['run_id']}: perplexity refused (+20.0% > +5.0%)")
+    assert second["config"]["rft"]["general_ratio"] == 0.5
+    with session_scope(db) as s:
+        run = s.get(TrainingRun, second["run_id"])
+        assert run.config["sft"]["learning_rate"] == configured / 2  # the run records what it ran with
+        assert run.progress["adapt"]["overrides"] == {"sft.learning_rate": configured / 2, "rft.general_ratio": 0.5}
+        assert "adaptation: run" in run.log
+    report = json.loads((Path(second["run_dir"]) / "cycle.json").read_text())
+    assert report["adaptation"]["changes"][0]["setting"] == "sft.learning_rate"
+
+
+def test_adapt_false_runs_the_configured_settings(settings, db, tmp_path):
+    drifting = fake_deps(tmp_path)
+    drifting.perplexity = lambda path: 10.0 if "base" in str(path) else 12.0
+    run_cycle(settings, small_config(run_dpo=False), deps=drifting, db=db)
+    second = run_cycle(settings, small_config(run_dpo=False, adapt=False), deps=fake_deps(tmp_path), db=db)
+    assert second["config"]["sft"]["learning_rate"] == small_config().sft.learning_rate
+    assert second["adaptation"]["changes"] == []

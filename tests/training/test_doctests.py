@@ -7,7 +7,8 @@ import pytest
 
 MODULES = ["training.seed_pool", "training.pool", "training.rft_data", "training.dpo_data", "training.manifest",
            "training.text_similarity", "training.general_data", "training.stats", "training.evaluate",
-           "training.gate", "training.cycle", "training.question_choice", "training.launch", "training.scheduler", "training.sampler"]
+           "training.gate", "training.adapt", "training.trainer_common", "training.cycle", "training.question_choice",
+           "training.launch", "training.scheduler", "training.sampler"]
 
 
 @pytest.mark.parametrize("name", MODULES)

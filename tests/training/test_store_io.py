@@ -66,3 +66,28 @@ def test_fresh_database_gets_the_base_model_live(db):
         assert (live.id, live.status, live.kind) == ("base-x", "live", "base")
     with session_scope(db) as s:
         assert ensure_live_checkpoint(session=s, base_path="/elsewhere", base_id="other").id == "base-x"
+
+
+def test_previous_run_is_the_newest_succeeded_one_with_its_verdict_and_adaptation(db):
+    from feedback.registry import create_run, finish_run, register_checkpoint, update_run_stage
+    from training.store_io import load_previous_run
+
+    gate = {"promotable": False, "guards": [{"guard": "perplexity", "passed": False, "value": 0.08, "limit": 0.05}]}
+    with session_scope(db) as s:
+        assert load_previous_run(session=s) is None
+        register_checkpoint(session=s, checkpoint_id="rft-1", path="/c/rft-1", kind="rft",
+                            metrics={"gate": gate, "stage": "rft3"})
+        ok = create_run(session=s)
+        update_run_stage(session=s, run_id=ok.id, stage="adapt",
+                         progress={"overrides": {"sft.learning_rate": 7.5e-5}, "base_sha": "abc"})
+        finish_run(session=s, run_id=ok.id, status="succeeded", candidate_checkpoint_id="rft-1")
+        crashed = create_run(session=s)
+        finish_run(session=s, run_id=crashed.id, status="failed", error="boom")
+    with session_scope(db) as s:
+        previous = load_previous_run(session=s)
+        assert (previous.run_id, previous.stage, previous.base_sha) == (ok.id, "rft3", "abc")
+        assert previous.verdict == gate and previous.overrides == {"sft.learning_rate": 7.5e-5}
+        assert load_previous_run(session=s, before=ok.id) is None
+        skipped = create_run(session=s)
+        finish_run(session=s, run_id=skipped.id, status="succeeded")
+        assert load_previous_run(session=s).verdict is None  # no candidate: nothing to react to
