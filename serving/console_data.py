@@ -232,11 +232,28 @@ def run_log_tail(run: RunInfo, lines: int = 200) -> str:
     return "\n".join(parts) if parts else "(no log yet)"
 
 
+def run_adaptation(run: RunInfo) -> dict[str, Any] | None:
+    """How the cycle adapted this run's settings to the previous run's gate verdict (``training/adapt.py``).
+
+    >>> from datetime import UTC
+    >>> run = RunInfo(2, "running", "schedule", "pool", {"adapt": {"status": "done", "note": "run 1: ..."}}, "",
+    ...               None, None, datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None)
+    >>> run_adaptation(run)
+    {'note': 'run 1: ...'}
+    """
+    adapt = (run.progress or {}).get("adapt")
+    if not isinstance(adapt, Mapping):
+        return None
+    return {k: v for k, v in adapt.items() if k not in _PROGRESS_KEYS}
+
+
 def run_manifest(run: RunInfo) -> dict[str, Any]:
-    """The data manifest of a run: its config and each dataset it wrote, with that dataset's manifest."""
+    """The data manifest of a run: its (adapted) config, the adaptation, and each dataset it wrote, with that
+    dataset's manifest."""
     return {
         "run": run.id,
         "config": run.config,
+        "adaptation": run_adaptation(run),
         "datasets": [{"id": d.id, "kind": d.kind, "rows": d.count, "path": d.path, "sha256": d.content_hash,
                       "manifest": d.manifest} for d in run.datasets],
     }
@@ -250,6 +267,10 @@ def run_summary_markdown(run: RunInfo | None) -> str:
             f"started {format_time(run.started_at) or '-'}; running for {format_duration(run.duration_s) or '-'}")
     if run.candidate_checkpoint_id:
         text += f"; candidate **{run.candidate_checkpoint_id}**"
+    adaptation = run_adaptation(run)
+    if adaptation and adaptation.get("note"):
+        text += f"\n\n**Settings adapted:** {adaptation['note']}" if adaptation.get("changes") else \
+            f"\n\n**Settings:** {adaptation['note']}"
     if run.error:
         text += f"\n\n**Error:** {run.error.strip().splitlines()[-1][:500]}"
     return text

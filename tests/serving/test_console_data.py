@@ -88,3 +88,19 @@ def test_sync_status_flags_a_pending_switch_and_the_last_error() -> None:
     state = SyncState(served_id="a", last_error="switch to b failed: boom")
     text = data.sync_status_markdown(state, "b")
     assert "served now: **a**" in text and "not switched" in text and "boom" in text
+
+
+def test_run_summary_and_manifest_show_the_adaptation() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    note = "run 3: perplexity refused (+8.0% > +5.0%): sft.learning_rate 0.00015 -> 7.5e-05"
+    adapt = {"status": "done", "note": note, "changes": [{"setting": "sft.learning_rate"}],
+             "overrides": {"sft.learning_rate": 7.5e-5}}
+    run = data.RunInfo(4, "running", "schedule", "pool", {"adapt": adapt}, "", None, {"k": 4},
+                       datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None)
+    assert f"**Settings adapted:** {note}" in data.run_summary_markdown(run)
+    assert data.run_manifest(run)["adaptation"]["overrides"] == {"sft.learning_rate": 7.5e-5}
+    kept = replace(run, progress={"adapt": {"status": "done", "note": "run 3: candidate passed its gate", "changes": []}})
+    assert "**Settings:** run 3: candidate passed its gate" in data.run_summary_markdown(kept)
+    assert data.run_manifest(replace(run, progress={}))["adaptation"] is None
