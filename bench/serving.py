@@ -3,7 +3,9 @@
 Workloads: 16 concurrent requests of exactly 128 output tokens, and a single request; plus time to
 first token for single chats through the PolicyEngine interface. The last line printed is one JSON object.
 
-    python bench/serving.py [--model DIR] [--concurrency 16] [--tokens 128] [--ttft-runs 20]
+    python bench/serving.py [--model DIR] [--concurrency 16] [--tokens 128] [--ttft-runs 20] [--vllm-url URL]
+
+``--vllm-url`` measures a vLLM server that is already running (its own mode and dtype) instead of starting one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
+from mathchat.hardware import local_dtype  # noqa: E402
 from mathchat.settings import Settings, VLLMSettings, load_settings  # noqa: E402
 from serving.model_cache import resolve_model_path  # noqa: E402
 from serving.sampling import SamplingSettings  # noqa: E402
@@ -33,20 +36,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, ttft_runs: int) -> dict:
+def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, ttft_runs: int,
+               url: str | None = None) -> dict:
+    """Throughput and time to first token of a vLLM server started here, or of the one at ``url``."""
     from serving.vllm_engine import OpenAIEngine
     from serving.vllm_supervisor import VLLMSupervisor
 
-    supervisor = VLLMSupervisor(settings)
-    t0 = time.monotonic()
-    supervisor.start(model, "bench", wait=True)
-    startup = time.monotonic() - t0
-    base = supervisor.router.current().base_url
+    supervisor = None
+    startup = None
+    if url:
+        engine = OpenAIEngine.for_url(url)
+    else:
+        supervisor = VLLMSupervisor(settings)
+        t0 = time.monotonic()
+        supervisor.start(model, "bench", wait=True)
+        startup = time.monotonic() - t0
+        engine = OpenAIEngine(supervisor.router)
+    endpoint = engine.router.current()
     client = httpx.Client(timeout=600)
 
     def one(prompt: str) -> int:
-        r = client.post(f"{base}/v1/chat/completions", json={
-            "model": "bench", "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens,
+        r = client.post(f"{endpoint.base_url}/v1/chat/completions", json={
+            "model": endpoint.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens,
             "temperature": 0.0, "ignore_eos": True})
         r.raise_for_status()
         return r.json()["usage"]["completion_tokens"]
@@ -61,7 +72,6 @@ def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, tt
         with ThreadPoolExecutor(concurrency) as pool:
             total = sum(pool.map(one, prompts))
         concurrent = total / (time.monotonic() - t)
-        engine = OpenAIEngine(supervisor.router)
         ttfts = []
         for i in range(ttft_runs):
             t = time.monotonic()
@@ -70,21 +80,24 @@ def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, tt
                 if event.delta:
                     ttfts.append(time.monotonic() - t)
                     break
-        engine.close()
     finally:
-        supervisor.shutdown()
+        client.close()
+        engine.close()
+        if supervisor is not None:
+            supervisor.shutdown()
     return {"startup_s": startup, "single_tok_s": single, "concurrent_tok_s": concurrent,
             "ttft_p50_s": statistics.median(ttfts), "ttft_p95_s": percentile(ttfts, 0.95)}
 
 
 def bench_hf(model: str, concurrency: int, tokens: int, threads: int, dtype: str) -> dict:
+    """transformers ``generate`` throughput; ``dtype`` is a setting (``auto`` or a torch dtype name)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(model)
     tok.padding_side = "left"
-    lm = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).eval()
+    lm = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, local_dtype(dtype))).eval()
 
     def run(prompts: list[str]) -> float:
         texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
@@ -103,7 +116,7 @@ def bench_hf(model: str, concurrency: int, tokens: int, threads: int, dtype: str
     return {"single_tok_s": single, "concurrent_tok_s": concurrent, "threads": threads}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="HF folder; default: the embedded SmolLM2-135M-Instruct")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -111,8 +124,12 @@ def main() -> None:
     parser.add_argument("--ttft-runs", type=int, default=20)
     parser.add_argument("--hf-threads", type=int, default=1, help="torch threads for transformers (DESIGN.md: 1)")
     parser.add_argument("--eager", action="store_true", help="vLLM --enforce-eager (faster start, slower decode)")
-    parser.add_argument("--dtype", default=None, help="weights dtype for both backends (default: settings, bfloat16)")
-    args = parser.parse_args()
+    parser.add_argument("--dtype", default=None,
+                        help="weights dtype for both backends (default: settings, auto; see mathchat/hardware.py)")
+    parser.add_argument("--vllm-url", default=None,
+                        help="measure this running vLLM server instead of starting one (--eager is then ignored, "
+                             "--dtype applies to transformers only)")
+    args = parser.parse_args(argv)
 
     settings = load_settings()
     if args.dtype:
@@ -121,7 +138,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         vsettings = settings.model_copy(update={"vllm": VLLMSettings(
             port=settings.vllm.port + 40, enforce_eager=args.eager, logs_dir=Path(tmp))})
-        vllm = bench_vllm(vsettings, model, args.concurrency, args.tokens, args.ttft_runs)
+        vllm = bench_vllm(vsettings, model, args.concurrency, args.tokens, args.ttft_runs, url=args.vllm_url)
     print(f"vLLM: {json.dumps(vllm)}", flush=True)
     hf = bench_hf(model, args.concurrency, args.tokens, args.hf_threads, settings.model.dtype)
     print(f"transformers: {json.dumps(hf)}", flush=True)
@@ -133,11 +150,11 @@ def main() -> None:
         "ttft_p95_s": round(vllm["ttft_p95_s"], 3),
         "vllm_single_tok_s": round(vllm["single_tok_s"], 1),
         "hf_single_tok_s": round(hf["single_tok_s"], 1),
-        "vllm_startup_s": round(vllm["startup_s"], 1),
+        "vllm_startup_s": round(vllm["startup_s"], 1) if vllm["startup_s"] is not None else None,
         "concurrency": args.concurrency,
         "tokens": args.tokens,
-        "vllm_mode": "eager" if args.eager else "compiled",
-        "dtype": settings.model.dtype,
+        "vllm_mode": "external" if args.vllm_url else "eager" if args.eager else "compiled",
+        "dtype": local_dtype(settings.model.dtype),
     }
     print(json.dumps(result))
 
