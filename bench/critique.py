@@ -76,7 +76,7 @@ def build_engine(engine_url: str | None, num_threads: int):  # noqa: ANN201
     return HFEngine(resolve_model_path(load_settings()), num_threads=num_threads)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine-url", default=None, help="OpenAI-compatible policy server (else in-process HFEngine)")
     parser.add_argument("--questions", type=int, default=10)
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--answer-max-tokens", type=int, default=None, help="default: settings.sampling.max_tokens")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the in-process engine")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     settings = load_settings()
     critique_settings = settings.critique.model_copy(update={

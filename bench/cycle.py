@@ -26,7 +26,7 @@ from training.config import CycleConfig  # noqa: E402
 from training.cycle import run_cycle  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state", type=Path, default=Path("/tmp/mathchat-bench-cycle"))
     parser.add_argument("--backend", default="auto")
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--eval-questions", type=int, default=None)
     parser.add_argument("--no-dpo", action="store_true")
     parser.add_argument("--rft-rounds", type=int, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     data = json.loads(args.config.read_text()) if args.config else {}
     data.update(engine_backend=args.backend, live_url=args.live_url)

@@ -142,12 +142,12 @@ class PostgresSchema:
         self.admin.dispose()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writes", type=int, default=2000, help="rating writes per backend")
     parser.add_argument("--export-rows", type=int, default=100_000, help="answers to seed and export")
     parser.add_argument("--postgres-url", default=PG_URL)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     figures: dict[str, float | int] = {}
     with tempfile.TemporaryDirectory(prefix="mathchat-bench-") as tmp:

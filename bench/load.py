@@ -1,11 +1,12 @@
 """A class at once: N simulated students on loopback ask questions and rate answers through the app's HTTP API,
 then the database is checked: every question, answer and rating present exactly once.
 
-By default it starts the app itself (temp state dir, real supervised vLLM); `--url` targets a running app
-(then `--db-url` must name its database). Bounded: each student asks `--questions` questions, and the whole
-run stops after `--max-seconds`. The last line printed is one JSON object.
+By default it starts the app itself (temp state dir, real supervised vLLM, or the running vLLM server at
+`--vllm-url`); `--url` targets a running app (then `--db-url` must name its database). Bounded: each student
+asks `--questions` questions, and the whole run stops after `--max-seconds`. The last line printed is one JSON
+object.
 
-    python bench/load.py [--students 50] [--questions 2] [--max-tokens 64]
+    python bench/load.py [--students 50] [--questions 2] [--max-tokens 64] [--vllm-url URL]
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def check_db(db_url: str, logs: list[StudentLog]) -> int:
     return lost
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=50)
     parser.add_argument("--questions", type=int, default=2, help="questions per student")
@@ -125,8 +126,10 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=1500)
     parser.add_argument("--url", default=None, help="a running app (loopback only)")
     parser.add_argument("--db-url", default=None, help="its database URL (with --url)")
+    parser.add_argument("--vllm-url", default=None,
+                        help="the app started here uses this running vLLM server instead of supervising one")
     parser.add_argument("--seed", type=int, default=int(time.time()))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         parser.error("load tests target loopback only")
 
@@ -139,7 +142,7 @@ def main() -> None:
 
         state = Path(tmp.name)
         settings = isolated_settings(state, server=ServerSettings(rate_limit_per_minute=1000),
-                                     vllm=VLLMSettings(port=free_port(), logs_dir=state / "logs"))
+                                     vllm=VLLMSettings(url=args.vllm_url, port=free_port(), logs_dir=state / "logs"))
         served = ServedApp(web.create_app(settings), free_port(), settings)
         url, db_url = served.url, settings.database.url
         t0 = time.monotonic()

@@ -6,6 +6,7 @@ trainer's own runtime from the checkpoint metadata, so process start-up and mode
 apart from the steps. The last line printed is one JSON object.
 
     python bench/train_step.py [--steps 3] [--variants bf16:1,fp32:1,bf16:2,fp32:2] [--kinds sft,dpo]
+                               [--batch-size N]
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def rows(n: int) -> tuple[list[dict], list[dict]]:
     return sft, dpo
 
 
-def run_variant(kind: str, dtype: str, threads: int, steps: int, model: str, work: Path, data: Path) -> dict:
-    common = dict(max_steps=steps, bf16=dtype == "bf16", num_threads=threads)
+def run_variant(kind: str, dtype: str, threads: int, steps: int, model: str, work: Path, data: Path,
+                batch_size: int | None = None) -> dict:
+    common = dict(max_steps=steps, bf16=dtype == "bf16", num_threads=threads,
+                  **({"batch_size": batch_size} if batch_size else {}))
     job = TrainJob(kind=kind, data_path=data, model_path=model, output_dir=work / f"{kind}-{dtype}-{threads}",
                    sft=SFTTrainSettings(**common), dpo=DPOTrainSettings(**common))
     t = time.monotonic()
@@ -60,12 +63,13 @@ def run_variant(kind: str, dtype: str, threads: int, steps: int, model: str, wor
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--variants", default="bf16:1,fp32:1,bf16:2,fp32:2")
     parser.add_argument("--kinds", default="sft,dpo")
-    args = parser.parse_args()
+    parser.add_argument("--batch-size", type=int, default=None, help="rows per step (default: the cycle's)")
+    args = parser.parse_args(argv)
 
     model = resolve_model_path(load_settings())
     sft, dpo = rows(64)
@@ -78,7 +82,7 @@ def main() -> None:
             for variant in args.variants.split(","):
                 dtype, threads = variant.split(":")
                 out[f"{kind}_{dtype}_t{threads}"] = run_variant(kind, dtype, int(threads), args.steps, model, work,
-                                                                work / f"{kind}.jsonl")
+                                                                work / f"{kind}.jsonl", args.batch_size)
     print(json.dumps(out))
 
 
