@@ -88,12 +88,9 @@ class ShortestPassesCritic:
                               parts={}, critic_version="test", calibration_version="test")
 
 
-def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model):
-    from feedback.db import session_scope
-    from feedback.models import Checkpoint, TrainingRun
-    from training.cycle import default_deps, run_cycle
-
-    cfg = CycleConfig(
+def miniature_cycle_config() -> CycleConfig:
+    """A whole cycle at the smallest sizes that still train: 4 questions x 2 samples, one step per trainer."""
+    return CycleConfig(
         questions=4, k=2, dpo_questions=3, dpo_k=2, general_prompts=2, min_rft_rows=1, min_dpo_pairs=1,
         engine_backend="transformers",
         sampling=CycleConfig().sampling.with_(max_tokens=160),
@@ -105,6 +102,14 @@ def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model):
         dpo=DPOTrainSettings(max_steps=1, batch_size=2, max_length=128),
         eval=EvalSettings(max_tokens=32, margin=0.0, require_significant=False, ppl_tolerance=1.0),
     )
+
+
+def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model):
+    from feedback.db import session_scope
+    from feedback.models import Checkpoint, TrainingRun
+    from training.cycle import default_deps, run_cycle
+
+    cfg = miniature_cycle_config()
     deps = default_deps(settings, cfg)
     deps.make_critic = lambda engine: ShortestPassesCritic()
     result = run_cycle(settings, cfg, deps=deps, db=db)
