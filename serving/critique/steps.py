@@ -288,19 +288,30 @@ def _numbers_in(text: str) -> set[sympy.Rational]:
     return values
 
 
-def _given_numbers(question: str) -> list[tuple[sympy.Rational, ...]]:
-    """The numerals a question gives, each with the forms a solution may use it in (25% as 25 or 1/4).
+def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
+    """The numerals a question gives, as (how it is written, the value a solution must use): a percentage
+    must be used as one (25% as 25% or 0.25; "140 - 40" does not use "40% off").
 
     >>> _given_numbers("3 for $1.20, 25% off, 1 pen")
-    [(3,), (6/5,), (25, 1/4)]
+    [('3', 3), ('1.2', 6/5), ('25%', 1/4)]
     """
-    found: list[tuple[sympy.Rational, ...]] = []
+    found: list[tuple[str, sympy.Rational]] = []
     for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(question)):
         value = sympy.Rational(match.group(1))
-        forms = (value, value / 100) if match.group(2) else (value,)
-        if value not in (0, 1) and forms not in found:
-            found.append(forms)
+        given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
+        if value not in (0, 1) and given not in found:
+            found.append(given)
     return found
+
+
+def _used_numbers(equations: list[Equation]) -> set[sympy.Rational]:
+    """Every number the shown steps write or compute; a written percentage ("40%", "40 / 100") as its fraction."""
+    used = {v for eq in equations for v in eq.values if v is not None}
+    for side in (side for eq in equations for side in eq.sides):
+        used |= {sympy.Rational(x) for x in _NUMBER_RE.findall(re.sub(r"(\d)\s*%", r"\1", side))
+                 if not re.search(rf"(?<![\d.]){re.escape(x)}\s*(?:%|/\s*100(?!\d))", side)}
+        used |= {sympy.Rational(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|/\s*100(?!\d))", side)}
+    return used
 
 
 def check_steps(answer: str, question: str | None = None) -> StepCheck:
@@ -317,7 +328,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     wrong: list[WrongStep] = []
     tainted: set[sympy.Rational] = set()
     known: set[sympy.Rational] = set()
-    sources = _numbers_in(question) if question else None
+    sound: set[sympy.Rational] = set()  # results of right steps that inherit no error
+    sources = _numbers_in(question) | {value for _, value in _given_numbers(question)} if question else None
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
     n = len(equations)
@@ -346,13 +358,16 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             tainted |= results
         elif is_wrong:
             tainted |= results - {eq.values[0]}
+        else:
+            sound |= results
     final = extract_answer(answer, fallback=len(answer) <= LONG_ANSWER_CHARS)
     final_value = _as_fraction(normalize_answer(final)) if final else None
-    final_tainted = final_value is not None and sympy.Rational(final_value) in tainted
+    final_tainted = final_value is not None and sympy.Rational(final_value) in tainted - sound  # a right step
+    # that computes the same value supports the final answer whatever a later slip wrote
     values = {v for eq in equations for v in eq.values if v is not None}
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
-    written = values | {sympy.Rational(x) for eq in equations for side in eq.sides for x in _NUMBER_RE.findall(side)}
-    unused = [_format(forms[0]) for forms in _given_numbers(question) if not written & set(forms)] \
+    used = _used_numbers(equations)
+    unused = [written for written, value in _given_numbers(question) if value not in used] \
         if question and equations else []
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
                      final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused)

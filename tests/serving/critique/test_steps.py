@@ -167,3 +167,19 @@ def test_steps_part_reports_a_placeholder_final_answer():
 
 def test_step_after_a_sentence_ending_in_a_unit_is_read():
     assert [e.text for e in find_equations("12 × 3 = 36 apples. 36 - 5 = 31 apples.")] == ["12 * 3 = 36", "36 - 5 = 31"]
+
+
+def test_percent_given_in_the_question_must_be_used_as_a_percentage():
+    question = "A jacket costs 140 dollars and is on sale for 40% off. What is the sale price in dollars?"
+    assert check_steps("140 - 40 = 100. 140 - 100 = 40.", question).unused == ["40%"]
+    assert check_steps("140 × 40 / 100 = 56. 140 - 56 = 84.", question).unused == []
+    assert check_steps("140 × 40% = 56. 140 - 56 = 84.", question).unused == []
+
+
+def test_decimal_form_of_a_question_percentage_is_grounded():
+    assert check_steps("0.2 * 60 = 12. The answer is 12.", question="What is 20% of 60?").ungrounded == []
+
+
+def test_final_computed_by_a_right_step_is_not_tainted_by_a_later_slip():
+    check = check_steps("540 * 0.10 = 54. Then 54 * 1.05 = 54. So the answer is 54.", question="What is 10% of 540?")
+    assert len(check.wrong) == 1 and not check.final_tainted
