@@ -104,7 +104,7 @@ def critique_eval(
                                           {"source": str(file), "judge": critic.judge is not None})
         save_calibration(calibration, fit_calibration)
         typer.echo(f"wrote calibration {calibration.version} to {fit_calibration}")
-    report = ev.summarize(rows, results, threshold)
+    report = ev.summarize(rows, results, threshold, settings.critique.verdict.confident_at)
     report["calibration_version"] = critic.calibration.version
     typer.echo(ev.format_report(report))
     if as_json:

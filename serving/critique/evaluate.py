@@ -2,8 +2,11 @@
 
 Rows are ``{question, reference?, answer, is_correct?, human_score?, samples?}``. For each scorer we
 report coverage (fraction scored), binary accuracy (score >= threshold vs ``is_correct``, over scored
-rows), Pearson/Spearman/Kendall against ``human_score`` (scipy) and AUROC (sklearn) of the combined
-confidence or of the part's score.
+rows), Pearson/Spearman/Kendall against ``human_score`` (scipy) and AUROC of the combined
+confidence or of the part's score. For the combined critic, per condition, also what the student sees
+(``metrics``): ``false_confident_<condition>`` (share of wrong answers shown with confidence >= the
+verdict's ``confident_at``; ``false_confident_raw_`` counts them whatever the verdict), ``ece_``,
+``coverage_`` (share with a verdict, i.e. not "unverified" nor unscored) and ``scored_`` (share scored).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.calibration import Calibration, fit_calibration, part_features
 from serving.critique.critic import MathCritic
+from serving.critique.metrics import auroc, coverage, expected_calibration_error, false_confident_rate
 from serving.critique.types import CritiqueResult
+from serving.critique.verdict import UNVERIFIED
 
 SCORERS = ("combined", "answer_match", "steps", "consistency", "judge")
 CONDITIONS = ("with_ref", "without_ref")
@@ -63,13 +68,11 @@ def scorer_metrics(scores: Sequence[float], ranks: Sequence[float], labels: Sequ
     (0.8, 1.0, 1.0, 1.0)
     """
     from scipy.stats import kendalltau, pearsonr, spearmanr
-    from sklearn.metrics import roc_auc_score
 
     metrics: dict[str, Any] = {"n_scored": len(scores), "coverage": round(len(scores) / n_total, 4) if n_total else None}
     labelled = [(s, r, y) for s, r, y in zip(scores, ranks, labels) if y is not None]
     metrics["acc"] = _safe(sum((s >= threshold) == y for s, _, y in labelled) / len(labelled)) if labelled else None
-    ys = [y for _, _, y in labelled]
-    metrics["auroc"] = _safe(roc_auc_score(ys, [r for _, r, _ in labelled])) if len(set(ys)) == 2 else None
+    metrics["auroc"] = _safe(auroc([r for _, r, _ in labelled], [bool(y) for _, _, y in labelled]))
     paired = [(s, h) for s, h in zip(scores, humans) if h is not None]
     for name, fn in (("pearson", pearsonr), ("spearman", spearmanr), ("kendall", kendalltau)):
         if len(paired) >= 3 and len({s for s, _ in paired}) > 1 and len({h for _, h in paired}) > 1:
@@ -79,11 +82,38 @@ def scorer_metrics(scores: Sequence[float], ranks: Sequence[float], labels: Sequ
     return metrics
 
 
+def _shown(result: CritiqueResult) -> bool:
+    """Whether the badge showed this result's confidence as a number (not "not verified", not unscored)."""
+    return result.score is not None and result.confidence is not None and result.verdict != UNVERIFIED
+
+
+def verdict_metrics(results: Sequence[CritiqueResult], labels: Sequence[bool | None],
+                    confident_at: float = 0.7) -> dict[str, Any]:
+    """What the student sees, over the labelled results of one condition (see the module docstring)."""
+    labelled = [(r, bool(y)) for r, y in zip(results, labels) if y is not None]
+    confs = [r.confidence for r, _ in labelled]
+    ys = [y for _, y in labelled]
+    scored = [(c, y) for c, y in zip(confs, ys) if c is not None]
+    return {
+        "false_confident": false_confident_rate(confs, ys, [_shown(r) for r, _ in labelled], confident_at),
+        "false_confident_raw": false_confident_rate(confs, ys, [True] * len(labelled), confident_at),
+        "ece": _safe(expected_calibration_error([c for c, _ in scored], [y for _, y in scored])),
+        "coverage": coverage([r.verdict for r in results]),
+        "scored": round(sum(r.score is not None for r in results) / len(results), 4) if results else None,
+    }
+
+
 def summarize(rows: Sequence[dict[str, Any]], results: Sequence[dict[str, CritiqueResult | None]],
-              threshold: int = 7) -> dict[str, Any]:
-    """All metrics: ``{"n", "acc_with_ref", "auroc_without_ref", ..., "parts": {scorer: {condition: {...}}}}``."""
+              threshold: int = 7, confident_at: float = 0.7) -> dict[str, Any]:
+    """All metrics: ``{"n", "acc_with_ref", "auroc_without_ref", "false_confident_without_ref", ...,
+    "parts": {scorer: {condition: {...}}}}``."""
     report: dict[str, Any] = {"n": len(rows), "parts": defaultdict(dict)}
     for condition in CONDITIONS:
+        present = [(row, result[condition]) for row, result in zip(rows, results) if result[condition] is not None]
+        if present:
+            shown = verdict_metrics([r for _, r in present], [row.get("is_correct") for row, _ in present],
+                                    confident_at)
+            report.update({f"{key}_{condition}": value for key, value in shown.items()})
         for scorer in SCORERS:
             scores, ranks, labels, humans = [], [], [], []
             n_total = 0
@@ -103,7 +133,7 @@ def summarize(rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Critiq
                 continue
             metrics = scorer_metrics(scores, ranks, labels, humans, n_total, threshold)
             if scorer == "combined":
-                for key in ("acc", "auroc", "pearson", "spearman", "kendall", "coverage"):
+                for key in ("acc", "auroc", "pearson", "spearman", "kendall"):
                     report[f"{key}_{condition}"] = metrics[key]
             else:
                 report["parts"][scorer][condition] = metrics
@@ -139,7 +169,11 @@ def format_report(report: dict[str, Any]) -> str:
         if f"acc_{condition}" in report:
             lines.append(f"{'combined':<14}{condition:<13}" + "".join(
                 f"{fmt(report.get(f'{k}_{condition}')):>{w}}" for k, w in
-                (("coverage", 7), ("acc", 7), ("auroc", 7), ("pearson", 9), ("spearman", 9), ("kendall", 9))))
+                (("scored", 7), ("acc", 7), ("auroc", 7), ("pearson", 9), ("spearman", 9), ("kendall", 9))))
+            lines.append(f"{'  shown':<14}{condition:<13}verdict coverage {fmt(report.get(f'coverage_{condition}'))}"
+                         f"  false-confident {fmt(report.get(f'false_confident_{condition}'))}"
+                         f" (raw {fmt(report.get(f'false_confident_raw_{condition}'))})"
+                         f"  ECE {fmt(report.get(f'ece_{condition}'))}")
         for scorer, by_condition in report["parts"].items():
             m = by_condition.get(condition)
             if m:

@@ -29,6 +29,8 @@ def test_make_set_then_eval_json_last_line(tmp_path: Path):
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["n"] == 40
     assert {"acc_with_ref", "auroc_without_ref", "parts", "calibration_version"} <= set(report)
+    assert {"false_confident_without_ref", "false_confident_with_ref", "ece_without_ref", "ece_with_ref",
+            "auroc_with_ref", "coverage_without_ref", "coverage_with_ref"} <= set(report)
     assert report["parts"]["steps"]["without_ref"]["coverage"] > 0.9
 
 

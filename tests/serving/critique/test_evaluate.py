@@ -76,3 +76,16 @@ def test_policy_answer_rows_label_real_answers_by_the_reference():
     rows = policy_answer_rows(engine, [ROWS[0], ROWS[2]], SamplingSettings(max_tokens=32))
     assert [r["is_correct"] for r in rows] == [True, False]
     assert all(r["source"] == "policy:fake-ckpt" and "human_score" not in r for r in rows)
+
+
+def test_summarize_reports_what_the_student_sees_per_condition():
+    rows = ROWS + [{"question": "Tom has 3 boxes with 12 apples each. He eats 5 apples. How many are left?",
+                    "reference": "31", "answer": "12 apples x 3 = 32 apples. 32 - 5 = 27. The answer is N",
+                    "is_correct": False}]
+    report = summarize(rows, critique_rows(MathCritic(CritiqueSettings(use_judge=False)), rows))
+    for condition in ("with_ref", "without_ref"):
+        assert {f"false_confident_{condition}", f"ece_{condition}", f"auroc_{condition}", f"coverage_{condition}",
+                f"scored_{condition}"} <= set(report)
+    assert report["false_confident_without_ref"] == 0.0 and report["false_confident_with_ref"] == 0.0
+    assert report["coverage_with_ref"] == 1.0
+    assert 0.0 <= report["coverage_without_ref"] <= 1.0
