@@ -9,5 +9,7 @@ Public entry points:
 - ``bands.band_of`` / ``is_pass`` / ``band_label``: the paper's four bands.
 - ``steps.check_steps``, ``consistency.consistency_part``, ``judge.judge_part``: the parts.
 - ``calibration.load_calibration`` / ``fit_calibration``: confidence = calibrated P(correct).
+- ``verdict.decide_verdict``: right / wrong / unverified, what the student is told.
+- ``metrics``: AUROC, ECE, false-confident share and coverage, for ``evaluate``.
 - ``labelled_set.make_labelled_set`` and ``evaluate``: the project's own labelled set and metrics.
 """

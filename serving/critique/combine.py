@@ -4,7 +4,8 @@ With a checkable reference the bands are decided symbolically (the paper's rubri
 right + clean steps -> 9-10; right + wrong steps -> 6-8; wrong + only late wrong steps -> 3-5;
 wrong + an early wrong step, or no visible slip (a misread question) -> 1-2. The judge only moves a
 score inside its band. Without a reference the calibrated confidence decides right vs wrong (so
-pass <=> confidence >= 0.5) and the steps still pick the band.
+pass <=> confidence >= 0.5) and the steps still pick the band; a stated placeholder ("The answer is N")
+is no answer (1-2). What the student is told is the verdict (``verdict.py``), not the pass mark.
 """
 
 from __future__ import annotations

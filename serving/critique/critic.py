@@ -1,7 +1,8 @@
 """MathCritic: the Critic the app and the training loop call. Runs the parts, merges them, calibrates.
 
 Cost on the no-reference path: one n=k sampling request (self-consistency; ``draw_samples`` lets the app
-draw it while the answer streams) plus at most one judge call. The judge is skipped when the symbolic
+draw it while the answer streams; skipped only when the other parts already back a verdict) plus at
+most one judge call. The judge is skipped when the symbolic
 parts already decide (``judge_skip_when_decisive``) and when the calibration gives its score no weight
 (the shipped default: the 135M policy cannot judge), unless ``judge_when_uncalibrated``.
 """

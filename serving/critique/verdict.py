@@ -114,7 +114,8 @@ def decide_verdict(parts: Mapping[str, PartScore], confidence: float | None, pas
         return Verdict(WRONG, tuple(flags) or (f"confidence {confidence:.0%}",))
     if confidence is not None and confidence >= settings.confident_at and support and not flags:
         return Verdict(RIGHT, tuple(support))
-    reasons = ["no reference answer", *flags, *([] if support else _missing_evidence(parts, settings))]
+    no_reference = "no reference answer" if match is None else "the reference states no checkable final answer"
+    reasons = [no_reference, *flags, *([] if support else _missing_evidence(parts, settings))]
     if confidence is not None and settings.doubtful_below < confidence < settings.confident_at:
         reasons.append(f"confidence {confidence:.0%} is too uncertain")
     return Verdict(UNVERIFIED, tuple(reasons))

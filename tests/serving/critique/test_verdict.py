@@ -72,3 +72,8 @@ def test_thresholds_come_from_settings():
 def test_red_flags_and_corroboration_say_why_in_words():
     assert red_flags(steps(2, ungrounded=["7"])) == ["numbers that appear from nowhere (7)"]
     assert corroboration({"consistency": consistency(3)}, VerdictSettings()) == ["3 of 4 fresh samples reach the same answer"]
+
+
+def test_an_uncheckable_reference_is_named_as_such():
+    parts = {"answer_match": PartScore("answer_match", None), "steps": steps(1)}
+    assert decide_verdict(parts, 0.9, True).reasons[0] == "the reference states no checkable final answer"
