@@ -51,7 +51,9 @@ _ARITHMETIC = r"(?:\d+(?:\.\d+)?%?|\))(?:\s*[-+*/]\s*\(*\d+(?:\.\d+)?%?\)*)+"
 _VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are)\s+(?=-?\(?\d)", re.I)
 _DANGLING_RE = re.compile(r"(?:(?<![A-Za-z])(?:x|X|times|plus|minus|by|of|over)|[×÷])\Z")
 """An operator word just before an equation: what precedes it is an operand we could not read."""
-_GLUED_UNIT_RE = re.compile(r"[A-Za-z]{2,}(?![A-Za-z\d(^])")
+_GLUED_UNIT_RE = re.compile(r"(?:cents?|dollars?|yuan|euros?|kg|km|cm|mm|ml|mg|hours?|hrs?|min|minutes?|secs?|"
+                            r"seconds?|days?|weeks?|years?)(?![A-Za-z\d(^])", re.IGNORECASE)
+"""Units written glued to a result ("= 30cents"); any other word glued to a number is algebra ("= 6at")."""
 _MAX_EXPONENT = 64
 _MAX_LITERAL_DIGITS = 30
 
@@ -247,7 +249,7 @@ def find_equations(answer: str) -> list[Equation]:
     text = normalize_math(answer)
     found: list[Equation] = []
     for match in _EQUATION_RE.finditer(text):
-        raw = match.group(0).rstrip(" .")
+        raw = match.group(0).rstrip(" .(")
         start, end = match.start(), match.start() + len(raw)
         before = text[:start]
         if before and (before[-1].isalnum() or before[-1] in "_.:!^'\""):  # "x2", "1:2 = 0.5", "x^2 = 4"
@@ -261,6 +263,8 @@ def find_equations(answer: str) -> list[Equation]:
             continue  # "half of 36 = 18": only part of the step was read
         if end < len(text) and (text[end] == "_" or text[end].isalpha() and not _GLUED_UNIT_RE.match(text, end)):
             continue  # "2 + 3 = 5x" is algebra; "= 30cents" is a unit
+        if end < len(text) and text[end] == "(" and (raw[-1].isdigit() or raw[-1] == ")"):
+            continue  # "1 = 2(xA - xB)^2": a product with letters; "= 0.5%(daily)" is a remark
         sides = _trim_sides(re.split(r"=|≈", raw))
         if len(sides) < 2 or any(not re.search(r"\d", s) for s in sides):
             continue

@@ -183,3 +183,19 @@ def test_decimal_form_of_a_question_percentage_is_grounded():
 def test_final_computed_by_a_right_step_is_not_tainted_by_a_later_slip():
     check = check_steps("540 * 0.10 = 54. Then 54 * 1.05 = 54. So the answer is 54.", question="What is 10% of 540?")
     assert len(check.wrong) == 1 and not check.final_tainted
+
+
+@pytest.mark.parametrize("text", ["24 = 6at + 18a", "7 = 5tan α"])
+def test_a_word_glued_to_a_number_is_algebra_not_a_unit(text):
+    assert find_equations(text) == []
+
+
+def test_step_followed_by_a_bracketed_remark_is_read():
+    check = check_steps(r"For \(x = -1\): \((-1)^3 + 2(-1)^2 + (-1) - 10 = -1 + 2 - 1 - 10 = 0\) (not a root)")
+    assert [w.describe() for w in check.wrong] == ["`(-1)^3 + 2(-1)^2 + (-1) - 10 = -1 + 2 - 1 - 10 = 0` is wrong: "
+                                                   "-1 + 2 - 1 - 10 = -10, not 0"]
+
+
+def test_a_product_with_a_bracketed_algebraic_factor_is_skipped():
+    assert find_equations("1^2 = 2(xA - xB)^2") == []
+    assert [e.text for e in find_equations("1.5% / 3 = 0.5%(per day)")] == ["1.5% / 3 = 0.5%"]
