@@ -62,8 +62,9 @@ class TrainerSettings(_Config):
     max_length: int = 256
     """Longest tokenised row (prompt + completion, tokens); longer rows are truncated."""
     bf16: bool | Literal["auto"] = "auto"
-    """bf16 compute (autocast mixed precision: weights, gradients and optimizer state stay fp32); auto = where it
-    is native (GPUs that support it, AVX-512 CPUs), else all fp32."""
+    """bf16 compute (autocast mixed precision: weights, gradients and optimizer state stay fp32); auto = as the
+    model dtype setting resolves (``MATHCHAT_MODEL__DTYPE``; its own auto: bf16 on GPUs that support it and
+    AVX-512 CPUs, else all fp32)."""
     seed: int = 0
     """Trainer seed."""
     num_threads: int | Literal["auto"] | None = "auto"

@@ -28,10 +28,14 @@ METADATA_FILE = "mathchat_checkpoint.json"
 
 
 def use_bf16(cfg: TrainerSettings) -> bool:
-    """bf16 where it is native: GPUs that support it and AVX-512 CPUs (emulated on AVX2: a DPO step took 107 s)."""
+    """bf16 compute where it is native: GPUs that support it and AVX-512 CPUs (emulated on AVX2: a DPO step took
+    107 s). ``auto`` follows the model dtype setting (``MATHCHAT_MODEL__DTYPE``), so one variable puts serving
+    and training on the same arithmetic, e.g. fp32 on an AVX-512 machine to reproduce an AVX2 one."""
     if cfg.bf16 != "auto":
         return bool(cfg.bf16)
-    return local_dtype("auto") == "bfloat16"
+    from mathchat.settings import load_settings
+
+    return local_dtype(load_settings().model.dtype) == "bfloat16"
 
 
 def precision(cfg: TrainerSettings) -> dict[str, str]:
