@@ -99,3 +99,24 @@ def test_hostile_input_and_output_are_rendered_inert(served_app_factory, page, q
     page.click("#mc-send")
     page.wait_for_function("document.querySelector('#mc-chat').innerText.includes('still responsive?')",
                            timeout=60_000)
+
+
+def test_badge_says_not_verified_when_nothing_can_check_the_answer(served_app_factory, page) -> None:
+    """No reference, no checkable step, and only 3 of 4 samples agree: the badge shows plain words, no number."""
+    from serving.model_cache import DEFAULT_CHECKPOINT_ID
+    from tests.fakes import FakeEngine
+
+    answer = "A hexagon has 6 sides. The answer is 6."
+    replies = [answer, "The answer is 6.", "The answer is 6.", "The answer is 5."]  # samples: 6, 6, 5, 6
+    app = served_app_factory(engine=FakeEngine(replies, checkpoint_id=DEFAULT_CHECKPOINT_ID))
+    sign_up(page, app.url, "chromium_unverified")
+    page.fill("#mc-question textarea", "How many sides does a hexagon have?")
+    page.click("#mc-send")
+    page.wait_for_selector("#confidence-badge .mc-badge[data-state=scored]", timeout=120_000)
+    badge = page.locator("#confidence-badge .mc-badge")
+    assert badge.get_attribute("data-verdict") == "unverified"
+    text = badge.inner_text()
+    assert "Not verified — check this answer yourself" in text and "likely right" not in text
+    assert "%" not in text.split("\n")[0], "no confidence number in the headline"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chat_badge_not_verified.png"), full_page=True)
