@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from tqdm.auto import tqdm
 
@@ -39,11 +39,16 @@ def sample_questions(
     skip_errors: bool = False,
     desc: str = "sampling",
     on_progress: Callable[[int, int], None] | None = None,
+    on_question: Callable[[int, list[Sample]], bool] | None = None,
 ) -> list[list[Sample]]:
     """``n`` samples for each question, in question order.
 
     With ``skip_errors`` a question whose request fails twice gets an empty list; otherwise the
     EngineError propagates (evaluation must not silently shrink its denominator).
+
+    ``on_question(i, samples)`` is called in this thread as each question's samples arrive (in completion
+    order); once it returns True no further question is sent: the ones in flight finish (and are reported
+    too), the ones never sent keep an empty list.
     """
     conversations = [build_messages(q, system) for q in questions]
     results: list[list[Sample]] = [[] for _ in questions]
@@ -71,6 +76,11 @@ def sample_questions(
                     got = [[] for _ in chunk]
                 results[start:start + len(chunk)] = got
                 tick(len(chunk))
+                stop = False
+                for j, samples in enumerate(got):
+                    stop = bool(on_question and on_question(start + j, samples)) or stop
+                if stop:
+                    break
             return results
 
         def one(i: int) -> tuple[int, list[Sample]]:
@@ -85,10 +95,30 @@ def sample_questions(
             return i, []
 
         # A server batches whatever is in flight: keep about `concurrency` sequences going, no barriers.
-        with ThreadPoolExecutor(max_workers=max(1, concurrency // max(n, 1))) as pool:
-            for i, samples in pool.map(one, range(len(conversations))):
-                results[i] = samples
-                tick(1)
+        workers = max(1, concurrency // max(n, 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            if on_question is None:
+                for i, samples in pool.map(one, range(len(conversations))):
+                    results[i] = samples
+                    tick(1)
+                return results
+            # submit as slots free up, so stopping leaves nothing queued behind the requests in flight
+            todo, pending, stopped = iter(range(len(conversations))), set(), False
+            for i in todo:
+                pending.add(pool.submit(one, i))
+                if len(pending) >= workers:
+                    break
+            while pending:
+                done_now, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done_now:
+                    i, samples = fut.result()
+                    results[i] = samples
+                    tick(1)
+                    stopped = bool(on_question(i, samples)) or stopped
+                    if not stopped:
+                        nxt = next(todo, None)
+                        if nxt is not None:
+                            pending.add(pool.submit(one, nxt))
         return results
     finally:
         bar.close()

@@ -48,3 +48,31 @@ def test_failed_questions_are_skipped_only_when_asked():
     with pytest.raises(EngineError):
         sample_questions(Flaky(["ok"]), ["a", "bad"], T, system=None)
 
+
+
+def test_on_question_sees_each_question_as_it_arrives():
+    seen = []
+    got = sample_questions(FakeEngine(["x"]), ["a", "b", "c"], T, system=None, n=2, concurrency=4,
+                           on_question=lambda i, samples: seen.append((i, len(samples))) and False)
+    assert sorted(seen) == [(0, 2), (1, 2), (2, 2)] and [len(g) for g in got] == [2, 2, 2]
+
+
+def test_on_question_returning_true_sends_no_further_question():
+    engine = FakeEngine(["x"])
+    got = sample_questions(engine, [f"q{i}" for i in range(10)], T, system=None, n=2, concurrency=2,
+                           on_question=lambda i, samples: i >= 2)  # one request in flight at a time
+    assert [len(g) for g in got] == [2, 2, 2] + [0] * 7 and len(engine.calls) == 3
+
+
+def test_stopping_lets_the_requests_in_flight_finish():
+    got = sample_questions(FakeEngine(["x"]), [f"q{i}" for i in range(20)], T, system=None, n=1, concurrency=4,
+                           on_question=lambda i, samples: True)
+    sampled = [len(g) for g in got]
+    assert 1 <= sum(sampled) <= 4 and sum(sampled[4:]) == 0
+
+
+def test_transformers_engines_stop_after_the_batch_that_reached_the_target():
+    engine = BatchEngine()
+    got = sample_questions(engine, [f"q{i}" for i in range(10)], T, system=None, n=4, concurrency=16,
+                           on_question=lambda i, samples: i == 5)
+    assert engine.batches == [4, 4] and [len(g) for g in got] == [4] * 8 + [0, 0]
