@@ -196,6 +196,13 @@ class CycleConfig(_Config):
     (smoothed; training/question_choice.py) instead of in category order: levels 4-5 rarely give RFT anything."""
     dpo_k: int = 4
     """Samples per question in the later rounds (and so for DPO)."""
+    stop_at_mixed: int | None = None
+    """Stop sampling a round once this many of its questions are mixed (samples that pass and samples that
+    fail: all RFT learns from); the questions never sent stay fresh for later rounds. None: every question."""
+    plan_by_yield: bool = False
+    """With stop_at_mixed, size each later round by the round before's per-question pass rates
+    (training/sampling_plan.py): the k (2-8) with the most expected RFT rows per sample, and questions enough
+    to expect 1.25x stop_at_mixed mixed ones (at most 2x dpo_questions); off: dpo_questions x dpo_k."""
     run_dpo: bool = True
     """Run the DPO stage (its checkpoint competes with RFT's)."""
     rft_rounds: int = Field(3, ge=1, le=4)

@@ -54,6 +54,7 @@ from training.question_choice import choose_training_questions, later_round_ques
 from training.rft_data import select_rft_examples
 from training.run_record import CycleBusy, RunRecorder
 from training.sampler import sample_questions
+from training.sampling_plan import MixedTally, pass_rates, plan_round, scores_by_question
 from training.samples import ScoredSample, scored_sample
 
 log = logging.getLogger(__name__)
@@ -127,20 +128,29 @@ def pick_best(reports: dict[str, dict[str, Any]]) -> str:
 def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], cfg: CycleConfig,
                         *, k: int, seed: int, desc: str,
                         on_progress: Callable[[int, int], None] | None = None) -> list[ScoredSample]:
-    """k samples per question, each critiqued with its siblings as self-consistency evidence."""
+    """k samples per question, each critiqued with its siblings as self-consistency evidence as soon as they
+    arrive (while the next questions sample); with ``cfg.stop_at_mixed`` no further question is sent once that
+    many are mixed (``training/sampling_plan.py``). Returned in question order."""
     sampling = cfg.sampling.with_(seed=seed)
-    drawn = sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
-                             concurrency=cfg.sample_concurrency, skip_errors=True, desc=desc,
-                             on_progress=on_progress)
-    out: list[ScoredSample] = []
-    for q, samples in zip(questions, drawn):
-        texts = [s.text for s in samples]
-        for i, s in enumerate(samples):
-            result = critic.critique(q.question, s.text, q.reference, samples=texts[:i] + texts[i + 1:])
-            out.append(scored_sample(q.question_id, q.question, s.text, result, user_id=q.user_id,
-                                     system=cfg.system_prompt, sample_id=f"{q.question_id}#{i}",
-                                     finish_reason=s.finish_reason))
-    return out
+    tally = MixedTally(cfg.stop_at_mixed)
+    scored: dict[int, list[ScoredSample]] = {}
+
+    def critique(i: int, samples: Sequence) -> bool:
+        q, texts = questions[i], [s.text for s in samples]
+        scored[i] = [scored_sample(q.question_id, q.question, s.text,
+                                   critic.critique(q.question, s.text, q.reference, samples=texts[:j] + texts[j + 1:]),
+                                   user_id=q.user_id, system=cfg.system_prompt, sample_id=f"{q.question_id}#{j}",
+                                   finish_reason=s.finish_reason) for j, s in enumerate(samples)]
+        tally.add(s.score for s in scored[i])
+        return tally.reached
+
+    sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
+                     concurrency=cfg.sample_concurrency, skip_errors=True, desc=desc, on_progress=on_progress,
+                     on_question=critique)
+    if tally.reached:
+        log.info("%s: %d mixed questions after %d of %d; sampling stopped", desc, tally.mixed, tally.seen,
+                 len(questions))
+    return [s for i in sorted(scored) for s in scored[i]]
 
 
 def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
@@ -310,7 +320,7 @@ class Cycle:
 
         reports: dict[str, dict[str, Any]] = {}
         model = rft_ck
-        used = {q.question_id for q in questions}
+        used = {s.question_id for s in live_samples}  # questions a stopped round never sent stay fresh
         prev_questions, prev_samples = list(questions), list(live_samples)
         last_samples: list[ScoredSample] = []
         self.result["rounds"] = {}
@@ -320,12 +330,17 @@ class Cycle:
         for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
             final_sampling = r > cfg.rft_rounds
             yields = mixed_yield(prev_questions, prev_samples)
-            round_questions = later_round_questions(ordered, used, cfg.dpo_questions, cfg.seed + r - 1,
-                                                    yields if cfg.later_rounds_by_yield else None)
-            info = {"questions": len(round_questions), "new": len({q.question_id for q in round_questions} - used),
+            plan = plan_round(pass_rates(scores_by_question(prev_samples)), cfg.stop_at_mixed or 0,
+                              available=sum(q.question_id not in used for q in ordered),
+                              max_questions=2 * cfg.dpo_questions) if cfg.plan_by_yield else None
+            round_questions = later_round_questions(ordered, used, plan.questions if plan else cfg.dpo_questions,
+                                                    cfg.seed + r - 1, yields if cfg.later_rounds_by_yield else None)
+            fresh = {q.question_id for q in round_questions} - used
+            info = {"questions": len(round_questions), "new": len(fresh),
                     "previous_yield": {str(k): list(v) for k, v in sorted(yields.items(), key=str)},
                     "levels": {str(k): n for k, n in sorted(Counter(stratum(q) for q in round_questions).items(),
-                                                            key=str)}}
+                                                            key=str)},
+                    "plan": plan.__dict__ if plan else None}
             used |= {q.question_id for q in round_questions}
             write_mathusereval_jsonl(round_questions, run_dir / f"train_questions_round{r}.jsonl")
             self.result["rounds"][str(r)] = info
@@ -338,9 +353,11 @@ class Cycle:
                     if final_sampling or cfg.eval_every_round:
                         reports[_round_name(model["round"])] = self._eval(engine, model["path"], eval_set, critic,
                                                                        sample_stage, baseline=live_report)
-                    last_samples = sample_and_critique(engine, critic, round_questions, cfg, k=cfg.dpo_k,
+                    last_samples = sample_and_critique(engine, critic, round_questions, cfg,
+                                                       k=plan.k if plan else cfg.dpo_k,
                                                        seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
                                                        on_progress=self._progress_cb(sample_stage))
+            used -= fresh - {s.question_id for s in last_samples}
             name = f"samples_{_round_name(r - 1)}"
             write_jsonl(samples_to_rows(last_samples), run_dir / f"{name}.jsonl")
             info["samples"] = {"n": len(last_samples), "pass_rate": sample_pass_rate(last_samples)}

@@ -259,3 +259,26 @@ def test_adapt_false_runs_the_configured_settings(settings, db, tmp_path):
     second = run_cycle(settings, small_config(run_dpo=False, adapt=False), deps=fake_deps(tmp_path), db=db)
     assert second["config"]["sft"]["learning_rate"] == small_config().sft.learning_rate
     assert second["adaptation"]["changes"] == []
+
+
+def _sampled(run_dir: Path, name: str) -> dict[str, int]:
+    rows = [json.loads(line) for line in (run_dir / f"{name}.jsonl").read_text().splitlines()]
+    return {qid: sum(r["question_id"] == qid for r in rows) for qid in {r["question_id"] for r in rows}}
+
+
+def test_a_round_stops_sampling_once_it_has_enough_mixed_questions(settings, db, tmp_path):
+    # every question is mixed (1 of 4 right); one request in flight, so exactly 5 questions are sent
+    cfg = small_config(stop_at_mixed=5, sample_concurrency=4, rft_rounds=2)
+    result = run_cycle(settings, cfg, deps=fake_deps(tmp_path), db=db)
+    run_dir = Path(result["run_dir"])
+    live, later = _sampled(run_dir, "samples_live"), _sampled(run_dir, "samples_rft")
+    assert len(live) == 5 and set(live.values()) == {4}
+    assert len(later) == 5 and not set(later) & set(live)
+
+
+def test_plan_by_yield_sizes_later_rounds_and_records_the_plan(settings, db, tmp_path):
+    cfg = small_config(stop_at_mixed=5, plan_by_yield=True, sample_concurrency=4, rft_rounds=2)
+    result = run_cycle(settings, cfg, deps=fake_deps(tmp_path), db=db)
+    plan = result["rounds"]["2"]["plan"]
+    assert 2 <= plan["k"] <= 8 and plan["questions"] == result["rounds"]["2"]["questions"]
+    assert set(_sampled(Path(result["run_dir"]), "samples_rft").values()) == {plan["k"]}
