@@ -119,6 +119,9 @@ class CritiqueSettings(BaseModel):
     """Critique score at or above which an answer passes."""
     use_judge: bool = True
     """Ask a judge LLM for an explanation and score."""
+    prefetch_samples: bool = True
+    """Draw the self-consistency samples while the answer streams (the badge is then ready soon after the
+    answer ends; the server batches them with the stream)."""
     judge_url: str | None = None
     """OpenAI-compatible base URL of a judge model; None means the local policy server."""
     judge_model: str | None = None

@@ -23,6 +23,7 @@ from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
 from serving.rate_limit import RateLimited, SlidingWindowLimiter
+from serving.sample_prefetch import SamplePrefetcher
 from serving.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class ChatService:
         self.db = db
         self.critic = critic
         self.limiter = SlidingWindowLimiter(settings.server.rate_limit_per_minute)
+        self.prefetch = SamplePrefetcher()
         self._retries = settings.database.write_retries
 
     def _tx(self, work, read_only: bool = False):  # noqa: ANN001, ANN202 - thin wrapper
@@ -157,6 +159,7 @@ class ChatService:
                 if event.delta:
                     if ttft is None:
                         ttft = time.monotonic() - t0
+                        self._prefetch_samples(a_id, text)  # the server answers: overlap the critique's samples
                     parts.append(event.delta)
                     now = time.monotonic()
                     if now - last_flush >= FLUSH_EVERY_S:
@@ -171,6 +174,7 @@ class ChatService:
                     return
             raise EngineError("the model stopped without finishing its answer")
         except Exception as exc:
+            self.prefetch.cancel(a_id)
             partial = "".join(parts)
             message = str(exc) if isinstance(exc, EngineError) else "internal error"
             if not isinstance(exc, (EngineError, GeneratorExit)):
@@ -184,6 +188,12 @@ class ChatService:
             yield AnswerUpdate(conv_id, q_id, a_id, partial, done=True, status="failed",
                                error=f"The answer could not be finished ({message}). Your question is saved; "
                                      "please try again.", checkpoint_id=checkpoint_id)
+
+    def _prefetch_samples(self, answer_id: int, question: str) -> None:
+        """Start the critique's self-consistency samples beside the stream (they need the question only)."""
+        wants = getattr(self.critic, "wants_samples", None)
+        if wants is not None and self.settings.critique.prefetch_samples and wants(question):
+            self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question))  # type: ignore[union-attr]
 
     def _stream(self, history: list, text: str, sampling: SamplingSettings) -> Iterator[StreamEvent]:
         """Stream with as much history as fits; if the server still finds the prompt too long, drop the history."""
@@ -234,8 +244,10 @@ class ChatService:
 
         loaded = self._tx(load, read_only=True)
         if loaded is None:
+            self.prefetch.cancel(answer_id)
             return None
-        result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None)
+        samples = self.prefetch.take(answer_id, self.settings.vllm.request_timeout_s)
+        result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None, samples=samples)
         self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, result=result))
         return view_of(result)
 

@@ -223,3 +223,49 @@ def test_context_overflow_is_retried_without_history(db) -> None:
     svc.engine = OverflowOnceEngine([ANSWER])
     final = list(svc.ask(uid, conv, "second", SAMPLING))[-1]
     assert final.status == "ok" and final.text == ANSWER
+
+
+def critic_service(db, engine: FakeEngine, **critique) -> ChatService:
+    from mathchat.settings import CritiqueSettings
+    from serving.critique.critic import MathCritic
+
+    settings = Settings(database=DatabaseSettings(url=str(db.url), write_retries=2),
+                        critique=CritiqueSettings(use_judge=False, **critique))
+    return ChatService(settings=settings, engine=engine, db=db,
+                       critic=MathCritic(settings.critique, policy=engine))
+
+
+def sample_calls(engine: FakeEngine) -> int:
+    return sum(1 for kind, *_ in engine.calls if kind == "sample")
+
+
+WORD_PROBLEM = "How many sides does a hexagon have?"
+
+
+def test_samples_are_drawn_while_the_answer_streams_and_the_critique_uses_them(db) -> None:
+    engine = FakeEngine(["A hexagon has 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
+    svc = critic_service(db, engine)
+    user = new_user(db, "overlap")
+    stream = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
+    next(stream)  # the first piece of the answer: the samples are already on their way
+    assert svc.prefetch.pending() == 1
+    *_, final = stream
+    view = svc.critique(user, final.answer_id)
+    assert sample_calls(engine) == 1, "the critique took the prefetched samples instead of drawing again"
+    assert svc.prefetch.pending() == 0 and view is not None and "4 of 4" in view.explanation
+
+
+def test_a_failed_answer_cancels_its_samples(db) -> None:
+    engine = FakeEngine(["A hexagon has six sides, so the answer is 6."], fail_after=12)
+    svc = critic_service(db, engine)
+    *_, final = svc.ask(new_user(db, "fails"), None, WORD_PROBLEM, SAMPLING)
+    assert final.status == "failed" and svc.prefetch.pending() == 0
+
+
+def test_arithmetic_questions_and_prefetch_off_draw_nothing_ahead(db) -> None:
+    engine = FakeEngine(["3 + 4 = 7. The answer is 7."])
+    svc = critic_service(db, engine)
+    list(svc.ask(new_user(db, "arith"), None, "What is 3 + 4?", SAMPLING))  # its own reference: no samples
+    off = critic_service(db, FakeEngine(["The answer is 6."]), prefetch_samples=False)
+    list(off.ask(new_user(db, "off"), None, WORD_PROBLEM, SAMPLING))
+    assert (svc.prefetch.pending(), sample_calls(engine), off.prefetch.pending()) == (0, 0, 0)

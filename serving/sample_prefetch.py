@@ -1,0 +1,65 @@
+"""Self-consistency samples drawn while the answer streams, so the badge is ready soon after the answer ends.
+
+The samples depend on the question only (``MathCritic.draw_samples``), so the chat service starts them
+beside the stream and hands them to the critique. A failed answer cancels its entry; entries that no
+critique ever takes are dropped oldest first (``max_pending``), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+log = logging.getLogger(__name__)
+
+
+class SamplePrefetcher:
+    """Runs one sampling job per answer id in a small thread pool; ``take`` waits for it (bounded)."""
+
+    def __init__(self, workers: int = 4, max_pending: int = 256) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prefetch-samples")
+        self._jobs: OrderedDict[int, Future[list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_pending = max_pending
+
+    def start(self, key: int, draw: Callable[[], list[str]]) -> None:
+        """Begin drawing the samples for answer ``key``."""
+        future = self._pool.submit(draw)
+        with self._lock:
+            self._jobs[key] = future
+            while len(self._jobs) > self._max_pending:
+                _, oldest = self._jobs.popitem(last=False)
+                oldest.cancel()
+
+    def take(self, key: int, timeout_s: float) -> list[str] | None:
+        """The samples for ``key`` (waiting up to ``timeout_s``); None if none were started or drawing failed."""
+        with self._lock:
+            future = self._jobs.pop(key, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            log.warning("prefetched samples for answer %s not ready after %.0f s; drawing anew", key, timeout_s)
+        except Exception as exc:  # the critique draws its own samples instead
+            log.warning("prefetched samples for answer %s failed: %s", key, exc)
+        return None
+
+    def cancel(self, key: int) -> None:
+        """Forget answer ``key`` (its answer failed): a queued job never runs, a running one is ignored."""
+        with self._lock:
+            future = self._jobs.pop(key, None)
+        if future is not None:
+            future.cancel()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
