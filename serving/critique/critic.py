@@ -137,6 +137,13 @@ class MathCritic:
         clone.settings = self.settings.model_copy(update={"compute_reference": False})
         return clone
 
+    def wants_samples(self, question: str) -> bool:
+        """Whether self-consistency samples may be needed for this question: not when there is no policy or
+        k is 0, nor when the question is plain arithmetic (it is its own reference)."""
+        if self.policy is None or self.settings.self_consistency_k <= 0:
+            return False
+        return not (self.settings.compute_reference and solve_arithmetic_question(question) is not None)
+
     def draw_samples(self, question: str, answer: str | None = None) -> list[str]:
         """The self-consistency samples for a question (one n=k request). They depend on the question only,
         so the app may draw them while the answer streams and pass them to ``critique(samples=...)``.
