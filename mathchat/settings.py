@@ -148,6 +148,13 @@ class CritiqueSettings(BaseModel):
     """When a question is plain arithmetic ("What is 25 + 17?"), compute its value with sympy and judge against it."""
     verdict: VerdictSettings = Field(default_factory=VerdictSettings)
     """The thresholds of the student-facing verdict (right / wrong / unverified)."""
+    symbolic_timeout_s: float = Field(2.0, gt=0.0)
+    """Longest one sympy/math-verify check may run in its worker process before it is killed and its part left
+    unchecked (seconds)."""
+    symbolic_workers: int = Field(2, ge=1)
+    """Worker processes for sympy/math-verify checks (count)."""
+    symbolic_memory_mib: int = Field(2048, ge=256)
+    """Address-space cap of each symbolic worker process (MiB)."""
 
 
 class DatabaseSettings(BaseModel):

@@ -19,10 +19,13 @@ from fractions import Fraction
 
 from math_verify import parse, verify
 
+from serving.critique.bounded import MAX_LITERAL_DIGITS, SymbolicFailure, SymbolicTimeout, oversized, run_bounded
 from serving.critique.types import PartScore
 
-# We pass timeout=None (signal-based timeouts only work in the main thread; answers are capped in length).
+# We pass timeout=None (signal-based timeouts only work in the main thread): math-verify runs in a symbolic
+# worker process instead, killed when it overruns (serving.critique.bounded).
 logging.getLogger("math_verify").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 _NUMBER_RE = re.compile(r"(?<![\w.])(" + _NUMBER + r")(?:\s*/\s*(\d+))?\s*(%)?")
@@ -237,7 +240,7 @@ def _as_fraction(text: str) -> Fraction | None:
     (Fraction(3, 4), Fraction(1, 4), None)
     """
     match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?|-?\.\d+)\s*(?:/\s*(\d+))?\s*(%)?\s*", text)
-    if not match:
+    if not match or len(text) > 3 * MAX_LITERAL_DIGITS:
         return None
     value = Fraction(match.group(1))
     if match.group(2):
@@ -290,9 +293,21 @@ def answers_equivalent(pred: str | None, ref: str | None) -> bool:
     exact = _numbers_equal(a, b)
     if exact is not None:
         return exact
+    if oversized(a) or oversized(b):
+        return False  # "9^{9^{9}}": too big to compare, so not shown equal
     try:
-        gold = parse(_wrap(b), parsing_timeout=None)
-        target = parse(_wrap(a), parsing_timeout=None)
+        return run_bounded(verify_equal, a, b)
+    except (SymbolicTimeout, SymbolicFailure) as exc:
+        log.warning("answer comparison stopped: %s", exc)
+        return False
+
+
+def verify_equal(pred: str, ref: str) -> bool:
+    """math-verify's verdict on two normalised answers, in this process and unbounded in time (the symbolic
+    worker's task; call ``answers_equivalent``)."""
+    try:
+        gold = parse(_wrap(ref), parsing_timeout=None)
+        target = parse(_wrap(pred), parsing_timeout=None)
         if not gold or not target:
             return False
         return bool(verify(gold, target, timeout_seconds=None))

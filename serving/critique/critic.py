@@ -18,6 +18,7 @@ from pathlib import Path
 from mathchat.settings import CritiqueSettings, Settings
 from serving.critique.answers import answer_match_part
 from serving.critique.bands import band_label, band_of, is_pass
+from serving.critique.bounded import configure as configure_symbolic
 from serving.critique.calibration import UNCALIBRATED, Calibration, load_calibration
 from serving.critique.combine import explain, combine_score
 from serving.critique.consistency import consistency_part, draw_samples
@@ -77,6 +78,7 @@ class MathCritic:
                  judge: PolicyEngine | None = None, calibration: Calibration | None = None,
                  sampling: SamplingSettings | None = None) -> None:
         self.settings = settings or CritiqueSettings()
+        configure_symbolic(self.settings)  # sympy/math-verify run in killable worker processes
         self.policy = policy
         self.judge = judge if self.settings.use_judge else None
         self.calibration = calibration or load_calibration_or_fallback(self.settings.calibration_path)

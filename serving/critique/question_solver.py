@@ -1,14 +1,20 @@
 """A reference for chat questions that are plain arithmetic ("What is 25 + 17?"), computed with sympy.
 
 Chat questions come without a reference, and the default policy cannot judge; but when the question is
-itself an arithmetic expression, its exact value is a reference as good as a human's.
+itself an arithmetic expression, its exact value is a reference as good as a human's. The value is computed
+within the bounds of ``serving.critique.bounded`` (digits, powers, result size), in a worker process that is
+stopped when it overruns: "What is 9^9^9?" has no computed reference.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
-import sympy
+from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
+                                      run_bounded)
+
+log = logging.getLogger(__name__)
 
 _OPS = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "^": "**", "−": "-", "–": "-"}
 _EXPR = re.compile(r"[-(]*\d[\d,.]*(?:\s*(?:[-+*/×÷^·−–]|\s[xX]\s)\s*[(]*-?\d[\d,.]*[)]*)+")
@@ -34,7 +40,7 @@ def solve_arithmetic_question(question: str) -> str | None:
     >>> solve_arithmetic_question("What is 5?") is None
     True
     """
-    text = _LEAD.sub("", question.strip(), count=1)
+    text = _LEAD.sub("", mask_huge_numbers(question.strip()), count=1)
     match = _EXPR.match(text)
     if match is None or not _TRAIL.match(text[match.end():]):
         return None
@@ -42,12 +48,23 @@ def solve_arithmetic_question(question: str) -> str | None:
     for sym, op in _OPS.items():
         expr = expr.replace(sym, op)
     expr = re.sub(r"(?<=\d),(?=\d{3}\b)", "", expr)
-    if not re.fullmatch(r"[\d\s.+\-*/()]+", expr) or "**" in expr and len(expr) > 40:
+    if not re.fullmatch(r"[\d\s.+\-*/()]+", expr):
         return None
     try:
-        value = sympy.nsimplify(sympy.sympify(expr, rational=True, evaluate=True))
-    except (sympy.SympifyError, TypeError, ZeroDivisionError, SyntaxError):
+        return run_bounded(exact_value, expr)
+    except (SymbolicTimeout, SymbolicFailure) as exc:
+        log.warning("question value not computed: %s", exc)
         return None
-    if not value.is_number or value.has(sympy.zoo, sympy.nan):
+
+
+def exact_value(expr: str) -> str | None:
+    """The exact value of a plain arithmetic expression, or None when it is too big, undefined or not arithmetic
+    (the bounds of ``serving.critique.bounded``).
+
+    >>> exact_value("3/4 * 8"), exact_value("2**10"), exact_value("9**9**9"), exact_value("1/0")
+    ('6', '1024', None, None)
+    """
+    try:
+        return str(evaluate_arithmetic(expr))
+    except (ValueError, ZeroDivisionError, SyntaxError, TypeError):
         return None
-    return str(value)

@@ -8,7 +8,7 @@ the usual trace of a misread question.
 
 from __future__ import annotations
 
-import ast
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -16,7 +16,11 @@ import sympy
 
 from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_answer, normalize_answer,
                                       stated_placeholder)
+from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
+                                      run_bounded)
 from serving.critique.types import PartScore
+
+log = logging.getLogger(__name__)
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
 _EQUATION_RE = re.compile(rf"(?:[\d(\-]|\.\d){_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CHARS}*)+")
@@ -54,8 +58,6 @@ _DANGLING_RE = re.compile(r"(?:(?<![A-Za-z])(?:x|X|times|plus|minus|by|of|over)|
 _GLUED_UNIT_RE = re.compile(r"(?:cents?|dollars?|yuan|euros?|kg|km|cm|mm|ml|mg|hours?|hrs?|min|minutes?|secs?|"
                             r"seconds?|days?|weeks?|years?)(?![A-Za-z\d(^])", re.IGNORECASE)
 """Units written glued to a result ("= 30cents"); any other word glued to a number is algebra ("= 6at")."""
-_MAX_EXPONENT = 64
-_MAX_LITERAL_DIGITS = 30
 
 
 @dataclass(frozen=True)
@@ -148,43 +150,6 @@ def normalize_math(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
 
 
-def _literal(node: ast.AST) -> sympy.Rational:
-    value = node.value  # type: ignore[attr-defined]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("not a number")
-    if len(str(value)) > _MAX_LITERAL_DIGITS:
-        raise ValueError("literal too long")
-    return sympy.Rational(repr(value)) if isinstance(value, float) else sympy.Integer(value)
-
-
-def _evaluate_node(node: ast.AST) -> sympy.Rational:
-    """Exact value of a numeric AST (only + - * / ** and numbers; bounded exponents)."""
-    if isinstance(node, ast.Expression):
-        return _evaluate_node(node.body)
-    if isinstance(node, ast.Constant):
-        return _literal(node)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _evaluate_node(node.operand)
-        return -inner if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate_node(node.left), _evaluate_node(node.right)
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.Div):
-            if right == 0:
-                raise ZeroDivisionError
-            return left / right
-        if isinstance(node.op, ast.Pow):
-            if not right.is_integer or abs(int(right)) > _MAX_EXPONENT or abs(left) > 10**6:
-                raise ValueError("exponent out of range")
-            return left ** int(right)
-    raise ValueError(f"unsupported: {type(node).__name__}")
-
-
 def evaluate_side(side: str) -> sympy.Rational | None:
     """Exact value of one side of an equation, or None when it is not plain arithmetic.
 
@@ -195,8 +160,8 @@ def evaluate_side(side: str) -> sympy.Rational | None:
     if not expr or not re.search(r"\d", expr):
         return None
     try:
-        return sympy.Rational(_evaluate_node(ast.parse(expr, mode="eval")))
-    except (SyntaxError, ValueError, ZeroDivisionError, TypeError, RecursionError):
+        return evaluate_arithmetic(expr)
+    except (SyntaxError, ValueError, ZeroDivisionError, TypeError):
         return None
 
 
@@ -251,7 +216,7 @@ def find_equations(answer: str) -> list[Equation]:
     for match in _EQUATION_RE.finditer(text):
         raw = match.group(0).rstrip(" .(")
         start, end = match.start(), match.start() + len(raw)
-        before = text[:start]
+        before = text[max(0, start - 80):start]  # only its end matters (a whole prefix made this quadratic)
         if before and (before[-1].isalnum() or before[-1] in "_.:!^'\""):  # "x2", "1:2 = 0.5", "x^2 = 4"
             continue
         stripped = before.rstrip(" ")
@@ -328,6 +293,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     >>> check_steps("<<16-3=13>>13 eggs; 13 * 2 = 26. #### 26").wrong
     []
     """
+    answer = mask_huge_numbers(answer)
+    question = mask_huge_numbers(question) if question else question
     equations = find_equations(answer)
     wrong: list[WrongStep] = []
     tainted: set[sympy.Rational] = set()
@@ -393,10 +360,24 @@ def _format(value: sympy.Rational) -> str:
 
 def steps_part(answer: str, question: str | None = None) -> PartScore:
     """The step checker as a critic part: 1-10 by what it found; None when the answer shows no arithmetic.
+    Runs in a symbolic worker process (``serving.critique.bounded``): a check that overruns its time is
+    stopped and the part says it was not checked.
 
     >>> steps_part("37 + 48 = 104. The answer is 104.").score, steps_part("It is 85.").score
     (2.0, None)
     """
+    try:
+        return run_bounded(check_steps_part, answer, question)
+    except (SymbolicTimeout, SymbolicFailure) as exc:
+        log.warning("step check stopped: %s", exc)
+        return PartScore("steps", None, "the steps were too large to check in time",
+                         {"n_equations": 0, "wrong": [], "final_tainted": False, "ungrounded": [],
+                          "ungrounded_steps": [], "unused": [], "final_supported": True, "has_final": False,
+                          "final_placeholder": None, "stopped": str(exc)})
+
+
+def check_steps_part(answer: str, question: str | None = None) -> PartScore:
+    """``steps_part`` in this process, unbounded in time (the worker's task)."""
     check = check_steps(answer, question)
     placeholder = stated_placeholder(answer)
     data = {
