@@ -33,12 +33,12 @@ MESSAGE_ROLES = ("user", "assistant")
 MESSAGE_STATUSES = ("streaming", "ok", "failed")
 RATING_REASONS = ("wrong answer", "wrong steps", "unclear", "incomplete", "other")
 """The fixed reasons a student may give with a rating (the UI's feedback options)."""
-CHECKPOINT_KINDS = ("base", "rft", "dpo", "critic")
+CHECKPOINT_KINDS = ("base", "rft", "dpo", "critic", "verifier")
 CHECKPOINT_STATUSES = ("candidate", "live", "retired", "rejected")
 PROMOTION_ACTIONS = ("promote", "rollback")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 RUN_TRIGGERS = ("manual", "schedule")
-DATASET_KINDS = ("rft", "dpo", "sft", "kto", "critic", "general")
+DATASET_KINDS = ("rft", "dpo", "sft", "kto", "critic", "general", "verifier")
 
 MAX_COMMENT_CHARS = 2000
 """Longest rating comment accepted (characters)."""

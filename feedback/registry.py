@@ -1,7 +1,8 @@
 """The checkpoint registry, promotions, training runs and datasets.
 
-Same contract as ``feedback.store``: keyword-only ``session``, never commits. Checkpoints form two
-families, ``policy`` (base/rft/dpo) and ``critic``; each family has at most one ``live`` checkpoint,
+Same contract as ``feedback.store``: keyword-only ``session``, never commits. Checkpoints form three
+families, ``policy`` (base/rft/dpo), ``critic`` (a judge LLM) and ``verifier`` (P(correct) without a
+reference, ``training/verifier.py``); each family has at most one ``live`` checkpoint,
 and ``record_promotion`` moves that flag and writes the audit row in the caller's one transaction.
 """
 
@@ -25,15 +26,15 @@ from feedback.models import (
     utcnow,
 )
 
-FAMILIES = {"policy": ("base", "rft", "dpo"), "critic": ("critic",)}
+FAMILIES = {"policy": ("base", "rft", "dpo"), "critic": ("critic",), "verifier": ("verifier",)}
 """Which checkpoint kinds share one live slot."""
 
 
 def family_of(kind: str) -> str:
     """The live-slot family of a checkpoint kind.
 
-    >>> family_of("dpo"), family_of("critic")
-    ('policy', 'critic')
+    >>> family_of("dpo"), family_of("critic"), family_of("verifier")
+    ('policy', 'critic', 'verifier')
     """
     for family, kinds in FAMILIES.items():
         if kind in kinds:

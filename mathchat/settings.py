@@ -110,6 +110,10 @@ class VerdictSettings(BaseModel):
     """Self-consistency samples needed before their agreement corroborates an answer (count)."""
     consistency_agree_at: float = Field(0.75, ge=0.0, le=1.0)
     """Share of those samples that must reach the answer's final result to corroborate it (fraction)."""
+    verifier_agree_at: float = Field(0.9, ge=0.5, le=1.0)
+    """Trained-verifier P(correct) at or above which it corroborates a confident answer (probability)."""
+    verifier_doubt_below: float = Field(0.1, ge=0.0, le=0.5)
+    """Trained-verifier P(correct) at or below which it counts as evidence that an answer is wrong (probability)."""
 
 
 class CritiqueSettings(BaseModel):
@@ -142,6 +146,13 @@ class CritiqueSettings(BaseModel):
     """Skip the judge call when the symbolic parts already decide (reference checked, or a wrong step feeds the final answer)."""
     judge_when_uncalibrated: bool = False
     """Call the judge even when the calibration gives its score no weight (its text then only adds to the explanation)."""
+    verifier_path: Path | None = None
+    """A trained verifier checkpoint folder (P(correct) without a reference, ``serving/critique/verifier.py``); None
+    = the live verifier registered in the database, if any."""
+    use_verifier: bool = True
+    """Score answers without a reference with the verifier when one is configured or live."""
+    verifier_dtype: str = "auto"
+    """Weights dtype of the in-process verifier (auto: bf16 where native, else fp32)."""
     calibration_path: Path | None = None
     """Calibration file (JSON); None uses the shipped default."""
     compute_reference: bool = True

@@ -22,7 +22,9 @@ DEFAULT_PATH = Path(__file__).parent / "calibration_default.json"
 FEATURES: tuple[str, ...] = (
     "ref_checked", "ref_match", "has_final", "steps_checked", "steps_wrong", "steps_tainted", "steps_early",
     "steps_ungrounded", "steps_unsupported", "cons_present", "cons_fraction", "judge_present", "judge_score",
+    "verifier_present", "verifier_logit",
 )
+_LOGIT_CLIP = 8.0
 
 
 def part_features(parts: Mapping[str, PartScore]) -> dict[str, float]:
@@ -31,6 +33,8 @@ def part_features(parts: Mapping[str, PartScore]) -> dict[str, float]:
     >>> f = part_features({"answer_match": PartScore("answer_match", 1.0, data={"has_final": True})})
     >>> f["ref_checked"], f["ref_match"], f["judge_present"]
     (1.0, -1.0, 0.0)
+    >>> part_features({"verifier": PartScore("verifier", 8.2, data={"p": 0.8})})["verifier_logit"]
+    1.3862943611198908
     """
     feats = dict.fromkeys(FEATURES, 0.0)
     match = parts.get("answer_match")
@@ -57,6 +61,11 @@ def part_features(parts: Mapping[str, PartScore]) -> dict[str, float]:
     if judge is not None and judge.score is not None:
         feats["judge_present"] = 1.0
         feats["judge_score"] = (judge.score - 5.5) / 4.5
+    verifier = parts.get("verifier")
+    if verifier is not None and verifier.score is not None:
+        p = min(max(float(verifier.data.get("p", (verifier.score - 1) / 9)), 1e-6), 1 - 1e-6)
+        feats["verifier_present"] = 1.0
+        feats["verifier_logit"] = max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1 - p))))
     return feats
 
 

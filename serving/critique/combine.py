@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from serving.critique.types import PartScore
 from serving.critique.verdict import NOT_VERIFIED, UNVERIFIED, Verdict
 
-_PART_ORDER = ("answer_match", "steps", "consistency", "judge")
+_PART_ORDER = ("answer_match", "steps", "consistency", "verifier", "judge")
 
 
 def _score_with_reference(match: PartScore, steps: PartScore | None, judge: PartScore | None) -> int:
@@ -107,9 +107,8 @@ def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str,
             lines.append(f"The work never uses {', '.join(steps.data['unused'][:5])} from the question.")
         if steps.data.get("final_placeholder") is not None:
             lines.append(f"The final answer {steps.data['final_placeholder']!r} is not a value: no final answer is given.")
-    for name in ("consistency", "judge"):
+    for name, prefix in (("consistency", "Self-consistency"), ("verifier", "Verifier"), ("judge", "Judge")):
         part = parts.get(name)
         if part is not None and part.score is not None:
-            prefix = "Self-consistency" if name == "consistency" else "Judge"
             lines.append(f"{prefix}: {part.detail}")
     return "\n".join(lines)

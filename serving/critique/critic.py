@@ -1,6 +1,7 @@
 """MathCritic: the Critic the app and the training loop call. Runs the parts, merges them, calibrates.
 
-Cost on the no-reference path: one n=k sampling request (self-consistency; ``draw_samples`` lets the app
+Cost on the no-reference path: one forward pass of the trained verifier when there is one (in process,
+``serving/critique/verifier.py``), one n=k sampling request (self-consistency; ``draw_samples`` lets the app
 draw it while the answer streams; skipped only when the other parts already back a verdict) plus at
 most one judge call. The judge is skipped when the symbolic
 parts already decide (``judge_skip_when_decisive``) and when the calibration gives its score no weight
@@ -28,6 +29,7 @@ from serving.critique.steps import steps_part
 from serving.critique.question_solver import solve_arithmetic_question
 from serving.critique.types import CritiqueResult, PartScore
 from serving.critique.verdict import UNVERIFIED, decide_verdict
+from serving.critique.verifier import Verifier, verifier_part
 from serving.engine import EngineError, PolicyEngine
 from serving.sampling import SamplingSettings
 
@@ -59,6 +61,34 @@ def critic_version() -> str:
     return f"mc{CRITIC_FORMAT}-{digest.hexdigest()[:8]}"
 
 
+def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  # noqa: ANN001
+    """The verifier the critic should use: ``settings.verifier_path``, else the live ``verifier`` checkpoint of the
+    database (``db``, a SQLAlchemy engine), else None. Loaded lazily: no weights are read until the first answer."""
+    if not settings.use_verifier:
+        return None
+    if settings.verifier_path is not None:
+        return Verifier(settings.verifier_path, dtype=settings.verifier_dtype)
+    if db is None:
+        return None
+    from feedback.db import session_scope
+    from feedback.registry import get_live_checkpoint
+
+    try:
+        with session_scope(db) as session:
+            live = get_live_checkpoint(session=session, family="verifier")
+            found = (live.path, live.id) if live is not None else None
+    except Exception as error:  # the critic must come up without the store
+        log.warning("could not look up the live verifier: %s", error)
+        return None
+    if found is None:
+        return None
+    try:
+        return Verifier(found[0], checkpoint_id=found[1], dtype=settings.verifier_dtype)
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("live verifier %s unusable (%s); critiquing without it", found[1], error)
+        return None
+
+
 def load_calibration_or_fallback(path: Path | None) -> Calibration:
     try:
         return load_calibration(path)
@@ -68,34 +98,41 @@ def load_calibration_or_fallback(path: Path | None) -> Calibration:
 
 
 class MathCritic:
-    """Math-Critique over symbolic parts (reference match, step check, self-consistency) and a judge LLM.
+    """Math-Critique over symbolic parts (reference match, step check, self-consistency), a trained verifier and
+    a judge LLM.
 
     ``policy`` draws self-consistency samples; ``judge`` (any PolicyEngine) writes the judged
-    explanation. Either may be None, and that part is then skipped.
+    explanation; ``verifier`` gives P(correct) without a reference. Any may be None, and that part is then
+    skipped. With a verifier and no ``calibration_path`` the calibration is the verifier's own (fitted with
+    its probability as a feature).
     """
 
     def __init__(self, settings: CritiqueSettings | None = None, *, policy: PolicyEngine | None = None,
                  judge: PolicyEngine | None = None, calibration: Calibration | None = None,
-                 sampling: SamplingSettings | None = None) -> None:
+                 sampling: SamplingSettings | None = None, verifier: Verifier | None = None) -> None:
         self.settings = settings or CritiqueSettings()
         configure_symbolic(self.settings)  # sympy/math-verify run in killable worker processes
         self.policy = policy
         self.judge = judge if self.settings.use_judge else None
-        self.calibration = calibration or load_calibration_or_fallback(self.settings.calibration_path)
+        self.verifier = verifier if self.settings.use_verifier else None
+        path = self.settings.calibration_path or (self.verifier.calibration_path if self.verifier else None)
+        self.calibration = calibration or load_calibration_or_fallback(path)
         base = sampling or SamplingSettings()
         self.sample_settings = base.with_(temperature=self.settings.self_consistency_temperature,
                                           max_tokens=self.settings.self_consistency_max_tokens)
         self.version = critic_version()
 
     @classmethod
-    def from_settings(cls, settings: Settings, policy: PolicyEngine | None) -> "MathCritic":
-        """The app's critic: the judge is the external endpoint when configured, else the policy itself."""
+    def from_settings(cls, settings: Settings, policy: PolicyEngine | None, db=None) -> "MathCritic":  # noqa: ANN001
+        """The app's critic: the judge is the external endpoint when configured, else the policy itself; the
+        verifier is the configured one, else the live one in ``db`` (``resolve_verifier``)."""
         judge: PolicyEngine | None = policy
         if settings.critique.judge_url:
             from serving.vllm_engine import OpenAIEngine
 
             judge = OpenAIEngine.for_url(settings.critique.judge_url, settings.critique.judge_model)
-        return cls(settings.critique, policy=policy, judge=judge, sampling=settings.sampling)
+        return cls(settings.critique, policy=policy, judge=judge, sampling=settings.sampling,
+                   verifier=resolve_verifier(settings.critique, db))
 
     def _decisive(self, parts: dict[str, PartScore]) -> bool:
         """Whether the symbolic parts settle right/wrong without a judge."""
@@ -171,6 +208,8 @@ class MathCritic:
             parts["answer_match"] = answer_match_part(answer, reference)
         parts["steps"] = steps_part(answer, question)
         reference_checked = parts.get("answer_match") is not None and parts["answer_match"].score is not None
+        if self.verifier is not None and not reference_checked:
+            parts["verifier"] = verifier_part(self.verifier, question, answer)
         if samples is None and not reference_checked and self.policy is not None \
                 and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts):
             try:

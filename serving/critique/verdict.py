@@ -2,7 +2,8 @@
 
 A calibrated number is not trust by itself. Without a reference, two trivially true steps ("10 * 3 = 30")
 made a nonsense answer look 86% right. So, without a reference, "right" needs corroboration (enough
-checked steps that compute the final answer, or agreeing policy samples), a confidence at or above
+checked steps that compute the final answer, agreeing policy samples, or a trained verifier's probability at or
+above ``verifier_agree_at``), a confidence at or above
 ``confident_at`` and no red flag (a wrong step, an invented operand, a question number never used);
 "wrong" needs a definite defect (no final value, a final computed from a wrong step) or a confidence at
 or below ``doubtful_below`` on some evidence. Everything else is unverified. With a checked reference
@@ -69,7 +70,22 @@ def corroboration(parts: Mapping[str, PartScore], settings: VerdictSettings) -> 
     if cons is not None and cons.score is not None and cons.data.get("k", 0) >= settings.min_consistency_k \
             and cons.data.get("fraction", 0.0) >= settings.consistency_agree_at:
         found.append(f"{cons.data['agree']} of {cons.data['k']} fresh samples reach the same answer")
+    p = verifier_probability(parts)
+    if p is not None and p >= settings.verifier_agree_at:
+        found.append(f"the trained verifier gives it {p:.0%}")
     return found
+
+
+def verifier_probability(parts: Mapping[str, PartScore]) -> float | None:
+    """The trained verifier's P(correct), when it scored the answer.
+
+    >>> verifier_probability({"verifier": PartScore("verifier", 8.2, data={"p": 0.8})}), verifier_probability({})
+    (0.8, None)
+    """
+    part = parts.get("verifier")
+    if part is None or part.score is None:
+        return None
+    return float(part.data.get("p", (part.score - 1) / 9))
 
 
 def _missing_evidence(parts: Mapping[str, PartScore], settings: VerdictSettings) -> list[str]:
@@ -83,6 +99,9 @@ def _missing_evidence(parts: Mapping[str, PartScore], settings: VerdictSettings)
         reasons.append(f"only {_plural(cons.data.get('k', 0), 'self-consistency sample')}")
     else:
         reasons.append(f"only {cons.data.get('agree', 0)} of {cons.data.get('k', 0)} samples agree")
+    p = verifier_probability(parts)
+    if p is not None:
+        reasons.append(f"the trained verifier gives only {p:.0%}")
     return reasons
 
 
@@ -110,7 +129,7 @@ def decide_verdict(parts: Mapping[str, PartScore], confidence: float | None, pas
         return Verdict(WRONG, ("the final answer is computed from a wrong step",))
     flags = red_flags(steps)
     support = corroboration(parts, settings)
-    if confidence is not None and confidence <= settings.doubtful_below and (flags or _has_evidence(parts)):
+    if confidence is not None and confidence <= settings.doubtful_below and (flags or _has_evidence(parts, settings)):
         return Verdict(WRONG, tuple(flags) or (f"confidence {confidence:.0%}",))
     if confidence is not None and confidence >= settings.confident_at and support and not flags:
         return Verdict(RIGHT, tuple(support))
@@ -121,6 +140,10 @@ def decide_verdict(parts: Mapping[str, PartScore], confidence: float | None, pas
     return Verdict(UNVERIFIED, tuple(reasons))
 
 
-def _has_evidence(parts: Mapping[str, PartScore]) -> bool:
-    """Whether any part checked something (a low confidence from no evidence at all says nothing)."""
-    return any(p.score is not None for name, p in parts.items() if name in ("steps", "consistency"))
+def _has_evidence(parts: Mapping[str, PartScore], settings: VerdictSettings) -> bool:
+    """Whether any part checked something (a low confidence from no evidence at all says nothing); the
+    verifier counts when it doubts the answer."""
+    if any(p.score is not None for name, p in parts.items() if name in ("steps", "consistency")):
+        return True
+    p = verifier_probability(parts)
+    return p is not None and p <= settings.verifier_doubt_below

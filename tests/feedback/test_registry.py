@@ -123,3 +123,14 @@ def test_datasets_are_recorded_per_run(session: Session) -> None:
     assert [d.count for d in store.list_datasets(session=session, kind="rft")] == [12]
     with pytest.raises(InvalidInput):
         store.record_dataset(session=session, kind="weird", path="/d/x", count=0, content_hash="")
+
+
+def test_verifiers_have_their_own_live_slot(session) -> None:
+    from feedback.registry import get_live_checkpoint, record_promotion, register_checkpoint
+
+    register_checkpoint(session=session, checkpoint_id="base", path="/m", kind="base", status="live")
+    register_checkpoint(session=session, checkpoint_id="verifier-1", path="/v", kind="verifier", gate_passed=True,
+                        metrics={"held_out_auroc": 0.9})
+    record_promotion(session=session, to_id="verifier-1", by_user="training")
+    assert get_live_checkpoint(session=session, family="verifier").id == "verifier-1"
+    assert get_live_checkpoint(session=session).id == "base"

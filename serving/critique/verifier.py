@@ -1,0 +1,186 @@
+"""The trained verifier part: P(correct | question, answer) from a sequence-classification checkpoint, no reference.
+
+A verifier checkpoint is a transformers ``AutoModelForSequenceClassification`` folder (one logit) written by
+``training/verifier.py``, plus ``verifier.json`` (how its inputs were built, read back by ``encode_pair``) and
+``calibration.json`` (the part calibration refitted with this verifier's probability as a feature, on held-out
+labelled answers). This module owns that contract; training writes through ``write_verifier_config``.
+
+On CPU it runs in process: loaded on first use, one forward pass per answer under a lock (thread-safe), torch
+threads left as the process set them. Knows nothing about training or the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.critique.types import PartScore
+
+log = logging.getLogger(__name__)
+
+VERIFIER_FORMAT = 1
+"""Bump when the input text or the meaning of the logit changes."""
+CONFIG_FILE = "verifier.json"
+CALIBRATION_FILE = "calibration.json"
+PAD_TOKEN = "<|endoftext|>"
+"""SmolLM2's own pad token is <|im_end|>, the end-of-turn token (DESIGN.md): pad with end-of-text instead."""
+
+
+@dataclass(frozen=True)
+class VerifierInput:
+    """How a (question, answer) pair becomes tokens; stored in the checkpoint so serving reads what training saw."""
+
+    max_length: int = 384
+    """Longest input (tokens); a longer answer keeps its end, where the final answer is."""
+    max_question_tokens: int = 96
+    """Tokens of the question kept (its start)."""
+    format: int = VERIFIER_FORMAT
+
+
+def verifier_text(question: str, answer: str) -> tuple[str, str]:
+    """The two text pieces the verifier reads (no reference anywhere).
+
+    >>> verifier_text(" What is 2+3? ", "2 + 3 = 5. The answer is 5.")
+    ('Question:\\nWhat is 2+3?\\n\\nAnswer:\\n', '2 + 3 = 5. The answer is 5.')
+    """
+    return f"Question:\n{question.strip()}\n\nAnswer:\n", answer.strip()
+
+
+def fit_ids(question_ids: Sequence[int], answer_ids: Sequence[int], spec: VerifierInput) -> list[int]:
+    """Question head + answer tail within ``spec.max_length`` tokens.
+
+    >>> fit_ids([1, 2, 3], [4, 5, 6, 7], VerifierInput(max_length=5, max_question_tokens=2))
+    [1, 2, 5, 6, 7]
+    >>> fit_ids([1], [4, 5], VerifierInput(max_length=8, max_question_tokens=4))
+    [1, 4, 5]
+    """
+    head = list(question_ids[:spec.max_question_tokens])
+    room = max(1, spec.max_length - len(head))
+    return head + list(answer_ids[-room:])
+
+
+def encode_pair(tokenizer: Any, question: str, answer: str, spec: VerifierInput) -> list[int]:
+    """Token ids of one pair (training and serving both call this)."""
+    q_text, a_text = verifier_text(question, answer)
+    q_ids = tokenizer(q_text, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(a_text or "(no answer)", add_special_tokens=False)["input_ids"]
+    return fit_ids(q_ids, a_ids, spec)
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function, clipped so it never overflows.
+
+    >>> sigmoid(0.0), sigmoid(1e9)
+    (0.5, 1.0)
+    """
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def write_verifier_config(directory: Path, spec: VerifierInput, extra: dict[str, Any] | None = None) -> None:
+    """Write ``verifier.json`` into a checkpoint folder."""
+    data = {**asdict(spec), **(extra or {})}
+    (Path(directory) / CONFIG_FILE).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def read_verifier_config(directory: Path) -> VerifierInput:
+    """The input spec of a verifier checkpoint; refuses another format."""
+    data = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
+    if data.get("format") != VERIFIER_FORMAT:
+        raise ValueError(f"verifier format {data.get('format')} is not {VERIFIER_FORMAT}")
+    return VerifierInput(max_length=int(data["max_length"]), max_question_tokens=int(data["max_question_tokens"]))
+
+
+def is_verifier_checkpoint(directory: str | Path) -> bool:
+    """Whether a folder looks like a verifier checkpoint (its ``verifier.json`` is there)."""
+    return (Path(directory) / CONFIG_FILE).is_file()
+
+
+class Verifier:
+    """A verifier checkpoint in process: ``probabilities(pairs)`` -> P(correct) per (question, answer).
+
+    Loading happens on first use (or ``load()``), once, under a lock; scoring is serialised by the same lock.
+    """
+
+    def __init__(self, path: str | Path, *, checkpoint_id: str | None = None, dtype: str = "auto",
+                 batch_size: int = 8) -> None:
+        self.path = Path(path)
+        self.checkpoint_id = checkpoint_id or self.path.name
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self.spec = read_verifier_config(self.path)
+
+    @property
+    def calibration_path(self) -> Path | None:
+        """The calibration fitted with this verifier (None when the checkpoint has none)."""
+        path = self.path / CALIBRATION_FILE
+        return path if path.is_file() else None
+
+    def load(self) -> None:
+        with self._lock:
+            self._load_locked()
+
+    def _load_locked(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from mathchat.hardware import local_dtype
+
+        tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        if PAD_TOKEN in tokenizer.get_vocab():
+            tokenizer.pad_token = PAD_TOKEN
+        elif tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(self.path), dtype=getattr(torch, local_dtype(self.dtype)))
+        model.config.pad_token_id = tokenizer.pad_token_id
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The raw logit of each pair, in order (batched, right-padded)."""
+        import torch
+
+        out: list[float] = []
+        with self._lock:
+            self._load_locked()
+            pad = self._tokenizer.pad_token_id
+            encoded = [encode_pair(self._tokenizer, q, a, self.spec) for q, a in pairs]
+            for start in range(0, len(encoded), self.batch_size):
+                chunk = encoded[start:start + self.batch_size]
+                width = max(len(ids) for ids in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for i, row in enumerate(chunk):
+                    ids[i, :len(row)] = torch.tensor(row)
+                    mask[i, :len(row)] = 1
+                with torch.inference_mode():
+                    logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
+                out.extend(float(x) for x in logits.float())
+        return out
+
+    def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """P(correct) of each (question, answer) pair."""
+        return [sigmoid(z) for z in self.logits(pairs)]
+
+
+def verifier_part(verifier: Verifier, question: str, answer: str) -> PartScore:
+    """The verifier's PartScore: 1 + 9 * P(correct), with ``p`` and the checkpoint in ``data``; unscored (None)
+    when the model cannot run, so the critique goes on without it."""
+    try:
+        p = verifier.probabilities([(question, answer)])[0]
+    except Exception as error:  # a broken checkpoint must not take the critique down
+        log.warning("verifier %s failed: %s", verifier.checkpoint_id, error)
+        return PartScore("verifier", None, f"verifier unavailable ({type(error).__name__})")
+    return PartScore("verifier", round(1 + 9 * p, 2), f"trained verifier: P(correct) {p:.0%} (no reference)",
+                     {"p": round(p, 4), "checkpoint": verifier.checkpoint_id})
