@@ -75,3 +75,28 @@ class MathUserEvalRow(TypedDict):
     reference: str | None
     category: str
     subcategory: str
+
+
+class VerifierRow(TypedDict):
+    """One labelled answer for the verifier (``training/verifier_data.py``): P(correct | question, answer) is
+    learnt from ``label``, the reference check of the answer; the reference itself is never an input.
+
+    ``{"id": "3f2a9c1e0b7d4a55-9a0b1c2d3e4f", "question_id": "seed-3f2a9c1e0b7d4a55", "question": "What is 2+3?",
+    "answer": "2 + 3 = 5. The answer is 5.", "label": true, "split": "train", "checkpoint": "rft-r00003-20261202-1200",
+    "temperature": 0.6, "source": "policy", "sample_id": "seed-3f2a9c1e0b7d4a55#0", "finish_reason": "stop",
+    "run_id": 3, "features": {"has_final": 1.0, "steps_checked": 1.0}}``
+    """
+
+    id: str
+    question_id: str
+    question: str
+    answer: str
+    label: bool
+    split: Literal["train", "held_out"]
+    checkpoint: str | None
+    temperature: float | None
+    source: str
+    sample_id: str | None
+    finish_reason: str | None
+    run_id: int | None
+    features: dict[str, float]

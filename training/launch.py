@@ -62,7 +62,7 @@ def run_train_job(job: TrainJob, job_path: Path, log_path: Path, *, launcher: st
     """Write the job file, run the training subprocess to completion, return the checkpoint folder."""
     job_path.parent.mkdir(parents=True, exist_ok=True)
     job_path.write_text(job.model_dump_json(indent=2), encoding="utf-8")
-    settings = job.sft if job.kind == "sft" else job.dpo
+    settings = {"sft": job.sft, "dpo": job.dpo, "verifier": job.verifier}[job.kind]
     cmd = build_train_command(job.kind, job_path, launcher, accelerate_config)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:

@@ -1,4 +1,4 @@
-"""The training subprocess: ``python -m training.train_entry sft|dpo --config JOB.json``.
+"""The training subprocess: ``python -m training.train_entry sft|dpo|verifier --config JOB.json``.
 
 The same command runs under ``accelerate launch [--config_file training/accelerate/...] -m
 training.train_entry ...`` on several GPUs or nodes. The cycle starts it as a subprocess so the
@@ -22,6 +22,12 @@ def run_job(job: TrainJob) -> Path:
         from training.sft import train_sft
 
         return train_sft(rows, job.model_path, job.output_dir, job.sft, metadata=job.metadata)
+    if job.kind == "verifier":
+        from training.verifier import train_verifier
+
+        held_out = read_jsonl(job.held_out_path) if job.held_out_path else []
+        return train_verifier(rows, job.model_path, job.output_dir, job.verifier, held_out=held_out,
+                              current_path=job.current_verifier, metadata=job.metadata)
     from training.dpo import train_dpo
 
     return train_dpo(rows, job.model_path, job.output_dir, job.dpo, metadata=job.metadata)
@@ -29,7 +35,7 @@ def run_job(job: TrainJob) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.train_entry", description=__doc__)
-    parser.add_argument("kind", choices=["sft", "dpo"])
+    parser.add_argument("kind", choices=["sft", "dpo", "verifier"])
     parser.add_argument("--config", required=True, type=Path, help="TrainJob JSON file")
     args = parser.parse_args(argv)
     job = TrainJob.model_validate_json(args.config.read_text(encoding="utf-8"))

@@ -1,0 +1,110 @@
+"""The verifier trainer: a real miniature run (a few steps on a tiny random Llama) through train_entry, and its
+pure helpers. Marked ``training`` where it trains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.config import TrainJob, VerifierTrainSettings
+from training.manifest import write_jsonl
+from training.trainer_common import read_metadata
+
+
+def rows(n: int, split: str) -> list[dict]:
+    out = []
+    for i in range(n):
+        right = i % 3 == 0
+        total = 2 * i + 1
+        answer = f"{i} + {i + 1} = {total if right else total + 1}. The answer is {total if right else total + 1}."
+        out.append({"id": f"{split}-{i}", "question_id": f"q{i}", "question": f"What is {i} + {i + 1}?",
+                    "answer": answer, "label": right, "split": split, "checkpoint": "live", "temperature": 0.6,
+                    "source": "policy", "sample_id": None, "finish_reason": "stop", "run_id": None,
+                    "features": {"steps_checked": 1.0, "steps_wrong": 0.0 if right else 1.0, "has_final": 1.0}})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A random 2-layer Llama causal LM with the default model's tokenizer (what a policy folder looks like)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from mathchat.settings import load_settings
+    from serving.model_cache import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(load_settings()))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.mark.training
+def test_train_entry_trains_a_verifier_scores_held_out_and_writes_its_calibration(tiny_base: Path,
+                                                                                  tmp_path: Path) -> None:
+    from serving.critique.calibration import load_calibration
+    from serving.critique.verifier import Verifier
+    from training.train_entry import main
+
+    write_jsonl(rows(12, "train"), tmp_path / "train.jsonl")
+    write_jsonl(rows(9, "held_out"), tmp_path / "held.jsonl")
+    cfg = VerifierTrainSettings(max_steps=3, batch_size=4, max_length=64, backbone_layers=None, trainable_layers=1,
+                                num_threads=1, group_by_length=False)
+    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_base),
+                   output_dir=tmp_path / "verifier", verifier=cfg, held_out_path=tmp_path / "held.jsonl",
+                   current_verifier=None, metadata={"checkpoint_id": "verifier-test"})
+    (tmp_path / "job.json").write_text(job.model_dump_json())
+    assert main(["verifier", "--config", str(tmp_path / "job.json")]) == 0
+
+    meta = read_metadata(tmp_path / "verifier")
+    assert meta["kind"] == "verifier" and meta["checkpoint_id"] == "verifier-test"
+    assert meta["precision"]["saved"] == "fp32" and meta["rows"] == 12 and meta["pos_weight"] == 2.0
+    assert len([e for e in meta["metrics"]["log"] if "loss" in e]) == 3
+    held = meta["evaluation"]["held_out"]
+    assert held["n"] == 9 and held["right"] == 3 and 0.0 <= held["auroc"] <= 1.0
+    calibration = load_calibration(tmp_path / "verifier" / "calibration.json")
+    assert "verifier_logit" in calibration.coef and calibration.version == meta["evaluation"]["calibration_version"]
+    verifier = Verifier(tmp_path / "verifier")
+    probs = verifier.probabilities([("What is 1 + 2?", "1 + 2 = 3. The answer is 3.")] * 2)
+    assert len(probs) == 2 and probs[0] == pytest.approx(probs[1]) and 0.0 < probs[0] < 1.0
+    config = json.loads((tmp_path / "verifier" / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"]
+
+
+@pytest.mark.training
+def test_only_the_top_layers_and_the_head_train(tiny_base: Path) -> None:
+    from training.trainer_common import load_tokenizer
+    from training.verifier import freeze_lower_layers, load_verifier_model
+
+    cfg = VerifierTrainSettings(backbone_layers=None, trainable_layers=1)
+    model = load_verifier_model(str(tiny_base), cfg, load_tokenizer(str(tiny_base)))
+    freeze_lower_layers(model, 1)
+    trainable = {name.split(".")[1] if name.startswith("model.") else name.split(".")[0]
+                 for name, p in model.named_parameters() if p.requires_grad}
+    assert not model.model.layers[0].self_attn.q_proj.weight.requires_grad
+    assert model.model.layers[1].self_attn.q_proj.weight.requires_grad and model.score.weight.requires_grad
+    assert "embed_tokens" not in trainable
+
+
+@pytest.mark.training
+def test_a_cut_backbone_keeps_the_first_layers(tiny_base: Path) -> None:
+    from training.trainer_common import load_tokenizer
+    from training.verifier import load_verifier_model
+
+    model = load_verifier_model(str(tiny_base), VerifierTrainSettings(backbone_layers=1),
+                                load_tokenizer(str(tiny_base)))
+    assert len(model.model.layers) == 1 and model.config.num_hidden_layers == 1
+
+
+def test_a_verifier_needs_both_labels() -> None:
+    from training.verifier import train_verifier
+
+    with pytest.raises(ValueError, match="both right and wrong"):
+        train_verifier([r | {"label": False} for r in rows(3, "train")], "unused", "unused")

@@ -1,0 +1,239 @@
+"""The verifier trainer: P(correct | question, answer) as one logit on the policy's backbone, binary cross-entropy.
+
+``AutoModelForSequenceClassification(num_labels=1)`` from the base policy (SmolLM2-135M), trained with a plain
+transformers ``Trainer`` and ``bce_loss``; inputs are built by ``serving.critique.verifier.encode_pair`` (no
+reference). Why BCE on every labelled answer rather than TRL's ``RewardTrainer`` on right/wrong pairs: at the
+policy's pass rates (5-25% of samples right) only questions with mixed outcomes give pairs (RFT's yield
+problem again: most questions have four wrong answers), so pairs throw away most labels, and a pairwise
+reward has no probability scale, where the critic needs P(correct) to calibrate and threshold.
+
+What keeps it inside a cycle on 2 CPU cores (``VerifierTrainSettings``): the backbone is cut to its first
+``backbone_layers`` decoder layers (a 12-layer forward over 300 tokens is 0.16 s in bf16 on one core, the
+whole 30-layer model 0.55 s, 0.93 s in fp32), only the top ``trainable_layers`` of those and the head train
+(backward stops below them), and rows and steps are capped. Master weights are fp32 with bf16 autocast where
+it is native (``training.trainer_common``), saved fp32.
+
+The job also scores the held-out rows with the new model and with the verifier in use (the gate compares both
+on the same rows), and refits the part calibration on the held-out rows with the new verifier's probability
+as a feature (``calibration.json`` in the checkpoint, versioned by its hash).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from training.config import VerifierTrainSettings
+from training.formats import VerifierRow
+from training.trainer_common import common_args, load_tokenizer, pin_threads, precision, save_checkpoint, train_metrics
+
+_REF_FEATURES = ("cons_present", "cons_fraction")
+
+
+def bce_loss(logits, labels, pos_weight: float = 1.0, num_items_in_batch=None):
+    """Binary cross-entropy on logits, right answers weighted by ``pos_weight``; summed over the batch and
+    divided by ``num_items_in_batch`` when the Trainer gives it (gradient accumulation), else the mean.
+
+    >>> import torch
+    >>> round(float(bce_loss(torch.tensor([0.0, 0.0, 0.0]), torch.tensor([1.0, 0.0, 1.0]))), 4)
+    0.6931
+    >>> round(float(bce_loss(torch.tensor([2.0, -2.0, 0.0]), torch.tensor([1.0, 0.0, 1.0]), pos_weight=2.0)), 4)
+    0.6245
+    """
+    import torch
+
+    logits = logits.float().reshape(-1)
+    labels = labels.float().reshape(-1).to(logits.device)
+    weight = torch.tensor(float(pos_weight), device=logits.device)
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight, reduction="none")
+    if num_items_in_batch is not None:
+        return losses.sum() / num_items_in_batch
+    return losses.mean()
+
+
+def resolve_pos_weight(setting: float | str, labels: Sequence[bool], cap: float = 10.0) -> float:
+    """``balanced`` = wrong / right (capped), so the rare right answers weigh as much as the wrong ones.
+
+    >>> resolve_pos_weight("balanced", [True, False, False, False]), resolve_pos_weight(1.5, [True])
+    (3.0, 1.5)
+    >>> resolve_pos_weight("balanced", [False] * 50 + [True])
+    10.0
+    """
+    if setting != "balanced":
+        return float(setting)
+    right = sum(1 for y in labels if y)
+    return min(cap, max(1.0, (len(labels) - right) / right)) if right else 1.0
+
+
+def freeze_lower_layers(model: Any, trainable_layers: int | None) -> int:
+    """Freeze the embeddings and all but the top ``trainable_layers`` decoder layers (None: train everything);
+    the final norm and the score head always train. Returns the trainable parameter count."""
+    if trainable_layers is not None:
+        backbone = model.base_model
+        for p in backbone.embed_tokens.parameters():
+            p.requires_grad_(False)
+        layers = list(backbone.layers)
+        for layer in layers[:max(0, len(layers) - trainable_layers)]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_verifier_model(model_path: str, cfg: VerifierTrainSettings, tokenizer):
+    """The sequence-classification model, fp32, cut to ``backbone_layers``, pad id aligned with the tokenizer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    extra = {"num_hidden_layers": cfg.backbone_layers} if cfg.backbone_layers else {}
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1, dtype=torch.float32,
+                                                               **extra)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.problem_type = "single_label_classification"
+    return model
+
+
+class _Collator:
+    """Right-pads token ids with the pad id; labels as floats."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, b in enumerate(batch):
+            ids[i, :len(b["input_ids"])] = torch.tensor(b["input_ids"])
+            mask[i, :len(b["input_ids"])] = 1
+        return {"input_ids": ids, "attention_mask": mask,
+                "labels": torch.tensor([float(b["label"]) for b in batch])}
+
+
+def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float] | None
+                     ) -> tuple[list[dict[str, float]], list[bool]]:
+    """Feature rows for refitting the part calibration on labelled answers, as the critic meets them: without a
+    reference (with the verifier's probability when given; with and without self-consistency, which the app
+    does not always draw) and with the reference (the reference decides; no consistency, no verifier).
+
+    >>> feats, labels = calibration_rows([{"label": True, "features": {"steps_checked": 1.0, "cons_present": 1.0}}], [0.8])
+    >>> len(feats), labels, feats[0]["verifier_present"], feats[1]["cons_present"], feats[2]["ref_match"]
+    (3, [True, True, True], 1.0, 0.0, 1.0)
+    """
+    from serving.critique.calibration import FEATURES
+
+    features: list[dict[str, float]] = []
+    labels: list[bool] = []
+    for i, row in enumerate(rows):
+        base = dict.fromkeys(FEATURES, 0.0) | {k: float(v) for k, v in row["features"].items() if k in FEATURES}
+        verifier: dict[str, float] = {}
+        if probabilities is not None:
+            p = min(max(probabilities[i], 1e-6), 1 - 1e-6)
+            verifier = {"verifier_present": 1.0, "verifier_logit": max(-8.0, min(8.0, math.log(p / (1 - p))))}
+        plain = base | dict.fromkeys(_REF_FEATURES, 0.0)
+        label = bool(row["label"])
+        with_ref = plain | {"ref_checked": 1.0, "ref_match": 1.0 if label else -1.0, "has_final": 1.0
+                            if label else plain["has_final"]}
+        for feats in (base | verifier, plain | verifier, with_ref):
+            features.append(feats)
+            labels.append(label)
+    return features, labels
+
+
+def score_rows(model_path: str | Path, rows: Sequence[VerifierRow], *, batch_size: int = 16) -> list[float]:
+    """P(correct) of each row under a verifier checkpoint (through the serving code path)."""
+    from serving.critique.verifier import Verifier
+
+    verifier = Verifier(model_path, batch_size=batch_size)
+    return verifier.probabilities([(r["question"], r["answer"]) for r in rows])
+
+
+def held_out_metrics(probabilities: Sequence[float], labels: Sequence[bool], confident_at: float = 0.7
+                     ) -> dict[str, Any]:
+    """AUROC and the share of wrong answers at P >= ``confident_at`` (the raw verifier, no calibration).
+
+    >>> held_out_metrics([0.9, 0.2, 0.8], [True, False, False])
+    {'n': 3, 'right': 1, 'auroc': 1.0, 'false_confident': 0.5}
+    """
+    from serving.critique.metrics import auroc, false_confident_rate
+
+    value = auroc(list(probabilities), [bool(y) for y in labels])
+    return {"n": len(labels), "right": sum(1 for y in labels if y),
+            "auroc": None if value is None else round(value, 4),
+            "false_confident": false_confident_rate(list(probabilities), list(labels), [True] * len(labels),
+                                                    confident_at)}
+
+
+def train_verifier(rows: Sequence[VerifierRow], base_model_path: str | Path, output_dir: str | Path,
+                   cfg: VerifierTrainSettings = VerifierTrainSettings(), *, held_out: Sequence[VerifierRow] = (),
+                   current_path: str | None = None, metadata: dict[str, Any] | None = None) -> Path:
+    """Train on ``rows`` (the train split); score ``held_out`` with the new verifier and ``current_path`` (the one
+    in use, if any); refit the calibration on ``held_out``; returns the checkpoint folder."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from serving.critique.calibration import fit_calibration, save_calibration
+    from serving.critique.verifier import CALIBRATION_FILE, VerifierInput, encode_pair, write_verifier_config
+
+    if not rows or all(r["label"] for r in rows) or not any(r["label"] for r in rows):
+        raise ValueError("a verifier needs both right and wrong training rows")
+    pin_threads(cfg)
+    output_dir = Path(output_dir)
+    tokenizer = load_tokenizer(str(base_model_path))
+    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens)
+    data = [{"input_ids": encode_pair(tokenizer, r["question"], r["answer"], spec), "label": bool(r["label"])}
+            for r in rows]
+    pos_weight = resolve_pos_weight(cfg.pos_weight, [d["label"] for d in data])
+    model = load_verifier_model(str(base_model_path), cfg, tokenizer)
+    trainable = freeze_lower_layers(model, cfg.trainable_layers)
+    args = common_args(cfg, output_dir)
+    args.pop("max_length")
+    sampling = "group_by_length" if cfg.group_by_length else "random"
+    trainer = Trainer(model=model, args=TrainingArguments(**args, remove_unused_columns=False,
+                                                          train_sampling_strategy=sampling),
+                      train_dataset=Dataset.from_list([d | {"length": len(d["input_ids"])} for d in data]), data_collator=_Collator(tokenizer.pad_token_id),
+                      compute_loss_func=lambda out, labels, num_items_in_batch=None: bce_loss(
+                          out.logits, labels, pos_weight, num_items_in_batch))
+    started = time.monotonic()
+    result = trainer.train()
+    train_seconds = round(time.monotonic() - started, 1)
+    meta: dict[str, Any] = {
+        "kind": "verifier", "parent_path": str(base_model_path), "config": cfg.model_dump(mode="json"),
+        "precision": precision(cfg), "rows": len(rows), "right": sum(d["label"] for d in data),
+        "pos_weight": pos_weight, "trainable_parameters": trainable, "train_seconds": train_seconds,
+        "metrics": train_metrics(trainer, result), **(metadata or {})}
+    trainer.model.config.problem_type = None  # serving reads raw logits; no loss is ever computed there
+    path = save_checkpoint(trainer, tokenizer, output_dir, cfg, meta)
+    write_verifier_config(path, spec, {"base": str(base_model_path)})
+    if held_out:
+        started = time.monotonic()
+        labels = [bool(r["label"]) for r in held_out]
+        probs = score_rows(path, held_out)
+        evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels),
+                                      "held_out_ids_sha256": _ids_hash(held_out)}
+        if current_path:
+            evaluation["current"] = {"path": current_path,
+                                     **held_out_metrics(score_rows(current_path, held_out), labels)}
+        feats, ys = calibration_rows(held_out, probs)
+        if len(set(ys)) == 2:
+            calibration = fit_calibration(feats, ys, trained_on={
+                "source": "held-out verifier rows (the policy's own answers, labelled by their references)",
+                "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
+            save_calibration(calibration, path / CALIBRATION_FILE)
+            evaluation["calibration_version"] = calibration.version
+        evaluation["score_seconds"] = round(time.monotonic() - started, 1)
+        meta["evaluation"] = evaluation
+        from training.trainer_common import write_metadata
+
+        write_metadata(path, meta)
+    return path
+
+
+def _ids_hash(rows: Sequence[VerifierRow]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(r["id"] for r in rows)).encode()).hexdigest()[:16]
