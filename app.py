@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
             settings, live_path, live_id, wait=False)
     policy = SwitchableEngine(runtime.engine)
     sync = LiveModelSync(settings, db, runtime, policy, served_id=live_id)
-    critic = MathCritic.from_settings(settings, policy)
+    critic = MathCritic.from_settings(settings, policy, db)  # with the live verifier, if any
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)
 

@@ -19,6 +19,9 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
    registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
    The live checkpoint is never changed here.
+7. ``train_verifier`` (``train_verifier=true``): the run's reference-checked samples join the verifier rows kept
+   across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
+   on the same rows (``training/verifier_stage.py``). Its failure is logged; the policy candidate stands.
 
 A crash marks the run failed with its log; the next cycle starts again from whatever is live.
 """
@@ -217,6 +220,8 @@ class Cycle:
             self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
             candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
                                          load_rated_samples)
+            if cfg.train_verifier:
+                self.result["verifier"] = self._train_verifier(run_dir, live)
             self.result["total_seconds"] = round(time.monotonic() - started, 1)
             self.result["stages"] = dict(self.rec.timings)
             self.result["candidate"] = candidate
@@ -236,6 +241,20 @@ class Cycle:
             raise
         finally:
             self.deps.close()
+
+    def _train_verifier(self, run_dir: Path, live: dict[str, Any]) -> dict[str, Any]:
+        """The ``train_verifier`` stage (``training/verifier_stage.py``); if it fails, the policy candidate stands."""
+        from training.verifier_stage import run_verifier_stage
+
+        try:
+            with self.rec.stage("train_verifier"):
+                return run_verifier_stage(db=self.db, cfg=self.cfg, workdir=Path(self.settings.training.workdir),
+                                          checkpoints_dir=Path(self.settings.model.checkpoints_dir), run_dir=run_dir,
+                                          run_id=self.rec.run_id, live=live, train=self.deps.train, log=self.rec.log)
+        except Exception as exc:  # noqa: BLE001 - the verifier is an extra; the policy's cycle result holds
+            log.exception("train_verifier failed")
+            self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")
+            return {"error": repr(exc)}
 
     def _adapt(self, run_in_transaction) -> tuple[CycleConfig, Adaptation]:
         """This run's config after the previous run's gate verdict (``training/adapt.py``)."""

@@ -39,7 +39,8 @@ def scripted_engine(kind: str, checkpoint_id: str) -> FakeEngine:
     return FakeEngine([reply], checkpoint_id=checkpoint_id)
 
 
-def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None = None) -> CycleDeps:
+def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None = None,
+              verifier_aurocs: list | None = None) -> CycleDeps:
     base = tmp_path / "base-model"
     base.mkdir(exist_ok=True)
 
@@ -56,7 +57,12 @@ def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None 
         rows = [json.loads(line) for line in job.data_path.read_text().splitlines()]
         assert rows, "trainer received no rows"
         job.output_dir.mkdir(parents=True)
-        write_metadata(job.output_dir, {**job.metadata, "rows": len(rows)})
+        extra = {}
+        if job.kind == "verifier":  # the held-out AUROCs the test scripted, in order
+            auroc = verifier_aurocs.pop(0) if verifier_aurocs else None
+            extra = {"evaluation": {"held_out": {"auroc": auroc}, "current": {"auroc": 0.5}
+                                    if job.current_verifier else None}}
+        write_metadata(job.output_dir, {**job.metadata, "rows": len(rows), **extra})
         return job.output_dir
 
     return CycleDeps(open_engine=open_engine,
@@ -66,8 +72,9 @@ def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None 
 
 
 def small_config(**changes) -> CycleConfig:
-    """A small cycle; one RFT round unless a test asks for two (the default)."""
+    """A small cycle; one RFT round unless a test asks for two (the default); no verifier unless asked."""
     fields = dict(questions=40, k=4, dpo_questions=30, dpo_k=4, general_prompts=4, min_dpo_pairs=2, rft_rounds=1,
+                  train_verifier=False,
                   pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=0))
     return CycleConfig(**{**fields, **changes})
 
@@ -282,3 +289,53 @@ def test_plan_by_yield_sizes_later_rounds_and_records_the_plan(settings, db, tmp
     plan = result["rounds"]["2"]["plan"]
     assert 2 <= plan["k"] <= 8 and plan["questions"] == result["rounds"]["2"]["questions"]
     assert set(_sampled(Path(result["run_dir"]), "samples_rft").values()) == {plan["k"]}
+
+
+def verifier_config(**changes) -> CycleConfig:
+    from training.config import VerifierDataSettings
+
+    return small_config(**{"train_verifier": True,
+                           "verifier_data": VerifierDataSettings(min_train_rows=5, min_held_out_rows=5), **changes})
+
+
+def test_cycles_keep_their_labelled_samples_as_verifier_rows_without_duplicates(settings, db, tmp_path):
+    from training.verifier_data import ROWS_FILE, load_verifier_rows
+
+    first = run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, verifier_aurocs=[0.8]), db=db)
+    store = Path(settings.training.workdir) / ROWS_FILE
+    kept = load_verifier_rows(store)
+    assert kept and first["verifier"]["store"]["rows"] == len(kept)
+    assert {r["checkpoint"] for r in kept} >= {first["live"]["id"]} and {r["split"] for r in kept} == {"train", "held_out"}
+    assert len({r["id"] for r in kept}) == len(kept)
+    assert all(r["temperature"] == 0.6 for r in kept)
+    run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, verifier_aurocs=[0.7]), db=db)
+    again = load_verifier_rows(store)
+    assert len({r["id"] for r in again}) == len(again) >= len(kept)
+
+
+def test_a_verifier_goes_live_only_when_it_beats_the_live_one_on_held_out_auroc(settings, db, tmp_path):
+    first = run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, verifier_aurocs=[0.8]), db=db)
+    assert first["verifier"]["live"] is True
+    second = run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, verifier_aurocs=[0.4]), db=db)
+    assert second["verifier"]["live"] is False and second["verifier"]["current_auroc"] == 0.5
+    with session_scope(db) as s:
+        live = get_live_checkpoint(session=s, family="verifier")
+        assert live.id == first["verifier"]["id"] and live.metrics["held_out_auroc"] == 0.8
+        rejected = s.get(Checkpoint, second["verifier"]["id"])
+        assert rejected.status == "rejected" and rejected.gate_passed is False
+        assert get_live_checkpoint(session=s).kind == "base"  # the policy is never touched
+        run = s.get(TrainingRun, second["run_id"])
+        assert run.progress["train_verifier"]["status"] == "done"
+
+
+def test_a_failing_verifier_stage_leaves_the_policy_candidate_standing(settings, db, tmp_path):
+    result = run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, fail_stage="verifier"), db=db)
+    assert result["candidate"]["kind"] == "dpo" and "verifier exploded" in result["verifier"]["error"]
+    with session_scope(db) as s:
+        run = s.get(TrainingRun, result["run_id"])
+        assert run.status == "succeeded" and run.progress["train_verifier"]["status"] == "failed"
+
+
+def test_the_verifier_stage_is_off_with_its_flag(settings, db, tmp_path):
+    result = run_cycle(settings, verifier_config(train_verifier=False), deps=fake_deps(tmp_path), db=db)
+    assert "verifier" not in result
