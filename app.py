@@ -20,6 +20,7 @@ from serving.chat_api import build_chat_router
 from serving.chat_service import ChatService
 from serving.critique.critic import MathCritic
 from serving.engine import PolicyEngine
+from serving.external_vllm import describe_external
 from serving.factory import PolicyRuntime, start_policy
 from serving.live_model import LiveModelSync, SwitchableEngine
 from serving.operator_api import build_operator_router
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
         runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
             settings, live_path, live_id, wait=False)
     policy = SwitchableEngine(runtime.engine)
-    sync = LiveModelSync(settings, db, runtime, policy, served_id=live_id)
+    served_id = runtime.engine.checkpoint_id if runtime.external_url else live_id  # an external server may differ
+    sync = LiveModelSync(settings, db, runtime, policy, served_id=served_id)
     critic = MathCritic.from_settings(settings, policy, db)  # with the live verifier, if any
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
                 "detail": health.detail}
         if runtime.supervisor is not None:
             body["supervisor"] = runtime.supervisor.health()
+        if runtime.external_url is not None:
+            body["external"] = describe_external(runtime.external_url, health.checkpoint_id)
         return JSONResponse(body, status_code=200 if health.ok else 503)
 
     @app.middleware("http")

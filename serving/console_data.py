@@ -587,6 +587,8 @@ def switch_status_markdown(status: Any) -> str:
     """The outcome of one switch (``serving.live_model.SwitchStatus``) as text."""
     if status.state == "failed":
         return f"**Switch failed:** {status.error}; still serving **{status.served}**."
+    if status.state == "needs_operator":
+        return f"**Not switched here:** {status.error}. Serving **{status.served}** until then."
     if status.state != "done":
         return (f"**Still switching** to **{status.to_checkpoint}** ({status.state}); serving **{status.served}**. "
                 "This panel and `/api/operator/status` show it when it ends.")

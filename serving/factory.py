@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from mathchat.settings import Settings
 from serving.engine import PolicyEngine
+from serving.external_vllm import endpoint_for, list_served_models
 from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+from serving.router import EndpointRouter
 from serving.vllm_engine import OpenAIEngine
 from serving.vllm_supervisor import VLLMSupervisor
 
@@ -17,6 +19,8 @@ class PolicyRuntime:
 
     engine: PolicyEngine
     supervisor: VLLMSupervisor | None = None
+    external_url: str | None = None
+    """Set when the engine is an external vLLM server (``MATHCHAT_VLLM__URL``): nothing here loads weights."""
 
     def close(self) -> None:
         if self.supervisor is not None:
@@ -39,10 +43,16 @@ def build_engine(settings: Settings, model_path: str | None = None, checkpoint_i
 
 
 def start_policy(settings: Settings, model_path: str, checkpoint_id: str, wait: bool = True) -> PolicyRuntime:
-    """The app's policy: supervise a local vLLM (default), connect to an external one, or load transformers."""
+    """The app's policy: supervise a local vLLM (default), connect to an external one (its answers are recorded
+    under the checkpoint it really serves, see ``serving.external_vllm``), or load transformers."""
     if settings.server.backend == "vllm" and not settings.vllm.url:
         supervisor = VLLMSupervisor(settings)
         engine = OpenAIEngine(supervisor.router, timeout_s=settings.vllm.request_timeout_s)
         supervisor.start(model_path, checkpoint_id, wait=wait)
         return PolicyRuntime(engine=engine, supervisor=supervisor)
+    if settings.server.backend == "vllm" and settings.vllm.url:
+        models = list_served_models(settings.vllm.url)
+        endpoint = endpoint_for(settings.vllm.url, models, checkpoint_id, model_path)
+        engine = OpenAIEngine(EndpointRouter(endpoint), timeout_s=settings.vllm.request_timeout_s)
+        return PolicyRuntime(engine=engine, external_url=settings.vllm.url)
     return PolicyRuntime(engine=build_engine(settings, model_path, checkpoint_id))

@@ -2,7 +2,9 @@
 
 The database is the source of truth: `mathchat promote` / `rollback` (or the console) only write a
 Promotion row; this watcher notices the change and switches the server blue/green (vLLM) or swaps the
-in-process model (transformers). In-flight chats finish on the model that started them.
+in-process model (transformers). In-flight chats finish on the model that started them. An external vLLM
+server (``MATHCHAT_VLLM__URL``) is never switched, nor are weights loaded here for it: the switch waits in
+``needs_operator`` until that server serves the live checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.engine import Engine
 from feedback import store
 from feedback.db import run_in_transaction
 from mathchat.settings import Settings
-from serving.engine import ChatMessage, Health, PolicyEngine, Sample, StreamEvent
+from serving.engine import ChatMessage, EngineError, Health, PolicyEngine, Sample, StreamEvent
+from serving.external_vllm import endpoint_for, list_served_models, operator_message, serves
 from serving.factory import PolicyRuntime
 from serving.sampling import SamplingSettings
 from serving.vllm_supervisor import SwitchReport
@@ -74,7 +77,7 @@ class SyncState:
     switching_to: str | None = None
 
 
-SwitchState = Literal["pending", "switching", "done", "failed"]
+SwitchState = Literal["pending", "switching", "done", "failed", "needs_operator"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ class SwitchStatus:
 
     ``pending``: the database names it live but no switch has started; ``switching``: a server is starting;
     ``done``: it is served (``report`` is the switch that got there, None if none was needed);
-    ``failed``: the last switch to it failed (``error``); it is retried when an operator promotes it again.
+    ``failed``: the last switch to it failed (``error``); it is retried when an operator promotes it again;
+    ``needs_operator``: the model server is external (``MATHCHAT_VLLM__URL``) and does not serve it: ``error``
+    says what an operator must do; it becomes ``done`` once the server serves it (checked every tick).
     """
 
     to_checkpoint: str
@@ -94,7 +99,7 @@ class SwitchStatus:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed")
+        return self.state in ("done", "failed", "needs_operator")
 
     def as_dict(self) -> dict:
         body = asdict(self)
@@ -117,6 +122,7 @@ class LiveModelSync:
         self._reports: dict[str, SwitchReport] = {}  # the latest switch that reached each checkpoint
         self._stop = threading.Event()
         self._failed: set[str] = set()
+        self._needs_operator: dict[str, str] = {}  # checkpoint -> what an operator must do (external server)
         self._thread: threading.Thread | None = None
 
     def live_in_db(self) -> tuple[str, str] | None:
@@ -137,6 +143,8 @@ class LiveModelSync:
             if live is None or live[0] == self.state.served_id or live[0] in self._failed:
                 return None
             checkpoint_id, path = live
+            if self.runtime.external_url is not None:
+                return self._follow_external(checkpoint_id, path)
             self._set(switching_to=checkpoint_id)
             t0 = time.monotonic()
             try:
@@ -157,6 +165,32 @@ class LiveModelSync:
             log.info("now serving %s (%s)", checkpoint_id, report)
             return report
 
+    def _follow_external(self, checkpoint_id: str, path: str) -> SwitchReport | None:
+        """An external server is never switched from here: once it serves the live checkpoint, answers are
+        recorded under it; until then the switch says what an operator must do."""
+        url = self.runtime.external_url or ""
+        try:
+            models = list_served_models(url)
+        except EngineError as exc:
+            message = f"cannot read what the external server serves ({exc}); an operator must check it"
+        else:
+            if any(serves(m, checkpoint_id, path) for m in models):
+                endpoint = endpoint_for(url, models, checkpoint_id, path)
+                self.runtime.engine.router.switch(endpoint)  # type: ignore[attr-defined]
+                report = SwitchReport(self.state.served_id, checkpoint_id,
+                                      notes=[f"the external server {url} serves it as {endpoint.model!r}"])
+                self._needs_operator.pop(checkpoint_id, None)
+                self._reports[checkpoint_id] = report
+                self._set(served_id=checkpoint_id, last_report=report, last_error=None)
+                log.info("the external server now serves %s", checkpoint_id)
+                return report
+            message = operator_message(url, models, checkpoint_id, path)
+        if self._needs_operator.get(checkpoint_id) != message:
+            log.warning("%s", message)
+        self._needs_operator[checkpoint_id] = message
+        self._set(last_error=message)
+        return None
+
     def _set(self, **fields: object) -> None:
         with self._changed:
             for name, value in fields.items():
@@ -173,6 +207,9 @@ class LiveModelSync:
                 return SwitchStatus(checkpoint_id, "switching", st.served_id)
             if checkpoint_id in self._failed:
                 return SwitchStatus(checkpoint_id, "failed", st.served_id, error=st.last_error)
+            if checkpoint_id in self._needs_operator:
+                return SwitchStatus(checkpoint_id, "needs_operator", st.served_id,
+                                    error=self._needs_operator[checkpoint_id])
             return SwitchStatus(checkpoint_id, "pending", st.served_id)
 
     def request_switch(self, checkpoint_id: str) -> SwitchStatus:

@@ -17,6 +17,7 @@ from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput
 from mathchat.settings import Settings
+from serving.external_vllm import describe_external
 from serving.live_model import LiveModelSync
 from serving.promotion import PromotionResult, promote, rollback
 from serving.web_auth import SessionUser, WebAuth
@@ -54,6 +55,8 @@ def build_operator_router(settings: Settings, db: Engine, sync: LiveModelSync, a
                     last_error=sync.state.last_error,
                     last_switch=None if report is None else report.__dict__,
                     switch=None if body["live_in_db"] is None else sync.status(body["live_in_db"]).as_dict())
+        if sync.runtime.external_url is not None:
+            body["external"] = describe_external(sync.runtime.external_url, sync.state.served_id)
         return body
 
     def switch_reply(result: PromotionResult, wait_s: float, response: Response) -> dict:
