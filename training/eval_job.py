@@ -55,6 +55,44 @@ def _evaluate_one(settings: Settings, ref: str, questions, cfg: EvalSettings, *,
                         baseline=baseline)
 
 
+def run_best_of_n(settings: Settings, checkpoint: str, data: Path, n: int, *, verifier_path: Path | None = None,
+                  out_prefix: Path | None = None, limit: int | None = None, backend: str = "auto",
+                  url: str | None = None, cfg: EvalSettings = EvalSettings(),
+                  system: str | None = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
+    """Best-of-``n`` on ``data``: the verifier (``verifier_path``, else the configured or live one) picks one of n
+    samples drawn as the cycle samples (``CycleConfig.sampling``), against greedy and majority vote; writes
+    ``<prefix>.best_of_<n>.json``; returns the report (``training/best_of_n.py``)."""
+    import json
+
+    from feedback.db import make_engine
+    from serving.critique.critic import resolve_verifier
+    from training.best_of_n import evaluate_best_of_n
+    from training.config import CycleConfig
+    from training.engines import checkpoint_engine
+
+    questions = load_eval_questions(data)[:limit] if limit else load_eval_questions(data)
+    critique = settings.critique.model_copy(update={"verifier_path": verifier_path or settings.critique.verifier_path,
+                                                    "use_verifier": True})
+    db = make_engine(settings.database.url)
+    try:
+        verifier = resolve_verifier(critique, db)
+    finally:
+        db.dispose()
+    if verifier is None:
+        raise ValueError("no verifier: pass one (--verifier FOLDER) or make one live (a cycle's train_verifier stage)")
+    path, checkpoint_id = resolve_checkpoint(settings, checkpoint)
+    with checkpoint_engine(settings, path, checkpoint_id, backend=backend, url=url) as engine:
+        report = evaluate_best_of_n(engine, verifier, questions, n=n, sampling=CycleConfig().sampling, system=system,
+                                    max_tokens=cfg.max_tokens, concurrency=cfg.concurrency)
+    report.update(checkpoint_id=checkpoint_id, data=str(data))
+    prefix = out_prefix or Path(settings.training.workdir) / "evals" / f"{checkpoint_id}-{Path(data).stem}"
+    out = Path(f"{prefix}.best_of_{n}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    report["path"] = str(out)
+    return report
+
+
 def run_eval(settings: Settings, checkpoint: str, data: Path, *, baseline: str | None = None,
              out_prefix: Path | None = None, limit: int | None = None, backend: str = "auto",
              url: str | None = None, cfg: EvalSettings = EvalSettings(),

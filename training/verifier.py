@@ -15,11 +15,13 @@ it is native (``training.trainer_common``), saved fp32.
 
 The job also scores the held-out rows with the new model and with the verifier in use (the gate compares both
 on the same rows), and refits the part calibration on the held-out rows with the new verifier's probability
-as a feature (``calibration.json`` in the checkpoint, versioned by its hash).
+as a feature (``calibration.json`` in the checkpoint, versioned by its hash); each held-out row's probability is
+kept in ``held_out_scores.json``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ from training.formats import VerifierRow
 from training.trainer_common import common_args, load_tokenizer, pin_threads, precision, save_checkpoint, train_metrics
 
 _REF_FEATURES = ("cons_present", "cons_fraction")
+SCORES_FILE = "held_out_scores.json"
+"""Row id -> P(correct) of every held-out row this verifier scored (for audits and reliability plots)."""
 
 
 def bce_loss(logits, labels, pos_weight: float = 1.0, num_items_in_batch=None):
@@ -215,6 +219,8 @@ def train_verifier(rows: Sequence[VerifierRow], base_model_path: str | Path, out
         probs = score_rows(path, held_out)
         evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels),
                                       "held_out_ids_sha256": _ids_hash(held_out)}
+        scores = {r["id"]: round(p, 5) for r, p in zip(held_out, probs)}
+        (path / SCORES_FILE).write_text(json.dumps(scores, ensure_ascii=False), encoding="utf-8")
         if current_path:
             evaluation["current"] = {"path": current_path,
                                      **held_out_metrics(score_rows(current_path, held_out), labels)}

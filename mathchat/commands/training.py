@@ -81,11 +81,27 @@ def eval_command(
     backend: Annotated[str, typer.Option(help="auto, vllm or transformers.")] = "auto",
     url: Annotated[str | None, typer.Option(help="URL already serving the checkpoint (skips starting one).")] = None,
     no_critic: Annotated[bool, typer.Option("--no-critic", help="Exact accuracy only.")] = False,
+    best_of: Annotated[int | None, typer.Option("--best-of", help="Instead: accuracy when the verifier picks one of N "
+                                                                   "samples, vs greedy and majority vote.")] = None,
+    verifier: Annotated[Path | None, typer.Option(help="Verifier checkpoint for --best-of (default: the live one).")] = None,
 ) -> None:
-    """Evaluate a checkpoint: critique mean/pass rate, exact accuracy (Wilson CIs), McNemar and gate vs baseline."""
+    """Evaluate a checkpoint: critique mean/pass rate, exact accuracy (Wilson CIs), McNemar and gate vs baseline;
+    with --best-of N, the verifier's pick of N samples against greedy and majority vote."""
     from mathchat.settings import load_settings
     from training.config import EvalSettings
-    from training.eval_job import run_eval
+    from training.eval_job import run_best_of_n, run_eval
+
+    if best_of:
+        report = run_best_of_n(load_settings(), checkpoint, data, best_of, verifier_path=verifier, out_prefix=out,
+                               limit=limit, backend=backend, url=url)
+        summary = report["best_of_n"]
+        for name in ("greedy", "verifier", "majority", "oracle"):
+            m = summary[name]
+            typer.echo(f"{name:<9} strict accuracy {m['rate']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}] "
+                       f"({m['k']}/{m['n']})")
+        typer.echo(f"verifier vs greedy: McNemar p = {summary['verifier_vs_greedy']['mcnemar_p']:.4g}")
+        typer.echo(json.dumps({"best_of_n": summary, "path": report["path"]}, default=str))
+        return
 
     result = run_eval(load_settings(), checkpoint, data, baseline=baseline, out_prefix=out, limit=limit,
                       backend=backend, url=url, cfg=EvalSettings(use_critic=not no_critic))
