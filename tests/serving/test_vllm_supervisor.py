@@ -37,7 +37,8 @@ def test_cpu_command_prefills_whole_prompts() -> None:
     assert int(cmd[cmd.index("--max-num-batched-tokens") + 1]) >= Settings().vllm.max_model_len
 
 
-def test_cpu_env_is_offline_with_kv_cache_size() -> None:
+def test_cpu_env_is_offline_with_kv_cache_size(monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)  # an operator's own binding would win
     env = build_vllm_env(Settings())
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert "VLLM_CPU_OMP_THREADS_BIND" not in env  # blue keeps vLLM's own binding
