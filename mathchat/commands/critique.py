@@ -15,10 +15,12 @@ if not DEFAULT_MATHUSEREVAL.exists():
     DEFAULT_MATHUSEREVAL = REPO_ROOT.parent / "shared" / "datasets" / "mathusereval"
 
 
-def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None, engine_url: str | None):  # noqa: ANN202
-    """The critic for evaluation: judge from --judge-url, else the policy (--engine-url or in-process)."""
+def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None, engine_url: str | None,
+                  verifier: Path | None = None):  # noqa: ANN202
+    """The critic for evaluation: judge from --judge-url, else the policy (--engine-url or in-process); the
+    verifier from --verifier or MATHCHAT_CRITIQUE__VERIFIER_PATH."""
     from mathchat.settings import load_settings
-    from serving.critique.critic import MathCritic
+    from serving.critique.critic import MathCritic, resolve_verifier
     from serving.vllm_engine import OpenAIEngine
 
     settings = load_settings()
@@ -34,8 +36,10 @@ def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None
 
             judge = build_engine(settings)
     # evaluation measures the judge whenever one is given, even where the calibration gives it no weight yet
-    critique = settings.critique.model_copy(update={"judge_when_uncalibrated": judge is not None})
-    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling), settings
+    critique = settings.critique.model_copy(update={"judge_when_uncalibrated": judge is not None,
+                                                    "verifier_path": verifier or settings.critique.verifier_path})
+    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling,
+                      verifier=resolve_verifier(critique)), settings
 
 
 def critique_eval(
@@ -54,6 +58,7 @@ def critique_eval(
     fit_calibration: Optional[Path] = typer.Option(None, help="Fit the confidence calibration on FILE and write it here."),
     mathusereval: bool = typer.Option(False, "--mathusereval", help="Score the GPT-4-1106 answers of MathUserEval."),
     mathusereval_dir: Path = typer.Option(DEFAULT_MATHUSEREVAL, help="Folder of the released MathUserEval files."),
+    verifier: Optional[Path] = typer.Option(None, help="Trained verifier checkpoint folder (its calibration too)."),
 ) -> None:
     """Measure the critic (per part and combined, with and without reference), or make/fit its data."""
     from serving.critique import evaluate as ev
@@ -77,7 +82,7 @@ def critique_eval(
         write_jsonl(rows, make_set)
         typer.echo(f"wrote {len(rows)} rows to {make_set}")
         return
-    critic, settings = _build_critic(no_judge, judge_url, judge_model, engine_url)
+    critic, settings = _build_critic(no_judge, judge_url, judge_model, engine_url, verifier)
     threshold = settings.critique.pass_threshold
     if mathusereval:
         if not (mathusereval_dir / "math-user-eval.jsonl").exists():

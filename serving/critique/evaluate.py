@@ -25,7 +25,7 @@ from serving.critique.metrics import auroc, coverage, expected_calibration_error
 from serving.critique.types import CritiqueResult
 from serving.critique.verdict import UNVERIFIED
 
-SCORERS = ("combined", "answer_match", "steps", "consistency", "judge")
+SCORERS = ("combined", "answer_match", "steps", "consistency", "verifier", "judge")
 CONDITIONS = ("with_ref", "without_ref")
 
 

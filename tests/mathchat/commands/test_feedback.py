@@ -27,7 +27,7 @@ def test_db_upgrade_user_add_and_export(tmp_path: Path) -> None:
     app = _app()
     result = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert "revision 0002" in result.output
 
     result = runner.invoke(app, ["user", "add", "ada", "--role", "operator", "--password-stdin", "--url", url],
                            input="correct horse\n")
