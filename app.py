@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from feedback.db import make_engine, upgrade_db
@@ -27,6 +28,7 @@ from serving.operator_api import build_operator_router
 from serving.console import build_console
 from serving.ui import CSS, build_chat_ui
 from serving.web_auth import WebAuth
+from serving.web_security import SameSiteMiddleware
 
 log = logging.getLogger("mathchat")
 
@@ -107,6 +109,11 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    # Explicit CORS (none but the allowed origins): Gradio then stops reflecting any Origin with credentials.
+    app.add_middleware(CORSMiddleware, allow_origins=settings.server.allowed_origins, allow_credentials=True,
+                       allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(SameSiteMiddleware, allowed_origins=settings.server.allowed_origins,
+                       hsts=settings.server.cookie_secure)
     gr.mount_gradio_app(app, build_chat_ui(service, auth, settings), "/chat", auth_dependency=auth.any_user,
                         css=CSS, footer_links=[], run_history=False, show_error=True)
     gr.mount_gradio_app(app, build_console(settings, db, sync, auth), "/operator",

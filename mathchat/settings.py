@@ -94,6 +94,9 @@ class ServerSettings(BaseModel):
     """Whether students may create their own accounts."""
     cookie_secure: bool = False
     """Set the Secure flag on cookies (behind HTTPS)."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Other origins (``https://host[:port]``) whose pages may send state-changing requests with the session
+    cookie (CSRF check and CORS); the app's own origin needs no entry."""
 
 
 class VerdictSettings(BaseModel):

@@ -1,5 +1,8 @@
 """Sign-in for the web app: signed, HttpOnly, SameSite session cookies over the users table.
 
+Operators' cookies are ``SameSite=Strict``, students' ``Lax``; signing out is a POST (GET /logout only shows
+the button). Cross-site POSTs never reach these routes (``serving.web_security``).
+
 Roles are checked on every request against the database (a disabled user or a demoted operator loses
 access at once), for Gradio pages through ``auth_dependency`` and for JSON endpoints through
 ``require_operator``.
@@ -115,9 +118,12 @@ class WebAuth:
             raise HTTPException(status_code=403, detail="operators only")
         return user
 
-    def _set_cookie(self, response: RedirectResponse, user_id: int) -> None:
+    def _set_cookie(self, response: RedirectResponse, user_id: int, role: str) -> None:
+        """Operators get ``SameSite=Strict`` (no cross-site request carries their session, not even a link);
+        students ``Lax``, so a link to the chat keeps them signed in."""
         response.set_cookie(COOKIE, self._signer.dumps({"uid": user_id}), max_age=MAX_AGE_S, httponly=True,
-                            samesite="lax", secure=self.settings.server.cookie_secure, path="/")
+                            samesite="strict" if role == "operator" else "lax",
+                            secure=self.settings.server.cookie_secure, path="/")
 
     # --- routes ---------------------------------------------------------------------------------
 
@@ -143,7 +149,7 @@ class WebAuth:
             if target.startswith("/operator") and user.role != "operator":
                 target = "/chat/"
             response = RedirectResponse(target, status_code=303)
-            self._set_cookie(response, user.id)
+            self._set_cookie(response, user.id, user.role)
             return response
 
         @router.get("/signup", response_class=HTMLResponse)
@@ -162,17 +168,30 @@ class WebAuth:
             except (InvalidInput, StoreUnavailable) as exc:
                 return RedirectResponse(f"/signup?error={quote(str(exc))}", status_code=303)
             response = RedirectResponse("/chat/", status_code=303)
-            self._set_cookie(response, user.id)
+            self._set_cookie(response, user.id, user.role)
             return response
 
+        @router.get("/logout", response_class=HTMLResponse)
+        def logout_page() -> HTMLResponse:
+            """Signing out changes state, so it takes a POST: this page only asks (a link cannot sign anyone out)."""
+            return HTMLResponse(render_logout_form())
+
         @router.post("/logout")
-        @router.get("/logout")
         def logout():
             response = RedirectResponse("/login", status_code=303)
             response.delete_cookie(COOKIE, path="/")
             return response
 
         return router
+
+
+def render_logout_form() -> str:
+    """The sign-out page: one button that posts to /logout."""
+    return ("""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mathchat · Sign out</title>"""
+            """<style>body{font-family:system-ui,sans-serif;max-width:360px;margin:10vh auto;padding:0 1em}"""
+            """button{padding:.6em 1.2em}</style></head><body><h1>mathchat</h1>"""
+            """<form method="post" action="/logout"><button type="submit" id="logout">Sign out</button></form>"""
+            """<p><a href="/chat/">Back to the chat</a></p></body></html>""")
 
 
 def render_form(title: str, action: str, next_url: str, error: str, show_signup: bool) -> str:
