@@ -43,6 +43,7 @@ def test_cpu_flags_parse_proc_cpuinfo(monkeypatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize("native", [True, False])
 def test_serving_and_training_agree_with_the_machine(monkeypatch, native: bool) -> None:
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f"} if native else {"avx2"}))
+    monkeypatch.delenv("MATHCHAT_MODEL__DTYPE", raising=False)  # the machine decides, not the caller's override
     cmd = build_vllm_command(Settings(), "/m", 9001, "c", gpu=False)
     assert cmd[cmd.index("--dtype") + 1] == ("bfloat16" if native else "float32")
     import torch

@@ -89,9 +89,10 @@ class ShortestPassesCritic:
 
 
 def miniature_cycle_config() -> CycleConfig:
-    """A whole cycle at the smallest sizes that still train: 4 questions x 2 samples, one step per trainer."""
+    """A whole cycle at the smallest sizes that still train: 4 questions x 2 samples, one step per trainer, two
+    RFT rounds (round 2 runs the later-round code; a third adds minutes on a slow machine and no new path)."""
     return CycleConfig(
-        questions=4, k=2, dpo_questions=3, dpo_k=2, general_prompts=2, min_rft_rows=1, min_dpo_pairs=1,
+        rft_rounds=2, questions=4, k=2, dpo_questions=3, dpo_k=2, general_prompts=2, min_rft_rows=1, min_dpo_pairs=1,
         engine_backend="transformers",
         sampling=CycleConfig().sampling.with_(max_tokens=160),
         general_sampling=CycleConfig().general_sampling.with_(max_tokens=32),
