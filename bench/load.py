@@ -137,11 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     tmp = tempfile.TemporaryDirectory()
     if args.url is None:
         import app as web
-        from mathchat.settings import ServerSettings, VLLMSettings
+        from mathchat.settings import RateLimitSettings, VLLMSettings
         from serving.local_app import ServedApp, free_port, isolated_settings
 
         state = Path(tmp.name)
-        settings = isolated_settings(state, server=ServerSettings(rate_limit_per_minute=1000),
+        settings = isolated_settings(state, limits=RateLimitSettings(ask_per_user="1000/minute", ask_per_ip="100000/minute",
+                                                                     critique_per_ip="100000/minute",
+                                                                     rate_per_ip="100000/minute",
+                                                                     signup_per_ip="100000/minute"),
                                      vllm=VLLMSettings(url=args.vllm_url, port=free_port(), logs_dir=state / "logs"))
         served = ServedApp(web.create_app(settings), free_port(), settings)
         url, db_url = served.url, settings.database.url

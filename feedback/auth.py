@@ -20,13 +20,23 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 
 
-def validate_username(username: str) -> str:
-    """The username, stripped, or ``InvalidInput``: 3-32 letters, digits, ``_ . -``, starting alphanumeric.
+def fold_username(username: str) -> str:
+    """The one spelling a username is stored and looked up in: stripped and case-folded ("Ada" is "ada").
 
-    >>> validate_username(" ada_l ")
+    >>> fold_username("  Ada_L ")
     'ada_l'
     """
-    name = username.strip()
+    return username.strip().casefold()
+
+
+def validate_username(username: str) -> str:
+    """The username, stripped and case-folded, or ``InvalidInput``: 3-32 letters, digits, ``_ . -``, starting
+    alphanumeric.
+
+    >>> validate_username(" Ada_l ")
+    'ada_l'
+    """
+    name = fold_username(username)
     if not _USERNAME.fullmatch(name):
         raise InvalidInput(
             "A username is 3-32 characters: letters, digits, '_', '.', '-', starting with a letter or digit."
@@ -62,7 +72,7 @@ def authenticate(*, session: Session, username: str, password: str) -> User | No
     Unknown users cost the same hash check as known ones (no timing hint), and a hash made with
     outdated parameters is upgraded in the caller's transaction.
     """
-    user = get_user_by_name(session=session, username=username.strip())
+    user = get_user_by_name(session=session, username=fold_username(username))
     if user is None:
         verify_password(_DUMMY_HASH, password)
         return None

@@ -94,8 +94,10 @@ def get_user(*, session: Session, user_id: int) -> User | None:
 
 
 def get_user_by_name(*, session: Session, username: str) -> User | None:
-    """The user with this username (exact match), or None."""
-    return session.scalar(select(User).where(User.username == username))
+    """The user with this username, whatever its case (names are stored case-folded; older mixed-case names
+    still match), or None."""
+    folded = username.casefold()
+    return session.scalars(select(User).where(func.lower(User.username) == folded).order_by(User.id)).first()
 
 
 def list_users(*, session: Session) -> list[User]:

@@ -88,8 +88,6 @@ class ServerSettings(BaseModel):
     """Signs session cookies; None generates one per state dir (kept in .state/secret_key)."""
     max_question_chars: int = 4000
     """Longest accepted question (characters)."""
-    rate_limit_per_minute: int = 20
-    """Questions a user may send per minute."""
     allow_signup: bool = True
     """Whether students may create their own accounts."""
     cookie_secure: bool = False
@@ -97,6 +95,40 @@ class ServerSettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     """Other origins (``https://host[:port]``) whose pages may send state-changing requests with the session
     cookie (CSRF check and CORS); the app's own origin needs no entry."""
+
+
+class RateLimitSettings(BaseModel):
+    """Request limits (``serving/rate_limit.py``), in limits notation: "N/second|minute|hour|day", several joined
+    by ';'. Per-IP limits are generous because a class behind one school NAT shares an address; behind a proxy,
+    run uvicorn with proxy headers so the client address is the student's."""
+
+    storage_url: str = "memory://"
+    """Where counts live: memory:// (this process only, lost on restart) or redis://host:6379/0 (shared by all
+    replicas, kept across restarts)."""
+    key_prefix: str = "mathchat"
+    """Prefix of every key this app writes in that storage."""
+    ask_per_user: str = "20/minute"
+    """Questions one user may send (limits notation)."""
+    ask_per_ip: str = "300/minute"
+    """Questions from one client address (limits notation)."""
+    critique_per_user: str = "40/minute"
+    """Answer checks (critiques, each up to k policy samples) one user may request (limits notation)."""
+    critique_per_ip: str = "600/minute"
+    """Answer checks from one client address (limits notation)."""
+    rate_per_user: str = "60/minute"
+    """Ratings and comments one user may send (limits notation)."""
+    rate_per_ip: str = "600/minute"
+    """Ratings and comments from one client address (limits notation)."""
+    login_per_account: str = "10/minute;50/hour"
+    """Sign-in attempts on one username, right or wrong (limits notation)."""
+    login_per_ip: str = "60/minute"
+    """Sign-in attempts from one client address (limits notation)."""
+    signup_per_ip: str = "30/minute;200/hour"
+    """Accounts created from one client address (limits notation)."""
+    hash_concurrency: int = Field(2, ge=1)
+    """Password hashes (argon2, ~50 ms of a core and 64 MiB each) computed at once per process (count)."""
+    hash_wait_s: float = Field(10.0, gt=0.0)
+    """How long a sign-in waits for a free hashing slot before it is told to retry (seconds)."""
 
 
 class VerdictSettings(BaseModel):
@@ -210,6 +242,7 @@ class Settings(BaseSettings):
     model: ModelSettings = ModelSettings()
     vllm: VLLMSettings = VLLMSettings()
     server: ServerSettings = ServerSettings()
+    limits: RateLimitSettings = RateLimitSettings()
     sampling: SamplingSettings = SamplingSettings()
     critique: CritiqueSettings = CritiqueSettings()
     database: DatabaseSettings = DatabaseSettings()

@@ -34,6 +34,11 @@ class RateRequest(BaseModel):
     comment: str | None = None
 
 
+def client_ip(request: Request) -> str | None:
+    """The client address (what per-address limits count); behind a proxy, uvicorn's proxy headers set it."""
+    return request.client.host if request.client else None
+
+
 def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -> APIRouter:
     router = APIRouter()
 
@@ -44,9 +49,10 @@ def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -
         return found
 
     @router.post("/ask")
-    def ask(req: AskRequest, who: SessionUser = Depends(user)) -> StreamingResponse:
+    def ask(req: AskRequest, request: Request, who: SessionUser = Depends(user)) -> StreamingResponse:
         changes = {k: v for k, v in (("temperature", req.temperature), ("max_tokens", req.max_tokens)) if v is not None}
-        updates = service.ask(who.id, req.conversation_id, req.question, settings.sampling.with_(**changes))
+        updates = service.ask(who.id, req.conversation_id, req.question, settings.sampling.with_(**changes),
+                              ip=client_ip(request))
         try:
             first = next(updates)
         except RateLimited as exc:
@@ -68,18 +74,22 @@ def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @router.post("/critique/{answer_id}")
-    def critique(answer_id: int, who: SessionUser = Depends(user)) -> dict:
-        view = service.critique(who.id, answer_id)
+    def critique(answer_id: int, request: Request, who: SessionUser = Depends(user)) -> dict:
+        try:
+            view = service.critique(who.id, answer_id, ip=client_ip(request))
+        except RateLimited as exc:
+            raise HTTPException(status_code=429, detail=str(exc)) from exc
         if view is None:
             raise HTTPException(status_code=404, detail="no finished answer with that id in your chats")
         return view.__dict__
 
     @router.post("/rate")
-    def rate(req: RateRequest, who: SessionUser = Depends(user)) -> dict:
+    def rate(req: RateRequest, request: Request, who: SessionUser = Depends(user)) -> dict:
         try:
-            return {"ok": True, "message": service.rate(who.id, req.answer_id, req.liked, req.reason, req.comment)}
+            return {"ok": True, "message": service.rate(who.id, req.answer_id, req.liked, req.reason, req.comment,
+                                                        ip=client_ip(request))}
         except UserFacingError as exc:
-            code = 503 if isinstance(exc, StoreUnavailable) else 400
+            code = 503 if isinstance(exc, StoreUnavailable) else 429 if isinstance(exc, RateLimited) else 400
             raise HTTPException(status_code=code, detail=str(exc)) from exc
 
     @router.get("/conversations")

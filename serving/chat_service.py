@@ -22,7 +22,7 @@ from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
-from serving.rate_limit import RateLimited, SlidingWindowLimiter
+from serving.rate_limit import RateLimited, RequestLimits
 from serving.sample_prefetch import SamplePrefetcher
 from serving.sampling import SamplingSettings
 
@@ -92,7 +92,7 @@ class ChatService:
         self.engine = engine
         self.db = db
         self.critic = critic
-        self.limiter = SlidingWindowLimiter(settings.server.rate_limit_per_minute)
+        self.limits = RequestLimits(settings.limits)
         self.prefetch = SamplePrefetcher()
         self._retries = settings.database.write_retries
 
@@ -125,10 +125,11 @@ class ChatService:
     # --- asking -------------------------------------------------------------------------------
 
     def ask(self, user_id: int, conversation_id: int | None, question: str,
-            sampling: SamplingSettings) -> Iterator[AnswerUpdate]:
-        """Stream the answer to ``question``; raises a UserFacingError before anything is stored if refused."""
+            sampling: SamplingSettings, ip: str | None = None) -> Iterator[AnswerUpdate]:
+        """Stream the answer to ``question``; raises a UserFacingError before anything is stored if refused
+        (``ip``: the client address, limited as well as the user)."""
         text = clean_question(question, self.settings.server.max_question_chars)
-        self.limiter.check(str(user_id))
+        self.limits.hit("ask", user=user_id, ip=ip)
         checkpoint_id = self.engine.checkpoint_id
 
         def start(s):  # noqa: ANN001, ANN202
@@ -230,10 +231,12 @@ class ChatService:
 
     # --- critique -----------------------------------------------------------------------------
 
-    def critique(self, user_id: int, answer_id: int) -> CritiqueView | None:
-        """Judge a finished answer of the user's own conversation and store the verdict."""
+    def critique(self, user_id: int, answer_id: int, ip: str | None = None) -> CritiqueView | None:
+        """Judge a finished answer of the user's own conversation and store the verdict (RateLimited when the
+        user or the address asks for too many)."""
         if self.critic is None:
             return None
+        self.limits.hit("critique", user=user_id, ip=ip)
 
         def load(s):  # noqa: ANN001, ANN202
             answer = store.get_message(session=s, message_id=answer_id, user_id=user_id)
@@ -254,8 +257,9 @@ class ChatService:
     # --- rating -------------------------------------------------------------------------------
 
     def rate(self, user_id: int, answer_id: int, liked: bool, reason: str | None = None,
-             comment: str | None = None) -> str:
+             comment: str | None = None, ip: str | None = None) -> str:
         """Store (or change) the user's rating; returns an acknowledgement only after it is committed."""
+        self.limits.hit("rate", user=user_id, ip=ip)
         self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
                                                liked=liked, reason=reason, comment=comment))
         return "Thanks, your feedback is saved."

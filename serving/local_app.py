@@ -66,7 +66,7 @@ class ServedApp:
 
 def signup_cookie(url: str, username: str, password: str = "correct-horse-9") -> str:
     """Create a student and return its session cookie header value."""
-    r = httpx.post(f"{url}/signup", data={"username": username, "password": password})
+    r = httpx.post(f"{url}/signup", data={"username": username, "password": password}, timeout=60)
     if r.status_code != 303:
         raise RuntimeError(f"signup of {username!r} failed ({r.status_code}): {r.text[:300]}")
     return r.headers["set-cookie"].split(";")[0]
@@ -74,7 +74,8 @@ def signup_cookie(url: str, username: str, password: str = "correct-horse-9") ->
 
 def login_cookie(url: str, username: str, password: str) -> str:
     """Sign in and return the session cookie header value."""
-    r = httpx.post(f"{url}/login", data={"username": username, "password": password, "next": "/chat/"})
+    r = httpx.post(f"{url}/login", data={"username": username, "password": password, "next": "/chat/"},
+                   timeout=60)
     if r.status_code != 303 or "set-cookie" not in r.headers:
         raise RuntimeError(f"login of {username!r} failed ({r.status_code}): {r.text[:300]}")
     return r.headers["set-cookie"].split(";")[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ from feedback.models import RATING_REASONS
 from mathchat.settings import Settings
 from serving.badge import BADGE_CSS, render_badge
 from serving.chat_service import ChatService, ChatTurn, UserFacingError
+from serving.rate_limit import RateLimited
 from serving.web_auth import WebAuth
 
 LATEX_DELIMITERS = [
@@ -56,6 +58,12 @@ def to_chat(turns: list[ChatTurn]) -> tuple[list[dict[str, Any]], list[int]]:
     return messages, ids
 
 
+def client_ip(request: gr.Request) -> str | None:
+    """The client address of a Gradio request (what per-address limits count)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None)
+
+
 def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr.Blocks:
     """The student page: chat with streaming answers, confidence badges, ratings, own history."""
 
@@ -93,7 +101,7 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                   max_tokens: int, request: gr.Request) -> Iterator[tuple]:
         user = user_of(request)
         sampling = settings.sampling.with_(temperature=float(temperature), max_tokens=int(max_tokens))
-        updates = service.ask(user.id, conversation_id, question, sampling)
+        updates = service.ask(user.id, conversation_id, question, sampling, ip=client_ip(request))
         try:
             first = next(updates)
         except UserFacingError as exc:
@@ -121,7 +129,9 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
             return gr.skip()
         user = user_of(request)
         try:
-            return render_badge(service.critique(user.id, int(ids[-1])))
+            return render_badge(service.critique(user.id, int(ids[-1]), ip=client_ip(request)))
+        except RateLimited as exc:
+            return f'<div class="mc-badge mc-unscored">Not checked: {html.escape(str(exc))}</div>'
         except Exception as exc:  # the answer is kept; only the badge is missing
             return f'<div class="mc-badge mc-unscored">Could not check this answer ({type(exc).__name__}).</div>'
 
@@ -133,7 +143,7 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
             return rated, "Rating unchanged."
         liked, reason = parsed
         try:
-            ack = service.rate(user.id, int(ids[index]), liked, reason, None)
+            ack = service.rate(user.id, int(ids[index]), liked, reason, None, ip=client_ip(request))
         except UserFacingError as exc:
             gr.Warning(str(exc))
             return rated, f"⚠️ {exc} (your rating was not saved)"
@@ -144,7 +154,8 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
         if not rated:
             return gr.skip(), "Rate an answer with a thumb first, then add your comment."
         try:
-            ack = service.rate(user.id, rated["answer_id"], rated["liked"], rated["reason"], comment)
+            ack = service.rate(user.id, rated["answer_id"], rated["liked"], rated["reason"], comment,
+                               ip=client_ip(request))
         except UserFacingError as exc:
             gr.Warning(str(exc))
             return gr.skip(), f"⚠️ {exc} (your comment was not saved)"

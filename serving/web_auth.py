@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import html
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +29,7 @@ from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
+from serving.rate_limit import RateLimited, RequestLimits
 
 COOKIE = "mathchat_session"
 MAX_AGE_S = 7 * 24 * 3600
@@ -58,6 +62,11 @@ def load_secret(settings: Settings) -> str:
     return key
 
 
+def client_address(request: Request) -> str | None:
+    """The client address (what per-address limits count); behind a proxy, uvicorn's proxy headers set it."""
+    return request.client.host if request.client else None
+
+
 def safe_next(target: str | None, default: str = "/chat/") -> str:
     """Only same-site relative redirects after sign-in.
 
@@ -76,6 +85,19 @@ class WebAuth:
         self.settings = settings
         self.db = db
         self._signer = URLSafeTimedSerializer(load_secret(settings), salt="mathchat-session")
+        self.limits = RequestLimits(settings.limits)
+        self._hashing = threading.BoundedSemaphore(settings.limits.hash_concurrency)
+
+    @contextmanager
+    def _hashing_slot(self) -> Iterator[None]:
+        """One of ``hash_concurrency`` argon2 slots (a burst of sign-ins queues instead of exhausting CPU and
+        memory); RateLimited when none frees up within ``hash_wait_s``."""
+        if not self._hashing.acquire(timeout=self.settings.limits.hash_wait_s):
+            raise RateLimited("Too many sign-ins at once; please try again in a few seconds.")
+        try:
+            yield
+        finally:
+            self._hashing.release()
 
     # --- sessions -------------------------------------------------------------------------------
 
@@ -136,11 +158,18 @@ class WebAuth:
                                             self.settings.server.allow_signup))
 
         @router.post("/login")
-        def login(username: str = Form(""), password: str = Form(""), next: str = Form("/chat/")):  # noqa: A002
+        def login(request: Request, username: str = Form("", max_length=64),
+                  password: str = Form("", max_length=user_auth.MAX_PASSWORD_CHARS),
+                  next: str = Form("/chat/", max_length=512)):  # noqa: A002
             target = safe_next(next)
             try:
-                user = run_in_transaction(self.db, lambda s: user_auth.authenticate(
-                    session=s, username=username.strip(), password=password))
+                self.limits.hit("login", ip=client_address(request), account=user_auth.fold_username(username))
+                with self._hashing_slot():
+                    user = run_in_transaction(self.db, lambda s: user_auth.authenticate(
+                        session=s, username=username, password=password))
+            except RateLimited as exc:
+                return HTMLResponse(render_form("Sign in", "/login", target, str(exc),
+                                                self.settings.server.allow_signup), status_code=429)
             except StoreUnavailable as exc:
                 return RedirectResponse(f"/login?next={quote(target)}&error={quote(str(exc))}", status_code=303)
             if user is None:
@@ -159,12 +188,18 @@ class WebAuth:
             return HTMLResponse(render_form("Create a student account", "/signup", "/chat/", error, False))
 
         @router.post("/signup")
-        def signup(username: str = Form(""), password: str = Form("")):
+        def signup(request: Request, username: str = Form("", max_length=64),
+                   password: str = Form("", max_length=user_auth.MAX_PASSWORD_CHARS)):
             if not self.settings.server.allow_signup:
                 raise HTTPException(status_code=404)
             try:
-                user = run_in_transaction(self.db, lambda s: user_auth.register_user(
-                    session=s, username=username.strip(), password=password, role="student"))
+                self.limits.hit("signup", ip=client_address(request))
+                with self._hashing_slot():
+                    user = run_in_transaction(self.db, lambda s: user_auth.register_user(
+                        session=s, username=username, password=password, role="student"))
+            except RateLimited as exc:
+                return HTMLResponse(render_form("Create a student account", "/signup", "/chat/", str(exc), False),
+                                    status_code=429)
             except (InvalidInput, StoreUnavailable) as exc:
                 return RedirectResponse(f"/signup?error={quote(str(exc))}", status_code=303)
             response = RedirectResponse("/chat/", status_code=303)

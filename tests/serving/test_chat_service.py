@@ -13,7 +13,7 @@ from feedback import auth as user_auth
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput, NotAllowed, StoreUnavailable
 from feedback.models import Message, Rating, RatingEvent
-from mathchat.settings import DatabaseSettings, ServerSettings, Settings
+from mathchat.settings import DatabaseSettings, RateLimitSettings, ServerSettings, Settings
 from serving.chat_service import ChatService
 from serving.engine import EngineError
 from serving.input_checks import RejectedInput
@@ -34,8 +34,9 @@ def db(tmp_path: Path):
     engine.dispose()
 
 
-def make_service(db, engine=None, **server) -> ChatService:
-    settings = Settings(server=ServerSettings(**server), database=DatabaseSettings(url=str(db.url), write_retries=2))
+def make_service(db, engine=None, limits: RateLimitSettings | None = None, **server) -> ChatService:
+    settings = Settings(server=ServerSettings(**server), database=DatabaseSettings(url=str(db.url), write_retries=2),
+                        limits=limits or RateLimitSettings())
     return ChatService(settings=settings, engine=engine or FakeEngine([ANSWER], checkpoint_id="ck-1"), db=db,
                        critic=None)
 
@@ -116,7 +117,7 @@ def test_control_and_binary_characters_are_stripped(db) -> None:
 
 def test_rate_limit_refuses_with_clear_message(db) -> None:
     uid = new_user(db, "ann")
-    svc = make_service(db, rate_limit_per_minute=2)
+    svc = make_service(db, limits=RateLimitSettings(ask_per_user="2/minute"))
     for _ in range(2):
         list(svc.ask(uid, None, "1+1?", SAMPLING))
     with pytest.raises(RateLimited, match="too fast"):

@@ -16,7 +16,7 @@ from feedback import store
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput
 from feedback.models import Message, Promotion
-from mathchat.settings import ServerSettings
+from mathchat.settings import RateLimitSettings
 from serving.factory import PolicyRuntime
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
 from serving.promotion import promote, rollback
@@ -99,7 +99,7 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
                                                                default_model_path: str, tmp_path: Path) -> None:
     wait_ready(vllm_supervisor)
     app = served_app_factory(runtime=PolicyRuntime(engine=vllm_engine, supervisor=vllm_supervisor),
-                             server=ServerSettings(rate_limit_per_minute=10_000))
+                             limits=RateLimitSettings(ask_per_user="10000/minute", critique_per_user="10000/minute"))
     candidate = tmp_path / "candidate"
     shutil.copytree(default_model_path, candidate)
     db = make_engine(app.settings.database.url)

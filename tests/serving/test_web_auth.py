@@ -1,0 +1,88 @@
+"""Sign-in abuse: logins throttled per account and per address, signups per address, argon2 hashing capped,
+usernames case-folded; critiques and ratings limited like questions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from mathchat.settings import RateLimitSettings
+from tests.conftest import signup_cookie
+from tests.fakes import FakeEngine
+
+
+def start(served_app_factory, **limits):  # noqa: ANN001, ANN003, ANN201
+    return served_app_factory(engine=FakeEngine(["2 + 2 = 4. The answer is 4."]),
+                              limits=RateLimitSettings(**limits))
+
+
+def login(app, username: str, password: str) -> httpx.Response:  # noqa: ANN001
+    return httpx.post(f"{app.url}/login", data={"username": username, "password": password, "next": "/chat/"},
+                      timeout=60)
+
+
+def test_wrong_passwords_on_one_account_are_throttled(served_app_factory) -> None:  # noqa: ANN001
+    app = start(served_app_factory, login_per_account="3/minute")
+    signup_cookie(app.url, "target_user")
+    codes = [login(app, "target_user", f"guess-{i}-xxxx").status_code for i in range(3)]
+    assert codes == [303, 303, 303]
+    refused = login(app, "TARGET_user", "correct-horse-9")  # another spelling is the same account
+    assert refused.status_code == 429 and "sign-in attempts for this account" in refused.text
+    assert "set-cookie" not in refused.headers
+
+
+def test_logins_and_signups_are_throttled_per_address(served_app_factory) -> None:  # noqa: ANN001
+    app = start(served_app_factory, login_per_ip="4/minute", signup_per_ip="2/minute")
+    assert [httpx.post(f"{app.url}/signup", data={"username": f"farm{i}", "password": "correct-horse-9"},
+                       timeout=60).status_code
+            for i in range(3)] == [303, 303, 429]
+    codes = [login(app, f"someone{i}", "whatever-123").status_code for i in range(5)]
+    assert codes[:4] == [303] * 4 and codes[4] == 429
+
+
+def test_password_hashing_runs_at_most_hash_concurrency_at_once(served_app_factory, monkeypatch) -> None:  # noqa: ANN001
+    import feedback.auth
+
+    app = start(served_app_factory, hash_concurrency=2)
+    running, peak, lock = 0, 0, threading.Lock()
+    real = feedback.auth.authenticate
+
+    def slow_authenticate(**kwargs):  # noqa: ANN003, ANN202
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(feedback.auth, "authenticate", slow_authenticate)
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda i: login(app, f"user{i}", "whatever-123").status_code, range(6)))
+    assert codes == [303] * 6 and peak == 2
+
+
+def test_usernames_are_case_folded(served_app_factory) -> None:  # noqa: ANN001
+    app = start(served_app_factory)
+    signup_cookie(app.url, "Ada_L")
+    again = httpx.post(f"{app.url}/signup", data={"username": "ADA_l", "password": "correct-horse-9"}, timeout=60)
+    assert again.status_code == 303 and "taken" in httpx.URL(again.headers["location"]).params["error"]
+    assert login(app, "ada_l", "correct-horse-9").headers.get("set-cookie", "").startswith("mathchat_session=")
+
+
+def test_critiques_and_ratings_are_limited_per_user(served_app_factory) -> None:  # noqa: ANN001
+    app = start(served_app_factory, critique_per_user="2/minute", rate_per_user="2/minute")
+    cookie = {"Cookie": signup_cookie(app.url, "greedy_student")}
+    last = httpx.post(f"{app.url}/api/chat/ask", json={"question": "What is 2+2?"}, headers=cookie,
+                      timeout=60).text.splitlines()[-1]
+    answer_id = httpx.Response(200, content=last).json()["answer_id"]
+    codes = [httpx.post(f"{app.url}/api/chat/critique/{answer_id}", headers=cookie, timeout=60).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    codes = [httpx.post(f"{app.url}/api/chat/rate", json={"answer_id": answer_id, "liked": True},
+                        headers=cookie, timeout=60).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
