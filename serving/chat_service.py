@@ -153,6 +153,7 @@ class ChatService:
         ttft: float | None = None
         last_flush = t0
         update = AnswerUpdate(conv_id, q_id, a_id, "", checkpoint_id=checkpoint_id)
+        stored = False  # whether the row got its final status (ok or failed)
         try:
             for event in self._stream(history, text, sampling):
                 if event.checkpoint_id and event.checkpoint_id != checkpoint_id:
@@ -170,6 +171,7 @@ class ChatService:
                 if event.done:
                     final = "".join(parts)
                     self._tx(lambda s: self._finish(s, a_id, "ok", final, None, ttft, t0, event, checkpoint_id))
+                    stored = True
                     yield AnswerUpdate(conv_id, q_id, a_id, final, done=True, status="ok",
                                        checkpoint_id=checkpoint_id)
                     return
@@ -178,17 +180,27 @@ class ChatService:
             self.prefetch.cancel(a_id)
             partial = "".join(parts)
             message = str(exc) if isinstance(exc, EngineError) else "internal error"
-            if not isinstance(exc, (EngineError, GeneratorExit)):
+            if not isinstance(exc, EngineError):
                 log.exception("answer %s failed", a_id)
-            try:
-                self._tx(lambda s: self._finish(s, a_id, "failed", partial, message, ttft, t0, None, checkpoint_id))
-            except Exception:
-                log.exception("could not mark answer %s failed", a_id)
-            if isinstance(exc, GeneratorExit):
-                raise
+            stored = self._fail(a_id, partial, message, ttft, t0, checkpoint_id)
             yield AnswerUpdate(conv_id, q_id, a_id, partial, done=True, status="failed",
                                error=f"The answer could not be finished ({message}). Your question is saved; "
                                      "please try again.", checkpoint_id=checkpoint_id)
+        finally:
+            if not stored:  # the client went away mid-stream (GeneratorExit is no Exception) or the worker stops
+                self.prefetch.cancel(a_id)
+                self._fail(a_id, "".join(parts), "the stream was closed before the answer finished", ttft, t0,
+                           checkpoint_id)
+
+    def _fail(self, answer_id: int, partial: str, message: str, ttft: float | None, t0: float,
+              checkpoint_id: str) -> bool:
+        """Mark an answer failed with its partial text; False (logged) when even that cannot be written."""
+        try:
+            self._tx(lambda s: self._finish(s, answer_id, "failed", partial, message, ttft, t0, None, checkpoint_id))
+            return True
+        except Exception:
+            log.exception("could not mark answer %s failed", answer_id)
+            return False
 
     def _prefetch_samples(self, answer_id: int, question: str) -> None:
         """Start the critique's self-consistency samples beside the stream (they need the question only)."""

@@ -270,3 +270,12 @@ def test_arithmetic_questions_and_prefetch_off_draw_nothing_ahead(db) -> None:
     off = critic_service(db, FakeEngine(["The answer is 6."]), prefetch_samples=False)
     list(off.ask(new_user(db, "off"), None, WORD_PROBLEM, SAMPLING))
     assert (svc.prefetch.pending(), sample_calls(engine), off.prefetch.pending()) == (0, 0, 0)
+
+
+def test_a_stream_the_client_closes_leaves_a_failed_row_with_its_partial_text(db) -> None:
+    uid = new_user(db, "ann")
+    updates = make_service(db).ask(uid, None, "What is 7 + 8?", SAMPLING)
+    seen = [next(updates) for _ in range(3)]
+    updates.close()  # the browser tab closed: Starlette/Gradio close the generator (GeneratorExit)
+    answer = messages(db)[-1]
+    assert answer.status == "failed" and answer.content == seen[-1].text and "closed" in answer.error
