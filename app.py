@@ -28,7 +28,7 @@ from serving.operator_api import build_operator_router
 from serving.console import build_console
 from serving.ui import CSS, build_chat_ui
 from serving.web_auth import WebAuth
-from serving.web_security import SameSiteMiddleware
+from serving.web_security import BodySizeLimitMiddleware, SameSiteMiddleware
 
 log = logging.getLogger("mathchat")
 
@@ -112,12 +112,15 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     # Explicit CORS (none but the allowed origins): Gradio then stops reflecting any Origin with credentials.
     app.add_middleware(CORSMiddleware, allow_origins=settings.server.allowed_origins, allow_credentials=True,
                        allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes)
     app.add_middleware(SameSiteMiddleware, allowed_origins=settings.server.allowed_origins,
                        hsts=settings.server.cookie_secure)
     gr.mount_gradio_app(app, build_chat_ui(service, auth, settings), "/chat", auth_dependency=auth.any_user,
-                        css=CSS, footer_links=[], run_history=False, show_error=True)
+                        css=CSS, footer_links=[], run_history=False, show_error=True,
+                        max_file_size=settings.server.max_upload_bytes)
     gr.mount_gradio_app(app, build_console(settings, db, sync, auth), "/operator",
-                        auth_dependency=auth.operator_only, footer_links=[], run_history=False)
+                        auth_dependency=auth.operator_only, footer_links=[], run_history=False,
+                        max_file_size=settings.server.max_upload_bytes)
     return app
 
 

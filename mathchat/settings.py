@@ -88,6 +88,10 @@ class ServerSettings(BaseModel):
     """Signs session cookies; None generates one per state dir (kept in .state/secret_key)."""
     max_question_chars: int = 4000
     """Longest accepted question (characters)."""
+    max_body_bytes: int = 2 * 2**20
+    """Largest request body any route accepts (bytes); Gradio sends the visible chat with every question."""
+    max_upload_bytes: int = 2**20
+    """Largest file Gradio's upload route accepts (bytes); the pages take no files."""
     allow_signup: bool = True
     """Whether students may create their own accounts."""
     cookie_secure: bool = False

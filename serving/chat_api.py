@@ -14,14 +14,19 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from feedback.errors import StoreUnavailable
+from feedback.models import MAX_COMMENT_CHARS
 from mathchat.settings import Settings
 from serving.chat_service import ChatService, UserFacingError
 from serving.rate_limit import RateLimited
 from serving.web_auth import SessionUser, WebAuth
 
 
+MAX_QUESTION_FIELD_CHARS = 20_000
+"""Hard cap of the question field; the configured ``server.max_question_chars`` refuses long ones with a message."""
+
+
 class AskRequest(BaseModel):
-    question: str
+    question: str = Field(max_length=MAX_QUESTION_FIELD_CHARS)
     conversation_id: int | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, ge=1, le=4096)
@@ -30,8 +35,8 @@ class AskRequest(BaseModel):
 class RateRequest(BaseModel):
     answer_id: int
     liked: bool
-    reason: str | None = None
-    comment: str | None = None
+    reason: str | None = Field(None, max_length=64)
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
 
 
 def client_ip(request: Request) -> str | None:

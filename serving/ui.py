@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from feedback.models import RATING_REASONS
+from feedback.models import MAX_COMMENT_CHARS, RATING_REASONS
 from mathchat.settings import Settings
 from serving.badge import BADGE_CSS, render_badge
 from serving.chat_service import ChatService, ChatTurn, UserFacingError
@@ -182,11 +182,12 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                 badge = gr.HTML(elem_id="confidence-badge")
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a math question… (LaTeX welcome: $x^2$)", show_label=False,
-                                     scale=6, elem_id="mc-question", max_lines=8)
+                                     scale=6, elem_id="mc-question", max_lines=8,
+                                     max_length=settings.server.max_question_chars)
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="mc-send")
                 with gr.Accordion("Comment on your last rating", open=False):
                     comment = gr.Textbox(placeholder="What was wrong or unclear?", show_label=False,
-                                         elem_id="mc-comment", max_lines=6)
+                                         elem_id="mc-comment", max_lines=6, max_length=MAX_COMMENT_CHARS)
                     send_comment = gr.Button("Send comment", elem_id="mc-send-comment")
                 status = gr.Markdown(elem_id="mc-status")
 

@@ -1,4 +1,5 @@
-"""Cross-site request refusal and response headers for the whole app (its own routes and the Gradio pages).
+"""Cross-site request refusal, request-body limits and response headers for the whole app (its own routes and
+the Gradio pages).
 
 A state-changing request (anything but GET, HEAD, OPTIONS) whose ``Origin`` (or, without one, ``Referer``) names
 another site is refused with 403 before any handler runs: a form on another site can no longer promote, roll
@@ -109,3 +110,59 @@ class SameSiteMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodySizeLimitMiddleware:
+    """ASGI middleware: 413 for a request body over ``max_bytes``, by its Content-Length or, for a chunked body,
+    as soon as the bytes read pass the limit (nothing past it is read; the app then sees a disconnect)."""
+
+    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _refuse_too_large(send, self.max_bytes)
+                    return
+        seen = 0
+        started = refused = False
+
+        async def limited_receive():  # noqa: ANN202
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    refused = True
+                    if not started:
+                        await _refuse_too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message) -> None:  # noqa: ANN001
+            nonlocal started
+            if refused:
+                return  # the 413 went out already
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+
+
+async def _refuse_too_large(send, max_bytes: int) -> None:  # noqa: ANN001
+    body = json.dumps({"detail": f"request body over {max_bytes} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

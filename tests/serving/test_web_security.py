@@ -78,3 +78,27 @@ def test_no_foreign_origin_is_reflected_with_credentials(app) -> None:  # noqa: 
 def test_pages_may_not_be_framed(app) -> None:  # noqa: ANN001
     r = httpx.get(f"{app.url}/login")
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"] and r.headers["x-frame-options"] == "DENY"
+
+
+def test_request_bodies_and_fields_are_bounded(app) -> None:  # noqa: ANN001
+    cookie = {"Cookie": signup_cookie(app.url, "big_sender")}
+    huge = b'{"question": "' + b"1" * (3 * 2**20) + b'"}'
+    r = httpx.post(f"{app.url}/api/chat/ask", content=huge, headers={**cookie, "Content-Type": "application/json"},
+                   timeout=60)
+    assert r.status_code == 413
+
+    def chunks():  # noqa: ANN202 - no Content-Length: the limit counts what is read
+        for _ in range(48):
+            yield b"x" * 65536
+
+    r = httpx.post(f"{app.url}/api/chat/ask", content=chunks(), headers={**cookie, "Content-Type": "application/json"},
+                   timeout=60)
+    assert r.status_code == 413
+    r = httpx.post(f"{app.url}/api/chat/ask", json={"question": "1" * 30_000}, headers=cookie, timeout=60)
+    assert r.status_code == 422
+    r = httpx.post(f"{app.url}/api/chat/rate", json={"answer_id": 1, "liked": True, "comment": "c" * 5000},
+                   headers=cookie, timeout=60)
+    assert r.status_code == 422
+    r = httpx.post(f"{app.url}/chat/gradio_api/upload", files={"files": ("a.bin", b"\0" * (3 * 2**19))},
+                   headers=cookie, timeout=60)
+    assert r.status_code in (400, 413) and "a.bin" not in r.text
