@@ -113,10 +113,19 @@ class DPOTrainSettings(TrainerSettings):
 
 
 class VerifierTrainSettings(TrainerSettings):
-    """The verifier (``training/verifier.py``): one logit on a cut policy backbone, binary cross-entropy.
+    """The verifier (``training/verifier.py``): one logit on a cut policy backbone.
 
-    Sized for a cycle stage of about 3 minutes on 2 CPU cores, scoring of the held-out rows included.
+    Sized for a cycle stage of about 3 minutes on 2 CPU cores, scoring of the held-out rows included. Measured on
+    2,498 labelled SmolLM2 answers to held-out seed questions (785 held-out rows, 67 right), held-out AUROC: the
+    fine-tuned sequence classifier (12 layers, top 4 trained, 60 steps x 8 rows, BCE) 0.554; a mean-pooled probe
+    on 700 train rows 0.757 on layer 6, 0.753 on 12, 0.765 on 20 (last-token pooling 0.64-0.69).
     """
+
+    head: Literal["mean_probe", "sequence_classification"] = "mean_probe"
+    """mean_probe: frozen backbone, mean-pooled hidden states, logistic regression (forward passes only);
+    sequence_classification: AutoModelForSequenceClassification fine-tuned with BCE (a Trainer)."""
+    probe_c: float = 0.01
+    """Inverse L2 strength of the probe's logistic regression (0.01 beat 0.1 at every layer measured)."""
 
     epochs: float = 1.0
     """Passes over the rows."""
@@ -132,19 +141,23 @@ class VerifierTrainSettings(TrainerSettings):
     """Longest input (tokens): the question's start and the answer's end."""
     max_question_tokens: int = 96
     """Tokens of the question kept."""
-    backbone_layers: int | None = 12
+    backbone_layers: int | None = 6
     """Decoder layers of the policy kept (its first ones; None: all). 12 of SmolLM2-135M's 30 score a
-    300-token answer in 0.16 s on one AVX-512 core (bf16), 0.46 s in fp32."""
+    300-token answer in 0.16 s on one AVX-512 core (bf16), 0.46 s in fp32; 30 take 0.55 s / 0.93 s. The probe
+    was as good on layer 6 as on 12 or 20 (above)."""
     trainable_layers: int | None = 4
     """Top decoder layers that train, with the final norm and the head (None: all)."""
     pos_weight: float | Literal["balanced"] = "balanced"
     """Weight of right answers in the loss; balanced = wrong / right, at most 10."""
     group_by_length: bool = True
     """Batch rows of similar length together."""
-    max_rows: int | None = 480
+    max_rows: int | None = 800
     """Train-split rows used (the newest; right answers kept first)."""
     max_held_out: int | None = 400
     """Held-out rows scored for the gate and the calibration (the newest)."""
+    num_threads: int | Literal["auto"] | None = 1
+    """torch threads. One: the verifier shares the machine with whatever else runs (a fine-tuning step took 29 s
+    with 2 threads beside a CI run and a vLLM server, 1.8 s with 1)."""
 
 
 class VerifierDataSettings(_Config):

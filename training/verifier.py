@@ -30,7 +30,8 @@ from typing import Any
 
 from training.config import VerifierTrainSettings
 from training.formats import VerifierRow
-from training.trainer_common import common_args, load_tokenizer, pin_threads, precision, save_checkpoint, train_metrics
+from training.trainer_common import (common_args, load_tokenizer, pin_threads, precision, save_checkpoint,
+                                     train_metrics, write_metadata)
 
 _REF_FEATURES = ("cons_present", "cons_fraction")
 SCORES_FILE = "held_out_scores.json"
@@ -175,68 +176,137 @@ def held_out_metrics(probabilities: Sequence[float], labels: Sequence[bool], con
 def train_verifier(rows: Sequence[VerifierRow], base_model_path: str | Path, output_dir: str | Path,
                    cfg: VerifierTrainSettings = VerifierTrainSettings(), *, held_out: Sequence[VerifierRow] = (),
                    current_path: str | None = None, metadata: dict[str, Any] | None = None) -> Path:
-    """Train on ``rows`` (the train split); score ``held_out`` with the new verifier and ``current_path`` (the one
-    in use, if any); refit the calibration on ``held_out``; returns the checkpoint folder."""
-    from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
-
-    from serving.critique.calibration import fit_calibration, save_calibration
-    from serving.critique.verifier import CALIBRATION_FILE, VerifierInput, encode_pair, write_verifier_config
-
+    """Train on ``rows`` (the train split) with ``cfg.head``; score ``held_out`` with the new verifier and
+    ``current_path`` (the one in use, if any); refit the calibration on ``held_out``; returns the checkpoint."""
     if not rows or all(r["label"] for r in rows) or not any(r["label"] for r in rows):
         raise ValueError("a verifier needs both right and wrong training rows")
     pin_threads(cfg)
-    output_dir = Path(output_dir)
-    tokenizer = load_tokenizer(str(base_model_path))
-    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens)
+    train = train_mean_probe if cfg.head == "mean_probe" else train_sequence_classifier
+    path, meta = train(rows, str(base_model_path), Path(output_dir), cfg, dict(metadata or {}))
+    if held_out:
+        meta["evaluation"] = evaluate_and_calibrate(path, held_out, current_path)
+        write_metadata(path, meta)
+    return path
+
+
+def train_sequence_classifier(rows: Sequence[VerifierRow], base_model_path: str, output_dir: Path,
+                              cfg: VerifierTrainSettings, metadata: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The fine-tuned head: AutoModelForSequenceClassification, top layers and head trained with BCE (Trainer)."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from serving.critique.verifier import VerifierInput, encode_pair, write_verifier_config
+
+    tokenizer = load_tokenizer(base_model_path)
+    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens,
+                         head="sequence_classification")
     data = [{"input_ids": encode_pair(tokenizer, r["question"], r["answer"], spec), "label": bool(r["label"])}
             for r in rows]
     pos_weight = resolve_pos_weight(cfg.pos_weight, [d["label"] for d in data])
-    model = load_verifier_model(str(base_model_path), cfg, tokenizer)
+    model = load_verifier_model(base_model_path, cfg, tokenizer)
     trainable = freeze_lower_layers(model, cfg.trainable_layers)
     args = common_args(cfg, output_dir)
     args.pop("max_length")
     sampling = "group_by_length" if cfg.group_by_length else "random"
     trainer = Trainer(model=model, args=TrainingArguments(**args, remove_unused_columns=False,
                                                           train_sampling_strategy=sampling),
-                      train_dataset=Dataset.from_list([d | {"length": len(d["input_ids"])} for d in data]), data_collator=_Collator(tokenizer.pad_token_id),
+                      train_dataset=Dataset.from_list([d | {"length": len(d["input_ids"])} for d in data]),
+                      data_collator=_Collator(tokenizer.pad_token_id),
                       compute_loss_func=lambda out, labels, num_items_in_batch=None: bce_loss(
                           out.logits, labels, pos_weight, num_items_in_batch))
     started = time.monotonic()
     result = trainer.train()
-    train_seconds = round(time.monotonic() - started, 1)
     meta: dict[str, Any] = {
-        "kind": "verifier", "parent_path": str(base_model_path), "config": cfg.model_dump(mode="json"),
+        "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
         "precision": precision(cfg), "rows": len(rows), "right": sum(d["label"] for d in data),
-        "pos_weight": pos_weight, "trainable_parameters": trainable, "train_seconds": train_seconds,
-        "metrics": train_metrics(trainer, result), **(metadata or {})}
+        "pos_weight": pos_weight, "trainable_parameters": trainable,
+        "train_seconds": round(time.monotonic() - started, 1), "metrics": train_metrics(trainer, result), **metadata}
     trainer.model.config.problem_type = None  # serving reads raw logits; no loss is ever computed there
     path = save_checkpoint(trainer, tokenizer, output_dir, cfg, meta)
-    write_verifier_config(path, spec, {"base": str(base_model_path)})
-    if held_out:
-        started = time.monotonic()
-        labels = [bool(r["label"]) for r in held_out]
-        probs = score_rows(path, held_out)
-        evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels),
-                                      "held_out_ids_sha256": _ids_hash(held_out)}
-        scores = {r["id"]: round(p, 5) for r, p in zip(held_out, probs)}
-        (path / SCORES_FILE).write_text(json.dumps(scores, ensure_ascii=False), encoding="utf-8")
-        if current_path:
-            evaluation["current"] = {"path": current_path,
-                                     **held_out_metrics(score_rows(current_path, held_out), labels)}
-        feats, ys = calibration_rows(held_out, probs)
-        if len(set(ys)) == 2:
-            calibration = fit_calibration(feats, ys, trained_on={
-                "source": "held-out verifier rows (the policy's own answers, labelled by their references)",
-                "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
-            save_calibration(calibration, path / CALIBRATION_FILE)
-            evaluation["calibration_version"] = calibration.version
-        evaluation["score_seconds"] = round(time.monotonic() - started, 1)
-        meta["evaluation"] = evaluation
-        from training.trainer_common import write_metadata
+    write_verifier_config(path, spec, {"base": base_model_path})
+    return path, meta
 
-        write_metadata(path, meta)
-    return path
+
+def fold_probe(mean: Sequence[float], scale: Sequence[float], coef: Sequence[float], intercept: float
+               ) -> tuple[list[float], float]:
+    """A logistic regression on standardised features as one linear map of the raw features.
+
+    >>> fold_probe([1.0, 0.0], [2.0, 1.0], [4.0, 1.0], 0.5)
+    ([2.0, 1.0], -1.5)
+    """
+    weight = [c / s for c, s in zip(coef, scale)]
+    return weight, intercept - sum(m * w for m, w in zip(mean, weight))
+
+
+def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_dir: Path,
+                     cfg: VerifierTrainSettings, metadata: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The probe head: the first ``backbone_layers`` of the policy, frozen; their last hidden states mean-pooled
+    over the input; a class-balanced logistic regression (scikit-learn, ``probe_c``) on them. Forward passes only."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from transformers import AutoModel
+
+    from serving.critique.verifier import (VerifierInput, batch_ids, encode_pair, mean_pooled, write_probe,
+                                           write_verifier_config)
+    from training.trainer_common import use_bf16
+
+    started = time.monotonic()
+    tokenizer = load_tokenizer(base_model_path)
+    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe")
+    extra = {"num_hidden_layers": cfg.backbone_layers} if cfg.backbone_layers else {}
+    backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, **extra).eval()
+    encoded = [encode_pair(tokenizer, r["question"], r["answer"], spec) for r in rows]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    features: list[Any] = [None] * len(encoded)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
+        for start in range(0, len(order), cfg.batch_size):
+            chunk = order[start:start + cfg.batch_size]
+            ids, mask = batch_ids([encoded[i] for i in chunk], tokenizer.pad_token_id)
+            for i, vector in zip(chunk, mean_pooled(backbone, ids, mask)):
+                features[i] = vector.float().numpy()
+    labels = [int(bool(r["label"])) for r in rows]
+    scaler = StandardScaler().fit(features)
+    probe = LogisticRegression(C=cfg.probe_c, max_iter=2000, class_weight="balanced")
+    probe.fit(scaler.transform(features), labels)
+    weight, bias = fold_probe(scaler.mean_, scaler.scale_, probe.coef_[0], float(probe.intercept_[0]))
+    backbone.config.pad_token_id = tokenizer.pad_token_id
+    output_dir.mkdir(parents=True, exist_ok=True)
+    backbone.save_pretrained(output_dir)  # the cut backbone, fp32
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(output_dir)
+    write_verifier_config(output_dir, spec, {"base": base_model_path})
+    write_probe(output_dir, weight, bias)
+    meta: dict[str, Any] = {
+        "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
+        "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
+        "rows": len(rows), "right": sum(labels), "train_seconds": round(time.monotonic() - started, 1), **metadata}
+    write_metadata(output_dir, meta)
+    return output_dir, meta
+
+
+def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_path: str | None) -> dict[str, Any]:
+    """Score the held-out rows with the new verifier (and the one in use), keep the scores, refit the calibration."""
+    from serving.critique.calibration import fit_calibration, save_calibration
+    from serving.critique.verifier import CALIBRATION_FILE
+
+    started = time.monotonic()
+    labels = [bool(r["label"]) for r in held_out]
+    probs = score_rows(path, held_out)
+    evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels), "held_out_ids_sha256": _ids_hash(held_out)}
+    scores = {r["id"]: round(p, 5) for r, p in zip(held_out, probs)}
+    (path / SCORES_FILE).write_text(json.dumps(scores, ensure_ascii=False), encoding="utf-8")
+    if current_path:
+        evaluation["current"] = {"path": current_path, **held_out_metrics(score_rows(current_path, held_out), labels)}
+    feats, ys = calibration_rows(held_out, probs)
+    if len(set(ys)) == 2:
+        calibration = fit_calibration(feats, ys, trained_on={
+            "source": "held-out verifier rows (the policy's own answers, labelled by their references)",
+            "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
+        save_calibration(calibration, path / CALIBRATION_FILE)
+        evaluation["calibration_version"] = calibration.version
+    evaluation["score_seconds"] = round(time.monotonic() - started, 1)
+    return evaluation
 
 
 def _ids_hash(rows: Sequence[VerifierRow]) -> str:

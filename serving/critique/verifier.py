@@ -1,9 +1,16 @@
 """The trained verifier part: P(correct | question, answer) from a sequence-classification checkpoint, no reference.
 
-A verifier checkpoint is a transformers ``AutoModelForSequenceClassification`` folder (one logit) written by
-``training/verifier.py``, plus ``verifier.json`` (how its inputs were built, read back by ``encode_pair``) and
-``calibration.json`` (the part calibration refitted with this verifier's probability as a feature, on held-out
-labelled answers). This module owns that contract; training writes through ``write_verifier_config``.
+A verifier checkpoint (written by ``training/verifier.py``) is a transformers folder with one of two heads,
+named in its ``verifier.json`` (which also says how inputs were built, read back by ``encode_pair``):
+
+- ``mean_probe`` (the default): the policy's first layers (``AutoModel``), their last hidden states mean-pooled
+  over the input, and a linear probe (``probe.json``: weight and bias) giving the logit;
+- ``sequence_classification``: an ``AutoModelForSequenceClassification`` with one logit (last-token pooling),
+  fine-tuned end to end; vLLM's pooling runner can serve this kind in production.
+
+Beside them, ``calibration.json``: the part calibration refitted with this verifier's probability as a feature,
+on held-out labelled answers. This module owns that contract; training writes through ``write_verifier_config``
+and ``write_probe``.
 
 On CPU it runs in process: loaded on first use, one forward pass per answer under a lock (thread-safe), torch
 threads left as the process set them. Knows nothing about training or the store.
@@ -28,6 +35,8 @@ VERIFIER_FORMAT = 1
 """Bump when the input text or the meaning of the logit changes."""
 CONFIG_FILE = "verifier.json"
 CALIBRATION_FILE = "calibration.json"
+PROBE_FILE = "probe.json"
+HEADS = ("mean_probe", "sequence_classification")
 PAD_TOKEN = "<|endoftext|>"
 """SmolLM2's own pad token is <|im_end|>, the end-of-turn token (DESIGN.md): pad with end-of-text instead."""
 
@@ -40,6 +49,8 @@ class VerifierInput:
     """Longest input (tokens); a longer answer keeps its end, where the final answer is."""
     max_question_tokens: int = 96
     """Tokens of the question kept (its start)."""
+    head: str = "mean_probe"
+    """How the logit is computed (``HEADS``; see the module docstring)."""
     format: int = VERIFIER_FORMAT
 
 
@@ -93,7 +104,37 @@ def read_verifier_config(directory: Path) -> VerifierInput:
     data = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
     if data.get("format") != VERIFIER_FORMAT:
         raise ValueError(f"verifier format {data.get('format')} is not {VERIFIER_FORMAT}")
-    return VerifierInput(max_length=int(data["max_length"]), max_question_tokens=int(data["max_question_tokens"]))
+    head = data.get("head", "sequence_classification")
+    if head not in HEADS:
+        raise ValueError(f"unknown verifier head {head!r}")
+    return VerifierInput(max_length=int(data["max_length"]), max_question_tokens=int(data["max_question_tokens"]),
+                         head=head)
+
+
+def write_probe(directory: Path, weight: Sequence[float], bias: float) -> None:
+    """Write a mean-pooled probe head (``probe.json``): logit = mean hidden state . weight + bias."""
+    data = {"weight": [float(w) for w in weight], "bias": float(bias)}
+    (Path(directory) / PROBE_FILE).write_text(json.dumps(data), encoding="utf-8")
+
+
+def batch_ids(encoded: Sequence[Sequence[int]], pad_id: int):
+    """Right-padded ``input_ids`` and ``attention_mask`` tensors of token-id lists."""
+    import torch
+
+    width = max(len(ids) for ids in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for j, row in enumerate(encoded):
+        ids[j, :len(row)] = torch.tensor(list(row))
+        mask[j, :len(row)] = 1
+    return ids, mask
+
+
+def mean_pooled(backbone: Any, ids: Any, mask: Any) -> Any:
+    """The backbone's last hidden states averaged over each row's real tokens (float32, rows x hidden)."""
+    hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+    weights = mask.unsqueeze(-1).float()
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def is_verifier_checkpoint(directory: str | Path) -> bool:
@@ -116,6 +157,7 @@ class Verifier:
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._probe: Any = None
         self.spec = read_verifier_config(self.path)
 
     @property
@@ -132,7 +174,7 @@ class Verifier:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
         from mathchat.hardware import local_dtype
 
@@ -141,32 +183,38 @@ class Verifier:
             tokenizer.pad_token = PAD_TOKEN
         elif tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(self.path), dtype=getattr(torch, local_dtype(self.dtype)))
+        dtype = getattr(torch, local_dtype(self.dtype))
+        if self.spec.head == "mean_probe":
+            model = AutoModel.from_pretrained(str(self.path), dtype=dtype)
+            probe = json.loads((self.path / PROBE_FILE).read_text(encoding="utf-8"))
+            self._probe = (torch.tensor(probe["weight"], dtype=torch.float32), float(probe["bias"]))
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(str(self.path), dtype=dtype)
         model.config.pad_token_id = tokenizer.pad_token_id
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """The raw logit of each pair, in order (batched, right-padded)."""
+        """The raw logit of each pair, in order (batched by length, right-padded)."""
         import torch
 
-        out: list[float] = []
+        out: list[float] = [0.0] * len(pairs)
         with self._lock:
             self._load_locked()
             pad = self._tokenizer.pad_token_id
             encoded = [encode_pair(self._tokenizer, q, a, self.spec) for q, a in pairs]
-            for start in range(0, len(encoded), self.batch_size):
-                chunk = encoded[start:start + self.batch_size]
-                width = max(len(ids) for ids in chunk)
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for i, row in enumerate(chunk):
-                    ids[i, :len(row)] = torch.tensor(row)
-                    mask[i, :len(row)] = 1
+            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths pad least
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                ids, mask = batch_ids([encoded[i] for i in chunk], pad)
                 with torch.inference_mode():
-                    logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
-                out.extend(float(x) for x in logits.float())
+                    if self._probe is not None:
+                        weight, bias = self._probe
+                        logits = mean_pooled(self._model, ids, mask) @ weight + bias
+                    else:
+                        logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
+                for i, z in zip(chunk, logits.float()):
+                    out[i] = float(z)
         return out
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:

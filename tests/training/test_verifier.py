@@ -47,7 +47,7 @@ def tiny_base(tmp_path_factory) -> Path:
 
 
 @pytest.mark.training
-def test_train_entry_trains_a_verifier_scores_held_out_and_writes_its_calibration(tiny_base: Path,
+def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes_its_calibration(tiny_base: Path,
                                                                                   tmp_path: Path) -> None:
     from serving.critique.calibration import load_calibration
     from serving.critique.verifier import Verifier
@@ -55,8 +55,8 @@ def test_train_entry_trains_a_verifier_scores_held_out_and_writes_its_calibratio
 
     write_jsonl(rows(12, "train"), tmp_path / "train.jsonl")
     write_jsonl(rows(9, "held_out"), tmp_path / "held.jsonl")
-    cfg = VerifierTrainSettings(max_steps=3, batch_size=4, max_length=64, backbone_layers=None, trainable_layers=1,
-                                num_threads=1, group_by_length=False)
+    cfg = VerifierTrainSettings(head="sequence_classification", max_steps=3, batch_size=4, max_length=64,
+                                backbone_layers=None, trainable_layers=1, num_threads=1, group_by_length=False)
     job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_base),
                    output_dir=tmp_path / "verifier", verifier=cfg, held_out_path=tmp_path / "held.jsonl",
                    current_verifier=None, metadata={"checkpoint_id": "verifier-test"})
@@ -76,6 +76,30 @@ def test_train_entry_trains_a_verifier_scores_held_out_and_writes_its_calibratio
     assert len(probs) == 2 and probs[0] == pytest.approx(probs[1]) and 0.0 < probs[0] < 1.0
     config = json.loads((tmp_path / "verifier" / "config.json").read_text())
     assert config["architectures"] == ["LlamaForSequenceClassification"]
+
+
+@pytest.mark.training
+def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_base: Path, tmp_path: Path) -> None:
+    from serving.critique.verifier import Verifier, read_verifier_config
+    from training.train_entry import main
+
+    write_jsonl(rows(12, "train"), tmp_path / "train.jsonl")
+    write_jsonl(rows(9, "held_out"), tmp_path / "held.jsonl")
+    cfg = VerifierTrainSettings(max_length=64, backbone_layers=1, num_threads=1, batch_size=4)
+    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_base),
+                   output_dir=tmp_path / "probe", verifier=cfg, held_out_path=tmp_path / "held.jsonl",
+                   metadata={"checkpoint_id": "probe-test"})
+    (tmp_path / "job.json").write_text(job.model_dump_json())
+    assert main(["verifier", "--config", str(tmp_path / "job.json")]) == 0
+    meta = read_metadata(tmp_path / "probe")
+    assert meta["head"] == "mean_probe" and read_verifier_config(tmp_path / "probe").head == "mean_probe"
+    assert meta["evaluation"]["held_out"]["n"] == 9 and (tmp_path / "probe" / "calibration.json").is_file()
+    config = json.loads((tmp_path / "probe" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1
+    scores = json.loads((tmp_path / "probe" / "held_out_scores.json").read_text())
+    fresh = Verifier(tmp_path / "probe", dtype="float32").probabilities([(r["question"], r["answer"])
+                                                                          for r in rows(9, "held_out")])
+    assert [round(p, 2) for p in fresh] == [round(scores[r["id"]], 2) for r in rows(9, "held_out")]
 
 
 @pytest.mark.training

@@ -36,7 +36,7 @@ def tiny_verifier(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-verifier")
     LlamaForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
-    write_verifier_config(out, VerifierInput(max_length=128, max_question_tokens=32))
+    write_verifier_config(out, VerifierInput(max_length=128, max_question_tokens=32, head="sequence_classification"))
     return out
 
 
