@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -100,6 +100,14 @@ def session_scope(engine: Engine, *, immediate: bool = False) -> Iterator[Sessio
     bind = engine.execution_options(sqlite_begin="IMMEDIATE") if immediate else engine
     with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def serialize_on(session: Session, name: str) -> None:
+    """Hold a transaction-scoped lock on ``name`` until the caller's transaction ends, so check-then-write
+    units on the same name run one after another: ``pg_advisory_xact_lock`` on PostgreSQL; on SQLite every
+    write transaction already holds the database's one write lock (BEGIN IMMEDIATE), so nothing is needed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"mathchat:{name}"})
 
 
 def is_transient(error: BaseException) -> bool:

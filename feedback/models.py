@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -212,14 +213,23 @@ class RatingEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+LIVE_FAMILIES_SQL = {"policy": "status = 'live' AND kind IN ('base', 'rft', 'dpo')",
+                     "critic": "status = 'live' AND kind = 'critic'",
+                     "verifier": "status = 'live' AND kind = 'verifier'"}
+"""The live slots (``feedback.registry.FAMILIES``) in SQL: a partial unique index on each keeps one live
+checkpoint per family even when two promotions race."""
+
+
 class Checkpoint(Base):
-    """A model the loop produced or started from; at most one ``live`` per family (policy or critic)."""
+    """A model the loop produced or started from; at most one ``live`` per family (policy, critic, verifier)."""
 
     __tablename__ = "checkpoints"
     __table_args__ = (
         CheckConstraint(_one_of("kind", CHECKPOINT_KINDS), name="kind"),
         CheckConstraint(_one_of("status", CHECKPOINT_STATUSES), name="status"),
         Index("ix_checkpoints_status", "status"),
+        *(Index(f"uq_checkpoints_one_live_{family}", "status", unique=True, sqlite_where=text(where),
+                postgresql_where=text(where)) for family, where in LIVE_FAMILIES_SQL.items()),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -259,6 +269,8 @@ class TrainingRun(Base):
         CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
         CheckConstraint(_one_of("trigger", RUN_TRIGGERS), name="trigger"),
         Index("ix_training_runs_status", "status"),
+        *(Index(f"uq_training_runs_one_{status}", "status", unique=True, sqlite_where=text(f"status = '{status}'"),
+                postgresql_where=text(f"status = '{status}'")) for status in ("queued", "running")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

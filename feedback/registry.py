@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from feedback.db import serialize_on
 from feedback.errors import InvalidInput
 from feedback.models import (
     CHECKPOINT_KINDS,
@@ -150,11 +151,13 @@ def record_promotion(
 
     ``promote``: the old live becomes ``retired``; the target must have passed its gate unless
     ``override``. ``rollback``: the old live becomes ``rejected`` and the target (normally
-    ``previous_live_checkpoint``) is live again; no gate needed. Live rows are locked
-    (``SELECT ... FOR UPDATE`` on PostgreSQL) so two promotions cannot both win.
+    ``previous_live_checkpoint``) is live again; no gate needed. Promotions run one at a time
+    (``serialize_on``: an advisory lock on PostgreSQL), and a partial unique index keeps one live checkpoint per
+    family whatever happens.
     """
     if action not in ("promote", "rollback"):
         raise InvalidInput(f"Unknown action {action!r}; 'promote' or 'rollback'.")
+    serialize_on(session, "promotion")  # a racing promotion waits here, then sees this one's live checkpoint
     target = session.scalar(select(Checkpoint).where(Checkpoint.id == to_id).with_for_update())
     if target is None:
         raise InvalidInput(f"No checkpoint {to_id!r}.")
@@ -172,6 +175,7 @@ def record_promotion(
     ).all()
     for old in live:
         old.status = "rejected" if action == "rollback" else "retired"
+    session.flush()  # the old live row leaves its slot before the target takes it (one live per family, indexed)
     target.status = "live"
     promotion = Promotion(
         action=action,

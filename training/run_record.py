@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from feedback.db import run_in_transaction
+from feedback.db import run_in_transaction, serialize_on
 from feedback.registry import append_run_log, create_run, finish_run, get_active_run, update_run_stage
 
 
@@ -47,6 +47,7 @@ class RunRecorder:
         me = {"pid": os.getpid(), "host": socket.gethostname()}
 
         def work(session) -> int:
+            serialize_on(session, "training-run")  # a second cycle starting now waits, then sees this run
             active = get_active_run(session=session)
             if active is not None:
                 owner = (active.progress or {}).get("owner", {})
