@@ -57,9 +57,9 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
 
     scheduler = None
     if owns_runtime and settings.training.scheduler_in_app:
-        from training.scheduler import build_scheduler
+        from training.scheduler import LeaderScheduler
 
-        scheduler = build_scheduler(settings)
+        scheduler = LeaderScheduler(settings)  # one leader among replicas sharing the database
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202

@@ -122,9 +122,15 @@ def scheduler(
 ) -> None:
     """Run the blocking scheduler (one process): a cycle every training.schedule_minutes."""
     from mathchat.settings import load_settings
-    from training.scheduler import build_scheduler, launch_cycle
+    import time
+
+    from training.scheduler import LeaderLock, build_scheduler, launch_cycle
 
     settings = load_settings()
+    lock = LeaderLock(settings.database.url)
+    while not lock.try_acquire():  # another scheduler (or an app replica) leads: take over when it stops
+        typer.echo("scheduler: another process leads the schedule; retrying in 30 s")
+        time.sleep(30)
     sched = build_scheduler(settings, blocking=True)
     if run_now:
         launch_cycle(log_dir=str(settings.training.workdir))
