@@ -12,6 +12,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from feedback.db import make_engine, upgrade_db
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     settings = settings or load_settings()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     upgrade_db(settings.database.url)
-    db = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    db = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms,
+                     connect_timeout_s=settings.database.connect_timeout_s)
     fail_interrupted_answers(db)
     ensure_operator(settings, db)
     live_id, live_path = ensure_live_checkpoint(settings, db)
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     async def send_anonymous_to_login(request: Request, call_next):  # noqa: ANN001, ANN202
         path = request.url.path
         if request.method == "GET" and path in ("/chat", "/chat/", "/operator", "/operator/"):
-            user = auth.user_from_request(request)
+            user = await run_in_threadpool(auth.user_from_request, request)  # DB read: off the event loop
             if user is None or (path.startswith("/operator") and not user.is_operator):
                 return RedirectResponse(f"/login?next={path.rstrip('/')}/", status_code=303)
         response = await call_next(request)

@@ -41,20 +41,26 @@ _TRANSIENT_MARKERS = (
     "could not serialize access",
     "deadlock detected",
     "lock timeout",
+    "timeout expired",
+    "connection timeout expired",
 )
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False, connect_timeout_s: float = 5.0,
+                pool_timeout_s: float = 10.0) -> Engine:
     """An engine for ``url`` with the per-connection settings this app relies on.
 
     SQLite: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable across app
     crashes; WAL's usual pairing), ``foreign_keys=ON``, ``busy_timeout``, and explicit ``BEGIN``
     so SAVEPOINTs and transactional DDL work. The parent folder of a SQLite file is created.
-    PostgreSQL: ``lock_timeout`` = ``busy_timeout_ms``, so a held lock fails fast into the retry.
+    PostgreSQL: ``lock_timeout`` = ``busy_timeout_ms``, so a held lock fails fast into the retry; a server that
+    does not answer fails a connect after ``connect_timeout_s`` and a full pool a checkout after ``pool_timeout_s``
+    (both then count as transient), instead of hanging the request.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True, echo=echo)
+        engine = create_engine(url, pool_pre_ping=True, echo=echo, pool_timeout=pool_timeout_s,
+                               connect_args={"connect_timeout": max(1, round(connect_timeout_s))})
 
         @event.listens_for(engine, "connect")
         def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:

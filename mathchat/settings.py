@@ -216,6 +216,8 @@ class DatabaseSettings(BaseModel):
     """SQLite busy timeout (milliseconds)."""
     write_retries: int = 3
     """Retries of a write that hit a locked/unavailable database."""
+    connect_timeout_s: float = 5.0
+    """PostgreSQL: give up a connection attempt to a server that does not answer after this long (seconds)."""
 
 
 class TrainingSettings(BaseModel):

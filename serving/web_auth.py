@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from feedback import auth as user_auth
@@ -121,14 +122,15 @@ class WebAuth:
         except StoreUnavailable:
             return None
 
-    def any_user(self, request: Request) -> str | None:
-        """Gradio auth_dependency for the student chat: any signed-in user."""
-        user = self.user_from_request(request)
+    async def any_user(self, request: Request) -> str | None:
+        """Gradio auth_dependency for the student chat: any signed-in user. Gradio calls it on the event loop for
+        every request, so the database read runs in the thread pool (a slow database stalls only this request)."""
+        user = await run_in_threadpool(self.user_from_request, request)
         return user.username if user else None
 
-    def operator_only(self, request: Request) -> str | None:
-        """Gradio auth_dependency for the console: operators only."""
-        user = self.user_from_request(request)
+    async def operator_only(self, request: Request) -> str | None:
+        """Gradio auth_dependency for the console: operators only (read off the event loop, as ``any_user``)."""
+        user = await run_in_threadpool(self.user_from_request, request)
         return user.username if user and user.is_operator else None
 
     def require_operator(self, request: Request) -> SessionUser:
