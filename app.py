@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     upgrade_db(settings.database.url)
     db = make_engine(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms,
                      connect_timeout_s=settings.database.connect_timeout_s)
-    fail_interrupted_answers(db)
+    fail_interrupted_answers(db, settings)
     ensure_operator(settings, db)
     live_id, live_path = ensure_live_checkpoint(settings, db)
     owns_runtime = runtime is None and engine is None

@@ -152,6 +152,8 @@ class Message(Base):
     latency_s: Mapped[float | None] = mapped_column(Float)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    """For streaming answers: the app replica that streams it (``server.replica_id``)."""
 
 
 class Critique(Base):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -205,6 +205,7 @@ def begin_assistant_message(
     parent_id: int,
     checkpoint_id: str | None,
     sampling: Mapping[str, Any] | Any,
+    owner: str | None = None,
 ) -> Message:
     """An empty ``streaming`` answer to question ``parent_id``, stamped with the checkpoint and sampling used.
 
@@ -224,6 +225,7 @@ def begin_assistant_message(
         sampling=_jsonable(sampling),
         parent_id=parent_id,
         created_at=utcnow(),
+        owner=owner,
     )
     session.add(message)
     session.flush()
@@ -278,11 +280,17 @@ def finish_assistant_message(
     return message
 
 
-def mark_interrupted_messages(*, session: Session, before: datetime | None = None) -> int:
-    """Fail answers left ``streaming`` by a crash or restart (keeping their partial text); returns how many."""
+def mark_interrupted_messages(*, session: Session, before: datetime | None = None, owner: str | None = None) -> int:
+    """Fail answers left ``streaming`` by a crash or restart (keeping their partial text); returns how many.
+
+    With ``owner`` and/or ``before``: only that replica's answers, or any begun before ``before`` (another
+    replica may be streaming the rest right now); with neither, every streaming answer.
+    """
     query = update(Message).where(Message.status == "streaming")
-    if before is not None:
-        query = query.where(Message.created_at < before)
+    mine = [Message.owner == owner] if owner is not None else []
+    old = [Message.created_at < before] if before is not None else []
+    if mine or old:
+        query = query.where(or_(*mine, *old))
     result = session.execute(
         query.values(status="failed", error="interrupted: the server stopped while answering", finished_at=utcnow())
         .execution_options(synchronize_session=False)

@@ -94,6 +94,12 @@ class ServerSettings(BaseModel):
     """Largest file Gradio's upload route accepts (bytes); the pages take no files."""
     allow_signup: bool = True
     """Whether students may create their own accounts."""
+    replica_id: str | None = None
+    """Name of this app replica, stamped on the answers it streams so a restart fails only its own
+    interrupted ones; None means ``host:port``."""
+    stale_streaming_s: float = 900.0
+    """An answer still 'streaming' this long after it began is taken as interrupted, whichever replica
+    streamed it (seconds; longer than any answer takes)."""
     cookie_secure: bool = False
     """Set the Secure flag on cookies (behind HTTPS)."""
     allowed_origins: list[str] = Field(default_factory=list)
@@ -133,6 +139,13 @@ class RateLimitSettings(BaseModel):
     """Password hashes (argon2, ~50 ms of a core and 64 MiB each) computed at once per process (count)."""
     hash_wait_s: float = Field(10.0, gt=0.0)
     """How long a sign-in waits for a free hashing slot before it is told to retry (seconds)."""
+
+
+def replica_name(server: "ServerSettings") -> str:
+    """This replica's name: ``server.replica_id``, else ``host:port`` (stable across its restarts)."""
+    import socket
+
+    return server.replica_id or f"{socket.gethostname()}:{server.port}"
 
 
 class VerdictSettings(BaseModel):

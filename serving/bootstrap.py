@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -12,7 +13,7 @@ from feedback import auth as user_auth
 from feedback import store
 from feedback.db import run_in_transaction
 from feedback.models import User
-from mathchat.settings import Settings
+from mathchat.settings import Settings, replica_name
 from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def ensure_operator(settings: Settings, db: Engine) -> str | None:
     return str(path)
 
 
-def fail_interrupted_answers(db: Engine) -> int:
-    """Answers left `streaming` by a crash are marked failed (their partial text is kept)."""
-    return run_in_transaction(db, lambda s: store.mark_interrupted_messages(session=s))
+def fail_interrupted_answers(db: Engine, settings: Settings) -> int:
+    """Answers this replica left `streaming` (a crash, a restart) are marked failed, their partial text kept;
+    so are anyone's older than ``server.stale_streaming_s``. Other replicas' live streams are left alone."""
+    before = datetime.now(timezone.utc) - timedelta(seconds=settings.server.stale_streaming_s)
+    return run_in_transaction(db, lambda s: store.mark_interrupted_messages(
+        session=s, owner=replica_name(settings.server), before=before))

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
-from mathchat.settings import Settings
+from mathchat.settings import Settings, replica_name
 from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question
@@ -93,6 +93,7 @@ class ChatService:
         self.db = db
         self.critic = critic
         self.limits = RequestLimits(settings.limits)
+        self.owner = replica_name(settings.server)  # stamped on streaming answers (see fail_interrupted_answers)
         self.prefetch = SamplePrefetcher()
         self._retries = settings.database.write_retries
 
@@ -144,7 +145,7 @@ class ChatService:
             q = store.add_user_message(session=s, conversation_id=conv_id, user_id=user_id, content=text,
                                        max_chars=self.settings.server.max_question_chars)
             a = store.begin_assistant_message(session=s, conversation_id=conv_id, parent_id=q.id,
-                                              checkpoint_id=checkpoint_id, sampling=sampling)
+                                              checkpoint_id=checkpoint_id, sampling=sampling, owner=self.owner)
             return conv_id, q.id, a.id, history
 
         conv_id, q_id, a_id, history = self._tx(start)
