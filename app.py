@@ -20,6 +20,7 @@ from mathchat.settings import Settings, load_settings
 from serving.bootstrap import ensure_live_checkpoint, ensure_operator, fail_interrupted_answers
 from serving.chat_api import build_chat_router
 from serving.chat_service import ChatService
+from serving.critique.bounded import pool as symbolic_pool
 from serving.critique.critic import MathCritic
 from serving.engine import PolicyEngine
 from serving.external_vllm import describe_external
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # noqa: ANN202
+        symbolic_pool().warm()  # the critic's sympy workers start now, not on the first answer
         sync.start(watch_interval_s)
         if scheduler is not None:
             scheduler.start()
