@@ -8,6 +8,8 @@ Public entry points:
 - ``prompt.build_critique_prompt`` and ``parse.parse_score``: the judge's prompt and its lenient parser.
 - ``bands.band_of`` / ``is_pass`` / ``band_label``: the paper's four bands.
 - ``steps.check_steps``, ``consistency.consistency_part``, ``judge.judge_part``: the parts.
+- ``verifier.Verifier`` / ``verifier_part``: a trained P(correct) without a reference; ``critic.resolve_verifier``
+  finds the configured or live one.
 - ``calibration.load_calibration`` / ``fit_calibration``: confidence = calibrated P(correct).
 - ``verdict.decide_verdict``: right / wrong / unverified, what the student is told.
 - ``metrics``: AUROC, ECE, false-confident share and coverage, for ``evaluate``.
