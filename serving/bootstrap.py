@@ -15,6 +15,7 @@ from feedback.db import run_in_transaction
 from feedback.models import User
 from mathchat.settings import Settings, replica_name
 from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+from serving.web_auth import write_private
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,7 @@ def ensure_operator(settings: Settings, db: Engine) -> str | None:
     if password is None:
         return None
     path = Path(settings.state_dir) / "admin_password"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
+    write_private(path, password + "\n")
     log.warning("created operator 'admin'; its password is in %s", path)
     return str(path)
 

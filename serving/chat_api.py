@@ -18,6 +18,7 @@ from feedback.models import MAX_COMMENT_CHARS
 from mathchat.settings import Settings
 from serving.chat_service import ChatService, UserFacingError
 from serving.rate_limit import RateLimited
+from serving.sampling import MAX_ANSWER_TOKENS
 from serving.web_auth import SessionUser, WebAuth
 
 
@@ -29,7 +30,7 @@ class AskRequest(BaseModel):
     question: str = Field(max_length=MAX_QUESTION_FIELD_CHARS)
     conversation_id: int | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_ANSWER_TOKENS)
 
 
 class RateRequest(BaseModel):

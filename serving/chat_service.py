@@ -20,7 +20,7 @@ from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings, replica_name
 from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
-from serving.input_checks import RejectedInput, clean_question
+from serving.input_checks import RejectedInput, clean_question, strip_control
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
 from serving.rate_limit import RateLimited, RequestLimits
 from serving.sample_prefetch import SamplePrefetcher
@@ -273,6 +273,7 @@ class ChatService:
              comment: str | None = None, ip: str | None = None) -> str:
         """Store (or change) the user's rating; returns an acknowledgement only after it is committed."""
         self.limits.hit("rate", user=user_id, ip=ip)
+        comment = strip_control(comment) if comment is not None else None
         self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
                                                liked=liked, reason=reason, comment=comment))
         return "Thanks, your feedback is saved."

@@ -12,6 +12,15 @@ class RejectedInput(ValueError):
     """The input was refused; the message is shown to the student as it is."""
 
 
+def strip_control(text: str) -> str:
+    """Text without control and bidi-override characters (newlines and tabs stay), NFC-normalised and stripped.
+
+    >>> strip_control("  good\\u202e\\x00 point ")
+    'good point'
+    """
+    return unicodedata.normalize("NFC", _CONTROL.sub("", text.replace("\r\n", "\n"))).strip()
+
+
 def clean_question(text: object, max_chars: int) -> str:
     """Normalise a question or raise RejectedInput naming the problem.
 
@@ -31,7 +40,7 @@ def clean_question(text: object, max_chars: int) -> str:
     """
     if not isinstance(text, str):
         raise RejectedInput("A question must be text.")
-    text = unicodedata.normalize("NFC", _CONTROL.sub("", text.replace("\r\n", "\n"))).strip()
+    text = strip_control(text)
     if not text:
         raise RejectedInput("Please type a question first.")
     if len(text) > max_chars:

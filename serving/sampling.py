@@ -7,6 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+MAX_ANSWER_TOKENS = 1024
+"""The most answer tokens a student may ask for, on the page's slider and in the JSON API alike."""
+
+
 class SamplingSettings(BaseModel):
     """Sampling parameters, always passed explicitly to an engine.
 

@@ -13,6 +13,7 @@ from mathchat.settings import Settings
 from serving.badge import BADGE_CSS, render_badge
 from serving.chat_service import ChatService, ChatTurn, UserFacingError
 from serving.rate_limit import RateLimited
+from serving.sampling import MAX_ANSWER_TOKENS
 from serving.web_auth import WebAuth
 
 LATEX_DELIMITERS = [
@@ -100,7 +101,8 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
     def on_submit(question: str, chat: list, ids: list, conversation_id: int | None, temperature: float,
                   max_tokens: int, request: gr.Request) -> Iterator[tuple]:
         user = user_of(request)
-        sampling = settings.sampling.with_(temperature=float(temperature), max_tokens=int(max_tokens))
+        sampling = settings.sampling.with_(temperature=min(max(float(temperature), 0.0), 1.5),  # a crafted API
+                                           max_tokens=min(max(int(max_tokens), 1), MAX_ANSWER_TOKENS))  # call too
         updates = service.ask(user.id, conversation_id, question, sampling, ip=client_ip(request))
         try:
             first = next(updates)
@@ -173,7 +175,7 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                 with gr.Accordion("Answer settings", open=False):
                     temperature = gr.Slider(0.0, 1.5, value=settings.sampling.temperature, step=0.05,
                                             label="Temperature")
-                    max_tokens = gr.Slider(32, 1024, value=settings.sampling.max_tokens, step=16,
+                    max_tokens = gr.Slider(32, MAX_ANSWER_TOKENS, value=settings.sampling.max_tokens, step=16,
                                            label="Max answer tokens")
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(label="mathchat", elem_id="mc-chat", height=520,

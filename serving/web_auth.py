@@ -11,6 +11,7 @@ access at once), for Gradio pages through ``auth_dependency`` and for JSON endpo
 from __future__ import annotations
 
 import html
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -56,11 +57,18 @@ def load_secret(settings: Settings) -> str:
     path = Path(settings.state_dir) / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    write_private(path, key)
     return key
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret to a file that is mode 0600 from its creation (never readable by others, not even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its old mode otherwise
+        handle.write(text)
 
 
 def client_address(request: Request) -> str | None:
@@ -142,12 +150,13 @@ class WebAuth:
             raise HTTPException(status_code=403, detail="operators only")
         return user
 
-    def _set_cookie(self, response: RedirectResponse, user_id: int, role: str) -> None:
+    def _set_cookie(self, response: RedirectResponse, user_id: int, role: str, request: Request) -> None:
         """Operators get ``SameSite=Strict`` (no cross-site request carries their session, not even a link);
-        students ``Lax``, so a link to the chat keeps them signed in."""
+        students ``Lax``, so a link to the chat keeps them signed in. ``Secure`` when configured or when the
+        request came over HTTPS (directly, or through a proxy uvicorn trusts for X-Forwarded-Proto)."""
         response.set_cookie(COOKIE, self._signer.dumps({"uid": user_id}), max_age=MAX_AGE_S, httponly=True,
                             samesite="strict" if role == "operator" else "lax",
-                            secure=self.settings.server.cookie_secure, path="/")
+                            secure=self.settings.server.cookie_secure or request.url.scheme == "https", path="/")
 
     # --- routes ---------------------------------------------------------------------------------
 
@@ -180,7 +189,7 @@ class WebAuth:
             if target.startswith("/operator") and user.role != "operator":
                 target = "/chat/"
             response = RedirectResponse(target, status_code=303)
-            self._set_cookie(response, user.id, user.role)
+            self._set_cookie(response, user.id, user.role, request)
             return response
 
         @router.get("/signup", response_class=HTMLResponse)
@@ -205,7 +214,7 @@ class WebAuth:
             except (InvalidInput, StoreUnavailable) as exc:
                 return RedirectResponse(f"/signup?error={quote(str(exc))}", status_code=303)
             response = RedirectResponse("/chat/", status_code=303)
-            self._set_cookie(response, user.id, user.role)
+            self._set_cookie(response, user.id, user.role, request)
             return response
 
         @router.get("/logout", response_class=HTMLResponse)

@@ -279,3 +279,12 @@ def test_a_stream_the_client_closes_leaves_a_failed_row_with_its_partial_text(db
     updates.close()  # the browser tab closed: Starlette/Gradio close the generator (GeneratorExit)
     answer = messages(db)[-1]
     assert answer.status == "failed" and answer.content == seen[-1].text and "closed" in answer.error
+
+
+def test_comment_control_characters_are_stripped(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "What is 7 + 8?", SAMPLING))[-1].answer_id
+    svc.rate(uid, answer_id, False, None, "\u202ewrong\x00 sum\x07 ")
+    with session_scope(db) as s:
+        assert s.scalar(select(Rating.comment)) == "wrong sum"

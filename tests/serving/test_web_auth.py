@@ -86,3 +86,36 @@ def test_critiques_and_ratings_are_limited_per_user(served_app_factory) -> None:
     codes = [httpx.post(f"{app.url}/api/chat/rate", json={"answer_id": answer_id, "liked": True},
                         headers=cookie, timeout=60).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_cookies_are_secure_when_the_request_came_over_https(served_app_factory) -> None:  # noqa: ANN001
+    app = start(served_app_factory)
+    plain = httpx.post(f"{app.url}/signup", data={"username": "plain_http", "password": "correct-horse-9"}, timeout=60)
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    proxied = httpx.post(f"{app.url}/signup", data={"username": "via_tls", "password": "correct-horse-9"},
+                         headers={"X-Forwarded-Proto": "https"}, timeout=60)  # a TLS proxy on loopback
+    assert "; secure" in proxied.headers["set-cookie"].lower()
+
+
+def test_secret_files_are_private_from_their_creation(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    from mathchat.settings import Settings
+    from serving.web_auth import load_secret
+
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)  # only the creation may set the mode
+    load_secret(Settings(state_dir=tmp_path))
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_api_and_page_share_the_answer_token_limit(served_app_factory) -> None:  # noqa: ANN001
+    from serving.sampling import MAX_ANSWER_TOKENS
+
+    app = start(served_app_factory)
+    cookie = {"Cookie": signup_cookie(app.url, "token_greedy")}
+    r = httpx.post(f"{app.url}/api/chat/ask", json={"question": "2+2?", "max_tokens": MAX_ANSWER_TOKENS + 1},
+                   headers=cookie, timeout=60)
+    assert r.status_code == 422
+    config = httpx.get(f"{app.url}/chat/config", headers=cookie, timeout=60).json()
+    sliders = [c["props"] for c in config["components"] if c.get("type") == "slider"]
+    assert any(p.get("maximum") == MAX_ANSWER_TOKENS for p in sliders)
