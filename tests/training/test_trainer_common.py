@@ -24,26 +24,6 @@ SETTINGS = dict(max_steps=4, batch_size=4, max_length=64, learning_rate=1e-5, lr
                 group_by_length=False, num_threads=1)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A random 2-layer Llama with the default model's tokenizer, stored in bf16 like the base model."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from mathchat.settings import load_settings
-    from serving.model_cache import resolve_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(load_settings()))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 def weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -66,21 +46,21 @@ def agreement(delta, reference) -> tuple[float, float]:
     return rel, float(torch.nn.functional.cosine_similarity(delta, reference, dim=0))
 
 
-def test_bf16_mixed_precision_updates_match_fp32_and_pure_bf16_does_not(tiny_model, tmp_path, monkeypatch):
+def test_bf16_mixed_precision_updates_match_fp32_and_pure_bf16_does_not(tiny_llama, tmp_path, monkeypatch):
     import torch
 
     import training.sft as sft
     from training.sft import train_sft
 
-    fp32 = train_sft(ROWS, tiny_model, tmp_path / "fp32", SFTTrainSettings(bf16=False, **SETTINGS))
-    mixed = train_sft(ROWS, tiny_model, tmp_path / "mixed", SFTTrainSettings(bf16=True, **SETTINGS))
+    fp32 = train_sft(ROWS, tiny_llama, tmp_path / "fp32", SFTTrainSettings(bf16=False, **SETTINGS))
+    mixed = train_sft(ROWS, tiny_llama, tmp_path / "mixed", SFTTrainSettings(bf16=True, **SETTINGS))
     load = sft.load_model
     monkeypatch.setattr(sft, "load_model", lambda *a: load(*a).to(torch.bfloat16))  # the old path
-    pure = train_sft(ROWS, tiny_model, tmp_path / "pure", SFTTrainSettings(bf16=True, **SETTINGS))
+    pure = train_sft(ROWS, tiny_llama, tmp_path / "pure", SFTTrainSettings(bf16=True, **SETTINGS))
 
     assert {str(w.dtype) for w in weights(mixed).values()} == {"torch.float32"}  # master weights kept and saved
-    reference = weight_delta(fp32, tiny_model)
-    mixed_delta, pure_delta = weight_delta(mixed, tiny_model), weight_delta(pure, tiny_model)
+    reference = weight_delta(fp32, tiny_llama)
+    mixed_delta, pure_delta = weight_delta(mixed, tiny_llama), weight_delta(pure, tiny_llama)
     (mixed_rel, mixed_cos), (pure_rel, pure_cos) = agreement(mixed_delta, reference), agreement(pure_delta, reference)
     unchanged = float((pure_delta == 0).double().mean())
     print(f"\nweight delta vs fp32: mixed rel {mixed_rel:.4f} cos {mixed_cos:.5f}; "

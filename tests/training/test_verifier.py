@@ -26,28 +26,8 @@ def rows(n: int, split: str) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> Path:
-    """A random 2-layer Llama causal LM with the default model's tokenizer (what a policy folder looks like)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from mathchat.settings import load_settings
-    from serving.model_cache import resolve_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(load_settings()))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 @pytest.mark.training
-def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes_its_calibration(tiny_base: Path,
+def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes_its_calibration(tiny_llama: Path,
                                                                                   tmp_path: Path) -> None:
     from serving.critique.calibration import load_calibration
     from serving.critique.verifier import Verifier
@@ -57,7 +37,7 @@ def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes
     write_jsonl(rows(9, "held_out"), tmp_path / "held.jsonl")
     cfg = VerifierTrainSettings(head="sequence_classification", max_steps=3, batch_size=4, max_length=64,
                                 backbone_layers=None, trainable_layers=1, num_threads=1, group_by_length=False)
-    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_base),
+    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_llama),
                    output_dir=tmp_path / "verifier", verifier=cfg, held_out_path=tmp_path / "held.jsonl",
                    current_verifier=None, metadata={"checkpoint_id": "verifier-test"})
     (tmp_path / "job.json").write_text(job.model_dump_json())
@@ -79,14 +59,14 @@ def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes
 
 
 @pytest.mark.training
-def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_base: Path, tmp_path: Path) -> None:
+def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_llama: Path, tmp_path: Path) -> None:
     from serving.critique.verifier import Verifier, read_verifier_config
     from training.train_entry import main
 
     write_jsonl(rows(12, "train"), tmp_path / "train.jsonl")
     write_jsonl(rows(9, "held_out"), tmp_path / "held.jsonl")
     cfg = VerifierTrainSettings(max_length=64, backbone_layers=1, num_threads=1, batch_size=4)
-    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_base),
+    job = TrainJob(kind="verifier", data_path=tmp_path / "train.jsonl", model_path=str(tiny_llama),
                    output_dir=tmp_path / "probe", verifier=cfg, held_out_path=tmp_path / "held.jsonl",
                    metadata={"checkpoint_id": "probe-test"})
     (tmp_path / "job.json").write_text(job.model_dump_json())
@@ -103,12 +83,12 @@ def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_base: Path,
 
 
 @pytest.mark.training
-def test_only_the_top_layers_and_the_head_train(tiny_base: Path) -> None:
+def test_only_the_top_layers_and_the_head_train(tiny_llama: Path) -> None:
     from training.trainer_common import load_tokenizer
     from training.verifier import freeze_lower_layers, load_verifier_model
 
     cfg = VerifierTrainSettings(backbone_layers=None, trainable_layers=1)
-    model = load_verifier_model(str(tiny_base), cfg, load_tokenizer(str(tiny_base)))
+    model = load_verifier_model(str(tiny_llama), cfg, load_tokenizer(str(tiny_llama)))
     freeze_lower_layers(model, 1)
     trainable = {name.split(".")[1] if name.startswith("model.") else name.split(".")[0]
                  for name, p in model.named_parameters() if p.requires_grad}
@@ -118,12 +98,12 @@ def test_only_the_top_layers_and_the_head_train(tiny_base: Path) -> None:
 
 
 @pytest.mark.training
-def test_a_cut_backbone_keeps_the_first_layers(tiny_base: Path) -> None:
+def test_a_cut_backbone_keeps_the_first_layers(tiny_llama: Path) -> None:
     from training.trainer_common import load_tokenizer
     from training.verifier import load_verifier_model
 
-    model = load_verifier_model(str(tiny_base), VerifierTrainSettings(backbone_layers=1),
-                                load_tokenizer(str(tiny_base)))
+    model = load_verifier_model(str(tiny_llama), VerifierTrainSettings(backbone_layers=1),
+                                load_tokenizer(str(tiny_llama)))
     assert len(model.model.layers) == 1 and model.config.num_hidden_layers == 1
 
 
