@@ -120,3 +120,19 @@ def test_badge_says_not_verified_when_nothing_can_check_the_answer(served_app_fa
     assert "%" not in text.split("\n")[0], "no confidence number in the headline"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chat_badge_not_verified.png"), full_page=True)
+
+
+def test_sign_out_takes_a_click_on_a_post_form(served_app_factory, page) -> None:
+    """The page's "Sign out" link opens the confirmation page; its button POSTs (same-site) and ends the session."""
+    from tests.fakes import FakeEngine
+
+    app = served_app_factory(engine=FakeEngine())
+    sign_up(page, app.url, "chromium_leaver")
+    with page.expect_popup() as opened:  # Gradio opens Markdown links in a new tab
+        page.click("#mc-who a[href='/logout']")
+    confirm = opened.value
+    confirm.wait_for_selector("#logout", timeout=30_000)
+    confirm.click("#logout")
+    confirm.wait_for_selector("form[action='/login'] #username", timeout=30_000)
+    page.goto(f"{app.url}/chat/")
+    assert "/login" in page.url  # the session is gone
