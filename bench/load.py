@@ -7,6 +7,12 @@ asks `--questions` questions, and the whole run stops after `--max-seconds`. The
 object.
 
     python bench/load.py [--students 50] [--questions 2] [--max-tokens 64] [--vllm-url URL]
+    python bench/load.py --replicas 2 --database-url postgresql+psycopg://... --redis-url redis://127.0.0.1:6379/0 \
+        --user-limit 5 [--fake-engine]
+
+``--replicas N`` starts N apps on one database (and one Redis for the limits), students alternate between them,
+each replica runs a LeaderScheduler, and the JSON reports how many lead (must be 1) and whether a per-user limit
+held across the replicas.
 """
 
 from __future__ import annotations
@@ -43,11 +49,18 @@ class StudentLog:
     errors: list[str] = field(default_factory=list)
 
 
-def run_student(url: str, index: int, questions: int, max_tokens: int, deadline: float, seed: int) -> StudentLog:
+def run_student(urls: list[str], index: int, questions: int, max_tokens: int, deadline: float,
+                seed: int) -> StudentLog:
+    """Sign up on one replica, then send each question (and its ratings) to the next replica in turn."""
     rng = random.Random(seed + index)
     log = StudentLog(f"load{index:03d}_{seed}")
-    with httpx.Client(base_url=url, timeout=600) as client:
-        r = client.post("/signup", data={"username": log.name, "password": "load-test-pw-1"})
+    replicas = [urls[(index + k) % len(urls)] for k in range(len(urls))]
+    with httpx.Client(base_url=replicas[0], timeout=600) as client:
+        for attempt in range(10):  # a class signing up at once meets the hashing cap: retry as the page says
+            r = client.post("/signup", data={"username": log.name, "password": "load-test-pw-1"})
+            if r.status_code != 429:
+                break
+            time.sleep(1 + attempt)
         if r.status_code != 303 or "set-cookie" not in r.headers:
             log.errors.append(f"signup {r.status_code}")
             return log
@@ -57,6 +70,7 @@ def run_student(url: str, index: int, questions: int, max_tokens: int, deadline:
             if time.monotonic() > deadline:
                 break
             text = rng.choice(QUESTIONS).format(a=rng.randint(10, 99), b=rng.randint(10, 99))
+            client.base_url = httpx.URL(replicas[len(log.asked) % len(replicas)])
             t0 = time.monotonic()
             final = None
             try:
@@ -90,6 +104,17 @@ def run_student(url: str, index: int, questions: int, max_tokens: int, deadline:
                     log.errors.append(f"rate {r.status_code}: {r.text[:120]}")
             log.rated.append(final["answer_id"])
     return log
+
+
+def probe_user_limit(urls: list[str], limit: int, seed: int) -> bool:
+    """One student sends limit + 1 questions, alternating replicas: exactly the last must be refused (429)."""
+    with httpx.Client(timeout=600) as client:
+        r = client.post(f"{urls[0]}/signup", data={"username": f"greedy_{seed}", "password": "load-test-pw-1"})
+        client.cookies.set("mathchat_session", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
+        codes = [client.post(f"{urls[i % len(urls)]}/api/chat/ask", json={"question": f"What is {i} + 1?",
+                                                                          "max_tokens": 16}).status_code
+                 for i in range(limit + 1)]
+    return codes == [200] * limit + [429]
 
 
 def check_db(db_url: str, logs: list[StudentLog]) -> int:
@@ -129,47 +154,85 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vllm-url", default=None,
                         help="the app started here uses this running vLLM server instead of supervising one")
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--replicas", type=int, default=1, help="app replicas started here on one database")
+    parser.add_argument("--database-url", default=None, help="their database (e.g. PostgreSQL); default a temp SQLite")
+    parser.add_argument("--redis-url", default=None, help="rate-limit storage shared by the replicas (redis://...)")
+    parser.add_argument("--fake-engine", action="store_true",
+                        help="answer with tests/fakes.py's scripted engine: measures the app, DB and limits, not vLLM")
+    parser.add_argument("--user-limit", type=int, default=0,
+                        help="also check a per-user limit of N questions/minute across the replicas")
     args = parser.parse_args(argv)
     if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         parser.error("load tests target loopback only")
 
-    served = None
+    served: list = []
+    leaders: list = []
     tmp = tempfile.TemporaryDirectory()
+    prefix = f"mathchat-load-{args.seed}-{random.randrange(1 << 30)}"
     if args.url is None:
-        import app as web
-        from mathchat.settings import RateLimitSettings, VLLMSettings
-        from serving.local_app import ServedApp, free_port, isolated_settings
+        import secrets as secrets_mod
 
-        state = Path(tmp.name)
-        settings = isolated_settings(state, limits=RateLimitSettings(ask_per_user="1000/minute", ask_per_ip="100000/minute",
-                                                                     critique_per_ip="100000/minute",
-                                                                     rate_per_ip="100000/minute",
-                                                                     signup_per_ip="100000/minute"),
-                                     vllm=VLLMSettings(url=args.vllm_url, port=free_port(), logs_dir=state / "logs"))
-        served = ServedApp(web.create_app(settings), free_port(), settings)
-        url, db_url = served.url, settings.database.url
+        import app as web
+        from mathchat.settings import DatabaseSettings, RateLimitSettings, ServerSettings, VLLMSettings
+        from serving.local_app import ServedApp, free_port, isolated_settings
+        from training.scheduler import LeaderScheduler
+
+        engine = None
+        if args.fake_engine:
+            from tests.fakes import FakeEngine
+
+            engine = FakeEngine(["First 30 + 40 = 70, and 70 + 15 = 85. The answer is 85."])
+        secret = secrets_mod.token_urlsafe(32)  # replicas share the cookie key, as a load balancer needs
+        many = args.user_limit or 1000
+        limits = RateLimitSettings(storage_url=args.redis_url or "memory://", key_prefix=prefix,
+                                   ask_per_user=f"{many}/minute", ask_per_ip="100000/minute",
+                                   critique_per_ip="100000/minute", rate_per_ip="100000/minute",
+                                   signup_per_ip="100000/minute", login_per_ip="100000/minute")
+        for i in range(args.replicas):
+            state = Path(tmp.name) / f"replica{i}"
+            overrides = {"limits": limits,
+                         "server": ServerSettings(secret_key=secret, replica_id=f"load-replica-{i}"),
+                         "vllm": VLLMSettings(url=args.vllm_url, port=free_port(), logs_dir=state / "logs")}
+            if args.database_url or i > 0:
+                overrides["database"] = DatabaseSettings(url=args.database_url or served[0].settings.database.url)
+            settings = isolated_settings(state, **overrides)
+            served.append(ServedApp(web.create_app(settings, engine=engine), free_port(), settings))
+            leaders.append(LeaderScheduler(settings, retry_s=1.0))
+            leaders[-1].start()
+        urls, db_url = [a.url for a in served], served[0].settings.database.url
         t0 = time.monotonic()
-        while httpx.get(f"{url}/healthz").status_code != 200:
+        while any(httpx.get(f"{u}/healthz").status_code != 200 for u in urls):
             if time.monotonic() - t0 > 900:
                 raise SystemExit("vLLM did not become ready")
             time.sleep(2)
-        print(f"app ready at {url} after {time.monotonic() - t0:.0f}s", flush=True)
+        print(f"{len(urls)} replica(s) ready after {time.monotonic() - t0:.0f}s", flush=True)
     else:
-        url, db_url = args.url, args.db_url
+        urls, db_url = [args.url], args.db_url
     deadline = time.monotonic() + args.max_seconds
     t0 = time.monotonic()
     with ThreadPoolExecutor(args.students) as pool:
-        logs = list(pool.map(lambda i: run_student(url, i, args.questions, args.max_tokens, deadline, args.seed),
+        logs = list(pool.map(lambda i: run_student(urls, i, args.questions, args.max_tokens, deadline, args.seed),
                              range(args.students)))
     wall = time.monotonic() - t0
     latencies = sorted(x for log in logs for x in log.latencies)
     errors = [e for log in logs for e in log.errors]
     lost = check_db(db_url, logs) if db_url else -1
+    limit_ok = probe_user_limit(urls, args.user_limit, args.seed) if args.user_limit else None
+    n_leaders = sum(leader.is_leader for leader in leaders)
     for e in errors[:10]:
         print("error:", e)
-    if served is not None:
-        served.stop()
-        served.app.state.runtime.close()
+    for leader in leaders:
+        leader.shutdown()
+    for app in served:
+        app.stop()
+        app.app.state.runtime.close()
+    if args.redis_url:  # the run's own keys only
+        import redis
+
+        client = redis.Redis.from_url(args.redis_url)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
     tmp.cleanup()
     print(json.dumps({
         "students": args.students,
@@ -179,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
         "p95_s": round(latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))], 2) if latencies else None,
         "errors": len(errors),
         "lost": lost,
+        "replicas": len(urls),
+        "scheduler_leaders": n_leaders if leaders else None,
+        "per_user_limit_enforced": limit_ok,
         "wall_s": round(wall, 1),
     }))
 
