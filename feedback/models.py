@@ -107,6 +107,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="student")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Stamped into each session cookie; raising it signs out every browser (``store.revoke_sessions``)."""
 
 
 class Conversation(Base):

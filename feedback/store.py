@@ -106,13 +106,26 @@ def list_users(*, session: Session) -> list[User]:
 
 
 def set_user_disabled(*, session: Session, user_id: int, disabled: bool) -> User:
-    """Disable (or re-enable) a login; their data stays."""
+    """Disable (or re-enable) a login; their data stays. Disabling also revokes every session."""
     user = session.get(User, user_id)
     if user is None:
         raise InvalidInput(f"No user with id {user_id}.")
     user.disabled = disabled
+    if disabled:
+        user.session_version += 1
     session.flush()
     return user
+
+
+def revoke_sessions(*, session: Session, user_id: int) -> int:
+    """Sign the user out of every browser: session cookies stamped with an older version stop working.
+    Returns the new version."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"No user with id {user_id}.")
+    user.session_version += 1
+    session.flush()
+    return user.session_version
 
 
 # --- conversations and messages ----------------------------------------------------------------

@@ -30,6 +30,7 @@ from feedback import auth as user_auth
 from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
+from feedback.models import User
 from mathchat.settings import Settings
 from serving.rate_limit import RateLimited, RequestLimits
 
@@ -121,8 +122,8 @@ class WebAuth:
 
         def work(s):  # noqa: ANN001, ANN202
             user = store.get_user(session=s, user_id=int(data["uid"]))
-            if user is None or user.disabled:
-                return None
+            if user is None or user.disabled or int(data.get("v", 0)) != user.session_version:
+                return None  # unknown, disabled, or signed out everywhere since this cookie was made
             return SessionUser(user.id, user.username, user.role)
 
         try:
@@ -150,12 +151,13 @@ class WebAuth:
             raise HTTPException(status_code=403, detail="operators only")
         return user
 
-    def _set_cookie(self, response: RedirectResponse, user_id: int, role: str, request: Request) -> None:
+    def _set_cookie(self, response: RedirectResponse, user: User, request: Request) -> None:
         """Operators get ``SameSite=Strict`` (no cross-site request carries their session, not even a link);
         students ``Lax``, so a link to the chat keeps them signed in. ``Secure`` when configured or when the
         request came over HTTPS (directly, or through a proxy uvicorn trusts for X-Forwarded-Proto)."""
-        response.set_cookie(COOKIE, self._signer.dumps({"uid": user_id}), max_age=MAX_AGE_S, httponly=True,
-                            samesite="strict" if role == "operator" else "lax",
+        response.set_cookie(COOKIE, self._signer.dumps({"uid": user.id, "v": user.session_version}),
+                            max_age=MAX_AGE_S, httponly=True,
+                            samesite="strict" if user.role == "operator" else "lax",
                             secure=self.settings.server.cookie_secure or request.url.scheme == "https", path="/")
 
     # --- routes ---------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class WebAuth:
             if target.startswith("/operator") and user.role != "operator":
                 target = "/chat/"
             response = RedirectResponse(target, status_code=303)
-            self._set_cookie(response, user.id, user.role, request)
+            self._set_cookie(response, user, request)
             return response
 
         @router.get("/signup", response_class=HTMLResponse)
@@ -214,7 +216,7 @@ class WebAuth:
             except (InvalidInput, StoreUnavailable) as exc:
                 return RedirectResponse(f"/signup?error={quote(str(exc))}", status_code=303)
             response = RedirectResponse("/chat/", status_code=303)
-            self._set_cookie(response, user.id, user.role, request)
+            self._set_cookie(response, user, request)
             return response
 
         @router.get("/logout", response_class=HTMLResponse)
@@ -223,7 +225,11 @@ class WebAuth:
             return HTMLResponse(render_logout_form())
 
         @router.post("/logout")
-        def logout():
+        def logout(request: Request, everywhere: str = Form("")):
+            """Sign out this browser; with ``everywhere`` set, every browser of this user (sessions revoked)."""
+            user = self.user_from_request(request) if everywhere else None
+            if user is not None:
+                run_in_transaction(self.db, lambda s: store.revoke_sessions(session=s, user_id=user.id))
             response = RedirectResponse("/login", status_code=303)
             response.delete_cookie(COOKIE, path="/")
             return response
@@ -237,6 +243,8 @@ def render_logout_form() -> str:
             """<style>body{font-family:system-ui,sans-serif;max-width:360px;margin:10vh auto;padding:0 1em}"""
             """button{padding:.6em 1.2em}</style></head><body><h1>mathchat</h1>"""
             """<form method="post" action="/logout"><button type="submit" id="logout">Sign out</button></form>"""
+            """<form method="post" action="/logout"><input type="hidden" name="everywhere" value="1">"""
+            """<button type="submit" id="logout-everywhere">Sign out on every device</button></form>"""
             """<p><a href="/chat/">Back to the chat</a></p></body></html>""")
 
 

@@ -32,7 +32,7 @@ def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(db_url: str, engine: Engine) -> None:
     upgrade_db(db_url)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
 
 
 def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
@@ -42,7 +42,7 @@ def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
     with fresh_engine.connect() as connection:
         assert "users" not in inspect(connection).get_table_names()
     upgrade_db(url)
-    assert current_revision(fresh_engine) == "0004"
+    assert current_revision(fresh_engine) == "0005"
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:

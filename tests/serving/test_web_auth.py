@@ -119,3 +119,19 @@ def test_api_and_page_share_the_answer_token_limit(served_app_factory) -> None: 
     config = httpx.get(f"{app.url}/chat/config", headers=cookie, timeout=60).json()
     sliders = [c["props"] for c in config["components"] if c.get("type") == "slider"]
     assert any(p.get("maximum") == MAX_ANSWER_TOKENS for p in sliders)
+
+
+def test_sign_out_everywhere_revokes_every_session(served_app_factory) -> None:  # noqa: ANN001
+    from tests.conftest import login_cookie
+
+    app = start(served_app_factory)
+    laptop = signup_cookie(app.url, "two_devices")
+    phone = login_cookie(app.url, "two_devices", "correct-horse-9")
+    listing = f"{app.url}/api/chat/conversations"
+    assert httpx.get(listing, headers={"Cookie": phone}, timeout=60).status_code == 200
+    out = httpx.post(f"{app.url}/logout", data={"everywhere": "1"}, headers={"Cookie": laptop}, timeout=60)
+    assert out.status_code == 303
+    for cookie in (laptop, phone):  # the phone never signed out, yet its cookie no longer works
+        assert httpx.get(listing, headers={"Cookie": cookie}, timeout=60).status_code == 401
+    fresh = login_cookie(app.url, "two_devices", "correct-horse-9")
+    assert httpx.get(listing, headers={"Cookie": fresh}, timeout=60).status_code == 200
