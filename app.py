@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     app.add_middleware(SameSiteMiddleware, allowed_origins=settings.server.allowed_origins,
                        hsts=settings.server.cookie_secure)
     gr.mount_gradio_app(app, build_chat_ui(service, auth, settings), "/chat", auth_dependency=auth.any_user,
-                        css=CSS, footer_links=[], run_history=False, show_error=True,
+                        css=CSS, footer_links=[], run_history=False, show_error=False,  # gr.Error still shows
                         max_file_size=settings.server.max_upload_bytes)
     gr.mount_gradio_app(app, build_console(settings, db, sync, auth), "/operator",
                         auth_dependency=auth.operator_only, footer_links=[], run_history=False,

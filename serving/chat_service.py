@@ -84,6 +84,23 @@ def view_of(critique: object | None) -> CritiqueView | None:
                         verdict=verdict)
 
 
+def student_reason(exc: BaseException) -> str:
+    """Why an answer failed, in words for the student: no server replies, URLs, paths or tracebacks (operators
+    find the detail in the answer row's ``error`` and the logs).
+
+    >>> student_reason(EngineError("model server answered 500: b'Traceback ... /srv/x.py'"))
+    'the model server had a problem'
+    >>> student_reason(EngineError("The model server is starting; please try again in a minute."))
+    'the model server is starting'
+    """
+    text = str(exc)
+    if isinstance(exc, EngineError) and text.startswith("The model server is starting"):
+        return "the model server is starting"
+    if isinstance(exc, EngineError) and ("mid-answer" in text or "closed the stream" in text):
+        return "the connection to the model server was lost"
+    return "the model server had a problem" if isinstance(exc, EngineError) else "an internal error"
+
+
 class ChatService:
     """Chat turns, critiques and ratings for signed-in users."""
 
@@ -183,10 +200,10 @@ class ChatService:
             message = str(exc) if isinstance(exc, EngineError) else "internal error"
             if not isinstance(exc, EngineError):
                 log.exception("answer %s failed", a_id)
-            stored = self._fail(a_id, partial, message, ttft, t0, checkpoint_id)
+            stored = self._fail(a_id, partial, message, ttft, t0, checkpoint_id)  # the row keeps the detail
             yield AnswerUpdate(conv_id, q_id, a_id, partial, done=True, status="failed",
-                               error=f"The answer could not be finished ({message}). Your question is saved; "
-                                     "please try again.", checkpoint_id=checkpoint_id)
+                               error=f"The answer could not be finished ({student_reason(exc)}). Your question is "
+                                     "saved; please try again.", checkpoint_id=checkpoint_id)
         finally:
             if not stored:  # the client went away mid-stream (GeneratorExit is no Exception) or the worker stops
                 self.prefetch.cancel(a_id)

@@ -288,3 +288,18 @@ def test_comment_control_characters_are_stripped(db) -> None:
     svc.rate(uid, answer_id, False, None, "\u202ewrong\x00 sum\x07 ")
     with session_scope(db) as s:
         assert s.scalar(select(Rating.comment)) == "wrong sum"
+
+
+def test_a_failed_answer_tells_the_student_no_internal_detail(db) -> None:
+    from serving.engine import EngineError as ServerError
+
+    class LeakyEngine(FakeEngine):
+        def stream_chat(self, messages, sampling):  # noqa: ANN001, ANN202
+            yield from []
+            raise ServerError("model server answered 500: b'Traceback (most recent call last): /srv/vllm/x.py'")
+
+    uid = new_user(db, "ann")
+    final = list(make_service(db, engine=LeakyEngine()).ask(uid, None, "What is 2+2?", SAMPLING))[-1]
+    assert final.status == "failed" and "model server had a problem" in final.error
+    assert "Traceback" not in final.error and "/srv" not in final.error and "500" not in final.error
+    assert "Traceback" in messages(db)[-1].error  # operators keep the detail
