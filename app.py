@@ -26,8 +26,8 @@ from serving.engine import PolicyEngine
 from serving.external_vllm import describe_external
 from serving.factory import PolicyRuntime, start_policy
 from serving.live_model import LiveModelSync, SwitchableEngine
-from serving.operator_api import build_operator_router
-from serving.console import build_console
+from console.api import build_operator_router
+from console.page import build_console
 from serving.ui import CSS, build_chat_ui
 from serving.web_auth import WebAuth
 from serving.web_security import BodySizeLimitMiddleware, SameSiteMiddleware

@@ -29,7 +29,7 @@ from serving.critique.answers import answers_equivalent, extract_answer  # noqa:
 from serving.critique.critic import MathCritic  # noqa: E402
 from serving.critique.labelled_set import make_labelled_set  # noqa: E402
 from serving.engine import ChatMessage, collect_stream  # noqa: E402
-from serving.sampling import SamplingSettings  # noqa: E402
+from mathchat.sampling import SamplingSettings  # noqa: E402
 
 
 class TimedEngine:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feedback import store  # noqa: E402
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db  # noqa: E402
-from feedback.export import ExportFilters, write_export  # noqa: E402
+from training.export import ExportFilters, write_export  # noqa: E402
 from feedback.models import Conversation, Critique, Message, Rating, User, utcnow  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -26,7 +26,7 @@ import httpx  # noqa: E402
 from mathchat.hardware import local_dtype  # noqa: E402
 from mathchat.settings import Settings, VLLMSettings, load_settings  # noqa: E402
 from serving.model_cache import resolve_model_path  # noqa: E402
-from serving.sampling import SamplingSettings  # noqa: E402
+from mathchat.sampling import SamplingSettings  # noqa: E402
 
 PROMPTS = [f"Explain step by step how to compute {a} + {b}." for a, b in zip(range(11, 99, 5), range(23, 99, 4))]
 

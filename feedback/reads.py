@@ -1,21 +1,25 @@
-"""Read-only queries over the chat store: what training learns from, and what the console charts.
+"""Read-only queries over the store: what training learns from, and what the operator console shows and charts.
 
 Rows stream from the database in batches (``yield_per``: a server-side cursor on PostgreSQL), so
-exports of 100k answers never hold them all in memory.
+exports of 100k answers never hold them all in memory. The console's reads return plain frozen
+dataclasses (``RunInfo``, ``DatasetInfo``, ``CheckpointInfo``, ``VolumeDay``), safe to use after the transaction.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from feedback.models import Conversation, Critique, Message, Rating
+from feedback import registry
+from feedback.models import Checkpoint, Conversation, Critique, Dataset, Message, Rating, TrainingRun
 
 _SPACE = re.compile(r"\s+")
 
@@ -210,3 +214,167 @@ def judge_human_agreement_by_day(*, session: Session, since: datetime | None = N
         counts[0] += 1
         counts[1] += int(bool(passed) == bool(liked))
     return [AgreementDay(day, n, agree) for day, (n, agree) in sorted(days.items())]
+
+
+# --- the operator console's read models -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One recorded data file."""
+
+    id: int
+    run_id: int | None
+    kind: str
+    path: str
+    count: int
+    content_hash: str
+    manifest: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One training run as the console shows it."""
+
+    id: int
+    status: str
+    trigger: str
+    stage: str | None
+    progress: dict[str, Any]
+    log: str
+    log_path: str | None
+    config: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    candidate_checkpoint_id: str | None
+    error: str | None
+    datasets: list[DatasetInfo] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(self.started_at.tzinfo)
+        return (end - self.started_at).total_seconds()
+
+
+def _dataset_info(d: Dataset) -> DatasetInfo:
+    return DatasetInfo(d.id, d.run_id, d.kind, d.path, d.count, d.content_hash, d.manifest, d.created_at)
+
+
+def _run_info(r: TrainingRun, datasets: Sequence[Dataset] = ()) -> RunInfo:
+    return RunInfo(r.id, r.status, r.trigger, r.stage, dict(r.progress or {}), r.log or "", r.log_path, r.config,
+                   r.created_at, r.started_at, r.finished_at, r.candidate_checkpoint_id, r.error,
+                   [_dataset_info(d) for d in datasets])
+
+
+def list_run_infos(*, session: Session, limit: int = 30) -> list[RunInfo]:
+    """Recent runs, newest first (without their logs' files or datasets)."""
+    return [_run_info(r) for r in registry.list_runs(session=session, limit=limit)]
+
+
+def load_run_info(*, session: Session, run_id: int | None = None) -> RunInfo | None:
+    """One run with its datasets; without ``run_id`` the newest run."""
+    if run_id is None:
+        run = session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(1)).first()
+    else:
+        run = registry.get_run(session=session, run_id=run_id)
+    if run is None:
+        return None
+    return _run_info(run, registry.list_datasets(session=session, run_id=run.id))
+
+
+def list_dataset_infos(*, session: Session, kind: str | None = None) -> list[DatasetInfo]:
+    """Recorded datasets, newest first."""
+    return [_dataset_info(d) for d in registry.list_datasets(session=session, kind=kind)]
+
+
+def get_dataset_info(*, session: Session, dataset_id: int) -> DatasetInfo | None:
+    """One dataset row."""
+    d = session.get(Dataset, dataset_id)
+    return None if d is None else _dataset_info(d)
+
+
+def list_run_dataset_infos(*, session: Session, run_id: int) -> list[DatasetInfo]:
+    """The datasets one run recorded."""
+    return [_dataset_info(d) for d in registry.list_datasets(session=session, run_id=run_id)]
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint as the console shows it."""
+
+    id: str
+    parent_id: str | None
+    kind: str
+    status: str
+    gate_passed: bool | None
+    metrics: dict[str, Any] | None
+    path: str
+    created_at: datetime
+
+
+def _checkpoint_info(c: Checkpoint) -> CheckpointInfo:
+    return CheckpointInfo(c.id, c.parent_id, c.kind, c.status, c.gate_passed, c.metrics, c.path, c.created_at)
+
+
+def list_checkpoint_infos(*, session: Session, limit: int = 200) -> list[CheckpointInfo]:
+    """Policy and critic checkpoints, newest first."""
+    return [_checkpoint_info(c) for c in registry.list_checkpoints(session=session, limit=limit)]
+
+
+def get_checkpoint_info(*, session: Session, checkpoint_id: str) -> CheckpointInfo | None:
+    c = registry.get_checkpoint(session=session, checkpoint_id=checkpoint_id)
+    return None if c is None else _checkpoint_info(c)
+
+
+def get_live_checkpoint_info(*, session: Session) -> CheckpointInfo | None:
+    """The live policy checkpoint."""
+    c = registry.get_live_checkpoint(session=session, family="policy")
+    return None if c is None else _checkpoint_info(c)
+
+
+def load_lineage(*, session: Session, checkpoint_id: str, max_depth: int = 100) -> list[CheckpointInfo]:
+    """The checkpoint and its ancestors along ``parent_id``, oldest first (cycles are cut)."""
+    chain: list[CheckpointInfo] = []
+    seen: set[str] = set()
+    current: str | None = checkpoint_id
+    while current is not None and current not in seen and len(chain) < max_depth:
+        seen.add(current)
+        c = registry.get_checkpoint(session=session, checkpoint_id=current)
+        if c is None:
+            break
+        chain.append(_checkpoint_info(c))
+        current = c.parent_id
+    return chain[::-1]
+
+
+@dataclass(frozen=True)
+class VolumeDay:
+    """Chat activity on one UTC day."""
+
+    day: date
+    questions: int = 0
+    answers: int = 0
+    ratings: int = 0
+    thumbs_up: int = 0
+
+
+def feedback_volume_by_day(*, session: Session, since: datetime | None = None) -> list[VolumeDay]:
+    """Questions, answers and ratings per UTC day (bucketed in Python, the same on every backend)."""
+    days: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    query = select(Message.created_at, Message.role).execution_options(yield_per=5000)
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    for created_at, role in session.execute(query):
+        days[created_at.date()][0 if role == "user" else 1] += 1
+    ratings = select(Rating.created_at, Rating.liked).execution_options(yield_per=5000)
+    if since is not None:
+        ratings = ratings.where(Rating.created_at >= since)
+    for created_at, liked in session.execute(ratings):
+        counts = days[created_at.date()]
+        counts[2] += 1
+        counts[3] += int(bool(liked))
+    return [VolumeDay(day, *counts) for day, counts in sorted(days.items())]

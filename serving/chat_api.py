@@ -18,7 +18,7 @@ from feedback.models import MAX_COMMENT_CHARS
 from mathchat.settings import Settings
 from serving.chat_service import ChatService, UserFacingError
 from serving.rate_limit import RateLimited
-from serving.sampling import MAX_ANSWER_TOKENS
+from mathchat.sampling import MAX_ANSWER_TOKENS
 from serving.web_auth import SessionUser, WebAuth
 
 

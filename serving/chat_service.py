@@ -24,7 +24,7 @@ from serving.input_checks import RejectedInput, clean_question, strip_control
 from serving.policy_prompt import build_policy_messages, history_budget_chars, trim_history
 from serving.rate_limit import RateLimited, RequestLimits
 from serving.sample_prefetch import SamplePrefetcher
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 

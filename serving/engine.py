@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict, runtime_checkable
 
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 
 class ChatMessage(TypedDict):

@@ -14,7 +14,7 @@ from pathlib import Path
 from mathchat.hardware import local_dtype
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
 from serving.model_cache import PAD_TOKEN
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 
 class HFEngine:

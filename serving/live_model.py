@@ -24,7 +24,7 @@ from mathchat.settings import Settings
 from serving.engine import ChatMessage, EngineError, Health, PolicyEngine, Sample, StreamEvent
 from serving.external_vllm import endpoint_for, list_served_models, operator_message, serves
 from serving.factory import PolicyRuntime
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from serving.vllm_supervisor import SwitchReport
 
 log = logging.getLogger(__name__)

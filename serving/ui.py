@@ -13,7 +13,7 @@ from mathchat.settings import Settings
 from serving.badge import BADGE_CSS, render_badge
 from serving.chat_service import ChatService, ChatTurn, UserFacingError
 from serving.rate_limit import RateLimited
-from serving.sampling import MAX_ANSWER_TOKENS
+from mathchat.sampling import MAX_ANSWER_TOKENS
 from serving.web_auth import WebAuth
 
 LATEX_DELIMITERS = [

@@ -11,7 +11,7 @@ import httpx
 
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
 from serving.router import Endpoint, EndpointRouter
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 
 def discover_model(base_url: str, timeout_s: float = 10.0) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,14 +13,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from mathchat.settings import Settings, VLLMSettings  # noqa: E402
-from serving.local_app import (ServedApp, free_port, isolated_settings, login_cookie,  # noqa: E402, F401
-                               signup_cookie)
+from tests.fakes import wait_ready  # noqa: E402
+from serving.local_app import ServedApp, free_port, isolated_settings  # noqa: E402
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("MATHCHAT_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts"))
 
 
 @pytest.fixture
@@ -104,16 +102,6 @@ def restore_base(supervisor, model_path: str, when: str) -> None:
         supervisor.switch(model_path, DEFAULT_CHECKPOINT_ID)
         wait_ready(supervisor)
     assert supervisor.active.checkpoint_id == DEFAULT_CHECKPOINT_ID
-
-
-def wait_ready(supervisor, timeout_s: float = 900) -> None:
-    """Block until the supervised server answers (after a restart)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if supervisor.state == "ready" and supervisor.active is not None and supervisor.active.ready():
-            return
-        time.sleep(1)
-    raise TimeoutError("vLLM did not come back")
 
 
 @pytest.fixture

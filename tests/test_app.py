@@ -10,7 +10,7 @@ from sqlalchemy import select
 from feedback.db import make_engine, session_scope
 from feedback.models import Critique, Message, Rating
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from tests.conftest import login_cookie, signup_cookie
+from serving.local_app import login_cookie, signup_cookie
 from tests.fakes import FakeEngine
 
 ANSWER = "We add the ones: $7 + 8 = 15$, so $37 + 48 = 85$. The answer is 85."
@@ -90,7 +90,7 @@ def test_operator_can_sign_in(served_app_factory) -> None:
 
 @pytest.mark.vllm
 def test_chat_answers_through_real_vllm(served_app_factory, vllm_supervisor, vllm_engine) -> None:
-    from tests.conftest import wait_ready
+    from tests.fakes import wait_ready
 
     wait_ready(vllm_supervisor)
     app = served_app_factory(engine=vllm_engine)

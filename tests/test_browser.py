@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from feedback.db import make_engine, session_scope
 from feedback.models import Message, Rating
-from tests.conftest import SCREENSHOTS, wait_ready
+from tests.fakes import SCREENSHOTS, wait_ready
 
 pytestmark = pytest.mark.browser
 

@@ -13,9 +13,10 @@ from feedback import store
 from feedback.db import make_engine, run_in_transaction, session_scope
 from feedback.models import Promotion
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from tests.conftest import SCREENSHOTS, signup_cookie
+from serving.local_app import signup_cookie
+from tests.fakes import SCREENSHOTS
 from tests.fakes import FakeEngine
-from tests.test_faults import stream_ask
+from tests.fakes import stream_ask
 
 pytestmark = pytest.mark.browser
 

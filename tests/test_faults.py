@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -13,24 +12,9 @@ from sqlalchemy import select
 from feedback.db import make_engine, session_scope
 from feedback.models import Message, Rating
 from serving.factory import PolicyRuntime
-from tests.conftest import signup_cookie, wait_ready
+from serving.local_app import signup_cookie
+from tests.fakes import stream_ask, wait_ready
 from tests.fakes import FakeEngine
-
-
-def stream_ask(client: httpx.Client, question: str, max_tokens: int, on_line=None) -> dict:
-    with client.stream("POST", "/api/chat/ask", json={"question": question, "temperature": 0.0,
-                                                      "max_tokens": max_tokens}) as resp:
-        assert resp.status_code == 200, resp.read()
-        final = None
-        for i, line in enumerate(resp.iter_lines()):
-            if not line:
-                continue
-            update = json.loads(line)
-            if on_line:
-                on_line(i)
-            if update["done"]:
-                final = update
-    return final
 
 
 @pytest.mark.vllm

@@ -81,7 +81,7 @@ def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, 
                        system: str | None, max_tokens: int = 256, concurrency: int = 16) -> dict[str, Any]:
     """Greedy answers and ``n`` samples per question from ``engine``; the verifier scores every sample without
     the reference; returns ``best_of_n_summary`` plus the items."""
-    from serving.sampling import SamplingSettings
+    from mathchat.sampling import SamplingSettings
     from training.sampler import sample_questions
 
     texts = [q.question for q in questions]

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from training.samples import DEFAULT_SYSTEM_PROMPT
 from training.seed_pool import DEFAULT_LEVEL_WEIGHTS
 

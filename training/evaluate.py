@@ -20,7 +20,7 @@ from typing import Any
 from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from training.pool import PoolQuestion
 from training.sampler import sample_questions
 from training.stats import mcnemar_exact, wilson_interval

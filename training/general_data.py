@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from serving.engine import PolicyEngine
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.sampler import sample_questions

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from tqdm.auto import tqdm
 
 from serving.engine import ChatMessage, EngineError, PolicyEngine, Sample
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 

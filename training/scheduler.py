@@ -30,9 +30,9 @@ def cycle_command(extra_args: list[str] | None = None) -> list[str]:
     """The command the scheduled job runs.
 
     >>> cycle_command(["--k", "4"])[1:]
-    ['-m', 'mathchat.cli', 'cycle', '--trigger', 'schedule', '--k', '4']
+    ['-m', 'cli.main', 'cycle', '--trigger', 'schedule', '--k', '4']
     """
-    return [sys.executable, "-m", "mathchat.cli", "cycle", "--trigger", "schedule", *(extra_args or [])]
+    return [sys.executable, "-m", "cli.main", "cycle", "--trigger", "schedule", *(extra_args or [])]
 
 
 def launch_cycle(extra_args: list[str] | None = None, log_dir: str | None = None) -> int | None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.types import PartScore
 from serving.engine import ChatMessage, PolicyEngine
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 
 def draw_samples(engine: PolicyEngine, question: str, *, k: int, sampling: SamplingSettings,

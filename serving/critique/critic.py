@@ -31,7 +31,7 @@ from serving.critique.types import CritiqueResult, PartScore
 from serving.critique.verdict import UNVERIFIED, decide_verdict
 from serving.critique.verifier import Verifier, verifier_part
 from serving.engine import EngineError, PolicyEngine
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 log = logging.getLogger(__name__)
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")

@@ -13,7 +13,7 @@ from serving.critique.parse import parse_score
 from serving.critique.prompt import build_critique_prompt
 from serving.critique.types import PartScore
 from serving.engine import EngineError, PolicyEngine
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 _RETRY_TEMPERATURE = 0.3
 _MAX_EXPLANATION_CHARS = 600

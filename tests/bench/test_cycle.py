@@ -14,7 +14,7 @@ import pytest
 import training.cycle
 from bench.cycle import main
 from tests.bench.conftest import last_json_line
-from tests.training.test_training_real import ShortestPassesCritic, miniature_cycle_config
+from tests.fakes import ShortestPassesCritic, miniature_cycle_config
 
 pytestmark = [pytest.mark.vllm, pytest.mark.training]
 

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, text
 
 from bench.feedback import main
 from tests.bench.conftest import last_json_line
-from tests.feedback.helpers import PG_URL
+from tests.fakes import PG_URL
 
 pytestmark = pytest.mark.postgres
 

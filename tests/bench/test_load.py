@@ -6,7 +6,7 @@ import pytest
 
 from bench.load import main
 from tests.bench.conftest import last_json_line
-from tests.feedback.helpers import new_database
+from tests.fakes import new_database
 
 
 @pytest.mark.postgres

@@ -16,9 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from feedback.db import make_engine
-from tests.feedback.helpers import new_database
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+from tests.fakes import BACKENDS, new_database, rolled_back_session
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -42,11 +40,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test (store code may use savepoints)."""
-    with engine.connect() as connection:
-        transaction = connection.begin()
-        with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
-            yield s
-        transaction.rollback()
+    with rolled_back_session(engine) as s:
+        yield s
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from feedback import store
 from feedback.db import current_revision, downgrade_db, is_transient, make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput, StoreUnavailable
 from feedback.models import Base, User
-from tests.feedback.helpers import make_chat, new_database
+from tests.fakes import make_chat, new_database
 
 
 def _users(engine: Engine) -> int:

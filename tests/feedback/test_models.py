@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from feedback.models import Message, User
-from tests.feedback.helpers import make_chat
+from tests.fakes import make_chat
 
 
 def test_naive_datetimes_are_refused(session: Session) -> None:

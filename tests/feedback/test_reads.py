@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from feedback import store
 from feedback.models import utcnow
 from serving.critique.types import CritiqueResult
-from tests.feedback.helpers import make_chat
+from tests.fakes import make_chat
 
 
 def _critique(session: Session, message_id: int, score: int | None) -> None:

@@ -13,7 +13,7 @@ from feedback import store
 from feedback.db import run_in_transaction, session_scope
 from feedback.errors import InvalidInput, StoreUnavailable
 from feedback.models import Checkpoint, TrainingRun
-from serving.promotion import promote
+from console.promotion import promote
 
 
 def register(engine: Engine, *ids: str) -> None:

@@ -10,7 +10,7 @@ from feedback import store
 from feedback.errors import InvalidInput, NotAllowed
 from feedback.models import MAX_COMMENT_CHARS, Critique, Message, Rating, RatingEvent
 from serving.critique.types import CritiqueResult, PartScore
-from tests.feedback.helpers import make_chat
+from tests.fakes import make_chat
 
 
 def _count(session: Session, model: type) -> int:
@@ -131,7 +131,7 @@ def test_finished_answer_is_not_overwritten_by_late_stream_updates(session: Sess
 
 
 def test_sampling_settings_object_is_stored_as_json(session: Session) -> None:
-    from serving.sampling import SamplingSettings
+    from mathchat.sampling import SamplingSettings
 
     chat = make_chat(session, "ada")
     answer = store.begin_assistant_message(

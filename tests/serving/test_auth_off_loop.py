@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from feedback.db import make_engine
-from tests.conftest import signup_cookie
+from serving.local_app import signup_cookie
 from tests.fakes import FakeEngine
 
 

@@ -14,7 +14,7 @@ from feedback.db import make_engine, run_in_transaction, session_scope
 from feedback.models import Message, utcnow
 from mathchat.settings import DatabaseSettings, ServerSettings, Settings
 from serving.bootstrap import fail_interrupted_answers
-from tests.feedback.helpers import new_database
+from tests.fakes import new_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

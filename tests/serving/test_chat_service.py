@@ -18,7 +18,7 @@ from serving.chat_service import ChatService
 from serving.engine import EngineError
 from serving.input_checks import RejectedInput
 from serving.rate_limit import RateLimited
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from tests.fakes import FakeEngine
 
 ANSWER = "First 7 + 8 = 15. Then 30 + 40 = 70, and 70 + 15 = 85. The answer is 85."

@@ -17,10 +17,10 @@ from feedback.db import make_engine, run_in_transaction, upgrade_db
 from mathchat.settings import VLLMSettings
 from serving.factory import PolicyRuntime
 from serving.live_model import LiveModelSync, SwitchableEngine
-from serving.promotion import promote
+from console.promotion import promote
 from serving.router import Endpoint, EndpointRouter
 from serving.vllm_engine import OpenAIEngine
-from tests.conftest import login_cookie, signup_cookie
+from serving.local_app import login_cookie, signup_cookie
 
 
 class FakeOpenAIServer:

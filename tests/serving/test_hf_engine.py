@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serving.engine import collect_stream
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 QUESTION = [{"role": "user", "content": "What is 3 + 4?"}]
 

@@ -12,7 +12,7 @@ from feedback import store
 from feedback.db import make_engine, run_in_transaction, upgrade_db
 from serving.factory import PolicyRuntime
 from serving.live_model import LiveModelSync, SwitchableEngine
-from serving.promotion import promote
+from console.promotion import promote
 from serving.vllm_supervisor import SwitchReport
 from tests.fakes import FakeEngine
 

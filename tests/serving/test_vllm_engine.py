@@ -6,7 +6,7 @@ import pytest
 
 from serving.engine import EngineError, collect_stream
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from serving.vllm_engine import OpenAIEngine
 
 pytestmark = pytest.mark.vllm
@@ -69,7 +69,7 @@ def test_many_concurrent_seeded_n_samples_keep_the_server_alive(vllm_engine: Ope
     first partially prefilled seeded request and every request got a 500."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import wait_ready
+    from tests.fakes import wait_ready
     from training.samples import DEFAULT_SYSTEM_PROMPT
 
     wait_ready(vllm_supervisor)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from mathchat.settings import Settings, VLLMSettings
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from serving.vllm_supervisor import VLLMProcess, VLLMSupervisor, build_vllm_env
-from tests.conftest import free_port, make_settings
+from serving.local_app import free_port
+from serving.local_app import isolated_settings as make_settings
 
 PROMPTS = ["What is 7 + 5?", "Solve for x: x + 3 = 10", "Name a prime number bigger than 10.", "What is 10% of 80?"]
 GREEDY = SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=40, seed=0)

@@ -13,9 +13,9 @@ import pytest
 
 from mathchat.settings import Settings
 from serving.engine import EngineError
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from serving.vllm_supervisor import build_vllm_command, build_vllm_env, green_cpu_binding, spawn_process
-from tests.conftest import wait_ready
+from tests.fakes import wait_ready
 
 
 def test_command_uses_module_launcher_and_served_name() -> None:

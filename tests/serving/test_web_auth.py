@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from mathchat.settings import RateLimitSettings
-from tests.conftest import signup_cookie
+from serving.local_app import signup_cookie
 from tests.fakes import FakeEngine
 
 
@@ -109,7 +109,7 @@ def test_secret_files_are_private_from_their_creation(tmp_path, monkeypatch) -> 
 
 
 def test_api_and_page_share_the_answer_token_limit(served_app_factory) -> None:  # noqa: ANN001
-    from serving.sampling import MAX_ANSWER_TOKENS
+    from mathchat.sampling import MAX_ANSWER_TOKENS
 
     app = start(served_app_factory)
     cookie = {"Cookie": signup_cookie(app.url, "token_greedy")}
@@ -122,7 +122,7 @@ def test_api_and_page_share_the_answer_token_limit(served_app_factory) -> None: 
 
 
 def test_sign_out_everywhere_revokes_every_session(served_app_factory) -> None:  # noqa: ANN001
-    from tests.conftest import login_cookie
+    from serving.local_app import login_cookie
 
     app = start(served_app_factory)
     laptop = signup_cookie(app.url, "two_devices")

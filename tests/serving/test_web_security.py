@@ -8,7 +8,7 @@ import pytest
 
 from feedback import store
 from feedback.db import run_in_transaction
-from tests.conftest import login_cookie, signup_cookie
+from serving.local_app import login_cookie, signup_cookie
 from tests.fakes import FakeEngine
 
 EVIL = "https://evil.example"

@@ -12,72 +12,12 @@ import pytest
 from feedback.db import session_scope
 from feedback.models import Checkpoint, Dataset, TrainingRun
 from feedback.registry import create_run, get_live_checkpoint
-from serving.critique.critic import MathCritic
-from mathchat.settings import CritiqueSettings
-from tests.fakes import FakeEngine
-from training.config import CycleConfig, PoolSettings
-from training.cycle import CycleDeps, run_cycle
+from tests.fakes import fake_deps, small_config
+from training.config import CycleConfig
+from training.cycle import run_cycle
 from training.question_choice import choose_training_questions
-from training.pool import PoolQuestion, build_seed_pool, question_key
+from training.pool import PoolQuestion, question_key
 from training.run_record import CycleBusy
-from training.trainer_common import write_metadata
-
-REFS = {q.question: q.reference for q in build_seed_pool(400, seed=0)}
-ACCURACY = {"base": 1, "rft": 2, "dpo": 3}  # right answers out of every 4
-
-
-def scripted_engine(kind: str, checkpoint_id: str) -> FakeEngine:
-    counter = itertools.count()
-
-    def reply(messages, sampling):
-        question = messages[-1]["content"]
-        ref = REFS.get(question, "1")
-        right = next(counter) % 4 < ACCURACY[kind]
-        answer = ref if right else ref + "0"
-        return f"Let me work it out step by step. The answer is {answer}."
-
-    return FakeEngine([reply], checkpoint_id=checkpoint_id)
-
-
-def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None = None,
-              verifier_aurocs: list | None = None) -> CycleDeps:
-    base = tmp_path / "base-model"
-    base.mkdir(exist_ok=True)
-
-    @contextmanager
-    def open_engine(path, checkpoint_id, is_live):
-        if calls is not None:
-            calls.append((checkpoint_id, is_live))
-        kind = "base" if is_live else ("dpo" if checkpoint_id.startswith("dpo") else "rft")
-        yield scripted_engine(kind, checkpoint_id)
-
-    def train(job, job_path, log_path):
-        if fail_stage == job.kind:
-            raise RuntimeError(f"{job.kind} exploded")
-        rows = [json.loads(line) for line in job.data_path.read_text().splitlines()]
-        assert rows, "trainer received no rows"
-        job.output_dir.mkdir(parents=True)
-        extra = {}
-        if job.kind == "verifier":  # the held-out AUROCs the test scripted, in order
-            auroc = verifier_aurocs.pop(0) if verifier_aurocs else None
-            extra = {"evaluation": {"held_out": {"auroc": auroc}, "current": {"auroc": 0.5}
-                                    if job.current_verifier else None}}
-        write_metadata(job.output_dir, {**job.metadata, "rows": len(rows), **extra})
-        return job.output_dir
-
-    return CycleDeps(open_engine=open_engine,
-                     make_critic=lambda engine: MathCritic(CritiqueSettings(use_judge=False), policy=None),
-                     train=train, base_model_path=lambda: str(base),
-                     perplexity=lambda path: 10.0 if "base" in str(path) else 10.2)
-
-
-def small_config(**changes) -> CycleConfig:
-    """A small cycle; one RFT round unless a test asks for two (the default); no verifier unless asked."""
-    fields = dict(questions=40, k=4, dpo_questions=30, dpo_k=4, general_prompts=4, min_dpo_pairs=2, rft_rounds=1,
-                  train_verifier=False,
-                  pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=0))
-    return CycleConfig(**{**fields, **changes})
-
 
 def test_cycle_registers_the_better_checkpoint_as_candidate(settings, db, tmp_path):
     calls: list = []

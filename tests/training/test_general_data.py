@@ -2,7 +2,7 @@
 
 from tests.fakes import FakeEngine
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 
 
 def test_shipped_prompts_are_many_and_bilingual():

@@ -3,7 +3,7 @@
 import pytest
 
 from serving.engine import EngineError, Sample
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from tests.fakes import FakeEngine
 from training.sampler import sample_questions
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mathchat.settings import DatabaseSettings, Settings, TrainingSettings
-from tests.feedback.helpers import new_database
+from tests.fakes import new_database
 from training.scheduler import JOB_ID, LeaderLock, LeaderScheduler, build_scheduler
 
 

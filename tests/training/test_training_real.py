@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from mathchat.settings import load_settings
-from serving.critique.types import CritiqueResult
-from training.config import (CycleConfig, DPODataSettings, DPOTrainSettings, EvalSettings, PoolSettings,
-                             RFTDataSettings, SFTTrainSettings)
+from tests.fakes import ShortestPassesCritic, miniature_cycle_config
+from training.config import DPOTrainSettings, SFTTrainSettings
 from training.trainer_common import METADATA_FILE, read_metadata
 
 pytestmark = pytest.mark.training
@@ -74,35 +73,6 @@ def test_real_lora_sft_merges_into_a_plain_folder(base_model, tmp_path):
     out = train_sft(sft_rows(2), base_model, tmp_path / "lora",
                     SFTTrainSettings(max_steps=1, batch_size=2, max_length=128, lora=LoraSettings(enabled=True, r=4)))
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
-
-
-class ShortestPassesCritic:
-    """Passes the shortest of a question's samples and fails its siblings: every question is mixed, and the
-    passing answer is the one most likely to have finished inside the token budget (truncated answers
-    never become training data)."""
-
-    def critique(self, question, answer, reference=None, *, samples=None) -> CritiqueResult:
-        shortest = all(len(answer) <= len(other) for other in samples or [])
-        score = 9 if shortest else 2
-        return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="scripted",
-                              parts={}, critic_version="test", calibration_version="test")
-
-
-def miniature_cycle_config() -> CycleConfig:
-    """A whole cycle at the smallest sizes that still train: 4 questions x 2 samples, one step per trainer, two
-    RFT rounds (round 2 runs the later-round code; a third adds minutes on a slow machine and no new path)."""
-    return CycleConfig(
-        rft_rounds=2, questions=4, k=2, dpo_questions=3, dpo_k=2, general_prompts=2, min_rft_rows=1, min_dpo_pairs=1,
-        engine_backend="transformers",
-        sampling=CycleConfig().sampling.with_(max_tokens=160),
-        general_sampling=CycleConfig().general_sampling.with_(max_tokens=32),
-        pool=PoolSettings(seed_questions=60, eval_questions=4, logged_questions=0, level_weights={1: 1.0}),
-        rft=RFTDataSettings(require_stated_answer=False),
-        dpo_data=DPODataSettings(require_stated_answer=False),
-        sft=SFTTrainSettings(max_steps=1, batch_size=2, max_length=128),
-        dpo=DPOTrainSettings(max_steps=1, batch_size=2, max_length=128),
-        eval=EvalSettings(max_tokens=32, margin=0.0, require_significant=False, ppl_tolerance=1.0),
-    )
 
 
 def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model):

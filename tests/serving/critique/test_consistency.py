@@ -1,5 +1,5 @@
 from serving.critique.consistency import cluster_answers, consistency_part, draw_samples
-from serving.sampling import SamplingSettings
+from mathchat.sampling import SamplingSettings
 from tests.fakes import FakeEngine
 
 

@@ -70,7 +70,7 @@ def test_mathusereval_join_and_category_summary(tmp_path):
 
 def test_policy_answer_rows_label_real_answers_by_the_reference():
     from serving.critique.evaluate import policy_answer_rows
-    from serving.sampling import SamplingSettings
+    from mathchat.sampling import SamplingSettings
 
     engine = FakeEngine(replies=["12 × 7 = 84. The answer is 84.", "15 + 27 = 41. The answer is 41."])
     rows = policy_answer_rows(engine, [ROWS[0], ROWS[2]], SamplingSettings(max_tokens=32))

@@ -1,10 +1,10 @@
-"""The `mathchat` command: the operator's entry point. Each area registers its commands from mathchat/commands/."""
+"""The `mathchat` command: the operator's entry point. Each area registers its commands from cli/."""
 
 from __future__ import annotations
 
 import typer
 
-from mathchat.commands import critique, feedback, serve, training
+from cli import critique, feedback, serve, training
 
 app = typer.Typer(help="mathchat: math-tutoring chat that improves from its own use.", no_args_is_help=True)
 

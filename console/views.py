@@ -1,7 +1,7 @@
 """Everything one console panel shows, read in one transaction: the functions the handlers call.
 
 Each ``build_*_view`` takes a session and returns a frozen dataclass of plain values (tables, plot data,
-text) built from ``console_data`` and ``console_eval``.
+text) built from ``feedback.reads``, ``console.run_files``, ``console.tables`` and ``console.evaluation``.
 """
 
 from __future__ import annotations
@@ -13,29 +13,26 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from feedback import registry
-from serving.console_data import (
+from console.run_files import dataset_scores, read_jsonl_head
+from console.tables import Table, candidate_choices, example_rows, format_pct, promotions_table
+from feedback.reads import (
     CheckpointInfo,
     DatasetInfo,
     RunInfo,
-    Table,
     VolumeDay,
-    candidate_choices,
-    dataset_scores,
-    example_rows,
     feedback_volume_by_day,
-    format_pct,
-    get_checkpoint,
-    get_dataset,
-    lineage,
-    list_checkpoints,
-    list_datasets,
-    list_runs,
-    live_checkpoint,
-    load_run,
-    promotions_table,
-    read_jsonl_head,
+    get_checkpoint_info,
+    get_dataset_info,
+    get_live_checkpoint_info,
+    judge_human_agreement_by_day,
+    list_checkpoint_infos,
+    list_dataset_infos,
+    list_run_infos,
+    load_lineage,
+    load_run_info,
+    thumbs_up_rate_by_checkpoint,
 )
-from serving.console_eval import (
+from console.evaluation import (
     LineagePoint,
     baseline_id,
     category_values,
@@ -63,7 +60,7 @@ class RunView:
 
 def build_run_view(*, session: Session, run_id: int | None = None, limit: int = 30) -> RunView:
     """Recent runs and one of them (the newest when ``run_id`` is None) with its datasets."""
-    return RunView(list_runs(session=session, limit=limit), load_run(session=session, run_id=run_id))
+    return RunView(list_run_infos(session=session, limit=limit), load_run_info(session=session, run_id=run_id))
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,10 @@ class DatasetView:
 def build_dataset_view(*, session: Session, dataset_id: int | None, examples: int = 5) -> DatasetView:
     """A dataset with its first rows and sample scores (the newest dataset when ``dataset_id`` is None)."""
     if dataset_id is None:
-        newest = list_datasets(session=session)
+        newest = list_dataset_infos(session=session)
         dataset = newest[0] if newest else None
     else:
-        dataset = get_dataset(session=session, dataset_id=dataset_id)
+        dataset = get_dataset_info(session=session, dataset_id=dataset_id)
     if dataset is None:
         return DatasetView(None, Table(["question", "answer"]), {})
     return DatasetView(dataset, example_rows(dataset.kind, read_jsonl_head(dataset.path, examples)),
@@ -109,13 +106,13 @@ def build_candidate_view(*, session: Session, checkpoint_id: str | None, answers
 
     Without ``checkpoint_id`` the newest candidate is shown.
     """
-    live = live_checkpoint(session=session)
+    live = get_live_checkpoint_info(session=session)
     if checkpoint_id is None:
-        candidates = [c for c in list_checkpoints(session=session) if c.status == "candidate"
+        candidates = [c for c in list_checkpoint_infos(session=session) if c.status == "candidate"
                       and c.kind in registry.FAMILIES["policy"]]
         candidate = candidates[0] if candidates else None
     else:
-        candidate = get_checkpoint(session=session, checkpoint_id=checkpoint_id)
+        candidate = get_checkpoint_info(session=session, checkpoint_id=checkpoint_id)
     items = evaluation_items(session=session, checkpoint=candidate)
     cand_items = items.get(candidate.id, []) if candidate else []
     comparison_id, other_items = None, []
@@ -137,9 +134,9 @@ def build_candidate_view(*, session: Session, checkpoint_id: str | None, answers
     if other_items:
         scores[f"{'live' if comparison_id == (live.id if live else None) else 'baseline'} {comparison_id}"] = \
             item_scores(other_items)
-    chain = lineage(session=session, checkpoint_id=candidate.id) if candidate else []
+    chain = load_lineage(session=session, checkpoint_id=candidate.id) if candidate else []
     if live is not None and all(c.id != live.id for c in chain):
-        chain = lineage(session=session, checkpoint_id=live.id) + chain  # show where live stands too
+        chain = load_lineage(session=session, checkpoint_id=live.id) + chain  # show where live stands too
         chain = list({c.id: c for c in chain}.values())
     return CandidateView(candidate, live, comparison_id, evaluation_table(candidate, live), categories,
                          lineage_points(chain), scores, side_by_side(cand_items, other_items, answers),
@@ -161,8 +158,6 @@ class FeedbackView:
 
 def build_feedback_view(*, session: Session, since: datetime | None = None) -> FeedbackView:
     """Feedback statistics since a time (all time when None)."""
-    from feedback.reads import judge_human_agreement_by_day, thumbs_up_rate_by_checkpoint
-
     return FeedbackView(feedback_volume_by_day(session=session, since=since),
                         thumbs_up_rate_by_checkpoint(session=session, since=since),
                         judge_human_agreement_by_day(session=session, since=since))
@@ -181,5 +176,5 @@ class PromoteView:
 def build_promote_view(*, session: Session) -> PromoteView:
     """Live checkpoint, promotable checkpoints, the audit trail, and where a rollback would go."""
     previous = registry.previous_live_checkpoint(session=session)
-    return PromoteView(live_checkpoint(session=session), candidate_choices(list_checkpoints(session=session)),
-                       promotions_table(session=session), previous.id if previous else None)
+    return PromoteView(get_live_checkpoint_info(session=session), candidate_choices(list_checkpoint_infos(session=session)),
+                       promotions_table(registry.list_promotions(session=session, limit=30)), previous.id if previous else None)

@@ -1,29 +1,48 @@
-"""feedback/export.py: exact TRL conversational formats, DPO thresholds, filters, manifests."""
+"""training/export.py: exact TRL conversational formats, DPO thresholds, filters, manifests."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from feedback import store
-from feedback.export import (
+from feedback.db import make_engine
+from feedback.reads import AnswerRecord
+from serving.critique.types import CritiqueResult
+from tests.fakes import BACKENDS, make_chat, new_database, rolled_back_session
+from training.export import (
     ExportFilters,
     build_mathusereval_rows,
     manifest_path,
     pair_records_by_score_gap,
     write_export,
 )
-from feedback.reads import AnswerRecord
-from serving.critique.types import CritiqueResult
-from tests.feedback.helpers import make_chat
 from training.formats import FORMAT_VERSION
 
 Q = "What is 2+3?"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One migrated database of each backend for this module (exports read what the store wrote)."""
+    with new_database(request.param, tmp_path_factory.mktemp("export")) as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def session(store_engine: Engine) -> Iterator[Session]:
+    """A session rolled back after each test."""
+    with rolled_back_session(store_engine) as s:
+        yield s
 
 
 def _record(message_id: int, answer: str, score: int | None, question: str = Q,

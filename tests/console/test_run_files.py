@@ -8,11 +8,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from feedback import registry
+from feedback import reads
 from feedback.db import run_in_transaction
-from serving import console_data as data
+from console import run_files, tables
 from serving.live_model import SyncState
 from serving.vllm_supervisor import SwitchReport
-from tests.serving.console_helpers import db, make_loop  # noqa: F401  (db is a fixture)
+from tests.fakes import make_loop
 
 
 def read(db: Engine, fn, **kwargs):  # noqa: ANN001, ANN201, F811
@@ -21,52 +22,52 @@ def read(db: Engine, fn, **kwargs):  # noqa: ANN001, ANN201, F811
 
 def test_load_run_carries_its_datasets_and_log(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    run = read(db, data.load_run, run_id=loop.run_id)
+    run = read(db, reads.load_run_info, run_id=loop.run_id)
     assert {d.kind for d in run.datasets} == {"rft", "dpo"}
-    assert data.run_folders(run.datasets) == [str(loop.run_dir)]
-    assert data.run_log_files(run) == [loop.run_dir / "train_sft.log"]
-    assert "Run 1" in data.run_summary_markdown(run) and "sample_live" in data.run_summary_markdown(run)
-    assert read(db, data.load_run, run_id=999) is None
+    assert run_files.run_folders(run.datasets) == [str(loop.run_dir)]
+    assert run_files.run_log_files(run) == [loop.run_dir / "train_sft.log"]
+    assert "Run 1" in tables.run_summary_markdown(run) and "sample_live" in tables.run_summary_markdown(run)
+    assert read(db, reads.load_run_info, run_id=999) is None
 
 
 def test_run_log_tail_keeps_only_the_last_lines(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
     (loop.run_dir / "train_sft.log").write_text("".join(f"line {i}\n" for i in range(500)))
-    tail = data.run_log_tail(read(db, data.load_run, run_id=loop.run_id), lines=3)
+    tail = run_files.run_log_tail(read(db, reads.load_run_info, run_id=loop.run_id), lines=3)
     assert tail.endswith("line 497\nline 498\nline 499") and "line 496" not in tail
 
 
 def test_progress_table_and_timings_skip_bookkeeping() -> None:
     progress = {"owner": {"pid": 1, "host": "h"}, "start": {}, "pool": {"status": "done", "seconds": 2.0},
                 "train_sft": {"status": "running", "step": 3}}
-    table = data.progress_table(progress)
+    table = tables.progress_table(progress)
     assert [r[0] for r in table.rows] == ["start", "pool", "train_sft"]
     assert table.rows[2][6] == '{"step": 3}'
-    assert data.stage_timings(progress) == [("pool", 2.0, "done")]
+    assert tables.stage_timings(progress) == [("pool", 2.0, "done")]
 
 
 def test_dataset_scores_come_from_the_sample_file_named_in_the_manifest_inputs(
         db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    dataset = read(db, data.get_dataset, dataset_id=loop.rft_dataset_id)
-    assert data.dataset_scores(dataset) == {"samples_live": [float(s) for s in loop.live_scores]}
+    dataset = read(db, reads.get_dataset_info, dataset_id=loop.rft_dataset_id)
+    assert run_files.dataset_scores(dataset) == {"samples_live": [float(s) for s in loop.live_scores]}
     (loop.run_dir / "samples_live.jsonl").unlink()
-    assert data.dataset_scores(dataset) == {}
+    assert run_files.dataset_scores(dataset) == {}
 
 
 def test_example_rows_of_rft_file_show_question_and_answer(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    rows = data.read_jsonl_head(loop.run_dir / "rft.jsonl", 2)
-    assert data.example_rows("rft", rows).rows == [["0 + 1 = ?", "The answer is 1."], ["1 + 1 = ?", "The answer is 2."]]
+    rows = run_files.read_jsonl_head(loop.run_dir / "rft.jsonl", 2)
+    assert tables.example_rows("rft", rows).rows == [["0 + 1 = ?", "The answer is 1."], ["1 + 1 = ?", "The answer is 2."]]
 
 
 def test_read_jsonl_head_of_missing_file_is_empty(tmp_path: Path) -> None:
-    assert data.read_jsonl_head(tmp_path / "nope.jsonl") == []
+    assert run_files.read_jsonl_head(tmp_path / "nope.jsonl") == []
 
 
 def test_counts_by_kind_sums_rows(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
-    assert data.counts_by_kind(read(db, data.list_datasets)) == {"dpo": 1, "rft": 7}
+    assert tables.counts_by_kind(read(db, reads.list_dataset_infos)) == {"dpo": 1, "rft": 7}
 
 
 def test_lineage_follows_parents_oldest_first(db: Engine) -> None:  # noqa: F811
@@ -74,19 +75,19 @@ def test_lineage_follows_parents_oldest_first(db: Engine) -> None:  # noqa: F811
         registry.register_checkpoint(session=s, checkpoint_id="a", path="p", kind="base", status="live")
         registry.register_checkpoint(session=s, checkpoint_id="b", path="p", kind="rft", parent_id="a")
         registry.register_checkpoint(session=s, checkpoint_id="c", path="p", kind="dpo", parent_id="b")
-    assert [c.id for c in read(db, data.lineage, checkpoint_id="c")] == ["a", "b", "c"]
-    assert read(db, data.lineage, checkpoint_id="missing") == []
+    assert [c.id for c in read(db, reads.load_lineage, checkpoint_id="c")] == ["a", "b", "c"]
+    assert read(db, reads.load_lineage, checkpoint_id="missing") == []
 
 
 def test_switch_report_markdown_shows_each_phase() -> None:
-    text = data.switch_report_markdown(SwitchReport("a", "b", start_s=41.5, flip_s=0.002, drain_s=3.25,
+    text = tables.switch_report_markdown(SwitchReport("a", "b", start_s=41.5, flip_s=0.002, drain_s=3.25,
                                                     inflight_at_flip=2))
     assert "41.5 s" in text and "0.002 s" in text and "3.2 s" in text and "in flight at the flip: 2" in text
 
 
 def test_sync_status_flags_a_pending_switch_and_the_last_error() -> None:
     state = SyncState(served_id="a", last_error="switch to b failed: boom")
-    text = data.sync_status_markdown(state, "b")
+    text = tables.sync_status_markdown(state, "b")
     assert "served now: **a**" in text and "not switched" in text and "boom" in text
 
 
@@ -97,10 +98,10 @@ def test_run_summary_and_manifest_show_the_adaptation() -> None:
     note = "run 3: perplexity refused (+8.0% > +5.0%): sft.learning_rate 0.00015 -> 7.5e-05"
     adapt = {"status": "done", "note": note, "changes": [{"setting": "sft.learning_rate"}],
              "overrides": {"sft.learning_rate": 7.5e-5}}
-    run = data.RunInfo(4, "running", "schedule", "pool", {"adapt": adapt}, "", None, {"k": 4},
+    run = reads.RunInfo(4, "running", "schedule", "pool", {"adapt": adapt}, "", None, {"k": 4},
                        datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None)
-    assert f"**Settings adapted:** {note}" in data.run_summary_markdown(run)
-    assert data.run_manifest(run)["adaptation"]["overrides"] == {"sft.learning_rate": 7.5e-5}
+    assert f"**Settings adapted:** {note}" in tables.run_summary_markdown(run)
+    assert tables.run_manifest(run)["adaptation"]["overrides"] == {"sft.learning_rate": 7.5e-5}
     kept = replace(run, progress={"adapt": {"status": "done", "note": "run 3: candidate passed its gate", "changes": []}})
-    assert "**Settings:** run 3: candidate passed its gate" in data.run_summary_markdown(kept)
-    assert data.run_manifest(replace(run, progress={}))["adaptation"] is None
+    assert "**Settings:** run 3: candidate passed its gate" in tables.run_summary_markdown(kept)
+    assert tables.run_manifest(replace(run, progress={}))["adaptation"] is None

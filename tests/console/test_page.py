@@ -13,11 +13,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from feedback.models import Promotion
-from serving.console import ConsoleActions, NotOperator, build_console
+from console.page import ConsoleActions, NotOperator, build_console
 from serving.live_model import SwitchStatus, SyncState
 from serving.vllm_supervisor import SwitchReport
 from serving.web_auth import SessionUser
-from tests.serving.console_helpers import BASE_ID, CAND_ID, db, make_loop  # noqa: F401  (db is a fixture)
+from tests.fakes import BASE_ID, CAND_ID, make_loop
 
 OPERATOR = SessionUser(1, "admin", "operator")
 STUDENT = SessionUser(2, "stu", "student")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from feedback import registry
 from feedback.db import make_engine
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from tests.conftest import login_cookie, signup_cookie
+from serving.local_app import login_cookie, signup_cookie
 from tests.fakes import FakeEngine
 
 GRADIO_CALLS = ["promote", "rollback", "runs", "candidate", "feedback", "promote_panel", "start_cycle"]

@@ -19,8 +19,9 @@ from feedback.models import Message, Promotion
 from mathchat.settings import RateLimitSettings
 from serving.factory import PolicyRuntime
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
-from serving.promotion import promote, rollback
-from tests.conftest import login_cookie, signup_cookie, wait_ready
+from console.promotion import promote, rollback
+from serving.local_app import login_cookie, signup_cookie
+from tests.fakes import wait_ready
 
 
 @pytest.fixture

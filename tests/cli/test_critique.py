@@ -1,4 +1,4 @@
-"""mathchat/commands/critique.py: critique-eval --make-set, the --json report, calibration fitting, MathUserEval."""
+"""cli/critique.py: critique-eval --make-set, the --json report, calibration fitting, MathUserEval."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from mathchat.commands.critique import DEFAULT_MATHUSEREVAL, register
+from cli.critique import DEFAULT_MATHUSEREVAL, register
 from serving.critique.calibration import load_calibration
 
 

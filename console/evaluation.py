@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from serving.console_data import CheckpointInfo, Table, format_pct, list_datasets_of_run, run_folders
+from console.run_files import run_folders
+from console.tables import Table, format_pct
+from feedback.reads import CheckpointInfo, list_run_dataset_infos
 
 
 def find_summary(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -96,7 +98,7 @@ def eval_report_paths(*, session: Session, checkpoint: CheckpointInfo | None) ->
     paths = [p for p in [report_path(checkpoint.metrics)] if p]
     run_id = _find(checkpoint.metrics, "run_id")
     if isinstance(run_id, int):
-        for folder in run_folders(list_datasets_of_run(session=session, run_id=run_id)):
+        for folder in run_folders(list_run_dataset_infos(session=session, run_id=run_id)):
             candidate = str(Path(folder) / EVAL_REPORT_FILE)
             if candidate not in paths:
                 paths.append(candidate)

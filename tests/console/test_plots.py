@@ -8,9 +8,9 @@ import pytest
 from matplotlib.patches import Rectangle
 
 from feedback.reads import AgreementDay, CheckpointThumbs
-from serving import console_plots as plots
-from serving.console_data import VolumeDay
-from serving.console_eval import LineagePoint
+from console import plots
+from feedback.reads import VolumeDay
+from console.evaluation import LineagePoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

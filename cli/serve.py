@@ -49,13 +49,13 @@ def register(app: typer.Typer) -> None:
             False, help="Promote even though the candidate failed its evaluation gate (recorded)."),
             by: str = typer.Option("cli", help="Who promotes (recorded).")) -> None:
         """Make a candidate live; the running app switches to it blue/green within seconds."""
-        from serving.promotion import promote
+        from console.promotion import promote
 
         record(promote, checkpoint_id, by_user=by, override=override)
 
     @app.command("rollback")
     def rollback_cmd(by: str = typer.Option("cli", help="Who rolls back (recorded).")) -> None:
         """Return to the previous live checkpoint."""
-        from serving.promotion import rollback
+        from console.promotion import rollback
 
         record(rollback, by_user=by)

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from feedback.db import run_in_transaction
-from serving import console_eval as ev
-from serving.console_data import CheckpointInfo, get_checkpoint
-from tests.serving.console_helpers import BASE_ID, CAND_ID, block, db, make_loop  # noqa: F401  (db is a fixture)
+from console import evaluation as ev
+from feedback.reads import CheckpointInfo, get_checkpoint_info
+from tests.fakes import BASE_ID, CAND_ID, block, make_loop
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ def test_read_eval_items_reads_combined_and_single_reports_and_skips_missing(tmp
 
 def test_evaluation_items_find_the_runs_report_beside_its_datasets(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     loop = make_loop(db, tmp_path / "run-00001")
-    cand = run_in_transaction(db, lambda s: get_checkpoint(session=s, checkpoint_id=CAND_ID))
+    cand = run_in_transaction(db, lambda s: get_checkpoint_info(session=s, checkpoint_id=CAND_ID))
     paths = run_in_transaction(db, lambda s: ev.eval_report_paths(session=s, checkpoint=cand))
     assert paths == [str(loop.run_dir / "eval.json")]
     items = run_in_transaction(db, lambda s: ev.evaluation_items(session=s, checkpoint=cand))
@@ -70,7 +70,7 @@ def test_side_by_side_limits_rows_and_skips_unmatched() -> None:
 
 def test_gate_markdown_lists_reasons_and_figures(db: Engine, tmp_path: Path) -> None:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
-    text = ev.gate_markdown(run_in_transaction(db, lambda s: get_checkpoint(session=s, checkpoint_id=CAND_ID)))
+    text = ev.gate_markdown(run_in_transaction(db, lambda s: get_checkpoint_info(session=s, checkpoint_id=CAND_ID)))
     assert "failed" in text and "below the margin" in text and "McNemar p = 1" in text and "perplexity x1.010" in text
     passed = ev.gate_markdown(ck("p", {"gate": {"promotable": True, "reasons": ["+0.1"]}}, gate_passed=True))
     assert "passed" in passed and "override" not in passed

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from feedback.db import make_engine, run_in_transaction, upgrade_db
 from mathchat.settings import DatabaseSettings, ModelSettings, TrainingSettings, load_settings
-from serving import console_data as data
-from serving import console_views as views
-from tests.training.test_cycle import fake_deps, small_config
+from console import run_files, tables
+from console import views
+from tests.fakes import fake_deps, small_config
 from training.cycle import run_cycle
 
 
@@ -30,9 +30,9 @@ def test_console_views_read_a_real_cycles_outputs(tmp_path: Path) -> None:
 
         run_view = run_in_transaction(db, lambda s: views.build_run_view(session=s))
         assert run_view.run.status == "succeeded" and run_view.run.candidate_checkpoint_id == candidate_id
-        timed = [stage for stage, _, status in data.stage_timings(run_view.run.progress) if status == "done"]
+        timed = [stage for stage, _, status in tables.stage_timings(run_view.run.progress) if status == "done"]
         assert {"pool", "sample_live", "build_rft", "train_sft", "register"} <= set(timed)
-        assert "stage register done" in data.run_log_tail(run_view.run)
+        assert "stage register done" in run_files.run_log_tail(run_view.run)
 
         rft = next(d for d in run_view.run.datasets if d.kind == "rft")
         dataset_view = run_in_transaction(db, lambda s: views.build_dataset_view(session=s, dataset_id=rft.id))
@@ -43,9 +43,9 @@ def test_console_views_read_a_real_cycles_outputs(tmp_path: Path) -> None:
         assert cand.candidate.id == candidate_id and cand.comparison_id == live_id
         rows = {r[0]: r for r in cand.table.rows}
         expected = result["eval"][result["candidate"]["kind"]]["summary"]["overall"]["strict_accuracy"]["rate"]
-        assert rows["strict accuracy"][1] == data.format_pct(expected)
+        assert rows["strict accuracy"][1] == tables.format_pct(expected)
         live_rate = result["eval"]["live"]["summary"]["overall"]["strict_accuracy"]["rate"]
-        assert rows["strict accuracy"][2] == data.format_pct(live_rate)  # from the candidate's live_eval
+        assert rows["strict accuracy"][2] == tables.format_pct(live_rate)  # from the candidate's live_eval
         assert len(cand.answers.rows) == 10 and set(cand.scores) == {f"candidate {candidate_id}", f"live {live_id}"}
         assert [p.checkpoint_id for p in cand.lineage][0] == live_id and cand.lineage[-1].checkpoint_id == candidate_id
         assert "gate" in cand.gate

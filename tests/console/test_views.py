@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from feedback import registry, store
 from feedback.db import run_in_transaction
-from serving import console_data as data
-from serving import console_views as views
+from console import run_files, tables
+from console import views
 from serving.critique.types import CritiqueResult
-from tests.feedback.helpers import make_chat
-from tests.serving.console_helpers import BASE_ID, CAND_ID, db, make_loop  # noqa: F401  (db is a fixture)
+from tests.fakes import make_chat
+from tests.fakes import BASE_ID, CAND_ID, make_loop
 
 
 def read(db: Engine, fn, **kwargs):  # noqa: ANN001, ANN201, F811
@@ -27,13 +27,13 @@ def test_run_view_shows_newest_run_with_progress_datasets_and_log_files(
     view = read(db, views.build_run_view)
     assert view.run is not None and view.run.id == loop.run_id
     assert view.choices() == [(f"run {loop.run_id} · running · sample_live", loop.run_id)]
-    progress = data.progress_table(view.run.progress)
+    progress = tables.progress_table(view.run.progress)
     assert [row[0] for row in progress.rows] == ["pool", "sample_live"]
     assert progress.rows[1][1:5] == ["running", 40, 128, "31%"]
-    assert data.stage_timings(view.run.progress) == [("pool", 1.5, "done")]
-    log = data.run_log_tail(view.run)
+    assert tables.stage_timings(view.run.progress) == [("pool", 1.5, "done")]
+    log = run_files.run_log_tail(view.run)
     assert "stage pool started" in log and "step 2 loss 1.5" in log
-    manifest = data.run_manifest(view.run)
+    manifest = tables.run_manifest(view.run)
     assert {d["kind"] for d in manifest["datasets"]} == {"rft", "dpo"}
     assert manifest["config"] == {"k": 4}
 

@@ -19,7 +19,7 @@ from feedback.errors import InvalidInput
 from mathchat.settings import Settings
 from serving.external_vllm import describe_external
 from serving.live_model import LiveModelSync
-from serving.promotion import PromotionResult, promote, rollback
+from console.promotion import PromotionResult, promote, rollback
 from serving.web_auth import SessionUser, WebAuth
 
 

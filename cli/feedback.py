@@ -89,7 +89,7 @@ def export(
     from tqdm import tqdm
 
     from feedback.db import make_engine, session_scope
-    from feedback.export import EXPORT_FORMATS, ExportFilters, write_export
+    from training.export import EXPORT_FORMATS, ExportFilters, write_export
     from feedback.registry import record_dataset
 
     if format not in EXPORT_FORMATS:

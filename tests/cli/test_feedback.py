@@ -1,4 +1,4 @@
-"""mathchat/commands/feedback.py: db upgrade, user add, export (SQLite; the store itself is tested on both DBs)."""
+"""cli/feedback.py: db upgrade, user add, export (SQLite; the store itself is tested on both DBs)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from feedback import auth, store
 from feedback.db import make_engine, session_scope
 from feedback.models import Dataset
-from mathchat.commands.feedback import register
+from cli.feedback import register
 from serving.critique.types import CritiqueResult
 
 
@@ -27,7 +27,7 @@ def test_db_upgrade_user_add_and_export(tmp_path: Path) -> None:
     app = _app()
     result = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert result.exit_code == 0, result.output
-    head = max(p.name.split("_")[1] for p in (Path(__file__).parents[3] / "feedback" / "migrations" / "versions")
+    head = max(p.name.split("_")[1] for p in (Path(__file__).parents[2] / "feedback" / "migrations" / "versions")
                .glob("2*_*.py"))
     assert f"revision {head}" in result.output  # the newest migration, whichever that is
 

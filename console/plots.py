@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from feedback.reads import AgreementDay, CheckpointThumbs
-from serving.console_data import VolumeDay
-from serving.console_eval import LineagePoint
+from console.evaluation import LineagePoint
+from feedback.reads import AgreementDay, CheckpointThumbs, VolumeDay
 from training.stats import wilson_interval
 
 SCORES = list(range(1, 11))

@@ -2,8 +2,8 @@
 
 The page is mounted with ``auth_dependency=auth.operator_only``, and every handler checks the role again
 against the database (``require_operator``): a Gradio endpoint can be called directly, and a demoted or
-disabled operator loses access at once. Handlers take UI values, call one ``console_views.build_*`` view
-(one transaction) or one action, and map the result onto UI values; plots come from ``console_plots``.
+disabled operator loses access at once. Handlers take UI values, call one ``console.views.build_*`` view
+(one transaction) or one action, and map the result onto UI values; plots come from ``console.plots``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from console import evaluation, plots, run_files, tables, views
+from console.promotion import PromotionResult, promote, rollback
+from feedback import reads
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
-from serving import console_data as data
-from serving import console_eval
-from serving import console_plots as plots
-from serving import console_views as views
 from serving.live_model import LiveModelSync
-from serving.promotion import PromotionResult, promote, rollback
 from serving.web_auth import SessionUser, WebAuth
 
 T = TypeVar("T")
@@ -54,7 +52,7 @@ def require_operator(auth: WebAuth, request: gr.Request | None) -> SessionUser:
     return user
 
 
-def to_frame(table: data.Table) -> pd.DataFrame:
+def to_frame(table: tables.Table) -> pd.DataFrame:
     """A console table as a DataFrame for gr.Dataframe."""
     return pd.DataFrame(table.rows, columns=table.headers)
 
@@ -84,11 +82,11 @@ class ConsoleActions:
         require_operator(self.auth, request)
         view = self._read(lambda s: views.build_run_view(session=s, run_id=run_id))
         run = view.run
-        progress = data.progress_table(run.progress if run else {})
-        return (gr.update(choices=view.choices()), to_frame(data.runs_table(view.runs)),
-                data.run_summary_markdown(run), to_frame(progress),
-                plots.plot_stage_timings(data.stage_timings(run.progress if run else {})),
-                data.run_log_tail(run) if run else "", _json(data.run_manifest(run)) if run else {})
+        progress = tables.progress_table(run.progress if run else {})
+        return (gr.update(choices=view.choices()), to_frame(tables.runs_table(view.runs)),
+                tables.run_summary_markdown(run), to_frame(progress),
+                plots.plot_stage_timings(tables.stage_timings(run.progress if run else {})),
+                run_files.run_log_tail(run) if run else "", _json(tables.run_manifest(run)) if run else {})
 
     def start_cycle(self, request: gr.Request) -> str:
         """Launch ``mathchat cycle`` as a detached subprocess (it refuses itself if a run is active)."""
@@ -105,11 +103,11 @@ class ConsoleActions:
     def datasets(self, request: gr.Request) -> tuple:
         """Datasets list, total rows per kind, and the dataset picker."""
         require_operator(self.auth, request)
-        rows = self._read(lambda s: data.list_datasets(session=s))
-        counts = data.counts_by_kind(rows)
+        rows = self._read(lambda s: reads.list_dataset_infos(session=s))
+        counts = tables.counts_by_kind(rows)
         text = " · ".join(f"**{kind}**: {n} rows" for kind, n in counts.items()) or "No datasets recorded yet."
         choices = [(f"{d.id} · {d.kind} · run {d.run_id} · {d.count} rows", d.id) for d in rows]
-        return text, to_frame(data.datasets_table(rows)), gr.update(choices=choices)
+        return text, to_frame(tables.datasets_table(rows)), gr.update(choices=choices)
 
     def dataset(self, dataset_id: int | None, request: gr.Request) -> tuple:
         """One dataset: score histogram of its samples, first rows, manifest."""
@@ -125,7 +123,7 @@ class ConsoleActions:
     def checkpoints(self, request: gr.Request) -> Any:
         """The checkpoint picker (policy checkpoints, newest first)."""
         require_operator(self.auth, request)
-        rows = self._read(lambda s: data.list_checkpoints(session=s))
+        rows = self._read(lambda s: reads.list_checkpoint_infos(session=s))
         return gr.update(choices=[(f"{c.id} · {c.kind} · {c.status}", c.id) for c in rows
                                   if c.kind != "critic"])
 
@@ -156,7 +154,7 @@ class ConsoleActions:
         """Status of serving vs the DB, the candidate picker, and the audit trail."""
         require_operator(self.auth, request)
         view = self._read(lambda s: views.build_promote_view(session=s))
-        status = data.sync_status_markdown(self.sync.state, view.live.id if view.live else None)
+        status = tables.sync_status_markdown(self.sync.state, view.live.id if view.live else None)
         status += f"\n\nA rollback would return to **{view.rollback_to}**." if view.rollback_to else \
             "\n\nThere is no earlier live checkpoint to roll back to."
         return status, gr.update(choices=view.choices), to_frame(view.promotions)
@@ -166,8 +164,8 @@ class ConsoleActions:
         require_operator(self.auth, request)
         if not checkpoint_id:
             return "Pick a checkpoint."
-        info = self._read(lambda s: data.get_checkpoint(session=s, checkpoint_id=checkpoint_id))
-        return console_eval.gate_markdown(info)
+        info = self._read(lambda s: reads.get_checkpoint_info(session=s, checkpoint_id=checkpoint_id))
+        return evaluation.gate_markdown(info)
 
     def _switch(self, action: Callable[[], PromotionResult], verb: str) -> Iterator[str]:
         """Record the promotion, then follow its switch (performed here or by the sync loop) until it ends."""
@@ -183,7 +181,7 @@ class ConsoleActions:
         while not status.finished and time.monotonic() < deadline:
             yield head + f"\n\nSwitching the server ({status.state}, serving **{status.served}** until it is ready) …"
             status = self.sync.wait_for(result.to_id, SWITCH_POLL_S)
-        yield head + "\n\n" + data.switch_status_markdown(status)
+        yield head + "\n\n" + tables.switch_status_markdown(status)
 
     def promote(self, checkpoint_id: str | None, override: bool, request: gr.Request) -> Iterator[str]:
         """Promote the picked checkpoint (override recorded), then switch the server and show the report."""

@@ -4,8 +4,8 @@ import json
 
 from typer.testing import CliRunner
 
-from mathchat.cli import app
-from mathchat.commands.training import _cycle_config
+from cli.main import app
+from cli.training import _cycle_config
 from training.pool import is_held_out
 
 
