@@ -38,10 +38,13 @@ browser:
 run: install
 	$(PY) app.py
 
+# The floors first (pyproject's import-linter contracts; tests/test_layers.py checks them too): seconds.
 test: install browser
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -m "not vllm and not browser and not training" $(PYTEST_ARGS)
 
 bench: install

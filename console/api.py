@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from feedback import store
+from feedback import registry
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput
 from mathchat.settings import Settings
@@ -44,10 +44,10 @@ def build_operator_router(settings: Settings, db: Engine, sync: LiveModelSync, a
 
     def status_body() -> dict:
         def work(s):  # noqa: ANN001, ANN202
-            live = store.get_live_checkpoint(session=s)
+            live = registry.get_live_checkpoint(session=s)
             return {"live_in_db": live.id if live else None,
                     "checkpoints": [{"id": c.id, "kind": c.kind, "status": c.status, "gate_passed": c.gate_passed}
-                                    for c in store.list_checkpoints(session=s, limit=50)]}
+                                    for c in registry.list_checkpoints(session=s, limit=50)]}
 
         body = run_in_transaction(db, work)
         report = sync.state.last_report

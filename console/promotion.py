@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from feedback import store
+from feedback import registry
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput
 
@@ -29,10 +29,10 @@ def promote(db: Engine, checkpoint_id: str, *, by_user: str, override: bool = Fa
     """Make a candidate live (its stored evaluation is copied into the audit row)."""
 
     def work(s):  # noqa: ANN001, ANN202
-        target = store.get_checkpoint(session=s, checkpoint_id=checkpoint_id)
+        target = registry.get_checkpoint(session=s, checkpoint_id=checkpoint_id)
         if target is None:
             raise InvalidInput(f"No checkpoint {checkpoint_id!r}.")
-        p = store.record_promotion(session=s, to_id=checkpoint_id, by_user=by_user, action="promote",
+        p = registry.record_promotion(session=s, to_id=checkpoint_id, by_user=by_user, action="promote",
                                    evaluation=target.metrics, override=override)
         return PromotionResult(p.action, p.from_id, p.to_id, p.override)
 
@@ -43,10 +43,10 @@ def rollback(db: Engine, *, by_user: str) -> PromotionResult:
     """Return to the previous live checkpoint (the current one is marked rejected)."""
 
     def work(s):  # noqa: ANN001, ANN202
-        previous = store.previous_live_checkpoint(session=s)
+        previous = registry.previous_live_checkpoint(session=s)
         if previous is None:
             raise InvalidInput("There is no earlier live checkpoint to roll back to.")
-        p = store.record_promotion(session=s, to_id=previous.id, by_user=by_user, action="rollback",
+        p = registry.record_promotion(session=s, to_id=previous.id, by_user=by_user, action="rollback",
                                    evaluation=previous.metrics)
         return PromotionResult(p.action, p.from_id, p.to_id, p.override)
 

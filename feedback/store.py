@@ -4,7 +4,7 @@ Every function takes a keyword-only ``session`` and never commits: the request o
 it owns the transaction (``feedback.db.session_scope`` / ``run_in_transaction``). Refusals raise
 ``InvalidInput`` (or ``NotAllowed``) *before* anything is written. A student sees and rates only
 their own conversations. Checkpoints, runs and datasets live in ``feedback.registry``; training
-reads and console statistics in ``feedback.reads``; all are re-exported here for convenience.
+reads and console statistics in ``feedback.reads``: one way in to each.
 """
 
 from __future__ import annotations
@@ -31,46 +31,14 @@ from feedback.models import (
     User,
     utcnow,
 )
-from feedback.reads import (  # noqa: F401  (re-exported)
-    AnswerRecord,
-    TrainingQuestion,
-    judge_human_agreement_by_day,
-    normalise_question,
-    questions_for_training,
-    rated_answers,
-    thumbs_up_rate_by_checkpoint,
-)
-from feedback.registry import (  # noqa: F401  (re-exported)
-    append_run_log,
-    create_run,
-    finish_run,
-    get_active_run,
-    get_checkpoint,
-    get_live_checkpoint,
-    get_run,
-    list_checkpoints,
-    list_datasets,
-    list_promotions,
-    list_runs,
-    previous_live_checkpoint,
-    record_dataset,
-    record_promotion,
-    register_checkpoint,
-    update_checkpoint,
-    update_run_stage,
-)
-from serving.critique.types import VERDICT_KEY, CritiqueResult, verdict_entry
-
 TITLE_CHARS = 60
 """Length of a conversation title taken from its first question (characters)."""
 
-PART_COLUMNS = {
-    "judge": "judge_score",
-    "answer_match": "answer_score",
-    "steps": "steps_score",
-    "consistency": "consistency_score",
-}
-"""Critic part name -> the Critique column that holds its score (the full parts also go to ``parts`` JSON)."""
+CRITIQUE_FIELDS = (
+    "score", "band", "passed", "confidence", "explanation", "has_reference", "judge_score", "answer_score",
+    "steps_score", "consistency_score", "parts", "critic_version", "calibration_version",
+)
+"""The ``Critique`` columns a critique row sets (``serving.critique.types.CritiqueResult.to_row`` builds one)."""
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -314,8 +282,15 @@ def mark_interrupted_messages(*, session: Session, before: datetime | None = Non
 # --- critiques ---------------------------------------------------------------------------------
 
 
-def save_critique(*, session: Session, message_id: int, result: CritiqueResult) -> Critique:
-    """Store the critic's verdict on an assistant message; a newer verdict replaces the old one."""
+def save_critique(*, session: Session, message_id: int, row: Mapping[str, Any]) -> Critique:
+    """Store the critic's verdict on an assistant message; a newer verdict replaces the old one.
+
+    ``row`` is plain data keyed by ``CRITIQUE_FIELDS`` (missing fields are stored empty), so the store
+    knows nothing of the critic's types.
+    """
+    unknown = set(row) - set(CRITIQUE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown critique fields: {', '.join(sorted(unknown))}.")
     message = session.get(Message, message_id)
     if message is None or message.role != "assistant":
         raise InvalidInput(f"No assistant message {message_id} to critique.")
@@ -323,18 +298,9 @@ def save_critique(*, session: Session, message_id: int, result: CritiqueResult) 
     if critique is None:
         critique = Critique(message_id=message_id)
         session.add(critique)
-    critique.score = result.score
-    critique.band = result.band
-    critique.passed = result.passed
-    critique.confidence = result.confidence
-    critique.explanation = result.explanation
-    critique.has_reference = result.has_reference
-    for name, column in PART_COLUMNS.items():
-        part = result.parts.get(name)
-        setattr(critique, column, part.score if part is not None else None)
-    critique.parts = _jsonable({**result.to_dict()["parts"], VERDICT_KEY: verdict_entry(result)})
-    critique.critic_version = result.critic_version
-    critique.calibration_version = result.calibration_version
+    for name in CRITIQUE_FIELDS:
+        value = row.get(name, False if name == "has_reference" else None)
+        setattr(critique, name, _jsonable(value) if name == "parts" and value is not None else value)
     critique.created_at = utcnow()
     session.flush()
     return critique

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from feedback import auth as user_auth
+from feedback import auth as user_auth, registry
 from feedback import store
 from feedback.db import run_in_transaction
 from feedback.models import User
@@ -24,16 +24,16 @@ def ensure_live_checkpoint(settings: Settings, db: Engine) -> tuple[str, str]:
     """(id, path) of the live policy checkpoint; registers the configured base model on first start."""
 
     def work(s):  # noqa: ANN001, ANN202
-        live = store.get_live_checkpoint(session=s)
+        live = registry.get_live_checkpoint(session=s)
         if live is not None:
             return live.id, live.path
         path = resolve_model_path(settings)
         ckpt_id = DEFAULT_CHECKPOINT_ID if not settings.model.path else f"base-{Path(path).name}"[:128]
-        existing = store.get_checkpoint(session=s, checkpoint_id=ckpt_id)
+        existing = registry.get_checkpoint(session=s, checkpoint_id=ckpt_id)
         if existing is not None:  # a base registered before but not live (all rolled back): serve it
-            store.record_promotion(session=s, to_id=ckpt_id, by_user="system", action="rollback")
+            registry.record_promotion(session=s, to_id=ckpt_id, by_user="system", action="rollback")
             return ckpt_id, existing.path
-        store.register_checkpoint(session=s, checkpoint_id=ckpt_id, path=path, kind="base", status="live",
+        registry.register_checkpoint(session=s, checkpoint_id=ckpt_id, path=path, kind="base", status="live",
                                   gate_passed=True, config={"source": settings.model.path or "embedded-default"})
         return ckpt_id, path
 

@@ -281,7 +281,7 @@ class ChatService:
             return None
         samples = self.prefetch.take(answer_id, self.settings.vllm.request_timeout_s)
         result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None, samples=samples)
-        self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, result=result))
+        self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, row=result.to_row()))
         return view_of(result)
 
     # --- rating -------------------------------------------------------------------------------

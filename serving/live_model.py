@@ -18,7 +18,7 @@ from typing import Literal
 
 from sqlalchemy.engine import Engine
 
-from feedback import store
+from feedback import registry
 from feedback.db import run_in_transaction
 from mathchat.settings import Settings
 from serving.engine import ChatMessage, EngineError, Health, PolicyEngine, Sample, StreamEvent
@@ -127,7 +127,7 @@ class LiveModelSync:
 
     def live_in_db(self) -> tuple[str, str] | None:
         def work(s):  # noqa: ANN001, ANN202
-            live = store.get_live_checkpoint(session=s)
+            live = registry.get_live_checkpoint(session=s)
             return (live.id, live.path) if live else None
 
         return run_in_transaction(self.db, work, retries=1)

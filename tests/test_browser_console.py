@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from feedback import store
+from feedback import registry
 from feedback.db import make_engine, run_in_transaction, session_scope
 from feedback.models import Promotion
 from serving.model_cache import DEFAULT_CHECKPOINT_ID
@@ -36,7 +36,7 @@ def test_operator_sees_plot_and_promotes(served_app_factory, browser, default_mo
     for f in Path(default_model_path).iterdir():
         os.symlink(f, candidate / f.name)
     db = make_engine(app.settings.database.url)
-    run_in_transaction(db, lambda s: store.register_checkpoint(
+    run_in_transaction(db, lambda s: registry.register_checkpoint(
         session=s, checkpoint_id="rft-browser", path=str(candidate), kind="rft", parent_id=DEFAULT_CHECKPOINT_ID,
         gate_passed=True, metrics={"note": "browser test"}))
 

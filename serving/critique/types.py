@@ -42,6 +42,32 @@ class CritiqueResult:
         """JSON-ready form (for the store and exports)."""
         return asdict(self)
 
+    def to_row(self) -> dict[str, Any]:
+        """The plain row ``feedback.store.save_critique`` stores: one value per ``Critique`` column, so the
+        store never needs this type. Each part's score gets its own column; all parts, and the verdict as a
+        part-shaped entry, go to the ``parts`` JSON.
+
+        >>> r = CritiqueResult(8, "right_flawed", True, 0.9, "ok", {"steps": PartScore("steps", 7.0)}, "mc1", "c1")
+        >>> row = r.to_row(); row["steps_score"], row["judge_score"], sorted(row["parts"])
+        (7.0, None, ['steps', 'verdict'])
+        """
+        row = {name: getattr(self, name) for name in ("score", "band", "passed", "confidence", "explanation",
+                                                     "has_reference", "critic_version", "calibration_version")}
+        for name, column in PART_COLUMNS.items():
+            part = self.parts.get(name)
+            row[column] = part.score if part is not None else None
+        row["parts"] = {**self.to_dict()["parts"], VERDICT_KEY: verdict_entry(self)}
+        return row
+
+
+PART_COLUMNS = {
+    "judge": "judge_score",
+    "answer_match": "answer_score",
+    "steps": "steps_score",
+    "consistency": "consistency_score",
+}
+"""Critic part name -> the row field (a ``Critique`` column) that holds its score."""
+
 
 VERDICTS = ("right", "wrong", "unverified")
 VERDICT_KEY = "verdict"

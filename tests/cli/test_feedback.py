@@ -43,9 +43,9 @@ def test_db_upgrade_user_add_and_export(tmp_path: Path) -> None:
         a = store.begin_assistant_message(session=session, conversation_id=conversation.id, parent_id=q.id,
                                           checkpoint_id="base", sampling={})
         store.finish_assistant_message(session=session, message_id=a.id, status="ok", text="2")
-        store.save_critique(session=session, message_id=a.id, result=CritiqueResult(
+        store.save_critique(session=session, message_id=a.id, row=CritiqueResult(
             score=10, band="9-10", passed=True, confidence=0.9, explanation="", parts={},
-            critic_version="c", calibration_version="k"))
+            critic_version="c", calibration_version="k").to_row())
 
     out = tmp_path / "out" / "sft.jsonl"
     result = runner.invoke(app, ["export", "--format", "sft", "--out", str(out), "--since", "2026-01-01", "--url", url])

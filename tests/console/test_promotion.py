@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client
 from sqlalchemy import select
 
-from feedback import store
+from feedback import registry
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput
 from feedback.models import Message, Promotion
@@ -29,14 +29,14 @@ def db(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     upgrade_db(url)
     engine = make_engine(url)
-    run_in_transaction(engine, lambda s: store.register_checkpoint(
+    run_in_transaction(engine, lambda s: registry.register_checkpoint(
         session=s, checkpoint_id="base", path="/m/base", kind="base", status="live", gate_passed=True))
     yield engine
     engine.dispose()
 
 
 def add_candidate(db, ckpt_id: str, gate_passed: bool) -> None:
-    run_in_transaction(db, lambda s: store.register_checkpoint(
+    run_in_transaction(db, lambda s: registry.register_checkpoint(
         session=s, checkpoint_id=ckpt_id, path=f"/m/{ckpt_id}", kind="rft", parent_id="base",
         gate_passed=gate_passed, metrics={"accuracy": 0.2}))
 
@@ -104,7 +104,7 @@ def test_blue_green_switch_drops_no_chat_and_rollback_restores(served_app_factor
     candidate = tmp_path / "candidate"
     shutil.copytree(default_model_path, candidate)
     db = make_engine(app.settings.database.url)
-    run_in_transaction(db, lambda s: store.register_checkpoint(
+    run_in_transaction(db, lambda s: registry.register_checkpoint(
         session=s, checkpoint_id="rft-test", path=str(candidate), kind="rft", parent_id=DEFAULT_CHECKPOINT_ID,
         gate_passed=True))
     operator = login_cookie(app.url, "admin", app.admin_password)

@@ -98,8 +98,8 @@ def test_feedback_view_counts_volume_thumbs_and_agreement(db: Engine) -> None:  
         a = make_chat(s, "ann", checkpoint_id="base")
         b = make_chat(s, "bob", checkpoint_id="rft")
         make_chat(s, "cid", checkpoint_id="rft")  # answered, not rated
-        store.save_critique(session=s, message_id=a.answer.id, result=_critique(9))  # pass, thumbs up: agree
-        store.save_critique(session=s, message_id=b.answer.id, result=_critique(9))  # pass, thumbs down: disagree
+        store.save_critique(session=s, message_id=a.answer.id, row=_critique(9).to_row())  # pass, thumbs up: agree
+        store.save_critique(session=s, message_id=b.answer.id, row=_critique(9).to_row())  # pass, thumbs down: disagree
         store.upsert_rating(session=s, message_id=a.answer.id, user_id=a.user.id, liked=True)
         store.upsert_rating(session=s, message_id=b.answer.id, user_id=b.user.id, liked=False)
     view = read(db, views.build_feedback_view, since=datetime.now(UTC) - timedelta(days=1))

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from feedback import store
+from feedback import reads, store
 from feedback.models import utcnow
 from serving.critique.types import CritiqueResult
 from tests.fakes import make_chat
@@ -17,29 +17,29 @@ def _critique(session: Session, message_id: int, score: int | None) -> None:
         score=score, band=None, passed=None if score is None else score >= 7, confidence=None, explanation="",
         parts={}, critic_version="c", calibration_version="k",
     )
-    store.save_critique(session=session, message_id=message_id, result=result)
+    store.save_critique(session=session, message_id=message_id, row=result.to_row())
 
 
 def test_questions_for_training_dedupes_by_normalised_text(session: Session) -> None:
     ada = make_chat(session, "ada", question="What is 2+3?")
     bob = make_chat(session, "bob", question="  what is 2+3 ")
     make_chat(session, "cy", question="What is 7*8?")
-    questions = store.questions_for_training(session=session)
+    questions = reads.questions_for_training(session=session)
     assert [(q.text, q.user_id) for q in questions] == [("What is 2+3?", ada.user.id), ("What is 7*8?", questions[1].user_id)]
     assert bob.user.id not in {q.user_id for q in questions}
-    assert len(store.questions_for_training(session=session, limit=1)) == 1
+    assert len(reads.questions_for_training(session=session, limit=1)) == 1
 
 
 def test_questions_for_training_respects_since(session: Session) -> None:
     make_chat(session, "ada")
-    assert store.questions_for_training(session=session, since=utcnow() + timedelta(minutes=1)) == []
+    assert reads.questions_for_training(session=session, since=utcnow() + timedelta(minutes=1)) == []
 
 
 def test_rated_answers_joins_question_score_and_rating(session: Session) -> None:
     chat = make_chat(session, "ada", checkpoint_id="rft-1")
     _critique(session, chat.answer.id, 9)
     store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=False, reason="unclear")
-    [record] = store.rated_answers(session=session)
+    [record] = reads.rated_answers(session=session)
     assert (record.question, record.answer, record.score, record.passed) == ("What is 2+3?", chat.answer.content, 9, True)
     assert (record.liked, record.reason, record.checkpoint_id, record.user_id) == (False, "unclear", "rft-1", chat.user.id)
 
@@ -52,7 +52,7 @@ def test_rated_answers_filters_by_score_checkpoint_and_status(session: Session) 
     _critique(session, bad.answer.id, 2)
 
     def ids(**filters) -> list[int]:
-        return [r.message_id for r in store.rated_answers(session=session, **filters)]
+        return [r.message_id for r in reads.rated_answers(session=session, **filters)]
 
     assert ids() == [good.answer.id, bad.answer.id, unscored.answer.id]
     assert ids(min_score=7) == [good.answer.id]
@@ -70,8 +70,8 @@ def test_stats_report_thumbs_per_checkpoint_and_judge_agreement(session: Session
     for chat, score, liked in zip(chats, scores, likes):
         _critique(session, chat.answer.id, score)
         store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=liked)
-    thumbs = {t.checkpoint_id: (t.ratings, t.thumbs_up, t.rate) for t in store.thumbs_up_rate_by_checkpoint(session=session)}
+    thumbs = {t.checkpoint_id: (t.ratings, t.thumbs_up, t.rate) for t in reads.thumbs_up_rate_by_checkpoint(session=session)}
     assert thumbs == {"a": (2, 1, 0.5), "b": (2, 1, 0.5)}
-    [day] = store.judge_human_agreement_by_day(session=session)
+    [day] = reads.judge_human_agreement_by_day(session=session)
     # ada: pass & up (agree), bob: pass & down (disagree), cy: fail & down (agree), dee: unscored (excluded)
     assert (day.day, day.n, day.agree) == (utcnow().date(), 3, 2)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
-from feedback import store
+from feedback import registry
 from feedback.db import run_in_transaction, session_scope
 from feedback.errors import InvalidInput, StoreUnavailable
 from feedback.models import Checkpoint, TrainingRun
@@ -18,10 +18,10 @@ from console.promotion import promote
 
 def register(engine: Engine, *ids: str) -> None:
     def work(s):  # noqa: ANN001, ANN202
-        store.register_checkpoint(session=s, checkpoint_id="base", path="/m/base", kind="base", status="live",
+        registry.register_checkpoint(session=s, checkpoint_id="base", path="/m/base", kind="base", status="live",
                                   gate_passed=True)
         for checkpoint_id in ids:
-            store.register_checkpoint(session=s, checkpoint_id=checkpoint_id, path=f"/m/{checkpoint_id}", kind="rft",
+            registry.register_checkpoint(session=s, checkpoint_id=checkpoint_id, path=f"/m/{checkpoint_id}", kind="rft",
                                       gate_passed=True)
 
     run_in_transaction(engine, work)
@@ -37,19 +37,19 @@ def test_the_database_refuses_a_second_live_checkpoint_in_a_family(fresh_engine:
     with pytest.raises(IntegrityError):
         with session_scope(fresh_engine) as s:
             s.execute(text("UPDATE checkpoints SET status = 'live' WHERE id = 'rft-1'"))
-    run_in_transaction(fresh_engine, lambda s: store.register_checkpoint(
+    run_in_transaction(fresh_engine, lambda s: registry.register_checkpoint(
         session=s, checkpoint_id="critic-1", path="/m/c", kind="critic", status="live"))  # another family: fine
     assert live_ids(fresh_engine) == ["base", "critic-1"]
 
 
 def test_the_database_refuses_a_second_running_training_run(fresh_engine: Engine) -> None:
     with session_scope(fresh_engine) as s:
-        first = store.create_run(session=s)
-        store.update_run_stage(session=s, run_id=first.id, stage="start")
+        first = registry.create_run(session=s)
+        registry.update_run_stage(session=s, run_id=first.id, stage="start")
     with pytest.raises(IntegrityError):
         with session_scope(fresh_engine) as s:
-            second = store.create_run(session=s)
-            store.update_run_stage(session=s, run_id=second.id, stage="start")
+            second = registry.create_run(session=s)
+            registry.update_run_stage(session=s, run_id=second.id, stage="start")
 
 
 def test_concurrent_promotions_leave_exactly_one_live_checkpoint(fresh_engine: Engine) -> None:
@@ -75,7 +75,7 @@ def test_concurrent_promotions_leave_exactly_one_live_checkpoint(fresh_engine: E
         live = live_ids(fresh_engine)
         assert len(live) == 1, (r, live, outcomes)
         with session_scope(fresh_engine) as s:  # the audit trail chains: each promotion names the one before
-            chain = [(p.from_id, p.to_id) for p in reversed(store.list_promotions(session=s))]
+            chain = [(p.from_id, p.to_id) for p in reversed(registry.list_promotions(session=s))]
         assert all(a[1] == b[0] for a, b in zip(chain, chain[1:])), chain
 
 

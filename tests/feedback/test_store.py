@@ -155,7 +155,7 @@ def test_mark_interrupted_messages_fails_leftover_streams(session: Session) -> N
 
 def test_save_critique_stores_parts_as_columns_and_json(session: Session) -> None:
     chat = make_chat(session, "ada")
-    store.save_critique(session=session, message_id=chat.answer.id, result=_result(9))
+    store.save_critique(session=session, message_id=chat.answer.id, row=_result(9).to_row())
     session.expire_all()
     row = store.get_critique(session=session, message_id=chat.answer.id)
     assert (row.score, row.passed, row.judge_score, row.answer_score) == (9, True, 9.0, 10.0)
@@ -166,8 +166,8 @@ def test_save_critique_stores_parts_as_columns_and_json(session: Session) -> Non
 
 def test_newer_critique_replaces_the_old_one(session: Session) -> None:
     chat = make_chat(session, "ada")
-    store.save_critique(session=session, message_id=chat.answer.id, result=_result(9))
-    store.save_critique(session=session, message_id=chat.answer.id, result=_result(None, passed=False))
+    store.save_critique(session=session, message_id=chat.answer.id, row=_result(9).to_row())
+    store.save_critique(session=session, message_id=chat.answer.id, row=_result(None, passed=False).to_row())
     assert _count(session, Critique) == 1
     row = store.get_critique(session=session, message_id=chat.answer.id)
     assert row.score is None and row.passed is False
@@ -176,7 +176,7 @@ def test_newer_critique_replaces_the_old_one(session: Session) -> None:
 def test_critique_refuses_a_user_message(session: Session) -> None:
     chat = make_chat(session, "ada")
     with pytest.raises(InvalidInput):
-        store.save_critique(session=session, message_id=chat.question.id, result=_result(9))
+        store.save_critique(session=session, message_id=chat.question.id, row=_result(9).to_row())
 
 
 # --- ratings -----------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_saved_critique_keeps_its_verdict_in_the_parts_json(session: Session) ->
 
     chat = make_chat(session, "ada")
     result = replace(_result(9), verdict="unverified", verdict_reasons=["no reference answer"])
-    store.save_critique(session=session, message_id=chat.answer.id, result=result)
+    store.save_critique(session=session, message_id=chat.answer.id, row=result.to_row())
     session.expire_all()
     row = store.get_critique(session=session, message_id=chat.answer.id)
     assert row.parts["verdict"]["data"] == {"verdict": "unverified", "reasons": ["no reference answer"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feedback import store
+from feedback import registry
 from feedback.db import make_engine, run_in_transaction, upgrade_db
 from mathchat.settings import VLLMSettings
 from serving.factory import PolicyRuntime
@@ -93,7 +93,7 @@ def db(tmp_path: Path):
     upgrade_db(url)
     engine = make_engine(url)
     for ckpt, kind, status in (("base", "base", "live"), ("rft-1", "rft", "candidate")):
-        run_in_transaction(engine, lambda s, c=ckpt, k=kind, st=status: store.register_checkpoint(
+        run_in_transaction(engine, lambda s, c=ckpt, k=kind, st=status: registry.register_checkpoint(
             session=s, checkpoint_id=c, path=f"/ckpt/{c}", kind=k, status=st, gate_passed=True))
     yield engine
     engine.dispose()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback import store
+from feedback import registry
 from feedback.db import make_engine, run_in_transaction, upgrade_db
 from serving.factory import PolicyRuntime
 from serving.live_model import LiveModelSync, SwitchableEngine
@@ -41,7 +41,7 @@ def db(tmp_path: Path):
     upgrade_db(url)
     engine = make_engine(url)
     for ckpt, status in (("base", "live"), ("rft-1", "candidate")):
-        run_in_transaction(engine, lambda s, c=ckpt, st=status: store.register_checkpoint(
+        run_in_transaction(engine, lambda s, c=ckpt, st=status: registry.register_checkpoint(
             session=s, checkpoint_id=c, path=f"/m/{c}", kind="base" if c == "base" else "rft", status=st,
             gate_passed=True))
     yield engine

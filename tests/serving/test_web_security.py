@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from feedback import store
+from feedback import registry
 from feedback.db import run_in_transaction
 from serving.local_app import login_cookie, signup_cookie
 from tests.fakes import FakeEngine
@@ -21,7 +21,7 @@ def app(served_app_factory):  # noqa: ANN001
 
 
 def promotions(app) -> int:  # noqa: ANN001
-    return run_in_transaction(app.app.state.db, lambda s: len(store.list_promotions(session=s)))
+    return run_in_transaction(app.app.state.db, lambda s: len(registry.list_promotions(session=s)))
 
 
 def test_cross_site_rollback_and_promote_are_refused_before_anything_is_written(app) -> None:  # noqa: ANN001

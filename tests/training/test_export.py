@@ -58,8 +58,8 @@ def _critique(session: Session, message_id: int, score: int) -> None:
     store.save_critique(
         session=session,
         message_id=message_id,
-        result=CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="",
-                              parts={}, critic_version="c", calibration_version="k"),
+        row=CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="",
+                              parts={}, critic_version="c", calibration_version="k").to_row(),
     )
 
 

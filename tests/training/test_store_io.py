@@ -21,7 +21,7 @@ def ask(s, user_id, question, answer, *, result=None, liked=None):
                                 sampling={})
     finish_assistant_message(session=s, message_id=a.id, status="ok", text=answer)
     if result is not None:
-        save_critique(session=s, message_id=a.id, result=result)
+        save_critique(session=s, message_id=a.id, row=result.to_row())
     if liked is not None:
         upsert_rating(session=s, message_id=a.id, user_id=user_id, liked=liked)
     return a.id
