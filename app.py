@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from feedback.db import make_engine, upgrade_db
 from mathchat.settings import Settings, load_settings
-from serving.bootstrap import ensure_live_checkpoint, ensure_operator, fail_interrupted_answers
+from serving.bootstrap import ensure_operator, fail_interrupted_answers, live_checkpoint_at_start
 from serving.chat_api import build_chat_router
 from serving.chat_service import ChatService
 from serving.critique.bounded import pool as symbolic_pool
-from serving.critique.critic import MathCritic
+from serving.critique.critic import build_critic
 from serving.engine import PolicyEngine
 from serving.external_vllm import describe_external
 from serving.factory import PolicyRuntime, start_policy
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
                      connect_timeout_s=settings.database.connect_timeout_s)
     fail_interrupted_answers(db, settings)
     ensure_operator(settings, db)
-    live_id, live_path = ensure_live_checkpoint(settings, db)
+    live_id, live_path = live_checkpoint_at_start(settings, db)
     owns_runtime = runtime is None and engine is None
     if runtime is None:
         runtime = PolicyRuntime(engine=engine) if engine is not None else start_policy(
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     policy = SwitchableEngine(runtime.engine)
     served_id = runtime.engine.checkpoint_id if runtime.external_url else live_id  # an external server may differ
     sync = LiveModelSync(settings, db, runtime, policy, served_id=served_id)
-    critic = MathCritic.from_settings(settings, policy, db)  # with the live verifier, if any
+    critic = build_critic(settings, policy=policy, db=db)  # with the live verifier, if any
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)
 

@@ -24,7 +24,7 @@ from mathchat.settings import load_settings  # noqa: E402
 from serving.model_cache import resolve_model_path  # noqa: E402
 from training.config import DPOTrainSettings, SFTTrainSettings, TrainJob  # noqa: E402
 from training.launch import run_train_job  # noqa: E402
-from training.manifest import write_jsonl  # noqa: E402
+from mathchat.jsonl import write_jsonl  # noqa: E402
 from training.samples import DEFAULT_SYSTEM_PROMPT  # noqa: E402
 from training.seed_pool import generate_seed_questions  # noqa: E402
 from training.trainer_common import read_metadata  # noqa: E402

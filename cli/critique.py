@@ -20,7 +20,7 @@ def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None
     """The critic for evaluation: judge from --judge-url, else the policy (--engine-url or in-process); the
     verifier from --verifier or MATHCHAT_CRITIQUE__VERIFIER_PATH."""
     from mathchat.settings import load_settings
-    from serving.critique.critic import MathCritic, resolve_verifier
+    from serving.critique.critic import build_critic
     from serving.vllm_engine import OpenAIEngine
 
     settings = load_settings()
@@ -36,10 +36,8 @@ def _build_critic(no_judge: bool, judge_url: str | None, judge_model: str | None
 
             judge = build_engine(settings)
     # evaluation measures the judge whenever one is given, even where the calibration gives it no weight yet
-    critique = settings.critique.model_copy(update={"judge_when_uncalibrated": judge is not None,
-                                                    "verifier_path": verifier or settings.critique.verifier_path})
-    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling,
-                      verifier=resolve_verifier(critique)), settings
+    return build_critic(settings, policy=policy, judge=judge, judge_when_uncalibrated=judge is not None,
+                        verifier_path=verifier or settings.critique.verifier_path), settings
 
 
 def critique_eval(
@@ -62,7 +60,8 @@ def critique_eval(
 ) -> None:
     """Measure the critic (per part and combined, with and without reference), or make/fit its data."""
     from serving.critique import evaluate as ev
-    from serving.critique.labelled_set import make_labelled_set, read_jsonl, write_jsonl
+    from mathchat.jsonl import read_jsonl, write_jsonl
+    from serving.critique.labelled_set import make_labelled_set
 
     if make_set is not None:
         rows = make_labelled_set(n, seed, samples_k=samples_k)
@@ -129,13 +128,14 @@ def train_critic(
 ) -> None:
     """Fine-tune a critic (judge) model on critique SFT rows built from labelled answers."""
     from mathchat.settings import load_settings
-    from serving.critique.labelled_set import make_labelled_set, read_jsonl, write_jsonl
+    from mathchat.jsonl import read_jsonl, write_jsonl
+    from serving.critique.labelled_set import make_labelled_set
     from training.config import SFTTrainSettings
     from training.critic_data import balance_by_band, build_critic_rows
     from training.sft import train_sft
 
     items = list(read_jsonl(data)) if data else make_labelled_set(n, seed)
-    built = build_critic_rows(items)
+    built = build_critic_rows(items, pass_mark=load_settings().critique.pass_threshold)
     rows = balance_by_band(built.rows, per_band, seed) if per_band else built.rows
     typer.echo(f"{len(rows)} critique rows; bands {dict(built.bands)}; dropped {dict(built.dropped)}")
     if rows_out:

@@ -81,7 +81,7 @@ def export(
     since: Annotated[str | None, typer.Option(help="Answers from this ISO date/time (UTC if no zone).")] = None,
     until: Annotated[str | None, typer.Option(help="Answers before this ISO date/time (exclusive).")] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Only answers written by this checkpoint id.")] = None,
-    min_score: Annotated[int | None, typer.Option(help="Lowest critique score (sft defaults to 7).")] = None,
+    min_score: Annotated[int | None, typer.Option(help="Lowest critique score (sft defaults to the pass mark, 7).")] = None,
     max_score: Annotated[int | None, typer.Option(help="Highest critique score.")] = None,
     url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: settings.")] = None,
 ) -> None:
@@ -89,6 +89,7 @@ def export(
     from tqdm import tqdm
 
     from feedback.db import make_engine, session_scope
+    from mathchat.settings import load_settings
     from training.export import EXPORT_FORMATS, ExportFilters, write_export
     from feedback.registry import record_dataset
 
@@ -101,7 +102,8 @@ def export(
     engine = make_engine(_database_url(url))
     try:
         with session_scope(engine) as session, tqdm(unit=" rows", desc=f"export {format}", file=sys.stderr) as bar:
-            manifest = write_export(session=session, fmt=format, out=out, filters=filters, on_row=lambda _: bar.update())
+            manifest = write_export(session=session, fmt=format, out=out, filters=filters, on_row=lambda _: bar.update(),
+                                    pass_mark=load_settings().critique.pass_threshold)
             if format != "mathusereval":
                 record_dataset(session=session, kind=format, path=str(out.resolve()), count=manifest.count,
                                content_hash=manifest.content_hash, manifest=manifest.__dict__)

@@ -115,7 +115,8 @@ class ConsoleActions:
         view = self._read(lambda s: views.build_dataset_view(session=s, dataset_id=dataset_id))
         title = (f"critique scores of the samples behind dataset {view.dataset.id}" if view.dataset
                  else "critique scores")
-        return (plots.plot_score_histogram(view.scores, title), to_frame(view.examples),
+        return (plots.plot_score_histogram(view.scores, title, self.settings.critique.pass_threshold),
+                to_frame(view.examples),
                 _json(view.dataset.manifest) if view.dataset else {})
 
     # --- candidates vs live -----------------------------------------------------------------
@@ -134,7 +135,8 @@ class ConsoleActions:
         note = "" if view.comparison_id or view.candidate is None else \
             "\n\nNo per-question answers found for comparison (the evaluation report file is missing)."
         return (to_frame(view.table), view.gate + note,
-                plots.plot_score_histogram(view.scores, "critique scores on the held-out set"),
+                plots.plot_score_histogram(view.scores, "critique scores on the held-out set",
+                                           self.settings.critique.pass_threshold),
                 plots.plot_category_bars(view.categories),
                 plots.plot_lineage(view.lineage), to_frame(view.answers))
 

@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 
 from console.evaluation import LineagePoint
 from feedback.reads import AgreementDay, CheckpointThumbs, VolumeDay
+from mathchat.settings import PASS_THRESHOLD
 from training.stats import wilson_interval
 
 SCORES = list(range(1, 11))
-PASS_SCORE = 7
 
 
 def new_figure(width: float = 8.0, height: float = 3.6) -> tuple[Figure, object]:
@@ -42,8 +42,10 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def plot_score_histogram(groups: Mapping[str, Sequence[float]], title: str = "critique scores") -> Figure:
-    """Counts of each critique score 1-10, one bar colour per group; the pass threshold is marked.
+def plot_score_histogram(groups: Mapping[str, Sequence[float]], title: str = "critique scores",
+                         pass_mark: int = PASS_THRESHOLD) -> Figure:
+    """Counts of each critique score 1-10, one bar colour per group; the pass mark (the settings'
+    ``critique.pass_threshold``) is marked.
 
     Scores are rounded to the nearest integer and clipped to 1-10. Empty groups are left out.
     """
@@ -59,9 +61,9 @@ def plot_score_histogram(groups: Mapping[str, Sequence[float]], title: str = "cr
             counts[min(10, max(1, round(s))) - 1] += 1
         ax.bar([x + (i - (len(groups) - 1) / 2) * width for x in SCORES], counts, width,
                label=f"{label} (n={len(scores)})")
-    ax.axvline(PASS_SCORE - 0.5, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(pass_mark - 0.5, color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(SCORES)
-    ax.set_xlabel("critique score (pass >= 7)")
+    ax.set_xlabel(f"critique score (pass >= {pass_mark})")
     ax.set_ylabel("count")
     ax.set_title(title)
     ax.legend(fontsize=8)

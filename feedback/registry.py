@@ -206,6 +206,26 @@ def previous_live_checkpoint(*, session: Session, family: str = "policy") -> Che
     return None
 
 
+def ensure_live_checkpoint(*, session: Session, base_id: str, base_path: str, by_user: str,
+                           config: dict[str, Any] | None = None) -> Checkpoint:
+    """The live policy checkpoint; when there is none, the base model is made live: registered (``kind="base"``,
+    gate passed, ``config`` as given) on a fresh database, or, when it was registered before but is no longer
+    live (everything rolled back), restored with a ``rollback`` promotion by ``by_user``.
+
+    The one place both the app's first start and the training cycle go through, so they name and register the
+    base alike (``serving.model_cache.base_checkpoint_id``).
+    """
+    live = get_live_checkpoint(session=session, family="policy")
+    if live is not None:
+        return live
+    existing = session.get(Checkpoint, base_id)
+    if existing is not None:
+        record_promotion(session=session, to_id=base_id, by_user=by_user, action="rollback")
+        return existing
+    return register_checkpoint(session=session, checkpoint_id=base_id, path=base_path, kind="base", status="live",
+                               gate_passed=True, config=config)
+
+
 def list_promotions(*, session: Session, limit: int = 100) -> list[Promotion]:
     """The promotion audit trail, newest first."""
     return list(session.scalars(select(Promotion).order_by(Promotion.id.desc()).limit(limit)))

@@ -16,6 +16,10 @@ from mathchat.sampling import SamplingSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
+PASS_THRESHOLD = 7
+"""The paper's pass mark: a critique score at or above it passes. The default of ``critique.pass_threshold``,
+which every floor reads (the app's badge, the cycle, evaluation, exports, the console); pure helpers take it
+as a parameter defaulting to this."""
 
 
 class ModelSettings(BaseModel):
@@ -171,7 +175,7 @@ class VerdictSettings(BaseModel):
 class CritiqueSettings(BaseModel):
     """Math-Critique: how answers are judged."""
 
-    pass_threshold: int = Field(7, ge=1, le=10)
+    pass_threshold: int = Field(PASS_THRESHOLD, ge=1, le=10)
     """Critique score at or above which an answer passes."""
     use_judge: bool = True
     """Ask a judge LLM for an explanation and score."""

@@ -14,28 +14,24 @@ from feedback import store
 from feedback.db import run_in_transaction
 from feedback.models import User
 from mathchat.settings import Settings, replica_name
-from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+from serving.model_cache import base_checkpoint_id, resolve_model_path
 from serving.web_auth import write_private
 
 log = logging.getLogger(__name__)
 
 
-def ensure_live_checkpoint(settings: Settings, db: Engine) -> tuple[str, str]:
-    """(id, path) of the live policy checkpoint; registers the configured base model on first start."""
+def live_checkpoint_at_start(settings: Settings, db: Engine) -> tuple[str, str]:
+    """(id, path) of the live policy checkpoint; on first start the configured base model becomes live
+    (``feedback.registry.ensure_live_checkpoint``). The model folder is resolved (the embedded default converted)
+    only when the base is needed."""
 
     def work(s):  # noqa: ANN001, ANN202
         live = registry.get_live_checkpoint(session=s)
-        if live is not None:
-            return live.id, live.path
-        path = resolve_model_path(settings)
-        ckpt_id = DEFAULT_CHECKPOINT_ID if not settings.model.path else f"base-{Path(path).name}"[:128]
-        existing = registry.get_checkpoint(session=s, checkpoint_id=ckpt_id)
-        if existing is not None:  # a base registered before but not live (all rolled back): serve it
-            registry.record_promotion(session=s, to_id=ckpt_id, by_user="system", action="rollback")
-            return ckpt_id, existing.path
-        registry.register_checkpoint(session=s, checkpoint_id=ckpt_id, path=path, kind="base", status="live",
-                                  gate_passed=True, config={"source": settings.model.path or "embedded-default"})
-        return ckpt_id, path
+        if live is None:
+            live = registry.ensure_live_checkpoint(
+                session=s, base_id=base_checkpoint_id(settings), base_path=resolve_model_path(settings),
+                by_user="system", config={"source": settings.model.path or "embedded-default"})
+        return live.id, live.path
 
     return run_in_transaction(db, work)
 

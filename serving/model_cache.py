@@ -139,6 +139,20 @@ def resolve_model_path(settings: Settings) -> str:
     return configured
 
 
+def base_checkpoint_id(settings: Settings) -> str:
+    """The registry id of the configured base model (pure: nothing is read or converted).
+
+    >>> from mathchat.settings import ModelSettings
+    >>> base_checkpoint_id(Settings(model=ModelSettings(path=None)))
+    'base-smollm2-135m-instruct'
+    >>> base_checkpoint_id(Settings(model=ModelSettings(path="/models/qwen2.5-math-1.5b/")))
+    'base-qwen2.5-math-1.5b'
+    """
+    if not settings.model.path:
+        return DEFAULT_CHECKPOINT_ID
+    return f"base-{Path(settings.model.path).name}"[:128]
+
+
 def offline_env(settings: Settings) -> dict[str, str]:
     """Environment that keeps transformers/vLLM off the hub unless allowed."""
     env = {} if settings.model.allow_hub else {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -14,11 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mathchat.sampling import SamplingSettings
+from mathchat.settings import PASS_THRESHOLD
 from training.samples import DEFAULT_SYSTEM_PROMPT
 from training.seed_pool import DEFAULT_LEVEL_WEIGHTS
 
-PAD_TOKEN = "<|endoftext|>"
-"""SmolLM2's pad token is <|im_end|> (= end of turn); padding with it teaches the model never to stop."""
 
 
 class _Config(BaseModel):
@@ -195,7 +194,7 @@ class PoolSettings(_Config):
 class RFTDataSettings(_Config):
     """select_rft_examples thresholds."""
 
-    min_score: int = 7
+    min_score: int = PASS_THRESHOLD
     """Critique score an answer needs to be kept."""
     max_per_question: int = 2
     """Distinct passing answers kept per question."""
@@ -213,7 +212,7 @@ class RFTDataSettings(_Config):
 class DPODataSettings(_Config):
     """pair_by_score_gap thresholds."""
 
-    chosen_min: int = 7
+    chosen_min: int = PASS_THRESHOLD
     """Lowest score a chosen answer may have."""
     rejected_max: int = 4
     """Highest score a rejected answer may have."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mathchat.settings import CritiqueSettings
+from mathchat.settings import PASS_THRESHOLD, CritiqueSettings
 from serving.critique.bands import band_of
 from serving.critique.critic import MathCritic
 from serving.critique.prompt import build_critique_prompt, detect_language
@@ -42,8 +42,10 @@ def _symbolic_critic() -> MathCritic:
     return MathCritic(CritiqueSettings(use_judge=False, self_consistency_k=0))
 
 
-def target_score(item: dict[str, Any], result: CritiqueResult | None) -> tuple[int | None, str]:
-    """(score to teach, reason) for one labelled item; None when it must be dropped.
+def target_score(item: dict[str, Any], result: CritiqueResult | None,
+                 pass_mark: int = PASS_THRESHOLD) -> tuple[int | None, str]:
+    """(score to teach, reason) for one labelled item; None when it must be dropped (a score passes at
+    ``pass_mark``).
 
     >>> target_score({"source": "operator", "human_score": 4}, None)
     (4, 'operator score')
@@ -61,7 +63,7 @@ def target_score(item: dict[str, Any], result: CritiqueResult | None) -> tuple[i
             return int(item["human_score"]), "operator score"
         if label is None:
             return None, "operator item without a label"
-        if result is not None and result.score is not None and (result.score >= 7) == bool(label):
+        if result is not None and result.score is not None and (result.score >= pass_mark) == bool(label):
             return result.score, "operator label, symbolic score"
         return (9 if label else 2), "operator label"
     if verified is None:
@@ -115,7 +117,7 @@ def explanation_for(result: CritiqueResult, score: int, language: str) -> str:
 
 
 def build_critic_rows(items: Iterable[dict[str, Any]], *, with_and_without_reference: bool = True,
-                      critic: MathCritic | None = None) -> CriticDataResult:
+                      critic: MathCritic | None = None, pass_mark: int = PASS_THRESHOLD) -> CriticDataResult:
     """Critique SFT rows from labelled items ``{question, answer, reference?, is_correct?, human_score?, source?}``."""
     critic = critic or _symbolic_critic()
     out = CriticDataResult(rows=[])
@@ -124,7 +126,7 @@ def build_critic_rows(items: Iterable[dict[str, Any]], *, with_and_without_refer
         result = critic.critique(item["question"], item["answer"], reference) if reference else None
         if result is None and item.get("source") == "operator":
             result = critic.critique(item["question"], item["answer"], None)
-        score, reason = target_score(item, result)
+        score, reason = target_score(item, result, pass_mark)
         if score is None or result is None:
             out.dropped[reason] += 1
             continue

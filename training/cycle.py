@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mathchat.settings import Settings
+from mathchat.settings import PASS_THRESHOLD, Settings
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from training.adapt import Adaptation, adapt_config
@@ -50,7 +50,8 @@ from training.eval_report import write_reports
 from training.evaluate import evaluate, general_text_perplexity
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
-from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset, write_jsonl
+from mathchat.jsonl import write_jsonl
+from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset
 from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
                            write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
@@ -82,8 +83,8 @@ class CycleDeps:
 
 
 def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
-    """Real engines (vLLM or transformers), MathCritic, and subprocess training."""
-    from serving.critique.critic import MathCritic
+    """Real engines (vLLM or transformers), the settings' critic (``build_critic``), and subprocess training."""
+    from serving.critique.critic import build_critic
     from serving.model_cache import resolve_model_path
     from training.engines import CycleServer, checkpoint_engine, resolve_backend
     from training.launch import run_train_job
@@ -97,8 +98,8 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
         return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
 
     def make_critic(engine: PolicyEngine) -> Critic:
-        critique = settings.critique.model_copy(update={"use_judge": cfg.critic_use_judge})
-        return MathCritic(critique, policy=engine, judge=engine if cfg.critic_use_judge else None)
+        return build_critic(settings, policy=engine, judge=engine if cfg.critic_use_judge else None, verifier=None,
+                            use_judge=cfg.critic_use_judge)
 
     def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
@@ -130,7 +131,8 @@ def pick_best(reports: dict[str, dict[str, Any]]) -> str:
 
 def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], cfg: CycleConfig,
                         *, k: int, seed: int, desc: str,
-                        on_progress: Callable[[int, int], None] | None = None) -> list[ScoredSample]:
+                        on_progress: Callable[[int, int], None] | None = None,
+                        pass_mark: int = PASS_THRESHOLD) -> list[ScoredSample]:
     """k samples per question, each critiqued with its siblings as self-consistency evidence as soon as they
     arrive (while the next questions sample); with ``cfg.stop_at_mixed`` no further question is sent once that
     many are mixed (``training/sampling_plan.py``). Returned in question order."""
@@ -143,7 +145,7 @@ def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequenc
         scored[i] = [scored_sample(q.question_id, q.question, s.text,
                                    critic.critique(q.question, s.text, q.reference, samples=texts[:j] + texts[j + 1:]),
                                    user_id=q.user_id, system=cfg.system_prompt, sample_id=f"{q.question_id}#{j}",
-                                   finish_reason=s.finish_reason) for j, s in enumerate(samples)]
+                                   finish_reason=s.finish_reason, pass_mark=pass_mark) for j, s in enumerate(samples)]
         tally.add(s.score for s in scored[i])
         return tally.reached
 
@@ -161,10 +163,10 @@ def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
     return [to_plain(s) for s in samples]
 
 
-def sample_pass_rate(samples: Sequence[ScoredSample]) -> float | None:
-    """Share of scored samples that pass (score >= 7)."""
+def sample_pass_rate(samples: Sequence[ScoredSample], pass_mark: int = PASS_THRESHOLD) -> float | None:
+    """Share of scored samples that pass (score >= ``pass_mark``)."""
     scored = [s for s in samples if s.score is not None]
-    return sum(1 for s in scored if s.score >= 7) / len(scored) if scored else None  # type: ignore[operator]
+    return sum(1 for s in scored if s.score >= pass_mark) / len(scored) if scored else None  # type: ignore[operator]
 
 
 class Cycle:
@@ -173,6 +175,7 @@ class Cycle:
     def __init__(self, settings: Settings, cfg: CycleConfig, *, db, deps: CycleDeps, trigger: str = "manual"):
         self.settings, self.cfg, self.db, self.deps, self.trigger = settings, cfg, db, deps, trigger
         self.result: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "stages": {}}
+        self.pass_mark = settings.critique.pass_threshold
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
@@ -180,7 +183,7 @@ class Cycle:
         ec = self.cfg.eval
         return evaluate(engine, questions, system=self.cfg.system_prompt, max_tokens=ec.max_tokens,
                         concurrency=ec.concurrency, critic=critic if ec.use_critic else None, model_path=path,
-                        perplexity=self.deps.perplexity(path), baseline=baseline,
+                        perplexity=self.deps.perplexity(path), baseline=baseline, pass_mark=self.pass_mark,
                         on_progress=lambda d, t: self.rec.progress(stage, done=d, total=t))
 
     def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:
@@ -196,8 +199,9 @@ class Cycle:
 
     def run(self) -> dict[str, Any]:
         from feedback.db import run_in_transaction
-        from serving.model_cache import DEFAULT_CHECKPOINT_ID
-        from training.store_io import ensure_live_checkpoint, load_logged_questions, load_rated_samples
+        from feedback.registry import ensure_live_checkpoint
+        from serving.model_cache import base_checkpoint_id
+        from training.store_io import load_logged_questions, load_rated_samples
 
         cfg, adaptation = self._adapt(run_in_transaction)
         settings = self.settings
@@ -215,7 +219,8 @@ class Cycle:
         try:
             base_path = self.deps.base_model_path()
             live = run_in_transaction(self.db, lambda s: _live_info(ensure_live_checkpoint(
-                session=s, base_path=base_path, base_id=DEFAULT_CHECKPOINT_ID)))
+                session=s, base_id=base_checkpoint_id(settings), base_path=base_path, by_user="training",
+                config={"source": settings.model.path or "embedded-default"})))
             self.result["live"] = live
             self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
             candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
@@ -295,7 +300,8 @@ class Cycle:
             with self.deps.open_engine(live["path"], live["id"], True) as engine:
                 critic = self.deps.make_critic(engine)
                 live_samples = sample_and_critique(engine, critic, questions, cfg, k=cfg.k, seed=cfg.seed,
-                                                   desc="sample live", on_progress=self._progress_cb("sample_live"))
+                                                   desc="sample live", on_progress=self._progress_cb("sample_live"),
+                                                   pass_mark=self.pass_mark)
                 prompts = load_general_prompts()[:cfg.general_prompts]
                 answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
                                                   concurrency=cfg.sample_concurrency) if prompts else []
@@ -307,7 +313,7 @@ class Cycle:
                 else:
                     rec.log(f"live evaluation reused from {cache_path}")
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
-            self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples)}
+            self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples, self.pass_mark)}
 
         general = build_general_rows(answered)
         with rec.stage("build_rft"):
@@ -375,11 +381,12 @@ class Cycle:
                     last_samples = sample_and_critique(engine, critic, round_questions, cfg,
                                                        k=plan.k if plan else cfg.dpo_k,
                                                        seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
-                                                       on_progress=self._progress_cb(sample_stage))
+                                                       on_progress=self._progress_cb(sample_stage),
+                                                       pass_mark=self.pass_mark)
             used -= fresh - {s.question_id for s in last_samples}
             name = f"samples_{_round_name(r - 1)}"
             write_jsonl(samples_to_rows(last_samples), run_dir / f"{name}.jsonl")
-            info["samples"] = {"n": len(last_samples), "pass_rate": sample_pass_rate(last_samples)}
+            info["samples"] = {"n": len(last_samples), "pass_rate": sample_pass_rate(last_samples, self.pass_mark)}
             if r == 2:
                 self.result["rft_samples"] = info["samples"]
             if final_sampling:
@@ -403,7 +410,8 @@ class Cycle:
             with rec.stage("build_dpo"):
                 dc = cfg.dpo_data
                 rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
-                                                                                 system=cfg.system_prompt))
+                                                                                 system=cfg.system_prompt,
+                                                                                 pass_mark=self.pass_mark))
                 dpo = pair_by_score_gap(list(last_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from serving.critique.bands import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key

@@ -20,10 +20,10 @@ def resolve_checkpoint(settings: Settings, ref: str) -> tuple[str, str]:
     path = Path(ref)
     if path.is_dir():
         return str(path), read_metadata(path).get("checkpoint_id") or path.name
-    from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
+    from serving.model_cache import base_checkpoint_id, resolve_model_path
 
     if ref == "base":
-        return resolve_model_path(settings), DEFAULT_CHECKPOINT_ID
+        return resolve_model_path(settings), base_checkpoint_id(settings)
     from feedback.db import make_engine, session_scope
     from feedback.registry import get_checkpoint, get_live_checkpoint
 
@@ -34,7 +34,7 @@ def resolve_checkpoint(settings: Settings, ref: str) -> tuple[str, str]:
                                                                                               checkpoint_id=ref)
             if row is None:
                 if ref == "live":
-                    return resolve_model_path(settings), DEFAULT_CHECKPOINT_ID
+                    return resolve_model_path(settings), base_checkpoint_id(settings)
                 raise ValueError(f"{ref!r} is neither a folder nor a registered checkpoint id")
             return row.path, row.id
     finally:
@@ -43,16 +43,16 @@ def resolve_checkpoint(settings: Settings, ref: str) -> tuple[str, str]:
 
 def _evaluate_one(settings: Settings, ref: str, questions, cfg: EvalSettings, *, backend: str, url: str | None,
                   system: str | None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    from serving.critique.critic import MathCritic
+    from serving.critique.critic import build_critic
     from training.engines import checkpoint_engine
 
     path, checkpoint_id = resolve_checkpoint(settings, ref)
     with checkpoint_engine(settings, path, checkpoint_id, backend=backend, url=url) as engine:
-        critic = MathCritic(settings.critique.model_copy(update={"use_judge": False}), policy=engine) \
+        critic = build_critic(settings, policy=engine, judge=None, verifier=None, use_judge=False) \
             if cfg.use_critic else None
         return evaluate(engine, questions, system=system, max_tokens=cfg.max_tokens, concurrency=cfg.concurrency,
                         critic=critic, model_path=path, perplexity=general_text_perplexity(path),
-                        baseline=baseline)
+                        baseline=baseline, pass_mark=settings.critique.pass_threshold)
 
 
 def run_best_of_n(settings: Settings, checkpoint: str, data: Path, n: int, *, verifier_path: Path | None = None,

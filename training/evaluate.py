@@ -21,6 +21,7 @@ from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from mathchat.sampling import SamplingSettings
+from mathchat.settings import PASS_THRESHOLD
 from training.pool import PoolQuestion
 from training.sampler import sample_questions
 from training.stats import mcnemar_exact, wilson_interval
@@ -53,14 +54,15 @@ def _rate(k: int, n: int) -> dict[str, Any]:
     return {"k": k, "n": n, "rate": k / n if n else None, "ci95": [lo, hi]}
 
 
-def _critique_stats(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _critique_stats(items: Sequence[dict[str, Any]], pass_mark: int) -> dict[str, Any]:
     scores = [it["score"] for it in items if it.get("score") is not None]
     return {"scored": len(scores), "mean_score": sum(scores) / len(scores) if scores else None,
-            "pass_rate": sum(1 for s in scores if s >= 7) / len(scores) if scores else None}
+            "pass_rate": sum(1 for s in scores if s >= pass_mark) / len(scores) if scores else None}
 
 
-def summarize(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Overall and per-category figures from graded items (each question weighs the same).
+def summarize(items: Sequence[dict[str, Any]], pass_mark: int = PASS_THRESHOLD) -> dict[str, Any]:
+    """Overall and per-category figures from graded items (each question weighs the same; a critique score
+    passes at ``pass_mark``).
 
     >>> s = summarize([{"category": "a", "strict_correct": True, "correct": True, "format_ok": True, "score": 9},
     ...                {"category": "b", "strict_correct": False, "correct": False, "format_ok": False, "score": 2}])
@@ -75,7 +77,7 @@ def summarize(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "strict_accuracy": _rate(sum(1 for it in group if it["strict_correct"]), n),
             "accuracy": _rate(sum(1 for it in group if it["correct"]), n),
             "format_rate": (sum(1 for it in group if it["format_ok"]) / n) if n else None,
-            **_critique_stats(group),
+            **_critique_stats(group, pass_mark),
         }
 
     by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -136,6 +138,7 @@ def evaluate(
     perplexity: float | None = None,
     baseline: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    pass_mark: int = PASS_THRESHOLD,
 ) -> dict[str, Any]:
     """Evaluate the engine's checkpoint on ``questions``; returns the JSON-ready report.
 
@@ -167,7 +170,7 @@ def evaluate(
         "system_prompt": system,
         "questions": len(questions),
         "questions_sha256": data_hash,
-        "summary": summarize(items),
+        "summary": summarize(items, pass_mark),
         "perplexity": perplexity,
         "timings": {"generate_s": round(gen_seconds, 1), "total_s": round(time.monotonic() - started, 1)},
         "items": items,

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from feedback.models import utcnow
 from feedback.reads import AnswerRecord, normalise_question, rated_answers
-from training.dpo_data import CHOSEN_MIN, REJECTED_MAX, pair_by_score_gap
+from mathchat.settings import PASS_THRESHOLD
+from training.dpo_data import REJECTED_MAX, pair_by_score_gap
 from training.formats import FORMAT_VERSION, KTORow, MathUserEvalRow, PreferenceRow, SFTRow
+from training.manifest import config_hash
 from training.store_io import reference_verdicts, samples_from_records
 
 EXPORT_FORMATS = ("sft", "dpo", "kto", "mathusereval")
-SFT_MIN_SCORE = 7
-"""Default lowest critique score an answer needs to become SFT data (the paper's pass mark)."""
 REFERENCE_MIN_SCORE = 9
 """A MathUserEval export uses a stored answer as the reference only if the critic gave it at least this."""
 
@@ -82,16 +82,16 @@ def build_kto_row(question: str, answer: str, liked: bool) -> KTORow:
     return {**build_sft_row(question, answer), "label": liked}
 
 
-def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[int, bool] | None = None
-                              ) -> list[PreferenceRow]:
+def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[int, bool] | None = None,
+                              pass_mark: int = PASS_THRESHOLD) -> list[PreferenceRow]:
     """DPO pairs from stored answers, with the training loop's own builder (``pair_by_score_gap``).
 
-    Per question, its best answer (>= CHOSEN_MIN) against its worst (<= REJECTED_MAX); an uncontradicted
+    Per question, its best answer (>= ``pass_mark``) against its worst (<= REJECTED_MAX); an uncontradicted
     thumbs up/down stands in for the score. Unlike the cycle, an export keeps every user's pairs and
     does not require the "The answer is" format.
     """
     samples = samples_from_records(records, verdicts or {}, system=None)
-    return pair_by_score_gap(samples, require_stated_answer=False, max_per_user=None).rows
+    return pair_by_score_gap(samples, chosen_min=pass_mark, require_stated_answer=False, max_per_user=None).rows
 
 
 def build_mathusereval_rows(
@@ -125,15 +125,17 @@ def build_mathusereval_rows(
 # --- streaming from the store ------------------------------------------------------------------
 
 
-def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters) -> Iterator[dict[str, Any]]:
-    """The rows of one export format, streamed from the store (only ``ok`` answers are used)."""
+def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters,
+                     pass_mark: int = PASS_THRESHOLD) -> Iterator[dict[str, Any]]:
+    """The rows of one export format, streamed from the store (only ``ok`` answers are used; sft keeps answers
+    scored >= ``pass_mark`` unless ``filters.min_score`` says otherwise)."""
     query = {
         "since": filters.since, "until": filters.until, "checkpoint_id": filters.checkpoint_id,
         "min_score": filters.min_score, "max_score": filters.max_score,
     }
     if fmt == "sft":
         if query["min_score"] is None:
-            query["min_score"] = SFT_MIN_SCORE
+            query["min_score"] = pass_mark
         for record in rated_answers(session=session, **query):
             yield build_sft_row(record.question, record.answer)
     elif fmt == "kto":
@@ -141,20 +143,24 @@ def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters) -> I
             yield build_kto_row(record.question, record.answer, bool(record.liked))
     elif fmt == "dpo":
         records = list(rated_answers(session=session, **query))
-        yield from pair_records_by_score_gap(records, reference_verdicts(session, [r.message_id for r in records]))
+        verdicts = reference_verdicts(session, [r.message_id for r in records], pass_mark)
+        yield from pair_records_by_score_gap(records, verdicts, pass_mark)
     elif fmt == "mathusereval":
         yield from build_mathusereval_rows(rated_answers(session=session, **query))
     else:
         raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
 
 
-def config_hash(fmt: str, filters: ExportFilters) -> str:
-    """A short hash of what defines an export (format, version, filters, thresholds)."""
-    config = {
+def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD) -> dict[str, Any]:
+    """What defines an export (format, version, filters, thresholds); its ``config_hash`` goes in the manifest.
+
+    >>> export_config("sft", ExportFilters())["dpo"]
+    [7, 4]
+    """
+    return {
         "format": fmt, "format_version": FORMAT_VERSION, "filters": filters.to_dict(),
-        "sft_min_score": SFT_MIN_SCORE, "dpo": [CHOSEN_MIN, REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
+        "sft_min_score": pass_mark, "dpo": [pass_mark, REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
     }
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def manifest_path(out: Path) -> Path:
@@ -169,10 +175,12 @@ def write_export(
     out: Path,
     filters: ExportFilters = ExportFilters(),
     on_row: Callable[[int], None] | None = None,
+    pass_mark: int = PASS_THRESHOLD,
 ) -> ExportManifest:
     """Write one export as JSONL plus its manifest, atomically (a temp file renamed into place).
 
-    ``on_row(count)`` is called after each row (progress bars).
+    ``on_row(count)`` is called after each row (progress bars); ``pass_mark`` is the settings'
+    ``critique.pass_threshold``.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
@@ -182,7 +190,7 @@ def write_export(
     count = 0
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("wb") as handle:
-        for row in iter_export_rows(session=session, fmt=fmt, filters=filters):
+        for row in iter_export_rows(session=session, fmt=fmt, filters=filters, pass_mark=pass_mark):
             line = (json.dumps(row, ensure_ascii=False) + "\n").encode()
             handle.write(line)
             digest.update(line)
@@ -196,7 +204,7 @@ def write_export(
         path=str(out),
         count=count,
         content_hash="sha256:" + digest.hexdigest(),
-        config_hash=config_hash(fmt, filters),
+        config_hash=config_hash(export_config(fmt, filters, pass_mark)),
         filters=filters.to_dict(),
         created_at=utcnow().isoformat(),
     )

@@ -1,7 +1,8 @@
 """Data manifests: every built dataset says how it was made (counts per filter, thresholds, hashes, version).
 
-Hashes are sha256 over canonical JSONL (sorted keys, compact separators, UTF-8, one row per line), so the
-same rows always hash the same regardless of dict order or machine.
+Hashes are sha256 over canonical JSONL (``mathchat.jsonl``: sorted keys, compact separators, UTF-8, one row
+per line), so the same rows always hash the same regardless of dict order or machine. ``config_hash`` is the
+project's one hash of a config (datasets, exports).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mathchat.jsonl import canonical_json, canonical_jsonl, write_jsonl
 from training.formats import FORMAT_VERSION
 
 
@@ -23,20 +25,6 @@ class BuildResult:
     rows: list[Any]
     counts: dict[str, int] = field(default_factory=dict)
     filters: dict[str, Any] = field(default_factory=dict)
-
-
-def canonical_json(obj: Any) -> str:
-    """One canonical JSON text for hashing.
-
-    >>> canonical_json({"b": 1, "a": "é"})
-    '{"a":"é","b":1}'
-    """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def canonical_jsonl(rows: Iterable[Any]) -> str:
-    """Rows as canonical JSONL (each line newline-terminated)."""
-    return "".join(canonical_json(r) + "\n" for r in rows)
 
 
 def sha256_rows(rows: Iterable[Any]) -> str:
@@ -90,18 +78,8 @@ def build_manifest(kind: str, result: BuildResult, *, config: Any = None,
     }
 
 
-def write_jsonl(rows: Iterable[Any], path: Path) -> str:
-    """Write rows as canonical JSONL; returns its sha256 (equal to ``sha256_rows(rows)``)."""
-    text = canonical_jsonl(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_jsonl(path: Path) -> list[Any]:
-    """Rows of a JSONL file."""
-    with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_dataset(kind: str, result: BuildResult, out_dir: Path, *, config: Any = None,

@@ -12,7 +12,7 @@ import random
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from serving.critique.bands import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD
 from training.pool import PoolQuestion
 from training.samples import ScoredSample
 

@@ -10,6 +10,7 @@ import random
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 
+from mathchat.settings import PASS_THRESHOLD
 from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.pool import question_key
@@ -19,7 +20,7 @@ from training.text_similarity import dedupe_texts, states_answer
 
 def select_rft_examples(
     samples: Sequence[ScoredSample],
-    min_score: int = 7,
+    min_score: int = PASS_THRESHOLD,
     *,
     max_per_question: int = 2,
     max_per_user: int = 20,

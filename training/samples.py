@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mathchat.settings import PASS_THRESHOLD
 from serving.critique.types import CritiqueResult
 from serving.policy_prompt import POLICY_SYSTEM_PROMPT as DEFAULT_SYSTEM_PROMPT
 from training.formats import ChatMessage
@@ -40,23 +41,25 @@ class ScoredSample:
         return msgs + [{"role": "user", "content": self.question}]
 
 
-def verified_from_critique(result: CritiqueResult) -> bool | None:
+def verified_from_critique(result: CritiqueResult, pass_mark: int = PASS_THRESHOLD) -> bool | None:
     """True/False when the critique checked the final answer against a reference, else None.
 
-    The symbolic ``answer_match`` part decides when it scored; otherwise a reference-backed pass/fail.
+    The symbolic ``answer_match`` part decides when it scored (passing at ``pass_mark``); otherwise a
+    reference-backed pass/fail.
     """
     if not result.has_reference:
         return None
     part = result.parts.get("answer_match")
     if part is not None and part.score is not None:
-        return part.score >= 7
+        return part.score >= pass_mark
     return result.passed
 
 
 def scored_sample(question_id: str, question: str, answer: str, result: CritiqueResult, *,
                   user_id: str | None = None, rating: int | None = None, system: str | None = DEFAULT_SYSTEM_PROMPT,
-                  sample_id: str | None = None, finish_reason: str | None = None) -> ScoredSample:
-    """A ScoredSample from a critique result."""
+                  sample_id: str | None = None, finish_reason: str | None = None,
+                  pass_mark: int = PASS_THRESHOLD) -> ScoredSample:
+    """A ScoredSample from a critique result (``pass_mark``: the settings' ``critique.pass_threshold``)."""
     return ScoredSample(question_id=question_id, question=question, answer=answer, score=result.score,
-                        verified=verified_from_critique(result), rating=rating, user_id=user_id, system=system,
+                        verified=verified_from_critique(result, pass_mark), rating=rating, user_id=user_id, system=system,
                         sample_id=sample_id, finish_reason=finish_reason)

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from serving.critique.bands import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD
 from training.samples import ScoredSample
 
 DEFAULT_KS = (2, 3, 4, 6, 8)

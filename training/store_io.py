@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 
 from feedback.models import Checkpoint, Critique, TrainingRun
 from feedback.reads import AnswerRecord, questions_for_training, rated_answers
-from feedback.registry import get_live_checkpoint, register_checkpoint
-from serving.critique.bands import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD
 from training.adapt import PreviousRun
 from training.pool import question_key
 from training.samples import ScoredSample
@@ -24,14 +23,16 @@ def load_logged_questions(*, session: Session, limit: int) -> list[tuple[str, st
     return [(q.text, str(q.user_id)) for q in questions[-limit:]]
 
 
-def load_rated_samples(*, session: Session, system: str | None, limit: int = 5000) -> list[ScoredSample]:
+def load_rated_samples(*, session: Session, system: str | None, limit: int = 5000,
+                       pass_mark: int = PASS_THRESHOLD) -> list[ScoredSample]:
     """Students' rated answers as ScoredSamples (thumbs as ``rating``; reference verdict where the critic had one)."""
     records = []
     for record in rated_answers(session=session, rated_only=True):
         records.append(record)
         if len(records) >= limit:
             break
-    return samples_from_records(records, reference_verdicts(session, [r.message_id for r in records]), system=system)
+    return samples_from_records(records, reference_verdicts(session, [r.message_id for r in records], pass_mark),
+                                system=system)
 
 
 def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int, bool], *,
@@ -50,31 +51,17 @@ def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int,
     ]
 
 
-def reference_verdicts(session: Session, message_ids: Sequence[int]) -> dict[int, bool]:
-    """message id -> whether its reference check passed, for critiques that checked a reference."""
+def reference_verdicts(session: Session, message_ids: Sequence[int], pass_mark: int = PASS_THRESHOLD) -> dict[int, bool]:
+    """message id -> whether its reference check passed (scored >= ``pass_mark``), for critiques that checked a
+    reference."""
     out: dict[int, bool] = {}
     for start in range(0, len(message_ids), 500):
         chunk = list(message_ids[start:start + 500])
         query = select(Critique.message_id, Critique.answer_score).where(
             Critique.message_id.in_(chunk), Critique.has_reference.is_(True), Critique.answer_score.is_not(None))
         for message_id, answer_score in session.execute(query):
-            out[message_id] = answer_score >= PASS_THRESHOLD
+            out[message_id] = answer_score >= pass_mark
     return out
-
-
-def ensure_live_checkpoint(*, session: Session, base_path: str, base_id: str) -> Checkpoint:
-    """The live policy checkpoint; on a fresh database the base model is registered live first."""
-    live = get_live_checkpoint(session=session, family="policy")
-    if live is not None:
-        return live
-    existing = session.get(Checkpoint, base_id)
-    if existing is not None:
-        from feedback.registry import record_promotion
-
-        record_promotion(session=session, to_id=base_id, by_user="training", override=True)
-        return existing
-    return register_checkpoint(session=session, checkpoint_id=base_id, path=base_path, kind="base", status="live")
-
 
 
 def load_previous_run(*, session: Session, before: int | None = None) -> PreviousRun | None:

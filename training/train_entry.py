@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from training.config import TrainJob
-from training.manifest import read_jsonl
+from mathchat.jsonl import read_jsonl
 
 
 def run_job(job: TrainJob) -> Path:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mathchat.hardware import has_cuda, local_dtype, resolve_threads
-from training.config import PAD_TOKEN, TrainerSettings
+from serving.model_cache import PAD_TOKEN
+from training.config import TrainerSettings
 from training.formats import FORMAT_VERSION
 
 METADATA_FILE = "mathchat_checkpoint.json"

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from training.formats import VerifierRow
-from training.manifest import BuildResult, canonical_json, read_jsonl
+from mathchat.jsonl import canonical_json, read_jsonl
+from training.manifest import BuildResult
 from training.pool import is_held_out, question_key
 from training.samples import ScoredSample
 

@@ -12,7 +12,7 @@ and make it the app's verifier only when it beats the one in use on the same hel
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
    rows) in its metrics. Gate: it is promoted (an audit row by ``training``) when there is no live verifier or
    its AUROC beats the live one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
-   critic picks up the live verifier when it is built (``MathCritic.from_settings``).
+   critic picks up the live verifier when it is built (``serving.critique.critic.build_critic``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from training.config import CycleConfig, TrainJob
-from training.manifest import build_manifest, read_jsonl, write_jsonl
+from mathchat.jsonl import read_jsonl, write_jsonl
+from training.manifest import build_manifest
 from training.samples import ScoredSample
 from training.trainer_common import read_metadata
 from training.verifier_data import (ROWS_FILE, SampleBatch, append_verifier_rows, build_verifier_rows, file_sha256,

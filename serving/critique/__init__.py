@@ -2,7 +2,7 @@
 
 Public entry points:
 
-- ``critic.MathCritic`` (the ``types.Critic`` protocol): ``MathCritic.from_settings(settings, policy)``,
+- ``critic.MathCritic`` (the ``types.Critic`` protocol): ``build_critic(settings, policy=...)``,
   ``.critique(question, answer, reference=None, *, samples=None) -> CritiqueResult``, ``.draw_samples(question)``.
 - ``answers.extract_answer`` / ``answers_equivalent`` / ``gsm8k_reference``: the one answer checker.
 - ``prompt.build_critique_prompt`` and ``parse.parse_score``: the judge's prompt and its lenient parser.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mathchat.settings import PASS_THRESHOLD
+
 
 @dataclass(frozen=True)
 class Band:
@@ -22,8 +24,6 @@ BANDS: tuple[Band, ...] = (
     Band("right_flawed", 6, 8, "Right answer, but some steps are wrong", "答案正确，但部分步骤有误"),
     Band("all_right", 9, 10, "Answer and all steps right", "答案和步骤全部正确"),
 )
-PASS_THRESHOLD = 7
-"""Default score at or above which an answer passes (CritiqueSettings.pass_threshold overrides)."""
 
 
 def band_of(score: int | None) -> Band | None:

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 from pathlib import Path
+from typing import Any, Literal
 
 from mathchat.settings import CritiqueSettings, Settings
 from serving.critique.answers import answer_match_part
@@ -121,18 +122,6 @@ class MathCritic:
         self.sample_settings = base.with_(temperature=self.settings.self_consistency_temperature,
                                           max_tokens=self.settings.self_consistency_max_tokens)
         self.version = critic_version()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, policy: PolicyEngine | None, db=None) -> "MathCritic":  # noqa: ANN001
-        """The app's critic: the judge is the external endpoint when configured, else the policy itself; the
-        verifier is the configured one, else the live one in ``db`` (``resolve_verifier``)."""
-        judge: PolicyEngine | None = policy
-        if settings.critique.judge_url:
-            from serving.vllm_engine import OpenAIEngine
-
-            judge = OpenAIEngine.for_url(settings.critique.judge_url, settings.critique.judge_model)
-        return cls(settings.critique, policy=policy, judge=judge, sampling=settings.sampling,
-                   verifier=resolve_verifier(settings.critique, db))
 
     def _decisive(self, parts: dict[str, PartScore]) -> bool:
         """Whether the symbolic parts settle right/wrong without a judge."""
@@ -243,3 +232,30 @@ class MathCritic:
             verdict=verdict.name if verdict else None,
             verdict_reasons=list(verdict.reasons) if verdict else [],
         )
+
+
+AUTO: Literal["auto"] = "auto"
+"""``build_critic``'s default for a judge or verifier: choose it from the settings."""
+
+
+def build_critic(settings: Settings, *, policy: PolicyEngine | None,
+                 judge: PolicyEngine | None | Literal["auto"] = AUTO,
+                 verifier: Verifier | None | Literal["auto"] = AUTO, db=None,  # noqa: ANN001
+                 **critique_changes: Any) -> MathCritic:
+    """The one way to build a critic from settings: the app, the cycle, evaluation and the CLI all call it.
+
+    ``judge`` ``"auto"``: the external judge (``critique.judge_url``) when configured, else the policy itself.
+    ``verifier`` ``"auto"``: the configured one, else the live one in ``db`` (``resolve_verifier``).
+    ``critique_changes`` override fields of ``settings.critique`` for this critic only (``use_judge=False``);
+    the self-consistency samples start from ``settings.sampling``.
+    """
+    critique = settings.critique.model_copy(update=critique_changes) if critique_changes else settings.critique
+    if judge == AUTO:
+        judge = policy
+        if critique.judge_url:
+            from serving.vllm_engine import OpenAIEngine
+
+            judge = OpenAIEngine.for_url(critique.judge_url, critique.judge_model)
+    if verifier == AUTO:
+        verifier = resolve_verifier(critique, db)
+    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling, verifier=verifier)

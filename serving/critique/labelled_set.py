@@ -16,12 +16,10 @@ Real model answers fit the same format (``kind`` and ``source`` are free text, `
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 from serving.critique.answers import answers_equivalent, extract_answer
@@ -286,16 +284,3 @@ def make_labelled_set(n: int = 400, seed: int = 0, *, samples_k: int = 0,
             row["samples"] = simulated_samples(row, samples_k, policy_accuracy, sample_rng)
     return rows
 
-
-def write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)

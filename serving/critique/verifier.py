@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.critique.types import PartScore
+from serving.model_cache import PAD_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ CONFIG_FILE = "verifier.json"
 CALIBRATION_FILE = "calibration.json"
 PROBE_FILE = "probe.json"
 HEADS = ("mean_probe", "sequence_classification")
-PAD_TOKEN = "<|endoftext|>"
-"""SmolLM2's own pad token is <|im_end|>, the end-of-turn token (DESIGN.md): pad with end-of-text instead."""
 
 
 @dataclass(frozen=True)

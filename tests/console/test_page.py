@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from feedback.models import Promotion
+from mathchat.settings import CritiqueSettings
 from console.page import ConsoleActions, NotOperator, build_console
 from serving.live_model import SwitchStatus, SyncState
 from serving.vllm_supervisor import SwitchReport
@@ -61,7 +62,8 @@ class FakeSync:
 def console(db: Engine, tmp_path: Path) -> tuple[ConsoleActions, FakeSync, list[str]]:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
     sync, launched = FakeSync(), []
-    actions = ConsoleActions(SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0)), db, sync, FakeAuth(),  # type: ignore[arg-type]
+    settings = SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0), critique=CritiqueSettings())
+    actions = ConsoleActions(settings, db, sync, FakeAuth(),  # type: ignore[arg-type]
                              start_cycle=lambda: launched.append("cycle") or 4242)
     return actions, sync, launched
 

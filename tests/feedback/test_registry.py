@@ -134,3 +134,22 @@ def test_verifiers_have_their_own_live_slot(session) -> None:
     record_promotion(session=session, to_id="verifier-1", by_user="training")
     assert get_live_checkpoint(session=session, family="verifier").id == "verifier-1"
     assert get_live_checkpoint(session=session).id == "base"
+
+
+def test_fresh_database_gets_the_base_model_live(session: Session) -> None:
+    live = registry.ensure_live_checkpoint(session=session, base_id="base-x", base_path="/models/base",
+                                           by_user="system", config={"source": "embedded-default"})
+    assert (live.id, live.status, live.kind, live.gate_passed) == ("base-x", "live", "base", True)
+    again = registry.ensure_live_checkpoint(session=session, base_id="other", base_path="/elsewhere",
+                                            by_user="training")
+    assert again.id == "base-x"
+
+
+def test_a_base_left_without_a_live_checkpoint_is_restored_by_a_rollback(session: Session) -> None:
+    registry.ensure_live_checkpoint(session=session, base_id="base-x", base_path="/models/base", by_user="system")
+    registry.get_live_checkpoint(session=session).status = "rejected"  # everything rolled back
+    session.flush()
+    live = registry.ensure_live_checkpoint(session=session, base_id="base-x", base_path="/new", by_user="training")
+    assert (live.id, live.path, live.status) == ("base-x", "/models/base", "live")
+    promotion = registry.list_promotions(session=session)[0]
+    assert (promotion.action, promotion.to_id, promotion.by_user) == ("rollback", "base-x", "training")

@@ -3,7 +3,8 @@
 import json
 
 from training.formats import FORMAT_VERSION
-from training.manifest import BuildResult, build_manifest, config_hash, read_jsonl, sha256_rows, write_dataset
+from mathchat.jsonl import read_jsonl
+from training.manifest import BuildResult, build_manifest, config_hash, sha256_rows, write_dataset
 from training.config import RFTDataSettings
 
 

@@ -5,7 +5,7 @@ from feedback.store import (add_user_message, begin_assistant_message, create_co
                             finish_assistant_message, save_critique, upsert_rating)
 from serving.critique.types import CritiqueResult, PartScore
 from training.dpo_data import pair_by_score_gap
-from training.store_io import ensure_live_checkpoint, load_logged_questions, load_rated_samples
+from training.store_io import load_logged_questions, load_rated_samples
 
 
 def critique(score, answer_score=None, has_reference=False):
@@ -58,14 +58,6 @@ def test_rated_answers_become_samples_and_contradicted_thumbs_are_ignored(db):
     row = pair_by_score_gap(samples).rows[0]
     assert row["chosen"][0]["content"] == "The answer is 42."  # never the thumbs-up the reference failed
     assert row["prompt"][0] == {"role": "system", "content": "SYS"}
-
-
-def test_fresh_database_gets_the_base_model_live(db):
-    with session_scope(db) as s:
-        live = ensure_live_checkpoint(session=s, base_path="/models/base", base_id="base-x")
-        assert (live.id, live.status, live.kind) == ("base-x", "live", "base")
-    with session_scope(db) as s:
-        assert ensure_live_checkpoint(session=s, base_path="/elsewhere", base_id="other").id == "base-x"
 
 
 def test_previous_run_is_the_newest_succeeded_one_with_its_verdict_and_adaptation(db):

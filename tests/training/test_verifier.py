@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from training.config import TrainJob, VerifierTrainSettings
-from training.manifest import write_jsonl
+from mathchat.jsonl import write_jsonl
 from training.trainer_common import read_metadata
 
 

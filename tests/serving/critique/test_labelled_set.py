@@ -1,7 +1,8 @@
 from collections import Counter
 
 from serving.critique.answers import answers_equivalent, extract_answer
-from serving.critique.labelled_set import HUMAN_BANDS, make_labelled_set, read_jsonl, write_jsonl
+from mathchat.jsonl import read_jsonl, write_jsonl
+from serving.critique.labelled_set import HUMAN_BANDS, make_labelled_set
 from serving.critique.steps import check_steps
 
 
