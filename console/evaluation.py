@@ -181,7 +181,7 @@ EVAL_ROWS = [
     ("flexible accuracy", "accuracy", "pct"),
     ("format followed", "format_rate", "pct"),
     ("critique mean (1-10)", "mean_score", "num"),
-    ("critique pass rate (>= 7)", "pass_rate", "pct"),
+    ("critique pass rate (>= the pass mark)", "pass_rate", "pct"),
 ]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mathchat.settings import PASS_THRESHOLD
 from serving.critique.answers import answers_equivalent, extract_answer
 from serving.critique.calibration import Calibration, fit_calibration, part_features
 from serving.critique.critic import MathCritic
@@ -60,7 +61,7 @@ def _safe(value: float) -> float | None:
 
 
 def scorer_metrics(scores: Sequence[float], ranks: Sequence[float], labels: Sequence[bool | None],
-                   humans: Sequence[float | None], n_total: int, threshold: int = 7) -> dict[str, Any]:
+                   humans: Sequence[float | None], n_total: int, threshold: int = PASS_THRESHOLD) -> dict[str, Any]:
     """Coverage, accuracy, correlations and AUROC of one scorer (its unscored rows already dropped).
 
     >>> m = scorer_metrics([9, 2, 8, 3], [0.9, 0.1, 0.8, 0.3], [True, False, True, False], [10, 1, 8, 4], 5)
@@ -104,7 +105,7 @@ def verdict_metrics(results: Sequence[CritiqueResult], labels: Sequence[bool | N
 
 
 def summarize(rows: Sequence[dict[str, Any]], results: Sequence[dict[str, CritiqueResult | None]],
-              threshold: int = 7, confident_at: float = 0.7) -> dict[str, Any]:
+              threshold: int = PASS_THRESHOLD, confident_at: float = 0.7) -> dict[str, Any]:
     """All metrics: ``{"n", "acc_with_ref", "auroc_without_ref", "false_confident_without_ref", ...,
     "parts": {scorer: {condition: {...}}}}``."""
     report: dict[str, Any] = {"n": len(rows), "parts": defaultdict(dict)}
@@ -205,7 +206,7 @@ def load_mathusereval(directory: Path, answers_file: str = "model_answer_gpt-4-1
 
 
 def summarize_by_category(rows: Iterable[dict[str, Any]], results: Sequence[CritiqueResult],
-                          threshold: int = 7) -> dict[str, Any]:
+                          threshold: int = PASS_THRESHOLD) -> dict[str, Any]:
     """Mean score and pass rate (score >= threshold), overall and per category, as the paper reports."""
     groups: dict[str, list[int]] = defaultdict(list)
     unscored: dict[str, int] = defaultdict(int)

@@ -44,15 +44,37 @@ def test_fit_calibration_writes_a_loadable_file(tmp_path: Path):
     assert cal.coef["ref_match"] > 0 and cal.coef["cons_fraction"] > 0
 
 
-def test_mathusereval_scores_per_category_when_the_data_is_present():
-    import pytest
+def _write_mathusereval(folder: Path) -> Path:
+    """A four-question MathUserEval folder in the released format (the real one lives in shared/, not here)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    questions = [
+        {"question_id": 1, "source": "a", "question": "What is 2 + 3?", "reference": "5", "category": "calculate"},
+        {"question_id": 1, "source": "b", "question": "What is 12 * 3?", "reference": "36", "category": "calculate"},
+        {"question_id": 2, "source": "a", "question": "Solve x + 4 = 9.", "reference": "x = 5", "category": "algebra"},
+        {"question_id": 3, "source": "a", "question": "What is 7 - 10?", "reference": "-3", "category": "calculate"},
+    ]
+    answers = ["2 + 3 = 5. The answer is 5.", "12 * 3 = 35. The answer is 35.", "x = 9 - 4 = 5. The answer is 5.",
+               "7 - 10 = -3. The answer is -3."]
+    (folder / "math-user-eval.jsonl").write_text(
+        "".join(json.dumps({**q, "subcategory": ""}) + "\n" for q in questions), encoding="utf-8")
+    (folder / "model_answer_gpt-4-1106-preview.jsonl").write_text(
+        "".join(json.dumps({"question_id": q["question_id"], "source": q["source"], "answer": a,
+                            "model_id": "gpt-4-1106-preview"}) + "\n" for q, a in zip(questions, answers)),
+        encoding="utf-8")
+    return folder
 
-    if not (DEFAULT_MATHUSEREVAL / "math-user-eval.jsonl").exists():
-        pytest.skip("MathUserEval not present")
-    result = CliRunner().invoke(_app(), ["critique-eval", "--mathusereval", "--no-judge", "--json", "--limit", "40"])
+
+def test_mathusereval_scores_per_category(tmp_path: Path):
+    folder = _write_mathusereval(tmp_path / "mathusereval")
+    result = CliRunner().invoke(_app(), ["critique-eval", "--mathusereval", "--mathusereval-dir", str(folder),
+                                         "--no-judge", "--json", "--limit", "40"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["n"] == 40 and "overall" in report["by_category"]
+    assert report["n"] == 4 and {"overall", "calculate", "algebra"} <= set(report["by_category"])
+
+
+def test_the_default_mathusereval_folder_is_the_shared_release():
+    assert DEFAULT_MATHUSEREVAL.parts[-3:] == ("shared", "datasets", "mathusereval")
 
 
 def test_train_critic_builds_rows_and_calls_the_sft_trainer(tmp_path: Path, monkeypatch):
