@@ -37,7 +37,7 @@ from serving.critique.types import CritiqueResult
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
 from training.config import (CycleConfig, DPODataSettings, DPOTrainSettings, EvalSettings, PoolSettings,
                              RFTDataSettings, SFTTrainSettings)
-from training.cycle import CycleDeps
+from training.cycle_deps import CycleDeps
 from training.pool import build_seed_pool
 from training.trainer_common import write_metadata
 

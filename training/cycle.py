@@ -34,80 +34,33 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mathchat.settings import PASS_THRESHOLD, Settings
+from mathchat.jsonl import write_jsonl
+from mathchat.settings import Settings
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from training.adapt import Adaptation, adapt_config
 from training.config import CycleConfig, TrainJob
+from training.cycle_deps import CycleDeps, default_deps
+from training.cycle_samples import sample_and_critique, sample_pass_rate, samples_to_rows
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
-from training.evaluate import evaluate, general_text_perplexity
+from training.evaluate import evaluate
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
-from mathchat.jsonl import write_jsonl
-from training.manifest import BuildResult, sha256_rows, to_plain, write_dataset
+from training.manifest import BuildResult, sha256_rows, write_dataset
 from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
                            write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
 from training.run_record import CycleBusy, RunRecorder
-from training.sampler import sample_questions
-from training.sampling_plan import MixedTally, pass_rates, plan_round, scores_by_question
-from training.samples import ScoredSample, scored_sample
+from training.sampling_plan import pass_rates, plan_round, scores_by_question
+from training.samples import ScoredSample
 
 log = logging.getLogger(__name__)
-
-EngineOpener = Callable[[str, str, bool], AbstractContextManager[PolicyEngine]]
-"""(model_path, checkpoint_id, is_live) -> context manager yielding an engine serving that checkpoint."""
-
-
-@dataclass
-class CycleDeps:
-    """The cycle's side-effecting collaborators (tests swap in small ones)."""
-
-    open_engine: EngineOpener
-    make_critic: Callable[[PolicyEngine], Critic]
-    train: Callable[[TrainJob, Path, Path], Path]
-    """(job, job_file, log_file) -> checkpoint folder."""
-    base_model_path: Callable[[], str]
-    perplexity: Callable[[str], float]
-    """General-text perplexity of a checkpoint folder (language-ability check)."""
-    close: Callable[[], None] = lambda: None
-    """Release what the engines hold (the cycle's vLLM server) once the cycle ends."""
-
-
-def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
-    """Real engines (vLLM or transformers), the settings' critic (``build_critic``), and subprocess training."""
-    from serving.critique.critic import build_critic
-    from serving.model_cache import resolve_model_path
-    from training.engines import CycleServer, checkpoint_engine, resolve_backend
-    from training.launch import run_train_job
-
-    server = CycleServer(settings) if resolve_backend(cfg.engine_backend) == "vllm" else None
-
-    def open_engine(path: str, checkpoint_id: str, is_live: bool):
-        url = cfg.live_url if is_live else None
-        if server is not None and not url:
-            return server.checkpoint(path, checkpoint_id)
-        return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
-
-    def make_critic(engine: PolicyEngine) -> Critic:
-        return build_critic(settings, policy=engine, judge=engine if cfg.critic_use_judge else None, verifier=None,
-                            use_judge=cfg.critic_use_judge)
-
-    def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
-        return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
-
-    return CycleDeps(open_engine=open_engine, make_critic=make_critic, train=train,
-                     base_model_path=lambda: resolve_model_path(settings), perplexity=general_text_perplexity,
-                     close=server.close if server is not None else lambda: None)
-
 
 # --- pure helpers --------------------------------------------------------------------------------
 
@@ -124,49 +77,6 @@ def pick_best(reports: dict[str, dict[str, Any]]) -> str:
         return (o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
 
     return max(reports, key=key)
-
-
-# --- stages ----------------------------------------------------------------------------------------
-
-
-def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], cfg: CycleConfig,
-                        *, k: int, seed: int, desc: str,
-                        on_progress: Callable[[int, int], None] | None = None,
-                        pass_mark: int = PASS_THRESHOLD) -> list[ScoredSample]:
-    """k samples per question, each critiqued with its siblings as self-consistency evidence as soon as they
-    arrive (while the next questions sample); with ``cfg.stop_at_mixed`` no further question is sent once that
-    many are mixed (``training/sampling_plan.py``). Returned in question order."""
-    sampling = cfg.sampling.with_(seed=seed)
-    tally = MixedTally(cfg.stop_at_mixed)
-    scored: dict[int, list[ScoredSample]] = {}
-
-    def critique(i: int, samples: Sequence) -> bool:
-        q, texts = questions[i], [s.text for s in samples]
-        scored[i] = [scored_sample(q.question_id, q.question, s.text,
-                                   critic.critique(q.question, s.text, q.reference, samples=texts[:j] + texts[j + 1:]),
-                                   user_id=q.user_id, system=cfg.system_prompt, sample_id=f"{q.question_id}#{j}",
-                                   finish_reason=s.finish_reason, pass_mark=pass_mark) for j, s in enumerate(samples)]
-        tally.add(s.score for s in scored[i])
-        return tally.reached
-
-    sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
-                     concurrency=cfg.sample_concurrency, skip_errors=True, desc=desc, on_progress=on_progress,
-                     on_question=critique)
-    if tally.reached:
-        log.info("%s: %d mixed questions after %d of %d; sampling stopped", desc, tally.mixed, tally.seen,
-                 len(questions))
-    return [s for i in sorted(scored) for s in scored[i]]
-
-
-def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
-    """Samples as JSON rows (kept with the run for audit and re-builds)."""
-    return [to_plain(s) for s in samples]
-
-
-def sample_pass_rate(samples: Sequence[ScoredSample], pass_mark: int = PASS_THRESHOLD) -> float | None:
-    """Share of scored samples that pass (score >= ``pass_mark``)."""
-    scored = [s for s in samples if s.score is not None]
-    return sum(1 for s in scored if s.score >= pass_mark) / len(scored) if scored else None  # type: ignore[operator]
 
 
 class Cycle:

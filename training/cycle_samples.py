@@ -1,0 +1,62 @@
+"""The cycle's samples: k answers per question from one checkpoint, each critiqued as soon as its siblings arrive.
+
+The ``ScoredSample``s it returns are all the RFT and DPO builders read (``training/samples.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mathchat.settings import PASS_THRESHOLD
+from serving.critique.types import Critic
+from serving.engine import PolicyEngine
+from training.config import CycleConfig
+from training.manifest import to_plain
+from training.pool import PoolQuestion
+from training.sampler import sample_questions
+from training.sampling_plan import MixedTally
+from training.samples import ScoredSample, scored_sample
+
+log = logging.getLogger(__name__)
+
+
+def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], cfg: CycleConfig,
+                        *, k: int, seed: int, desc: str,
+                        on_progress: Callable[[int, int], None] | None = None,
+                        pass_mark: int = PASS_THRESHOLD) -> list[ScoredSample]:
+    """k samples per question, each critiqued with its siblings as self-consistency evidence as soon as they
+    arrive (while the next questions sample); with ``cfg.stop_at_mixed`` no further question is sent once that
+    many are mixed (``training/sampling_plan.py``). Returned in question order."""
+    sampling = cfg.sampling.with_(seed=seed)
+    tally = MixedTally(cfg.stop_at_mixed)
+    scored: dict[int, list[ScoredSample]] = {}
+
+    def critique(i: int, samples: Sequence) -> bool:
+        q, texts = questions[i], [s.text for s in samples]
+        scored[i] = [scored_sample(q.question_id, q.question, s.text,
+                                   critic.critique(q.question, s.text, q.reference, samples=texts[:j] + texts[j + 1:]),
+                                   user_id=q.user_id, system=cfg.system_prompt, sample_id=f"{q.question_id}#{j}",
+                                   finish_reason=s.finish_reason, pass_mark=pass_mark) for j, s in enumerate(samples)]
+        tally.add(s.score for s in scored[i])
+        return tally.reached
+
+    sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
+                     concurrency=cfg.sample_concurrency, skip_errors=True, desc=desc, on_progress=on_progress,
+                     on_question=critique)
+    if tally.reached:
+        log.info("%s: %d mixed questions after %d of %d; sampling stopped", desc, tally.mixed, tally.seen,
+                 len(questions))
+    return [s for i in sorted(scored) for s in scored[i]]
+
+
+def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
+    """Samples as JSON rows (kept with the run for audit and re-builds)."""
+    return [to_plain(s) for s in samples]
+
+
+def sample_pass_rate(samples: Sequence[ScoredSample], pass_mark: int = PASS_THRESHOLD) -> float | None:
+    """Share of scored samples that pass (score >= ``pass_mark``)."""
+    scored = [s for s in samples if s.score is not None]
+    return sum(1 for s in scored if s.score >= pass_mark) / len(scored) if scored else None  # type: ignore[operator]
