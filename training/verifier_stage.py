@@ -12,7 +12,8 @@ and make it the app's verifier only when it beats the one in use on the same hel
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
    rows) in its metrics. Gate: it is promoted (an audit row by ``training``) when there is no live verifier or
    its AUROC beats the live one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
-   critic picks up the live verifier when it is built (``MathCritic.from_settings``).
+   critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
+   (``MathCritic.refresh_verifier``), without a restart.
 """
 
 from __future__ import annotations
