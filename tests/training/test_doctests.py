@@ -8,7 +8,8 @@ import pytest
 MODULES = ["training.seed_pool", "training.pool", "training.rft_data", "training.dpo_data", "training.manifest",
            "training.text_similarity", "training.general_data", "training.stats", "training.evaluate",
            "training.gate", "training.adapt", "training.trainer_common", "training.cycle", "training.question_choice",
-           "training.launch", "training.scheduler", "training.sampler"]
+           "training.launch", "training.scheduler", "training.sampler",
+           "training.confidence_report"]
 
 
 @pytest.mark.parametrize("name", MODULES)
