@@ -214,13 +214,13 @@ def app_calibration_markdown(cal: AppCalibration) -> str:
     <BLANKLINE>
     Trained on: n: 3 · source: x
     <BLANKLINE>
-    The critic loads it when the app starts; a verifier promoted since takes effect at the next start.
+    The running critic looks up the live verifier at most every critique.verifier_refresh_s seconds (30 by default) and switches to it with its calibration, without a restart.
     """
     trained = " · ".join(f"{k}: {v}" for k, v in cal.trained_on.items()) or "-"
     lines = [f"**The app's calibration:** `{cal.version}` — {cal.source} (`{cal.path}`)", f"Trained on: {trained}"]
     if cal.error:
         lines.append(f"**Error:** {cal.error}")
-    lines.append("The critic loads it when the app starts; a verifier promoted since takes effect at the next start.")
+    lines.append("The running critic looks up the live verifier at most every critique.verifier_refresh_s seconds (30 by default) and switches to it with its calibration, without a restart.")
     return "\n\n".join(lines)
 
 
