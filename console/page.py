@@ -1,4 +1,4 @@
-"""The operator console (Gradio): runs, datasets, candidates vs live, feedback; promote and roll back.
+"""The operator console (Gradio): runs, datasets, candidates vs live, feedback, confidence; promote and roll back.
 
 The page is mounted with ``auth_dependency=auth.operator_only``, and every handler checks the role again
 against the database (``require_operator``): a Gradio endpoint can be called directly, and a demoted or
@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from console import evaluation, plots, run_files, tables, views
+from console import confidence, evaluation, plots, run_files, tables, views
 from console.promotion import PromotionResult, promote, rollback
 from feedback import reads
 from feedback.db import run_in_transaction
@@ -150,6 +150,18 @@ class ConsoleActions:
         return (plots.plot_volume(view.volume), plots.plot_thumbs_by_checkpoint(view.thumbs),
                 plots.plot_agreement(view.agreement), to_frame(view.thumbs_table()))
 
+    # --- confidence -------------------------------------------------------------------------
+
+    def confidence(self, checkpoint_id: str | None, request: gr.Request) -> tuple:
+        """Verifier checkpoints, the picked one's out-of-sample reliability plot and summary, the app's calibration."""
+        require_operator(self.auth, request)
+        view = self._read(lambda s: confidence.build_confidence_view(
+            session=s, checkpoint_id=checkpoint_id or None, critique=self.settings.critique))
+        return (gr.update(choices=view.choices()), to_frame(view.table), view.summary,
+                plots.plot_reliability(confidence.reliability_series(view.selected),
+                                       confidence.reliability_title(view.selected)),
+                confidence.app_calibration_markdown(view.app_calibration))
+
     # --- promote / roll back ----------------------------------------------------------------
 
     def promote_panel(self, request: gr.Request) -> tuple:
@@ -274,6 +286,16 @@ def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: Web
                 fb_outputs = [volume, thumbs, agreement, thumbs_table]
                 fb_tab.select(act.feedback, [days], fb_outputs, api_name="feedback")
                 days.release(act.feedback, [days], fb_outputs, api_visibility="private")
+            with gr.Tab("Confidence") as conf_tab:
+                conf_pick = gr.Dropdown(label="Verifier checkpoint (empty: live, else newest)", choices=[],
+                                        value=None, allow_custom_value=True)
+                conf_summary = gr.Markdown()
+                reliability = gr.Plot(label="Reliability on held-out answers (out of sample)")
+                app_calibration = gr.Markdown()
+                conf_table = gr.Dataframe(label="Verifier checkpoints", interactive=False)
+                conf_outputs = [conf_pick, conf_table, conf_summary, reliability, app_calibration]
+                conf_tab.select(act.confidence, [conf_pick], conf_outputs, api_name="confidence")
+                conf_pick.change(act.confidence, [conf_pick], conf_outputs, api_visibility="private")
             with gr.Tab("Promote / roll back") as promote_tab:
                 sync_status = gr.Markdown()
                 promote_pick = gr.Dropdown(label="Checkpoint to promote", choices=[], value=None,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from console.confidence import ReliabilityBin
 from console.evaluation import LineagePoint
 from feedback.reads import AgreementDay, CheckpointThumbs, VolumeDay
 from mathchat.settings import PASS_THRESHOLD
@@ -176,4 +177,40 @@ def plot_stage_timings(timings: Sequence[tuple[str, float, str]], title: str = "
     ax.set_yticks(ys, [f"{name} ({st})" if st else name for name, _, st in timings], fontsize=8)
     ax.set_xlabel("seconds")
     ax.set_title(title)
+    return fig
+
+
+def plot_reliability(series: Mapping[str, Sequence[ReliabilityBin]],
+                     title: str = "reliability (held-out, out of sample)") -> Figure:
+    """A reliability diagram: observed right-rate against mean confidence per bin (Wilson 95% CI bars; the
+    diagonal is perfect calibration), one line per series, and below it the answers per bin as grouped bars.
+
+    Empty bins draw no point; every bin draws a bar (0 for an empty one).
+    """
+    series = {k: v for k, v in series.items() if any(b.n for b in v)}
+    if not series:
+        fig, ax = new_figure()
+        _empty(ax, title)
+        return fig
+    fig = Figure(figsize=(8.0, 5.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    width = 0.8 / len(series)
+    for i, (label, bins) in enumerate(series.items()):
+        filled = [b for b in bins if b.n and b.confidence is not None and b.rate is not None]
+        errors = [[b.rate - (b.low if b.low is not None else b.rate) for b in filled],
+                  [(b.high if b.high is not None else b.rate) - b.rate for b in filled]]
+        top.errorbar([b.confidence for b in filled], [b.rate for b in filled], yerr=errors, fmt="o-", capsize=4,
+                     label=label)
+        step = [(b.hi - b.lo) for b in bins]
+        bottom.bar([b.lo + s * (0.5 + (i - (len(series) - 1) / 2) * width) for b, s in zip(bins, step)],
+                   [b.n for b in bins], [s * width for s in step], label=label)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("observed right-rate")
+    top.set_title(title)
+    top.legend(fontsize=8, loc="upper left")
+    bottom.set_xlabel("confidence")
+    bottom.set_ylabel("answers")
     return fig

@@ -6,6 +6,7 @@ always make the same bytes, and so the same hash, whatever the dict order or mac
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ def write_jsonl(rows: Iterable[Any], path: Path) -> str:
 
 
 def read_jsonl(path: Path) -> list[Any]:
-    """The rows of a JSONL file (blank lines skipped)."""
-    with Path(path).open(encoding="utf-8") as f:
+    """The rows of a JSONL file, gzipped when its name ends in ``.gz`` (blank lines skipped)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

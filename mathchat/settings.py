@@ -209,6 +209,9 @@ class CritiqueSettings(BaseModel):
     """Score answers without a reference with the verifier when one is configured or live."""
     verifier_dtype: str = "auto"
     """Weights dtype of the in-process verifier (auto: bf16 where native, else fp32)."""
+    verifier_refresh_s: float = Field(30.0, ge=0.0)
+    """How often (seconds, at most) the app's critic looks up the live verifier in the database and switches to a
+    newer one, with its calibration, without a restart (0: every critique; only without ``verifier_path``)."""
     calibration_path: Path | None = None
     """Calibration file (JSON); None uses the shipped default."""
     compute_reference: bool = True

@@ -6,6 +6,7 @@
 - ``fake_deps`` / ``small_config``: the cycle with scripted engines and a stand-in trainer.
 - ``ShortestPassesCritic`` / ``miniature_cycle_config``: the real miniature cycle's scripted critic and sizes.
 - ``wait_ready`` / ``stream_ask``: block until a supervised vLLM server answers again; ask the chat API.
+- ``FakeAuth`` / ``FakeSync`` / ``request_as``: the console's auth, model switcher and Gradio request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -35,6 +37,9 @@ from mathchat.settings import CritiqueSettings
 from serving.critique.critic import MathCritic
 from serving.critique.types import CritiqueResult
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
+from serving.live_model import SwitchStatus, SyncState
+from serving.vllm_supervisor import SwitchReport
+from serving.web_auth import SessionUser
 from training.config import (CycleConfig, DPODataSettings, DPOTrainSettings, EvalSettings, PoolSettings,
                              RFTDataSettings, SFTTrainSettings)
 from training.cycle_deps import CycleDeps
@@ -398,3 +403,43 @@ def miniature_cycle_config() -> CycleConfig:
         dpo=DPOTrainSettings(max_steps=1, batch_size=2, max_length=128),
         eval=EvalSettings(max_tokens=32, margin=0.0, require_significant=False, ppl_tolerance=1.0),
     )
+
+
+# --- the console's collaborators ----------------------------------------------------------------
+
+OPERATOR = SessionUser(1, "admin", "operator")
+STUDENT = SessionUser(2, "stu", "student")
+
+
+class FakeAuth:
+    """Resolves the user the fake request carries (the real WebAuth reads a signed cookie from the DB)."""
+
+    def user_from_request(self, raw: Any) -> SessionUser | None:
+        return raw.user
+
+
+def request_as(user: SessionUser | None) -> Any:
+    """A stand-in for gr.Request: ``.request`` is the underlying HTTP request."""
+    return SimpleNamespace(request=SimpleNamespace(user=user))
+
+
+class FakeSync:
+    """Records the calls; a requested switch finishes at once with a report like the blue/green supervisor's."""
+
+    def __init__(self) -> None:
+        self.state = SyncState(served_id=BASE_ID)
+        self.calls: list[tuple[str, str | None]] = []
+        self.fail_next = False
+
+    def request_switch(self, checkpoint_id: str) -> SwitchStatus:
+        self.calls.append(("request_switch", checkpoint_id))
+        return SwitchStatus(checkpoint_id, "switching", self.state.served_id)
+
+    def wait_for(self, checkpoint_id: str, timeout_s: float) -> SwitchStatus:
+        self.calls.append(("wait_for", checkpoint_id))
+        if self.fail_next:
+            return SwitchStatus(checkpoint_id, "failed", self.state.served_id, error="the new server did not start")
+        report = SwitchReport(self.state.served_id, checkpoint_id, start_s=12.5, flip_s=0.004, drain_s=1.5,
+                              inflight_at_flip=3)
+        self.state.served_id, self.state.last_report = checkpoint_id, report
+        return SwitchStatus(checkpoint_id, "done", checkpoint_id, report=report)

@@ -75,7 +75,7 @@ def get_setting(config: CycleConfig, path: str) -> Any:
     """A (dotted) field of the config.
 
     >>> get_setting(CycleConfig(), "sft.learning_rate")
-    0.00015
+    6e-05
     """
     value: Any = config
     for part in path.split("."):
@@ -140,9 +140,9 @@ def adapt_config(previous: PreviousRun | None, config: CycleConfig) -> tuple[Cyc
     ...     {"guard": "perplexity", "passed": False, "value": 0.08, "limit": 0.05}]}
     >>> cfg, adaptation = adapt_config(PreviousRun(7, refused, "rft3"), CycleConfig())
     >>> cfg.sft.learning_rate, cfg.rft.general_ratio
-    (7.5e-05, 0.5)
+    (3e-05, 1.0)
     >>> print(adaptation.note)
-    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 0.00015 -> 7.5e-05, rft.general_ratio 0.25 -> 0.5
+    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 6e-05 -> 3e-05, rft.general_ratio 0.5 -> 1
     >>> adapt_config(None, CycleConfig())[1].note
     'no previous run: configured settings'
     """

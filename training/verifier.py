@@ -19,6 +19,11 @@ labels, and a pairwise reward has no probability scale, where the critic needs P
 The job then scores the held-out rows with the new verifier and with the verifier in use (the gate compares both
 on the same rows), keeps the scores (``held_out_scores.json``), and refits the part calibration on the held-out
 rows with the new verifier's probability as a feature (``calibration.json``, versioned by its hash).
+
+The calibration is also judged out of sample (``evaluation["confidence"]``, ``training/confidence_report.py``):
+cross-fitted over by-question folds of the held-out rows, each row's calibrated confidence comes from a fit that
+never saw its question, and its ECE, reliability bins, AUROC and false-confident share stand beside the raw
+verifier probability's. Judging the final fit on the rows it was fitted on would flatter it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.confidence_report import REPORT_FORMAT, confidence_report, question_folds
 from training.config import VerifierTrainSettings
 from training.formats import VerifierRow
 from training.trainer_common import (common_args, load_tokenizer, pin_threads, precision, save_checkpoint,
@@ -149,6 +155,38 @@ def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float]
             features.append(feats)
             labels.append(label)
     return features, labels
+
+
+def no_reference_features(row: VerifierRow, probability: float) -> dict[str, float]:
+    """The row as the critic meets it without a reference: its recorded parts and the verifier (the first of
+    ``calibration_rows``' conditions), the features its student-facing confidence is computed from."""
+    return calibration_rows([row], [probability])[0][0]
+
+
+def cross_fit_confidences(rows: Sequence[VerifierRow], probabilities: Sequence[float], *, folds: int = 2
+                          ) -> list[float | None]:
+    """Each row's calibrated confidence out of sample: the part calibration fitted (``calibration_rows``, all
+    conditions) on the other folds' questions (``question_folds``), applied to the row as the critic meets it
+    without a reference (its recorded parts and the verifier). None where the other folds hold one label only.
+
+    >>> rows = [{"question_id": f"q{i}", "label": i % 2 == 0, "features": {"has_final": 1.0}} for i in range(8)]
+    >>> confs = cross_fit_confidences(rows, [0.9 if i % 2 == 0 else 0.2 for i in range(8)])
+    >>> all(c > 0.5 for c in confs[::2]) and all(c < 0.5 for c in confs[1::2])
+    True
+    """
+    from serving.critique.calibration import fit_calibration
+
+    assignment = question_folds([r["question_id"] for r in rows], folds)
+    out: list[float | None] = [None] * len(rows)
+    for fold in range(folds):
+        train = [i for i, f in enumerate(assignment) if f != fold]
+        feats, labels = calibration_rows([rows[i] for i in train], [probabilities[i] for i in train])
+        if len(set(labels)) < 2:
+            continue
+        calibration = fit_calibration(feats, labels)
+        for i in (i for i, f in enumerate(assignment) if f == fold):
+            out[i] = calibration.predict_features(no_reference_features(rows[i], probabilities[i]))
+    return out
 
 
 def score_rows(model_path: str | Path, rows: Sequence[VerifierRow], *, batch_size: int = 16) -> list[float]:
@@ -300,6 +338,7 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
     (path / SCORES_FILE).write_text(json.dumps(scores, ensure_ascii=False), encoding="utf-8")
     if current_path:
         evaluation["current"] = {"path": current_path, **held_out_metrics(score_rows(current_path, held_out), labels)}
+    evaluation["confidence"] = confidence_evaluation(held_out, probs)
     feats, ys = calibration_rows(held_out, probs)
     if len(set(ys)) == 2:
         calibration = fit_calibration(feats, ys, trained_on={
@@ -307,8 +346,21 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
             "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
         save_calibration(calibration, path / CALIBRATION_FILE)
         evaluation["calibration_version"] = calibration.version
+        in_sample = [calibration.predict_features(no_reference_features(r, p)) for r, p in zip(held_out, probs)]
+        evaluation["confidence"]["calibrated_in_sample_ece"] = confidence_report(in_sample, labels)["ece"]
     evaluation["score_seconds"] = round(time.monotonic() - started, 1)
     return evaluation
+
+
+def confidence_evaluation(held_out: Sequence[VerifierRow], probabilities: Sequence[float], *, folds: int = 2
+                          ) -> dict[str, Any]:
+    """The out-of-sample reliability of the raw verifier probability and of the calibrated confidence the
+    student sees (cross-fitted, ``cross_fit_confidences``), as ``confidence_report``s."""
+    labels = [bool(r["label"]) for r in held_out]
+    return {"format": REPORT_FORMAT, "folds": folds, "split": "by question",
+            "condition": "no reference: the row's recorded parts and the verifier",
+            "verifier": confidence_report(probabilities, labels),
+            "calibrated": confidence_report(cross_fit_confidences(held_out, probabilities, folds=folds), labels)}
 
 
 def _ids_hash(rows: Sequence[VerifierRow]) -> str:

@@ -10,9 +10,11 @@ and make it the app's verifier only when it beats the one in use on the same hel
    rows from the live policy's backbone, scores the newest held-out rows with the new verifier and with the
    live one, and refits the part calibration with the new verifier (``training/verifier.py``).
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
-   rows) in its metrics. Gate: it is promoted (an audit row by ``training``) when there is no live verifier or
+   rows) and the out-of-sample reliability of its calibrated confidence (``confidence``) in its metrics.
+   Gate: it is promoted (an audit row by ``training``) when there is no live verifier or
    its AUROC beats the live one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
-   critic picks up the live verifier when it is built (``serving.critique.critic.build_critic``).
+   critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
+   (``MathCritic.refresh_verifier``), without a restart.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
     metrics = {"held_out_auroc": new_auroc, "held_out": evaluation.get("held_out"),
                "current": {"id": current["id"], **(evaluation.get("current") or {})} if current else None,
                "held_out_ids_sha256": evaluation.get("held_out_ids_sha256"),
-               "calibration_version": evaluation.get("calibration_version"), "gate": reason, "run_id": run_id}
+               "calibration_version": evaluation.get("calibration_version"),
+               "confidence": evaluation.get("confidence"), "gate": reason, "run_id": run_id}
 
     def register(session) -> None:
         from feedback.registry import record_promotion, register_checkpoint

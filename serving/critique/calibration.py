@@ -90,7 +90,14 @@ class Calibration:
 
     def predict(self, parts: Mapping[str, PartScore]) -> float:
         """Calibrated probability that the answer is right."""
-        feats = part_features(parts)
+        return self.predict_features(part_features(parts))
+
+    def predict_features(self, feats: Mapping[str, float]) -> float:
+        """The same from a feature row (as ``part_features`` builds it; the held-out evaluation has rows, not parts).
+
+        >>> Calibration(coef={"ref_match": 2.0}, intercept=0.0).predict_features({"ref_match": 1.0})
+        0.8807970779778823
+        """
         z = self.intercept + sum(self.coef.get(name, 0.0) * value for name, value in feats.items())
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 

@@ -14,6 +14,8 @@ import copy
 import hashlib
 import logging
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +64,17 @@ def critic_version() -> str:
     return f"mc{CRITIC_FORMAT}-{digest.hexdigest()[:8]}"
 
 
+def live_verifier_checkpoint(db) -> tuple[str, str] | None:  # noqa: ANN001
+    """(path, id) of the live ``verifier`` checkpoint in ``db`` (a SQLAlchemy engine), or None.
+    Raises what the store raises: callers decide whether a missing store matters."""
+    from feedback.db import session_scope
+    from feedback.registry import get_live_checkpoint
+
+    with session_scope(db) as session:
+        live = get_live_checkpoint(session=session, family="verifier")
+        return (live.path, live.id) if live is not None else None
+
+
 def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  # noqa: ANN001
     """The verifier the critic should use: ``settings.verifier_path``, else the live ``verifier`` checkpoint of the
     database (``db``, a SQLAlchemy engine), else None. Loaded lazily: no weights are read until the first answer."""
@@ -71,13 +84,8 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
         return Verifier(settings.verifier_path, dtype=settings.verifier_dtype)
     if db is None:
         return None
-    from feedback.db import session_scope
-    from feedback.registry import get_live_checkpoint
-
     try:
-        with session_scope(db) as session:
-            live = get_live_checkpoint(session=session, family="verifier")
-            found = (live.path, live.id) if live is not None else None
+        found = live_verifier_checkpoint(db)
     except Exception as error:  # the critic must come up without the store
         log.warning("could not look up the live verifier: %s", error)
         return None
@@ -110,18 +118,72 @@ class MathCritic:
 
     def __init__(self, settings: CritiqueSettings | None = None, *, policy: PolicyEngine | None = None,
                  judge: PolicyEngine | None = None, calibration: Calibration | None = None,
-                 sampling: SamplingSettings | None = None, verifier: Verifier | None = None) -> None:
+                 sampling: SamplingSettings | None = None, verifier: Verifier | None = None,
+                 db=None) -> None:  # noqa: ANN001
         self.settings = settings or CritiqueSettings()
         configure_symbolic(self.settings)  # sympy/math-verify run in killable worker processes
         self.policy = policy
         self.judge = judge if self.settings.use_judge else None
-        self.verifier = verifier if self.settings.use_verifier else None
-        path = self.settings.calibration_path or (self.verifier.calibration_path if self.verifier else None)
-        self.calibration = calibration or load_calibration_or_fallback(path)
+        verifier = verifier if self.settings.use_verifier else None
+        self._fixed_calibration = calibration
+        self._models: tuple[Verifier | None, Calibration] = (
+            verifier, calibration or load_calibration_or_fallback(self._calibration_path(verifier)))
         base = sampling or SamplingSettings()
         self.sample_settings = base.with_(temperature=self.settings.self_consistency_temperature,
                                           max_tokens=self.settings.self_consistency_max_tokens)
         self.version = critic_version()
+        self._db = db if self.settings.use_verifier and self.settings.verifier_path is None else None
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at = time.monotonic()
+
+    @property
+    def verifier(self) -> Verifier | None:
+        """The trained verifier in use (None: the part is skipped)."""
+        return self._models[0]
+
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration in use: fitted with the verifier in use, when it came with one."""
+        return self._models[1]
+
+    def _calibration_path(self, verifier: Verifier | None) -> Path | None:
+        return self.settings.calibration_path or (verifier.calibration_path if verifier else None)
+
+    def refresh_verifier(self, *, force: bool = False) -> bool:
+        """Follow the live verifier of the database: when the cycle's gate has made a new one live, switch to it
+        and to the calibration fitted with it, without a restart. Looks at most every ``verifier_refresh_s``
+        seconds (one indexed query); a critique already running keeps the verifier it started with. Returns
+        whether the verifier changed. A store that cannot be read leaves the current verifier in place."""
+        if self._db is None:
+            return False
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < self.settings.verifier_refresh_s:
+            return False
+        if not self._refresh_lock.acquire(blocking=False):
+            return False  # another thread is looking already
+        try:
+            self._refreshed_at = now
+            try:
+                found = live_verifier_checkpoint(self._db)
+            except Exception as error:  # noqa: BLE001 - the critic must keep working without the store
+                log.warning("could not look up the live verifier: %s", error)
+                return False
+            current = self.verifier.checkpoint_id if self.verifier is not None else None
+            if (found[1] if found else None) == current:
+                return False
+            if found is None:
+                return False  # no live verifier any more (e.g. rolled back by hand): keep the one in use
+            try:
+                verifier = Verifier(found[0], checkpoint_id=found[1], dtype=self.settings.verifier_dtype)
+            except (OSError, ValueError, KeyError) as error:
+                log.warning("live verifier %s unusable (%s); keeping %s", found[1], error, current)
+                return False
+            calibration = self._fixed_calibration or load_calibration_or_fallback(self._calibration_path(verifier))
+            self._models = (verifier, calibration)  # one assignment: a critique sees both or neither
+            log.info("critic now uses verifier %s (calibration %s; was %s)", found[1], calibration.version, current)
+            return True
+        finally:
+            self._refresh_lock.release()
 
     def _decisive(self, parts: dict[str, PartScore]) -> bool:
         """Whether the symbolic parts settle right/wrong without a judge."""
@@ -135,7 +197,7 @@ class MathCritic:
         return cons is not None and cons.score is not None and cons.data.get("k", 0) >= 3 \
             and cons.data.get("fraction") == 1.0 and steps is not None and steps.score == 10.0
 
-    def _confident_without_samples(self, parts: dict[str, PartScore]) -> bool:
+    def _confident_without_samples(self, parts: dict[str, PartScore], calibration: Calibration) -> bool:
         """Whether drawing samples is not worth its cost: a wrong step feeds the final answer, the answer
         states no value, or the parts so far are already far from undecided AND back a verdict (a
         confident "right" that nothing corroborates still needs the samples)."""
@@ -144,20 +206,20 @@ class MathCritic:
             return True
         if all(p.score is None for p in parts.values()):
             return False
-        p = self.calibration.predict(parts)
+        p = calibration.predict(parts)
         bound = self.settings.self_consistency_skip_confidence
         if bound >= 1.0 or 1.0 - bound < p < bound:
             return False
         verdict = decide_verdict(parts, p, p >= 0.5, self.settings.verdict)
         return verdict is not None and verdict.name != UNVERIFIED
 
-    def _should_judge(self, parts: dict[str, PartScore]) -> bool:
+    def _should_judge(self, parts: dict[str, PartScore], calibration: Calibration) -> bool:
         """Call the judge only where its answer can matter: not decided yet, and a calibrated weight."""
         if self.judge is None:
             return False
         if self.settings.judge_skip_when_decisive and self._decisive(parts):
             return False
-        return self.calibration.trusts_judge or self.settings.judge_when_uncalibrated
+        return calibration.trusts_judge or self.settings.judge_when_uncalibrated
 
     def without_computed_reference(self) -> "MathCritic":
         """The same critic, but judging questions without any reference at all (for measuring that path)."""
@@ -187,6 +249,8 @@ class MathCritic:
     def critique(self, question: str, answer: str, reference: str | None = None, *,
                  samples: list[str] | None = None) -> CritiqueResult:
         """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing."""
+        self.refresh_verifier()
+        verifier, calibration = self._models  # fixed for this critique, whatever a refresh does meanwhile
         parts: dict[str, PartScore] = {}
         has_reference = bool(reference and reference.strip())
         computed = None if has_reference or not self.settings.compute_reference \
@@ -197,21 +261,21 @@ class MathCritic:
             parts["answer_match"] = answer_match_part(answer, reference)
         parts["steps"] = steps_part(answer, question)
         reference_checked = parts.get("answer_match") is not None and parts["answer_match"].score is not None
-        if self.verifier is not None and not reference_checked:
-            parts["verifier"] = verifier_part(self.verifier, question, answer)
+        if verifier is not None and not reference_checked:
+            parts["verifier"] = verifier_part(verifier, question, answer)
         if samples is None and not reference_checked and self.policy is not None \
-                and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts):
+                and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts, calibration):
             try:
                 samples = self.draw_samples(question, answer)
             except EngineError as error:
                 log.warning("self-consistency samples failed: %s", error)
         if samples is not None and not reference_checked:
             parts["consistency"] = consistency_part(answer, samples)
-        if self._should_judge(parts):
+        if self._should_judge(parts, calibration):
             parts["judge"] = judge_part(self.judge, question, reference if has_reference else None, answer,
                                         max_tokens=self.settings.judge_max_tokens,
                                         retries=self.settings.judge_retries)
-        confidence = None if all(p.score is None for p in parts.values()) else self.calibration.predict(parts)
+        confidence = None if all(p.score is None for p in parts.values()) else calibration.predict(parts)
         if parts["steps"].data.get("final_placeholder") is not None:
             confidence = 0.0  # "The answer is N" states no value: it cannot equal any right answer
         score = combine_score(parts, confidence)
@@ -227,7 +291,7 @@ class MathCritic:
             + explain(parts, score, band_label(score), verdict),
             parts=parts,
             critic_version=self.version,
-            calibration_version=self.calibration.version,
+            calibration_version=calibration.version,
             has_reference=has_reference,
             verdict=verdict.name if verdict else None,
             verdict_reasons=list(verdict.reasons) if verdict else [],
@@ -245,7 +309,8 @@ def build_critic(settings: Settings, *, policy: PolicyEngine | None,
     """The one way to build a critic from settings: the app, the cycle, evaluation and the CLI all call it.
 
     ``judge`` ``"auto"``: the external judge (``critique.judge_url``) when configured, else the policy itself.
-    ``verifier`` ``"auto"``: the configured one, else the live one in ``db`` (``resolve_verifier``).
+    ``verifier`` ``"auto"``: the configured one, else the live one in ``db`` (``resolve_verifier``); with ``db``
+    the critic also follows later live verifiers (``MathCritic.refresh_verifier``).
     ``critique_changes`` override fields of ``settings.critique`` for this critic only (``use_judge=False``);
     the self-consistency samples start from ``settings.sampling``.
     """
@@ -258,4 +323,4 @@ def build_critic(settings: Settings, *, policy: PolicyEngine | None,
             judge = OpenAIEngine.for_url(critique.judge_url, critique.judge_model)
     if verifier == AUTO:
         verifier = resolve_verifier(critique, db)
-    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling, verifier=verifier)
+    return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling, verifier=verifier, db=db)

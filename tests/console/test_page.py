@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -15,48 +14,7 @@ from sqlalchemy.orm import Session
 from feedback.models import Promotion
 from mathchat.settings import CritiqueSettings
 from console.page import ConsoleActions, NotOperator, build_console
-from serving.live_model import SwitchStatus, SyncState
-from serving.vllm_supervisor import SwitchReport
-from serving.web_auth import SessionUser
-from tests.fakes import BASE_ID, CAND_ID, make_loop
-
-OPERATOR = SessionUser(1, "admin", "operator")
-STUDENT = SessionUser(2, "stu", "student")
-
-
-class FakeAuth:
-    """Resolves the user the fake request carries (the real WebAuth reads a signed cookie from the DB)."""
-
-    def user_from_request(self, raw: Any) -> SessionUser | None:
-        return raw.user
-
-
-def request_as(user: SessionUser | None) -> Any:
-    """A stand-in for gr.Request: ``.request`` is the underlying HTTP request."""
-    return SimpleNamespace(request=SimpleNamespace(user=user))
-
-
-class FakeSync:
-    """Records the calls; a requested switch finishes at once with a report like the blue/green supervisor's."""
-
-    def __init__(self) -> None:
-        self.state = SyncState(served_id=BASE_ID)
-        self.calls: list[tuple[str, str | None]] = []
-        self.fail_next = False
-
-    def request_switch(self, checkpoint_id: str) -> SwitchStatus:
-        self.calls.append(("request_switch", checkpoint_id))
-        return SwitchStatus(checkpoint_id, "switching", self.state.served_id)
-
-    def wait_for(self, checkpoint_id: str, timeout_s: float) -> SwitchStatus:
-        self.calls.append(("wait_for", checkpoint_id))
-        if self.fail_next:
-            return SwitchStatus(checkpoint_id, "failed", self.state.served_id, error="the new server did not start")
-        report = SwitchReport(self.state.served_id, checkpoint_id, start_s=12.5, flip_s=0.004, drain_s=1.5,
-                              inflight_at_flip=3)
-        self.state.served_id, self.state.last_report = checkpoint_id, report
-        return SwitchStatus(checkpoint_id, "done", checkpoint_id, report=report)
-
+from tests.fakes import BASE_ID, CAND_ID, OPERATOR, STUDENT, FakeAuth, FakeSync, make_loop, request_as
 
 @pytest.fixture
 def console(db: Engine, tmp_path: Path) -> tuple[ConsoleActions, FakeSync, list[str]]:  # noqa: F811

@@ -75,3 +75,27 @@ def test_empty_data_renders_a_no_data_note(draw) -> None:  # noqa: ANN001
     fig = draw()
     assert bars(fig) == [] and [t.get_text() for t in fig.axes[0].texts] == ["no data yet"]
     assert plots.figure_png(fig).startswith(PNG_MAGIC)
+
+
+def test_reliability_plot_draws_a_point_per_filled_bin_and_a_bar_per_bin() -> None:
+    from console.confidence import ReliabilityBin
+
+    bins = [ReliabilityBin(i / 10, (i + 1) / 10, 0) for i in range(10)]
+    bins[1] = ReliabilityBin(0.1, 0.2, 8, 0.15, 0.125, 0.02, 0.47)
+    bins[5] = ReliabilityBin(0.5, 0.6, 4, 0.55, 0.5, 0.15, 0.85)
+    bins[9] = ReliabilityBin(0.9, 1.0, 3, 0.95, 1.0, 0.44, 1.0)
+    fig = plots.plot_reliability({"calibrated": bins, "empty": [ReliabilityBin(0.0, 0.1, 0)]}, "ECE 0.07")
+    top, bottom = fig.axes
+    diagonal, line = top.lines[0], top.lines[1]
+    assert list(diagonal.get_xdata()) == [0, 1] and list(diagonal.get_ydata()) == [0, 1]
+    assert list(line.get_xdata()) == [0.15, 0.55, 0.95] and list(line.get_ydata()) == [0.125, 0.5, 1.0]
+    assert len(top.containers) == 1  # one error-bar series: the empty one draws nothing
+    assert [b.get_height() for b in bottom.patches] == [0, 8, 0, 0, 0, 4, 0, 0, 0, 3]
+    assert top.get_title() == "ECE 0.07"
+    assert plots.figure_png(fig).startswith(PNG_MAGIC)
+
+
+def test_reliability_plot_without_bins_says_no_data_yet() -> None:
+    fig = plots.plot_reliability({})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no data yet"]
+    assert plots.figure_png(plots.plot_reliability({"a": []})).startswith(PNG_MAGIC)

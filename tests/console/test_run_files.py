@@ -1,4 +1,4 @@
-"""console_data on a temp SQLite DB with hand-made rows and the files a cycle writes."""
+"""What the console reads about a run (feedback.reads, console.run_files, console.tables) on a temp SQLite DB with hand-made rows and the files a cycle writes."""
 
 from __future__ import annotations
 

@@ -189,11 +189,12 @@ def test_a_perplexity_refusal_makes_the_next_cycle_adapt_and_record_it(settings,
     configured = small_config().sft.learning_rate
     assert rates == [configured / 2]
     assert second["adaptation"]["note"].startswith(f"run {first['run_id']}: perplexity refused (+20.0% > +5.0%)")
-    assert second["config"]["rft"]["general_ratio"] == 0.5
+    doubled = min(1.0, 2 * small_config().rft.general_ratio)
+    assert second["config"]["rft"]["general_ratio"] == doubled
     with session_scope(db) as s:
         run = s.get(TrainingRun, second["run_id"])
         assert run.config["sft"]["learning_rate"] == configured / 2  # the run records what it ran with
-        assert run.progress["adapt"]["overrides"] == {"sft.learning_rate": configured / 2, "rft.general_ratio": 0.5}
+        assert run.progress["adapt"]["overrides"] == {"sft.learning_rate": configured / 2, "rft.general_ratio": doubled}
         assert "adaptation: run" in run.log
     report = json.loads((Path(second["run_dir"]) / "cycle.json").read_text())
     assert report["adaptation"]["changes"][0]["setting"] == "sft.learning_rate"

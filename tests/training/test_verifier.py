@@ -74,6 +74,9 @@ def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_llama: Path
     meta = read_metadata(tmp_path / "probe")
     assert meta["head"] == "mean_probe" and read_verifier_config(tmp_path / "probe").head == "mean_probe"
     assert meta["evaluation"]["held_out"]["n"] == 9 and (tmp_path / "probe" / "calibration.json").is_file()
+    confidence = meta["evaluation"]["confidence"]
+    assert confidence["verifier"]["n"] == 9 and len(confidence["verifier"]["bins"]) == 10
+    assert confidence["calibrated"]["n"] + confidence["calibrated"]["left_out"] == 9
     config = json.loads((tmp_path / "probe" / "config.json").read_text())
     assert config["num_hidden_layers"] == 1
     scores = json.loads((tmp_path / "probe" / "held_out_scores.json").read_text())

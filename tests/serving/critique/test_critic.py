@@ -213,9 +213,15 @@ def test_a_placeholder_final_never_passes():
     assert critic().critique(APPLES_Q, "The answer is x.").passed is False
 
 
-def test_clean_corroborated_answer_is_still_right_without_a_reference():
-    result = critic().critique(APPLES_Q, "12 × 3 = 36 apples. 36 - 5 = 31 apples. The answer is 31.")
-    assert result.verdict == "right" and result.passed
+def test_clean_steps_alone_are_not_verified_but_corroborated_ones_are_right():
+    """On the policy's real answers, clean arithmetic alone is right only about 60% of the time (the shipped
+    calibration is fitted on them): without samples the badge must not claim it; agreeing samples settle it."""
+    answer = "12 × 3 = 36 apples. 36 - 5 = 31 apples. The answer is 31."
+    alone = critic().critique(APPLES_Q, answer)
+    assert alone.verdict == "unverified" and alone.confidence < 0.7
+    corroborated = critic(policy=FakeEngine(replies=["The answer is 31."]),
+                          settings={"use_judge": False}).critique(APPLES_Q, answer)
+    assert corroborated.verdict == "right" and corroborated.passed and corroborated.confidence >= 0.7
 
 
 ONE_STEP_Q = "Tom has 36 apples. He eats 5 apples. How many apples are left?"

@@ -139,3 +139,53 @@ def test_the_two_browser_trial_answers_are_never_likely_right_even_with_a_sure_v
     critic = MathCritic(CritiqueSettings(use_judge=False, self_consistency_k=0), verifier=FixedVerifier(0.99))
     for question, answer in (pencils, apples):
         assert critic.critique(question, answer).verdict != RIGHT
+
+
+def test_the_app_critic_follows_a_newly_live_verifier_without_a_restart(tiny_verifier: Path, tmp_path: Path) -> None:
+    """The cycle's gate makes a new verifier live in the database; the running critic switches to it (and to the
+    calibration saved beside it) on its next critique, and keeps it when the store cannot be read."""
+    import shutil
+
+    from feedback.db import make_engine, run_in_transaction, upgrade_db
+    from feedback.registry import record_promotion, register_checkpoint
+    from serving.critique.calibration import Calibration, save_calibration
+    from serving.critique.verifier import CALIBRATION_FILE
+
+    newer = tmp_path / "verifier-b"
+    shutil.copytree(tiny_verifier, newer)
+    own = Calibration(coef={"verifier_logit": 1.0, "verifier_present": 0.5}, intercept=-0.25,
+                      trained_on={"source": "test"})
+    save_calibration(own, newer / CALIBRATION_FILE)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade_db(url)
+    db = make_engine(url)
+    try:
+        run_in_transaction(db, lambda s: register_checkpoint(session=s, checkpoint_id="verifier-a",
+                                                             path=str(tiny_verifier), kind="verifier", status="live"))
+        settings = CritiqueSettings(use_judge=False, self_consistency_k=0, compute_reference=False,
+                                    verifier_dtype="float32", verifier_refresh_s=0.0)
+        critic = MathCritic(settings, verifier=resolve_verifier(settings, db), db=db)
+        first = critic.critique(QUESTION, ANSWER)
+        assert critic.verifier.checkpoint_id == "verifier-a" and first.calibration_version != own.version
+
+        def promote_b(s) -> None:
+            register_checkpoint(session=s, checkpoint_id="verifier-b", path=str(newer), kind="verifier",
+                                parent_id="verifier-a", status="candidate", gate_passed=True)
+            record_promotion(session=s, to_id="verifier-b", by_user="training", evaluation={})
+
+        run_in_transaction(db, promote_b)
+        second = critic.critique(QUESTION, ANSWER)
+        assert critic.verifier.checkpoint_id == "verifier-b"
+        assert second.calibration_version == own.version and second.parts["verifier"].score is not None
+        assert critic.refresh_verifier(force=True) is False  # nothing new
+    finally:
+        db.dispose()
+    broken = MathCritic(settings, verifier=critic.verifier, db=make_engine(f"sqlite:///{tmp_path / 'nope' / 'x.db'}"))
+    assert broken.refresh_verifier(force=True) is False and broken.verifier.checkpoint_id == "verifier-b"
+
+
+def test_a_configured_verifier_path_is_never_replaced(tiny_verifier: Path) -> None:
+    settings = CritiqueSettings(use_judge=False, self_consistency_k=0, verifier_path=tiny_verifier,
+                                verifier_dtype="float32", verifier_refresh_s=0.0)
+    critic = MathCritic(settings, verifier=resolve_verifier(settings), db=object())
+    assert critic.refresh_verifier(force=True) is False
