@@ -179,6 +179,17 @@ def test_critique_refuses_a_user_message(session: Session) -> None:
         store.save_critique(session=session, message_id=chat.question.id, row=_result(9).to_row())
 
 
+def test_save_critique_takes_a_plain_row_and_refuses_unknown_fields(session: Session) -> None:
+    chat = make_chat(session, "ada")
+    store.save_critique(session=session, message_id=chat.answer.id,
+                        row={"score": 3, "passed": False, "explanation": "wrong", "critic_version": "c",
+                             "calibration_version": "k"})
+    row = store.get_critique(session=session, message_id=chat.answer.id)
+    assert (row.score, row.passed, row.has_reference, row.parts) == (3, False, False, None)
+    with pytest.raises(InvalidInput, match="Unknown critique fields: verdict"):
+        store.save_critique(session=session, message_id=chat.answer.id, row={"score": 3, "verdict": "wrong"})
+
+
 # --- ratings -----------------------------------------------------------------------------------
 
 
