@@ -6,7 +6,10 @@ timed on a temp SQLite DB seeded by bulk inserts (100k questions + 100k answers 
 ratings), writing all 100k answers as SFT rows; then the same on PostgreSQL (server-side cursor). Temp databases (files, PostgreSQL schemas) are
 removed afterwards. Last line: one JSON object of the figures.
 
-    python bench/feedback.py [--writes 2000] [--export-rows 100000] [--postgres-url URL]
+Then ``--writers`` threads (50) rate at once on each backend; the bench counts what landed (``*_lost``
+must be 0: every write leaves its history row and the last state each writer set).
+
+    python bench/feedback.py [--writes 2000] [--writers 50] [--export-rows 100000] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import random
 import secrets
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from feedback import store  # noqa: E402
 from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_db  # noqa: E402
 from training.export import ExportFilters, write_export  # noqa: E402
-from feedback.models import Conversation, Critique, Message, Rating, User, utcnow  # noqa: E402
+from feedback.models import Conversation, Critique, Message, Rating, RatingEvent, User, utcnow  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -62,6 +66,59 @@ def bench_rating_writes(url: str, writes: int, answers: int = 200) -> float:
     elapsed = time.perf_counter() - start
     engine.dispose()
     return writes / elapsed
+
+
+def bench_concurrent_writes(url: str, writers: int = 50, per_writer: int = 40) -> tuple[float, int]:
+    """(writes/s, ratings lost) with ``writers`` threads rating at once, each its own student and answers.
+
+    Every write flips that answer's rating, so each one must leave a history row; afterwards the
+    history must hold every write and each rating the last state its writer set. A write that raised
+    counts as lost too: the app would have shown the student an error for it.
+    """
+    engine = make_engine(url)
+    owners: list[tuple[int, list[int]]] = []
+    with session_scope(engine) as session:
+        for w in range(writers):
+            user = store.create_user(session=session, username=f"writer{w}", password_hash="x")
+            conversation = store.create_conversation(session=session, user_id=user.id)
+            answers = []
+            for i in range(4):
+                q = store.add_user_message(session=session, conversation_id=conversation.id, user_id=user.id,
+                                           content=f"What is {w}+{i}?")
+                a = store.begin_assistant_message(session=session, conversation_id=conversation.id,
+                                                  parent_id=q.id, checkpoint_id="base", sampling={})
+                store.finish_assistant_message(session=session, message_id=a.id, status="ok", text=f"{w + i}")
+                answers.append(a.id)
+            owners.append((user.id, answers))
+    failures: list[BaseException] = []
+
+    def write_all(user_id: int, answers: list[int]) -> None:
+        for i in range(per_writer):
+            message_id, liked = answers[i % len(answers)], (i // len(answers)) % 2 == 0
+            try:
+                run_in_transaction(engine, lambda s: store.upsert_rating(
+                    session=s, message_id=message_id, user_id=user_id, liked=liked))
+            except Exception as error:  # noqa: BLE001 - counted as lost, reported below
+                failures.append(error)
+
+    threads = [threading.Thread(target=write_all, args=owner) for owner in owners]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    with session_scope(engine) as session:
+        events = session.scalar(select(func.count()).select_from(RatingEvent)) or 0
+        final = {(r.user_id, r.message_id): r.liked for r in session.scalars(select(Rating))}
+    engine.dispose()
+    expected_final = {}
+    for user_id, answers in owners:
+        for i in range(per_writer):
+            expected_final[(user_id, answers[i % len(answers)])] = (i // len(answers)) % 2 == 0
+    wrong_final = sum(final.get(key) != liked for key, liked in expected_final.items())
+    lost = max(writers * per_writer - events, len(failures), wrong_final)
+    return writers * per_writer / elapsed, lost
 
 
 def seed_answers(url: str, n: int, seed: int = 0) -> None:
@@ -145,6 +202,8 @@ class PostgresSchema:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writes", type=int, default=2000, help="rating writes per backend")
+    parser.add_argument("--writers", type=int, default=50, help="concurrent writer threads per backend")
+    parser.add_argument("--writes-per-writer", type=int, default=40)
     parser.add_argument("--export-rows", type=int, default=100_000, help="answers to seed and export")
     parser.add_argument("--postgres-url", default=PG_URL)
     args = parser.parse_args(argv)
@@ -155,10 +214,19 @@ def main(argv: list[str] | None = None) -> None:
         upgrade_db(sqlite_url)
         figures["sqlite_writes_s"] = round(bench_rating_writes(sqlite_url, args.writes), 1)
         print(f"sqlite (WAL): {figures['sqlite_writes_s']} rating writes/s", file=sys.stderr)
+        concurrent_url = f"sqlite:///{Path(tmp) / 'concurrent.db'}"
+        upgrade_db(concurrent_url)
+        rate, lost = bench_concurrent_writes(concurrent_url, args.writers, args.writes_per_writer)
+        figures["sqlite_concurrent_writes_s"], figures["sqlite_concurrent_lost"] = round(rate, 1), lost
+        print(f"sqlite: {args.writers} concurrent writers, {rate:.1f} writes/s, {lost} lost", file=sys.stderr)
 
         with PostgresSchema(args.postgres_url) as pg_url:
             upgrade_db(pg_url)
             figures["postgres_writes_s"] = round(bench_rating_writes(pg_url, args.writes), 1)
+        with PostgresSchema(args.postgres_url) as pg_url:
+            upgrade_db(pg_url)
+            rate, lost = bench_concurrent_writes(pg_url, args.writers, args.writes_per_writer)
+        figures["postgres_concurrent_writes_s"], figures["postgres_concurrent_lost"] = round(rate, 1), lost
         print(f"postgresql: {figures['postgres_writes_s']} rating writes/s", file=sys.stderr)
 
         export_url = f"sqlite:///{Path(tmp) / 'export.db'}"

@@ -74,7 +74,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False, co
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, echo=echo)
+    # No pre-ping: a local file cannot drop a connection, and the ping was one more round trip per rating.
+    engine = create_engine(url, echo=echo)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
