@@ -1,13 +1,17 @@
 """Critique latency against answer latency on the default stack, in one run.
 
-For ~10 seed questions: stream an answer (timed), then critique it WITHOUT a reference the way the app
+By default (``--path app``) through the app's own HTTP API on a supervised vLLM server (or ``--engine-url``):
+two apps side by side, samples drawn while the answer streams (the shipped default) and after it
+(``bench/critique_app.py``); target: the badge <= 3 s after the answer, overhead <= 50%.
+
+``--path engine``: for ~10 seed questions, stream an answer (timed), then critique it WITHOUT a reference the way the app
 does (self-consistency k from settings in one n=k request, judge on, judge skipped when the symbolic
 parts decide). The engine is an OpenAI-compatible server (--engine-url, e.g. the vLLM policy server) or,
 without one, the in-process HFEngine on the default model (torch threads = 1). Target: critique adds at
 most 50% to the answer's latency. The last line printed is one JSON object.
 
-    python bench/critique.py [--engine-url http://127.0.0.1:8011] [--questions 10] [--k 4] [--no-judge]
-                             [--force-judge] [--overlap]
+    python bench/critique.py [--path app|engine] [--engine-url http://127.0.0.1:8011] [--questions 10] [--k 4]
+                             [--no-judge] [--force-judge] [--overlap]
 """
 
 from __future__ import annotations
@@ -76,9 +80,37 @@ def build_engine(engine_url: str | None, num_threads: int):  # noqa: ANN201
     return HFEngine(resolve_model_path(load_settings()), num_threads=num_threads)
 
 
+def run_app_path(args: argparse.Namespace) -> dict:
+    """The app-path figures (bench/critique_app.py), on ``--engine-url`` or a vLLM server supervised here."""
+    from bench.critique_app import run
+    from serving.model_cache import resolve_model_path
+    from serving.vllm_supervisor import VLLMSupervisor
+
+    settings = load_settings()
+    questions = [row["question"] for row in make_labelled_set(args.questions, seed=args.seed)]
+    max_tokens = args.answer_max_tokens or settings.sampling.max_tokens
+    options = {"k": args.k, "use_judge": not args.no_judge, "log": lambda row: print(json.dumps(row), flush=True)}
+    if args.engine_url:
+        return {"engine": args.engine_url, **run(questions, args.engine_url, max_tokens, **options)}
+    supervisor = VLLMSupervisor(settings)
+    t0 = time.monotonic()
+    supervisor.start(resolve_model_path(settings), "bench", wait=True)
+    try:
+        started = time.monotonic() - t0
+        url = supervisor.router.current().base_url
+        return {"engine": "supervised vLLM", "vllm_startup_s": round(started, 1),
+                **run(questions, url, max_tokens, **options)}
+    finally:
+        supervisor.shutdown()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine-url", default=None, help="OpenAI-compatible policy server (else in-process HFEngine)")
+    parser.add_argument("--path", choices=("app", "engine"), default="app",
+                        help="app: the app's HTTP API on vLLM; engine: the critic called in process")
+    parser.add_argument("--engine-url", default=None,
+                        help="OpenAI-compatible policy server (app path: else a supervised vLLM; engine path: else "
+                             "the in-process HFEngine)")
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--k", type=int, default=None, help="self-consistency samples (default: settings)")
     parser.add_argument("--no-judge", action="store_true")
@@ -91,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    if args.path == "app":
+        print(json.dumps(run_app_path(args)))
+        return
     settings = load_settings()
     critique_settings = settings.critique.model_copy(update={
         **({"self_consistency_k": args.k} if args.k is not None else {}),

@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+
+from bench.app_client import ask, is_loopback, signup  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 QUESTIONS = ["What is {a} + {b}?", "What is {a} - {b}?", "Compute {a} times 3.", "Is {a} even or odd?",
@@ -56,42 +58,25 @@ def run_student(urls: list[str], index: int, questions: int, max_tokens: int, de
     log = StudentLog(f"load{index:03d}_{seed}")
     replicas = [urls[(index + k) % len(urls)] for k in range(len(urls))]
     with httpx.Client(base_url=replicas[0], timeout=600) as client:
-        for attempt in range(10):  # a class signing up at once meets the hashing cap: retry as the page says
-            r = client.post("/signup", data={"username": log.name, "password": "load-test-pw-1"})
-            if r.status_code != 429:
-                break
-            time.sleep(1 + attempt)
-        if r.status_code != 303 or "set-cookie" not in r.headers:
-            log.errors.append(f"signup {r.status_code}")
+        problem = signup(client, log.name, "load-test-pw-1")
+        if problem:
+            log.errors.append(problem)
             return log
-        client.cookies.set("mathchat_session", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
         conversation = None
         for _ in range(questions):
             if time.monotonic() > deadline:
                 break
             text = rng.choice(QUESTIONS).format(a=rng.randint(10, 99), b=rng.randint(10, 99))
             client.base_url = httpx.URL(replicas[len(log.asked) % len(replicas)])
-            t0 = time.monotonic()
-            final = None
-            try:
-                with client.stream("POST", "/api/chat/ask", json={"question": text, "conversation_id": conversation,
-                                                                   "temperature": 0.0, "max_tokens": max_tokens}) as resp:
-                    if resp.status_code != 200:
-                        log.errors.append(f"ask {resp.status_code}: {resp.read()[:120]!r}")
-                        log.asked.append((text, None, None))
-                        continue
-                    for line in resp.iter_lines():
-                        if line:
-                            update = json.loads(line)
-                            if update["done"]:
-                                final = update
-            except httpx.HTTPError as exc:
-                log.errors.append(f"ask transport: {exc!r}")
+            answer = ask(client, text, conversation, temperature=0.0, max_tokens=max_tokens)
+            if answer.status_code != 200:
+                log.errors.append(f"ask {answer.status_code}: {answer.error}")
                 log.asked.append((text, None, None))
                 continue
-            log.latencies.append(time.monotonic() - t0)
-            if final is None or final["status"] != "ok":
-                log.errors.append(f"answer {final and final['status']}: {final and final['error']}")
+            final = answer.final
+            log.latencies.append(answer.seconds)
+            if not answer.ok:
+                log.errors.append(answer.error or "no final line")
             log.asked.append((text, final and final["question_id"], final and final["answer_id"]))
             if final is None:
                 continue
@@ -162,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--user-limit", type=int, default=0,
                         help="also check a per-user limit of N questions/minute across the replicas")
     args = parser.parse_args(argv)
-    if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+    if args.url and not is_loopback(args.url):
         parser.error("load tests target loopback only")
 
     served: list = []

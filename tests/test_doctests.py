@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts)
-    for package in ("mathchat", "feedback", "serving", "training", "console", "cli")
+    for package in ("mathchat", "feedback", "serving", "training", "console", "cli", "bench")
     for path in (ROOT / package).rglob("*.py")
     if "migrations" not in path.parts and ">>>" in path.read_text(encoding="utf-8")
 )

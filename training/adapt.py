@@ -142,7 +142,7 @@ def adapt_config(previous: PreviousRun | None, config: CycleConfig) -> tuple[Cyc
     >>> cfg.sft.learning_rate, cfg.rft.general_ratio
     (3e-05, 1.0)
     >>> print(adaptation.note)
-    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 6e-05 -> 3e-05, rft.general_ratio 0.5 -> 1
+    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 6e-05 -> 3e-05, rft.general_ratio 0.75 -> 1
     >>> adapt_config(None, CycleConfig())[1].note
     'no previous run: configured settings'
     """

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.vllm
 def test_critique_bench_times_answer_samples_and_judge(vllm_url, capsys, monkeypatch):
     monkeypatch.setenv("MATHCHAT_CRITIQUE__SELF_CONSISTENCY_MAX_TOKENS", "24")
     monkeypatch.setenv("MATHCHAT_CRITIQUE__JUDGE_MAX_TOKENS", "24")
-    main(["--engine-url", vllm_url, "--questions", "2", "--k", "2", "--answer-max-tokens", "32", "--force-judge",
+    main(["--path", "engine", "--engine-url", vllm_url, "--questions", "2", "--k", "2", "--answer-max-tokens", "32",
+          "--force-judge",
           "--overlap"])
     lines = capsys.readouterr().out.strip().splitlines()
     result = last_json_line("\n".join(lines))
@@ -25,3 +26,18 @@ def test_critique_bench_times_answer_samples_and_judge(vllm_url, capsys, monkeyp
     assert result["samples_max_tokens"] == 24 and result["answer_max_tokens"] == 32
     assert result["answer_s"] > 0 and result["answer_alone_s"] > 0 and result["critique_s"] >= 0
     assert 0 <= result["judge_calls"] <= 2 and 0 <= result["verdict_agrees"] <= 2
+
+
+def test_critique_bench_app_path_times_the_badge_after_the_answer_in_both_apps(vllm_url, capsys, monkeypatch):
+    monkeypatch.setenv("MATHCHAT_CRITIQUE__SELF_CONSISTENCY_MAX_TOKENS", "24")
+    main(["--engine-url", vllm_url, "--questions", "2", "--k", "2", "--answer-max-tokens", "24", "--no-judge"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = last_json_line("\n".join(lines))
+    assert result["path"] == "app" and result["engine"] == vllm_url
+    assert result["questions"] == 2 and result["errors"] == 0, lines
+    assert len(lines) == 3, "one line per question (both apps), then the summary"
+    for name in ("overlapped", "after"):
+        figures = result[name]
+        assert figures["answer_s"] > 0 and figures["first_token_p50_s"] > 0
+        assert 0 <= figures["badge_after_answer_p50_s"] <= figures["badge_after_answer_max_s"]
+        assert figures["overhead"] is not None and 0 <= figures["unverified"] <= 2
