@@ -43,6 +43,8 @@ DATASET_KINDS = ("rft", "dpo", "sft", "kto", "critic", "general", "verifier")
 
 MAX_COMMENT_CHARS = 2000
 """Longest rating comment accepted (characters)."""
+MAX_CORRECTION_CHARS = 64
+"""Longest final answer a student may give with a thumbs-down (characters)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -197,6 +199,8 @@ class Rating(Base):
     liked: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(String(MAX_CORRECTION_CHARS))
+    """With a thumbs-down: the final answer the student says is right (training may make it the reference)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -214,6 +218,7 @@ class RatingEvent(Base):
     liked: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(String(MAX_CORRECTION_CHARS))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -155,6 +155,32 @@ def rated_answers(
         yield AnswerRecord(*row)
 
 
+@dataclass(frozen=True)
+class StudentCorrection:
+    """A student's current "the right final answer is ..." on an answer to their own question."""
+
+    question: str
+    user_id: int
+    correction: str
+
+
+def current_corrections(*, session: Session, batch_size: int = 5000) -> Iterator[StudentCorrection]:
+    """Every current correction (a thumbs-down that gave the right answer) with its question's text, streamed
+    in the order the ratings last changed: a student's newest word on a question comes last."""
+    question = aliased(Message, name="question")
+    query = (
+        select(question.content, Rating.user_id, Rating.correction)
+        .join(Message, Message.id == Rating.message_id)
+        .join(question, and_(question.id == Message.parent_id, question.role == "user"))
+        .join(Conversation, and_(Conversation.id == Message.conversation_id, Conversation.user_id == Rating.user_id))
+        .where(Message.role == "assistant", Rating.liked.is_(False), Rating.correction.is_not(None))
+        .order_by(Rating.updated_at, Rating.id)
+        .execution_options(yield_per=batch_size)
+    )
+    for text, user_id, correction in session.execute(query):
+        yield StudentCorrection(text, user_id, correction)
+
+
 # --- console statistics ------------------------------------------------------------------------
 
 

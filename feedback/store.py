@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from feedback.errors import InvalidInput, NotAllowed
 from feedback.models import (
     MAX_COMMENT_CHARS,
+    MAX_CORRECTION_CHARS,
     RATING_REASONS,
     USER_ROLES,
     Conversation,
@@ -314,13 +315,45 @@ def get_critique(*, session: Session, message_id: int) -> Critique | None:
 # --- ratings -----------------------------------------------------------------------------------
 
 
-def validate_rating(liked: bool, reason: str | None, comment: str | None) -> tuple[bool, str | None, str | None]:
-    """Normalised (liked, reason, comment), or ``InvalidInput``: reasons come from ``RATING_REASONS``.
+def validate_correction(correction: str | None) -> str | None:
+    """A student's final answer, stripped (empty: None), or ``InvalidInput``: one short value on one line.
+
+    Only the shape is checked here; whether it is mathematics the training side decides
+    (``training.corrections``).
+
+    >>> validate_correction("  3/4 "), validate_correction(""), validate_correction(None)
+    ('3/4', None, None)
+    >>> validate_correction("x = 5")
+    'x = 5'
+    """
+    correction = (correction or "").strip() or None
+    if correction is None:
+        return None
+    if len(correction) > MAX_CORRECTION_CHARS:
+        raise InvalidInput(f"The right answer is too long ({len(correction)} characters; at most "
+                           f"{MAX_CORRECTION_CHARS}): give just the final value.")
+    if "\n" in correction or "\r" in correction:
+        raise InvalidInput("Give the right answer as one value on one line.")
+    if not any(ch.isalnum() for ch in correction):
+        raise InvalidInput("The right answer needs a number or a letter.")
+    return correction
+
+
+def validate_rating(
+    liked: bool, reason: str | None, comment: str | None, correction: str | None = None
+) -> tuple[bool, str | None, str | None, str | None]:
+    """Normalised (liked, reason, comment, correction), or ``InvalidInput``: reasons come from ``RATING_REASONS``;
+    a correction (the right final answer) comes only with a thumbs-down.
 
     >>> validate_rating(False, "wrong steps", "  step 2 is off ")
-    (False, 'wrong steps', 'step 2 is off')
+    (False, 'wrong steps', 'step 2 is off', None)
     >>> validate_rating(True, "", "")
-    (True, None, None)
+    (True, None, None, None)
+    >>> validate_rating(False, "wrong answer", None, " 85 ")
+    (False, 'wrong answer', None, '85')
+    >>> validate_rating(True, None, None, "85")
+    Traceback (most recent call last):
+    feedback.errors.InvalidInput: A right answer goes with a thumbs-down only.
     """
     if not isinstance(liked, bool):
         raise InvalidInput("A rating is a thumbs up or down.")
@@ -330,7 +363,10 @@ def validate_rating(liked: bool, reason: str | None, comment: str | None) -> tup
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInput(f"The comment is too long ({len(comment)} characters; at most {MAX_COMMENT_CHARS}).")
-    return liked, reason, comment
+    correction = validate_correction(correction)
+    if correction is not None and liked:
+        raise InvalidInput("A right answer goes with a thumbs-down only.")
+    return liked, reason, comment, correction
 
 
 _RATING_TARGET = (
@@ -354,13 +390,15 @@ def upsert_rating(
     liked: bool,
     reason: str | None = None,
     comment: str | None = None,
+    correction: str | None = None,
 ) -> Rating:
     """Set the user's rating of an answer in their own conversation.
 
-    Repeating the same rating changes nothing; a different one updates the row and appends a
-    ``RatingEvent``. Invalid input or someone else's message raises before anything is written.
+    Repeating the same rating changes nothing; a different one (thumb, reason, comment or correction)
+    updates the row and appends a ``RatingEvent``. Invalid input or someone else's message raises
+    before anything is written.
     """
-    liked, reason, comment = validate_rating(liked, reason, comment)
+    liked, reason, comment, correction = validate_rating(liked, reason, comment, correction)
     target = session.execute(_RATING_TARGET, {"message_id": message_id, "user_id": user_id}).first()
     if target is None:
         raise NotAllowed("No such answer in your conversations.")
@@ -372,7 +410,7 @@ def upsert_rating(
             with session.begin_nested():  # a concurrent first rating may win the unique key
                 rating = Rating(
                     message_id=message_id, user_id=user_id, liked=liked, reason=reason, comment=comment,
-                    created_at=now, updated_at=now,
+                    correction=correction, created_at=now, updated_at=now,
                 )
                 session.add(rating)
             created = True
@@ -380,13 +418,15 @@ def upsert_rating(
             rating = get_rating(session=session, message_id=message_id, user_id=user_id)
             if rating is None:
                 raise
-    if not created and (rating.liked, rating.reason, rating.comment) == (liked, reason, comment):
+    state = (liked, reason, comment, correction)
+    if not created and (rating.liked, rating.reason, rating.comment, rating.correction) == state:
         return rating
-    rating.liked, rating.reason, rating.comment, rating.updated_at = liked, reason, comment, now
+    rating.liked, rating.reason, rating.comment, rating.correction = state
+    rating.updated_at = now
     session.add(
         RatingEvent(
             rating_id=rating.id, message_id=message_id, user_id=user_id,
-            liked=liked, reason=reason, comment=comment, created_at=now,
+            liked=liked, reason=reason, comment=comment, correction=correction, created_at=now,
         )
     )
     session.flush()

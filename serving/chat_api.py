@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from feedback.errors import StoreUnavailable
-from feedback.models import MAX_COMMENT_CHARS
+from feedback.models import MAX_COMMENT_CHARS, MAX_CORRECTION_CHARS
 from mathchat.settings import Settings
 from serving.chat_service import ChatService, UserFacingError
 from serving.rate_limit import RateLimited
@@ -38,6 +38,8 @@ class RateRequest(BaseModel):
     liked: bool
     reason: str | None = Field(None, max_length=64)
     comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
+    correction: str | None = Field(None, max_length=MAX_CORRECTION_CHARS)
+    """With a thumbs-down: the right final answer, if the student knows it."""
 
 
 def client_ip(request: Request) -> str | None:
@@ -93,7 +95,7 @@ def build_chat_router(settings: Settings, service: ChatService, auth: WebAuth) -
     def rate(req: RateRequest, request: Request, who: SessionUser = Depends(user)) -> dict:
         try:
             return {"ok": True, "message": service.rate(who.id, req.answer_id, req.liked, req.reason, req.comment,
-                                                        ip=client_ip(request))}
+                                                        req.correction, ip=client_ip(request))}
         except UserFacingError as exc:
             code = 503 if isinstance(exc, StoreUnavailable) else 429 if isinstance(exc, RateLimited) else 400
             raise HTTPException(status_code=code, detail=str(exc)) from exc

@@ -101,6 +101,20 @@ def student_reason(exc: BaseException) -> str:
     return "the model server had a problem" if isinstance(exc, EngineError) else "an internal error"
 
 
+def rating_ack(correction: str | None) -> str:
+    """What the student reads once a rating is committed; it names the answer they gave, as it was stored.
+
+    >>> rating_ack(None)
+    'Thanks, your feedback is saved.'
+    >>> rating_ack("85")
+    'Thanks, your feedback and your answer `85` are saved.'
+    """
+    if correction is None:
+        return "Thanks, your feedback is saved."
+    shown = correction.replace("`", "'")
+    return f"Thanks, your feedback and your answer `{shown}` are saved."
+
+
 class ChatService:
     """Chat turns, critiques and ratings for signed-in users."""
 
@@ -287,10 +301,13 @@ class ChatService:
     # --- rating -------------------------------------------------------------------------------
 
     def rate(self, user_id: int, answer_id: int, liked: bool, reason: str | None = None,
-             comment: str | None = None, ip: str | None = None) -> str:
-        """Store (or change) the user's rating; returns an acknowledgement only after it is committed."""
+             comment: str | None = None, correction: str | None = None, ip: str | None = None) -> str:
+        """Store (or change) the user's rating, with the right final answer if they give one (thumbs-down only);
+        returns an acknowledgement only after it is committed."""
         self.limits.hit("rate", user=user_id, ip=ip)
         comment = strip_control(comment) if comment is not None else None
-        self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id,
-                                               liked=liked, reason=reason, comment=comment))
-        return "Thanks, your feedback is saved."
+        correction = strip_control(correction) if correction is not None else None
+        saved = self._tx(lambda s: store.upsert_rating(session=s, message_id=answer_id, user_id=user_id, liked=liked,
+                                                       reason=reason, comment=comment,
+                                                       correction=correction).correction)
+        return rating_ack(saved)

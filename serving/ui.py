@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from feedback.models import MAX_COMMENT_CHARS, RATING_REASONS
+from feedback.models import MAX_COMMENT_CHARS, MAX_CORRECTION_CHARS, RATING_REASONS
 from mathchat.settings import Settings
 from serving.badge import BADGE_CSS, render_badge
 from serving.chat_service import ChatService, ChatTurn, UserFacingError
@@ -151,17 +151,17 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
             return rated, f"⚠️ {exc} (your rating was not saved)"
         return {"answer_id": int(ids[index]), "liked": liked, "reason": reason}, ack
 
-    def on_comment(comment: str, rated: dict | None, request: gr.Request):  # noqa: ANN202
+    def on_comment(comment: str, correction: str | None, rated: dict | None, request: gr.Request):  # noqa: ANN202
         user = user_of(request)
         if not rated:
-            return gr.skip(), "Rate an answer with a thumb first, then add your comment."
+            return gr.skip(), gr.skip(), "Rate an answer with a thumb first, then add your comment."
         try:
-            ack = service.rate(user.id, rated["answer_id"], rated["liked"], rated["reason"], comment,
+            ack = service.rate(user.id, rated["answer_id"], rated["liked"], rated["reason"], comment, correction,
                                ip=client_ip(request))
         except UserFacingError as exc:
             gr.Warning(str(exc))
-            return gr.skip(), f"⚠️ {exc} (your comment was not saved)"
-        return "", ack
+            return gr.skip(), gr.skip(), f"⚠️ {exc} (your comment was not saved)"
+        return "", "", ack
 
     with gr.Blocks(title="mathchat") as ui:
         ids = gr.State([])
@@ -190,6 +190,9 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                 with gr.Accordion("Comment on your last rating", open=False):
                     comment = gr.Textbox(placeholder="What was wrong or unclear?", show_label=False,
                                          elem_id="mc-comment", max_lines=6, max_length=MAX_COMMENT_CHARS)
+                    correction = gr.Textbox(placeholder="The right answer, if you know it (optional)",
+                                            show_label=False, elem_id="mc-correction", max_lines=1,
+                                            max_length=MAX_CORRECTION_CHARS)
                     send_comment = gr.Button("Send comment", elem_id="mc-send-comment")
                 status = gr.Markdown(elem_id="mc-status")
 
@@ -205,6 +208,6 @@ def build_chat_ui(service: ChatService, auth: WebAuth, settings: Settings) -> gr
                 api_visibility="public" if name == "ask" else "undocumented").then(
                 on_refresh_history, [conversation], [history], api_visibility="private")
         chatbot.like(on_like, [ids, rated], [rated, status], concurrency_limit=None, api_name="rate")
-        send_comment.click(on_comment, [comment, rated], [comment, status], concurrency_limit=None,
-                           api_name="comment")
+        send_comment.click(on_comment, [comment, correction, rated], [comment, correction, status],
+                           concurrency_limit=None, api_name="comment")
     return ui

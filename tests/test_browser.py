@@ -65,6 +65,13 @@ def test_student_chat_in_chromium(served_app_factory, vllm_supervisor, vllm_engi
         answer = s.get(Message, rating.message_id)
         assert (rating.liked, rating.reason, answer.role, answer.status) == (False, "wrong answer", "assistant", "ok")
 
+    page.get_by_text("Comment on your last rating").click()
+    page.fill("#mc-correction :is(input, textarea)", "6")
+    page.click("#mc-send-comment")
+    page.wait_for_function("document.querySelector('#mc-status').innerText.includes('your answer')", timeout=30_000)
+    with session_scope(db) as s:
+        assert s.scalars(select(Rating)).one().correction == "6"
+
 
 PATHOLOGICAL_LATEX = [
     r"$\def\a{\a}\a$",  # infinite macro expansion

@@ -187,6 +187,9 @@ class PoolSettings(_Config):
     """Held-out questions used to evaluate (and gate) a cycle."""
     logged_questions: int = 200
     """Most recent distinct student questions added to the training pool (0: seed only)."""
+    correction_min_agree: int = Field(2, ge=2)
+    """Students who must give the same right answer before it becomes a logged question's reference (one
+    student's answer counts alone only when the symbolic check confirms it; see training/corrections.py)."""
     level_weights: dict[int, float] = Field(default_factory=lambda: dict(DEFAULT_LEVEL_WEIGHTS))
     """Share of questions at each difficulty level (1 easiest)."""
     zh_fraction: float = 0.3

@@ -5,7 +5,10 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 0. ``adapt``: the previous run's gate verdict adjusts this run's settings (``training/adapt.py``: after a
    perplexity refusal, lower learning rates and more general rows; after too small a gain, more questions);
    the adaptation is recorded on the run and in ``cycle.json``, and the run's config is the adapted one.
-1. ``pool``: seed questions + logged student questions, split by question hash; held-out never trains.
+1. ``pool``: seed questions + logged student questions, split by question hash; held-out never trains. A logged
+   question whose students agree on the right answer (or whose one correction the symbolic check confirms)
+   carries it as its reference (``training/corrections.py``); a seed's reference is never overruled, and only
+   seed questions evaluate.
 2. ``sample_live``: k samples per training question from the live checkpoint, critiqued; general prompts
    answered; the live checkpoint evaluated on the held-out set (cached per checkpoint and question set).
 3. ``build_rft`` / ``train_sft``: mixed-outcome passing answers (+ general rows) -> SFT in a subprocess.
@@ -52,8 +55,9 @@ from training.evaluate import evaluate
 from training.gate import gate
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
 from training.manifest import BuildResult, sha256_rows, write_dataset
-from training.pool import (PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key, split_pool,
-                           write_mathusereval_jsonl)
+from training.corrections import agreed_references
+from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key,
+                           split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
 from training.run_record import CycleBusy, RunRecorder
@@ -190,20 +194,28 @@ class Cycle:
         pc = cfg.pool
 
         with rec.stage("pool"):
-            logged = run_in_transaction(self.db, lambda s: load_logged_questions(session=s,
-                                                                                 limit=pc.logged_questions))
+            from training.store_io import load_corrections
+
+            logged, corrections = run_in_transaction(self.db, lambda s: (
+                load_logged_questions(session=s, limit=pc.logged_questions), load_corrections(session=s)))
+            logged_keys = {question_key(text) for text, _ in logged}
+            decided = agreed_references([c for c in corrections if question_key(c[0]) in logged_keys],
+                                        min_agree=pc.correction_min_agree)
             seed_pool = build_seed_pool(pc.seed_questions, cfg.seed, level_weights=pc.level_weights,
                                         zh_fraction=pc.zh_fraction)
-            pool = merge_pools(seed_pool, logged_to_pool(logged))
+            pool = merge_pools(seed_pool, logged_to_pool(logged, decided.references))
             train_pool, held_out = split_pool(pool, pc.held_out_fraction)
-            eval_set = [q for q in held_out if q.reference is not None][:pc.eval_questions]
+            eval_set = [q for q in held_out if q.reference is not None and q.source != USER_SOURCE][:pc.eval_questions]
             held_keys = {question_key(q.question) for q in held_out}
             ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed)
             questions = ordered[:cfg.questions]
             write_mathusereval_jsonl(eval_set, run_dir / "held_out.jsonl")
             write_mathusereval_jsonl(questions, run_dir / "train_questions.jsonl")
             self.result["pool"] = {"seed": len(seed_pool), "logged": len(logged), "train": len(train_pool),
-                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions)}
+                                   "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions),
+                                   "logged_with_reference": sum(q.source == USER_SOURCE and q.reference is not None
+                                                                for q in pool),
+                                   "corrections": decided.counts.to_dict()}
             rec.log(f"pool {self.result['pool']}")
 
         with rec.stage("sample_live"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,19 +74,31 @@ def build_seed_pool(n: int, seed: int, **kwargs: object) -> list[PoolQuestion]:
     ]
 
 
-def logged_to_pool(logged: Iterable[tuple[str, str | None]]) -> list[PoolQuestion]:
+def logged_to_pool(logged: Iterable[tuple[str, str | None]],
+                   references: Mapping[str, str] | None = None) -> list[PoolQuestion]:
     """Turn logged (question text, user id) pairs into pool entries, deduplicated by normalised text.
 
-    The first asker of a repeated question is kept as its user. Logged questions have no reference.
+    The first asker of a repeated question is kept as its user. A logged question has no reference unless
+    ``references`` (question_key -> answer, ``training.corrections.agreed_references``) gives it one: then it
+    is ``corrected`` and trains like a seed question. (``merge_pools`` with the seed pool first keeps a seed's
+    verified reference over any correction.)
+
+    >>> [(q.reference, q.subcategory) for q in logged_to_pool([("What is 2+3?", "7"), ("what is 2+3", "8")])]
+    [(None, 'chat')]
+    >>> logged_to_pool([("What is 2+3?", "7")], {question_key("what is 2+3"): "5"})[0].subcategory
+    'corrected'
     """
+    references = references or {}
     out: dict[str, PoolQuestion] = {}
     for text, user_id in logged:
         if not text or not text.strip():
             continue
         key = question_key(text)
         if key not in out:
+            reference = references.get(key)
             out[key] = PoolQuestion(question_id=f"user-{key}", source=USER_SOURCE, question=text.strip(),
-                                    reference=None, category="user", subcategory="chat", user_id=user_id)
+                                    reference=reference, category="user",
+                                    subcategory="chat" if reference is None else "corrected", user_id=user_id)
     return list(out.values())
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
 from mathchat.settings import PASS_THRESHOLD
-from training.pool import PoolQuestion
+from training.pool import USER_SOURCE, PoolQuestion
 from training.samples import ScoredSample
 
 Stratum = int | str
@@ -38,8 +38,8 @@ def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) 
     ['a', 'b', 'a', 'b']
     """
     rng = random.Random(seed)
-    logged = [q for q in train if q.reference is None]
-    seeded = [q for q in train if q.reference is not None]
+    logged = [q for q in train if q.reference is None or q.source == USER_SOURCE]  # corrected ones stay first
+    seeded = [q for q in train if q.reference is not None and q.source != USER_SOURCE]
     by_cat: dict[str, list[PoolQuestion]] = {}
     for q in seeded:
         by_cat.setdefault(q.category, []).append(q)

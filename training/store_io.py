@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback.models import Checkpoint, Critique, TrainingRun
-from feedback.reads import AnswerRecord, questions_for_training, rated_answers
+from feedback.reads import AnswerRecord, current_corrections, questions_for_training, rated_answers
 from mathchat.settings import PASS_THRESHOLD
 from training.adapt import PreviousRun
 from training.pool import question_key
@@ -21,6 +21,12 @@ def load_logged_questions(*, session: Session, limit: int) -> list[tuple[str, st
         return []
     questions = questions_for_training(session=session)
     return [(q.text, str(q.user_id)) for q in questions[-limit:]]
+
+
+def load_corrections(*, session: Session) -> list[tuple[str, str, str]]:
+    """Students' current corrections as (question text, user id, value), oldest change first
+    (``training.corrections.agreed_references`` decides which become references)."""
+    return [(c.question, str(c.user_id), c.correction) for c in current_corrections(session=session)]
 
 
 def load_rated_samples(*, session: Session, system: str | None, limit: int = 5000,

@@ -32,7 +32,7 @@ def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(db_url: str, engine: Engine) -> None:
     upgrade_db(db_url)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
 
 
 def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
@@ -42,7 +42,25 @@ def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
     with fresh_engine.connect() as connection:
         assert "users" not in inspect(connection).get_table_names()
     upgrade_db(url)
-    assert current_revision(fresh_engine) == "0005"
+    assert current_revision(fresh_engine) == "0006"
+
+
+def test_downgrading_0006_drops_corrections_and_keeps_the_ratings(fresh_engine: Engine) -> None:
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    with session_scope(fresh_engine) as session:
+        chat = make_chat(session, "ada")
+        store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=False,
+                            correction="85")
+    downgrade_db(url, "0005")
+    fresh_engine.dispose()
+    with fresh_engine.connect() as connection:
+        for table in ("ratings", "rating_events"):
+            assert "correction" not in {c["name"] for c in inspect(connection).get_columns(table)}
+        assert connection.execute(text("SELECT count(*) FROM ratings")).scalar() == 1
+    upgrade_db(url)
+    fresh_engine.dispose()
+    with fresh_engine.connect() as connection:
+        assert connection.execute(text("SELECT correction FROM ratings")).scalar() is None
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:

@@ -62,6 +62,27 @@ def test_rated_answers_filters_by_score_checkpoint_and_status(session: Session) 
     assert ids(until=utcnow() - timedelta(days=1)) == []
 
 
+def test_current_corrections_are_the_thumbs_down_answers_with_their_question(session: Session) -> None:
+    ada = make_chat(session, "ada", question="What is 2+3?")
+    bob = make_chat(session, "bob", question="What is 7*8?")
+    cy = make_chat(session, "cy")
+    store.upsert_rating(session=session, message_id=ada.answer.id, user_id=ada.user.id, liked=False, correction="5")
+    store.upsert_rating(session=session, message_id=bob.answer.id, user_id=bob.user.id, liked=False, reason="unclear")
+    store.upsert_rating(session=session, message_id=cy.answer.id, user_id=cy.user.id, liked=True)
+    assert [(c.question, c.user_id, c.correction) for c in reads.current_corrections(session=session)] == [
+        ("What is 2+3?", ada.user.id, "5")]
+
+
+def test_current_corrections_list_a_students_latest_change_last(session: Session) -> None:
+    first = make_chat(session, "ada", question="What is 2+3?")
+    again = make_chat(session, "ada", question="what is 2+3", user=first.user)
+    ids = {"session": session, "user_id": first.user.id, "liked": False}
+    store.upsert_rating(message_id=first.answer.id, correction="6", **ids)
+    store.upsert_rating(message_id=again.answer.id, correction="4", **ids)
+    store.upsert_rating(message_id=first.answer.id, correction="5", **ids)  # changed her mind: newest
+    assert [c.correction for c in reads.current_corrections(session=session)] == ["4", "5"]
+
+
 def test_stats_report_thumbs_per_checkpoint_and_judge_agreement(session: Session) -> None:
     chats = [make_chat(session, name, checkpoint_id=ckpt) for name, ckpt in
              [("ada", "a"), ("bob", "a"), ("cy", "b"), ("dee", "b")]]

@@ -266,6 +266,40 @@ def test_every_reason_in_the_fixed_list_is_accepted(session: Session) -> None:
     assert _count(session, RatingEvent) == len(RATING_REASONS)
 
 
+def test_a_thumbs_down_keeps_its_correction_and_a_new_correction_alone_is_a_change(session: Session) -> None:
+    chat = make_chat(session, "ada")
+    ids = {"session": session, "message_id": chat.answer.id, "user_id": chat.user.id}
+    store.upsert_rating(**ids, liked=False, reason="wrong answer", correction=" 85 ")
+    store.upsert_rating(**ids, liked=False, reason="wrong answer", correction="85")  # same state: no event
+    store.upsert_rating(**ids, liked=False, reason="wrong answer", correction="86")
+    assert store.get_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id).correction == "86"
+    history = store.rating_history(session=session, message_id=chat.answer.id, user_id=chat.user.id)
+    assert [e.correction for e in history] == ["85", "86"]
+
+
+def test_a_thumbs_up_clears_an_earlier_correction(session: Session) -> None:
+    chat = make_chat(session, "ada")
+    ids = {"session": session, "message_id": chat.answer.id, "user_id": chat.user.id}
+    store.upsert_rating(**ids, liked=False, correction="85")
+    store.upsert_rating(**ids, liked=True)
+    assert store.get_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id).correction is None
+
+
+@pytest.mark.parametrize(
+    ("liked", "correction", "match"),
+    [(True, "85", "thumbs-down only"), (False, "8" * 65, "too long"), (False, "85\nor 86", "one line"),
+     (False, "?!", "number or a letter")],
+)
+def test_invalid_correction_is_refused_with_nothing_written(
+    session: Session, liked: bool, correction: str, match: str
+) -> None:
+    chat = make_chat(session, "ada")
+    with pytest.raises(InvalidInput, match=match):
+        store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=liked,
+                            correction=correction)
+    assert _count(session, Rating) == 0 and _count(session, RatingEvent) == 0
+
+
 def test_saved_critique_keeps_its_verdict_in_the_parts_json(session: Session) -> None:
     from dataclasses import replace
 

@@ -303,3 +303,24 @@ def test_a_failed_answer_tells_the_student_no_internal_detail(db) -> None:
     assert final.status == "failed" and "model server had a problem" in final.error
     assert "Traceback" not in final.error and "/srv" not in final.error and "500" not in final.error
     assert "Traceback" in messages(db)[-1].error  # operators keep the detail
+
+
+def test_a_thumbs_down_with_the_right_answer_stores_it_and_the_ack_names_it(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "What is 37 + 48?", SAMPLING))[-1].answer_id
+    ack = svc.rate(uid, answer_id, False, "wrong answer", None, " 85\x00 ")
+    assert "your answer `85`" in ack
+    with session_scope(db) as s:
+        assert s.scalar(select(Rating.correction)) == "85"
+    assert "your answer" not in svc.rate(uid, answer_id, False, "wrong answer", None)
+
+
+def test_a_thumbs_up_with_a_correction_is_refused_and_nothing_written(db) -> None:
+    uid = new_user(db, "ann")
+    svc = make_service(db)
+    answer_id = list(svc.ask(uid, None, "What is 37 + 48?", SAMPLING))[-1].answer_id
+    with pytest.raises(InvalidInput, match="thumbs-down only"):
+        svc.rate(uid, answer_id, True, None, None, "85")
+    with session_scope(db) as s:
+        assert s.scalars(select(Rating)).all() == []

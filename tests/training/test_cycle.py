@@ -12,8 +12,8 @@ import pytest
 from feedback.db import session_scope
 from feedback.models import Checkpoint, Dataset, TrainingRun
 from feedback.registry import create_run, get_live_checkpoint
-from tests.fakes import fake_deps, small_config
-from training.config import CycleConfig
+from tests.fakes import fake_deps, make_chat, small_config
+from training.config import CycleConfig, PoolSettings
 from training.cycle import run_cycle
 from training.question_choice import choose_training_questions
 from training.pool import PoolQuestion, question_key
@@ -100,6 +100,39 @@ def test_next_cycle_starts_from_the_live_checkpoint(settings, db, tmp_path):
 def test_too_few_rft_rows_ends_without_training(settings, db, tmp_path):
     result = run_cycle(settings, small_config(min_rft_rows=10_000), deps=fake_deps(tmp_path), db=db)
     assert result["skipped"] == "too few RFT rows" and result["candidate"] is None
+
+
+def _correct(db, votes: list[tuple[str, str, str]]) -> None:
+    """Each (student, question, value): the student asks, gets a wrong answer, and gives the right one."""
+    from feedback import store
+
+    with session_scope(db) as s:
+        users = {}
+        for name, question, value in votes:
+            if name not in users:
+                users[name] = store.create_user(session=s, username=name, password_hash="x")
+            chat = make_chat(s, name, question=question, answer="The answer is 1.", user=users[name])
+            store.upsert_rating(session=s, message_id=chat.answer.id, user_id=users[name].id, liked=False,
+                                correction=value)
+
+
+def test_agreed_corrections_give_logged_questions_references_but_never_evaluate(settings, db, tmp_path):
+    pears = "Ann has 3 bags of 4 pears. How many pears does she have?"  # a training question
+    pens = "Cleo has 8 boxes of 3 pens. How many pens does she have?"  # a held-out one
+    eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"
+    _correct(db, [("ann", pears, "12"), ("bob", pears, "12"), ("ann", pens, "24"), ("bob", pens, "24"),
+                  ("ann", "What is 37 + 48?", "85"), ("ann", eggs, "30"), ("cy", eggs, "31")])
+    config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10))
+    result = run_cycle(settings, config, deps=fake_deps(tmp_path), db=db)
+    assert result["pool"]["logged"] == 4 and result["pool"]["logged_with_reference"] == 3
+    assert result["pool"]["corrections"] == {"questions": 4, "agreed": 2, "confirmed": 1, "conflicts": 1,
+                                             "refuted": 0, "waiting": 0, "unusable": 0}
+    run_dir = Path(result["run_dir"])
+    trained = [json.loads(line) for line in (run_dir / "train_questions.jsonl").read_text().splitlines()]
+    references = {q["question"]: (q["reference"], q["subcategory"]) for q in trained if q["source"] == "mathchat-user"}
+    assert references == {pears: ("12", "corrected"), "What is 37 + 48?": ("85", "corrected"), eggs: (None, "chat")}
+    held = [json.loads(line) for line in (run_dir / "held_out.jsonl").read_text().splitlines()]
+    assert all(q["source"] == "mathchat-seed" for q in held)
 
 
 def test_training_questions_spread_over_categories():

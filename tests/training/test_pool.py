@@ -80,6 +80,27 @@ def test_merge_keeps_seed_entry_with_reference():
     assert len(merged) == 5 and merged[0].reference == seed[0].reference
 
 
+def test_a_corrected_logged_question_carries_its_agreed_reference():
+    pool = logged_to_pool([("Ann has 3 bags of 4 pears; how many pears?", "u1"), ("5*5?", "u2")],
+                          {question_key("ann has 3 bags of 4 pears; how many pears"): "12"})
+    assert [(q.source, q.reference, q.subcategory) for q in pool] == [
+        ("mathchat-user", "12", "corrected"), ("mathchat-user", None, "chat")]
+
+
+def test_students_agreeing_never_replace_a_seed_reference():
+    from training.corrections import agreed_references
+
+    seed = build_seed_pool(5, seed=0)
+    asked = seed[0].question.upper()
+    wrong = "1" + str(seed[0].reference)
+    decided = agreed_references([(asked, user, wrong) for user in ("u1", "u2", "u3")], confirm=lambda q, v: None)
+    assert decided.references == {question_key(asked): wrong}  # the students did agree ...
+    merged = merge_pools(seed, logged_to_pool([(asked, "u1")], decided.references))
+    entry = next(q for q in merged if question_key(q.question) == question_key(asked))
+    assert (entry.source, entry.reference) == ("mathchat-seed", seed[0].reference)  # ... and the seed still wins
+    assert len(merged) == 5
+
+
 def test_mathusereval_export_round_trips(tmp_path):
     qs = build_seed_pool(10, seed=0)
     path = tmp_path / "held.jsonl"

@@ -2,8 +2,8 @@
 
 from collections import Counter
 
-from training.pool import PoolQuestion
-from training.question_choice import later_round_questions, mixed_yield, yield_weights
+from training.pool import USER_SOURCE, PoolQuestion, logged_to_pool, question_key
+from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, yield_weights
 from training.samples import ScoredSample
 
 
@@ -49,3 +49,11 @@ def test_questions_used_by_any_earlier_round_are_not_fresh():
     ordered = [q(i, 1) for i in range(10)]
     used = {"q0", "q1", "q5"}  # round 2's weighted draw is not a prefix of the order
     assert [x.question_id for x in later_round_questions(ordered, used, 4, seed=0)] == ["q2", "q3", "q4", "q6"]
+
+
+def test_a_corrected_logged_question_is_still_chosen_first():
+    seeds = [PoolQuestion(f"s{i}", "mathchat-seed", f"Seed {i}", "1", "ab"[i % 2], "", level=1) for i in range(6)]
+    logged = logged_to_pool([("Ann has 3 bags of 4 pears; how many?", "u1"), ("Why is 0.999... = 1?", "u2")],
+                            {question_key("Ann has 3 bags of 4 pears; how many?"): "12"})
+    chosen = choose_training_questions(seeds + logged, 2, seed=0)
+    assert [q.source for q in chosen] == [USER_SOURCE, USER_SOURCE]

@@ -5,7 +5,7 @@ from feedback.store import (add_user_message, begin_assistant_message, create_co
                             finish_assistant_message, save_critique, upsert_rating)
 from serving.critique.types import CritiqueResult, PartScore
 from training.dpo_data import pair_by_score_gap
-from training.store_io import load_logged_questions, load_rated_samples
+from training.store_io import load_corrections, load_logged_questions, load_rated_samples
 
 
 def critique(score, answer_score=None, has_reference=False):
@@ -83,3 +83,14 @@ def test_previous_run_is_the_newest_succeeded_one_with_its_verdict_and_adaptatio
         skipped = create_run(session=s)
         finish_run(session=s, run_id=skipped.id, status="succeeded")
         assert load_previous_run(session=s).verdict is None  # no candidate: nothing to react to
+
+
+def test_corrections_are_loaded_with_their_question_and_student(db):
+    with session_scope(db) as s:
+        alice = create_user(session=s, username="alice", password_hash="x")
+        bob = create_user(session=s, username="bob", password_hash="x")
+        a = ask(s, alice.id, "What is 2+2?", "The answer is 5.")
+        ask(s, bob.id, "What is 3+5?", "The answer is 8.", liked=True)
+        upsert_rating(session=s, message_id=a, user_id=alice.id, liked=False, correction="4")
+    with session_scope(db) as s:
+        assert load_corrections(session=s) == [("What is 2+2?", str(alice.id), "4")]
