@@ -187,6 +187,11 @@ class PoolSettings(_Config):
     """Held-out questions used to evaluate (and gate) a cycle."""
     logged_questions: int = 200
     """Most recent distinct student questions added to the training pool (0: seed only)."""
+    train_from: Literal["mixed", "logged", "seed"] = "mixed"
+    """Which training questions a cycle samples: ``mixed`` (logged student questions first, then the seed pool),
+    ``logged`` (only what students asked: the critic picks answers without a reference, except where agreed
+    corrections gave one) or ``seed`` (only generated questions with exact answers). The held-out evaluation
+    always uses held-out seed questions."""
     correction_min_agree: int = Field(2, ge=2)
     """Students who must give the same right answer before it becomes a logged question's reference (one
     student's answer counts alone only when the symbolic check confirms it; see training/corrections.py)."""

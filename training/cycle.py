@@ -57,7 +57,7 @@ from training.general_data import answer_general_prompts, build_general_rows, lo
 from training.manifest import BuildResult, sha256_rows, write_dataset
 from training.corrections import agreed_references
 from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to_pool, merge_pools, question_key,
-                           split_pool, write_mathusereval_jsonl)
+                           select_sources, split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
 from training.run_record import CycleBusy, RunRecorder
@@ -205,6 +205,7 @@ class Cycle:
                                         zh_fraction=pc.zh_fraction)
             pool = merge_pools(seed_pool, logged_to_pool(logged, decided.references))
             train_pool, held_out = split_pool(pool, pc.held_out_fraction)
+            train_pool = select_sources(train_pool, pc.train_from)
             eval_set = [q for q in held_out if q.reference is not None and q.source != USER_SOURCE][:pc.eval_questions]
             held_keys = {question_key(q.question) for q in held_out}
             ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed)

@@ -115,6 +115,23 @@ def merge_pools(*pools: Sequence[PoolQuestion]) -> list[PoolQuestion]:
     return out
 
 
+def select_sources(train: Sequence[PoolQuestion], train_from: str) -> list[PoolQuestion]:
+    """The training questions a cycle may draw from: ``mixed`` (logged first, then seed), ``logged`` (what
+    students asked, with or without a reference) or ``seed`` (the generated pool only).
+
+    >>> qs = [PoolQuestion("u", USER_SOURCE, "U", None, "user", "chat"), PoolQuestion("s", SEED_SOURCE, "S", "1", "a", "")]
+    >>> [[q.question_id for q in select_sources(qs, f)] for f in ("mixed", "logged", "seed")]
+    [['u', 's'], ['u'], ['s']]
+    """
+    if train_from == "mixed":
+        return list(train)
+    if train_from == "logged":
+        return [q for q in train if q.source == USER_SOURCE]
+    if train_from == "seed":
+        return [q for q in train if q.source != USER_SOURCE]
+    raise ValueError(f"train_from is mixed, logged or seed, not {train_from!r}")
+
+
 def split_pool(pool: Sequence[PoolQuestion], held_out_fraction: float,
                salt: str = HELD_OUT_SALT) -> tuple[list[PoolQuestion], list[PoolQuestion]]:
     """(train, held_out): held-out questions never enter training data."""

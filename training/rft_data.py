@@ -103,6 +103,11 @@ def select_rft_examples(
             per_user[s.user_id] += 1
         final.append(s)
     counts["after_user_cap"] = len(final)
+    # where the rows came from: logged student questions (pool ids "user-..."), the seed pool, and rows whose
+    # question had a student's thumbs on the chosen answer
+    counts["rows_from_logs"] = sum(s.question_id.startswith("user-") for s in final)
+    counts["rows_from_seed"] = len(final) - counts["rows_from_logs"]
+    counts["rows_with_thumbs"] = sum(s.rating is not None for s in final)
 
     rows: list[SFTRow] = [
         {"prompt": s.prompt(), "completion": [{"role": "assistant", "content": s.answer}]} for s in final

@@ -135,6 +135,23 @@ def test_agreed_corrections_give_logged_questions_references_but_never_evaluate(
     assert all(q["source"] == "mathchat-seed" for q in held)
 
 
+@pytest.mark.parametrize("train_from", ["logged", "seed"])
+def test_train_from_picks_which_questions_a_cycle_samples(settings, db, tmp_path, train_from):
+    eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"
+    _correct(db, [("ann", eggs, "30"), ("bob", "What is 37 + 48?", "85")])
+    config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10,
+                                            train_from=train_from))
+    result = run_cycle(settings, config, deps=fake_deps(tmp_path), db=db)
+    run_dir = Path(result["run_dir"])
+    sources = {json.loads(line)["source"] for line in (run_dir / "train_questions.jsonl").read_text().splitlines()}
+    assert sources == ({"mathchat-user"} if train_from == "logged" else {"mathchat-seed"})
+    rft = json.loads((run_dir / "rft.manifest.json").read_text())["counts"]
+    if train_from == "seed":
+        assert rft["rows_from_logs"] == 0
+    else:
+        assert rft["rows_from_seed"] == 0
+
+
 def test_training_questions_spread_over_categories():
     qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", c, "") for i, c in enumerate("aaaaaaaabbc")]
     chosen = choose_training_questions(qs, 6, seed=0)
