@@ -26,6 +26,43 @@ from training.config import CycleConfig  # noqa: E402
 from training.cycle import run_cycle  # noqa: E402
 
 
+def summarise_cycle(result: dict, wall: float) -> dict:
+    """A cycle's result as the bench reports it: accuracy with CIs per evaluated stage against live, perplexity
+    ratio, gate, rows, stage times, and the issue's done-criteria (also used by bench/learning.py)."""
+    ev = result.get("eval") or {}
+    live = ev.get("live", {})
+    cand_kind = (result.get("candidate") or {}).get("kind")
+    out: dict = {"run_dir": result.get("run_dir"), "wall_s": round(wall, 1), "stages_s": result.get("stages"),
+                 "pool": result.get("pool"), "rounds": result.get("rounds"),
+                 "rft_rows": {k: v.get("math_rows") for k, v in result.items() if k.startswith("rft") and k.endswith("_data")},
+                 "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
+                 "skipped": result.get("skipped")}
+    if live:
+        lacc = live["summary"]["overall"]["strict_accuracy"]
+        out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
+                       "perplexity": live.get("perplexity"), "format_rate": live["summary"]["overall"]["format_rate"]}
+        for name in (n for n in ev if n != "live"):
+            acc = ev[name]["summary"]["overall"]["strict_accuracy"]
+            ppl = ev[name].get("perplexity")
+            out[name] = {"strict_acc": acc["rate"], "ci95": acc["ci95"],
+                         "ratio_vs_live": acc["rate"] / lacc["rate"] if lacc["rate"] else None,
+                         "cis_disjoint": acc["ci95"][0] > lacc["ci95"][1],
+                         "ppl_ratio": ppl / live["perplexity"] if ppl and live.get("perplexity") else None,
+                         "mcnemar_p": ev[name].get("vs_baseline", {}).get("mcnemar_p"),
+                         "format_rate": ev[name]["summary"]["overall"]["format_rate"],
+                         "mean_critique": ev[name]["summary"]["overall"]["mean_score"],
+                         "gate": ev[name].get("gate", {}).get("promotable")}
+        best = out.get((result.get("candidate") or {}).get("stage") or "", {})
+        out["done_criteria"] = {
+            "ratio_ge_3": bool(best.get("ratio_vs_live") and best["ratio_vs_live"] >= 3),
+            "cis_disjoint": bool(best.get("cis_disjoint")),
+            "ppl_within_5pct": bool(best.get("ppl_ratio") and best["ppl_ratio"] <= 1.05),
+            "eval_ge_200": lacc["n"] >= 200,
+            "wall_le_30min": wall <= 1800,
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state", type=Path, default=Path("/tmp/mathchat-bench-cycle"))
@@ -66,37 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run_cycle(settings, cfg)
     wall = time.monotonic() - started
 
-    ev = result.get("eval") or {}
-    live = ev.get("live", {})
-    cand_kind = (result.get("candidate") or {}).get("kind")
-    out: dict = {"run_dir": result.get("run_dir"), "wall_s": round(wall, 1), "stages_s": result.get("stages"),
-                 "pool": result.get("pool"), "rounds": result.get("rounds"),
-                 "rft_rows": {k: v.get("math_rows") for k, v in result.items() if k.startswith("rft") and k.endswith("_data")},
-                 "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
-                 "skipped": result.get("skipped")}
-    if live:
-        lacc = live["summary"]["overall"]["strict_accuracy"]
-        out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
-                       "perplexity": live.get("perplexity"), "format_rate": live["summary"]["overall"]["format_rate"]}
-        for name in (n for n in ev if n != "live"):
-            acc = ev[name]["summary"]["overall"]["strict_accuracy"]
-            ppl = ev[name].get("perplexity")
-            out[name] = {"strict_acc": acc["rate"], "ci95": acc["ci95"],
-                         "ratio_vs_live": acc["rate"] / lacc["rate"] if lacc["rate"] else None,
-                         "cis_disjoint": acc["ci95"][0] > lacc["ci95"][1],
-                         "ppl_ratio": ppl / live["perplexity"] if ppl and live.get("perplexity") else None,
-                         "mcnemar_p": ev[name].get("vs_baseline", {}).get("mcnemar_p"),
-                         "format_rate": ev[name]["summary"]["overall"]["format_rate"],
-                         "mean_critique": ev[name]["summary"]["overall"]["mean_score"],
-                         "gate": ev[name].get("gate", {}).get("promotable")}
-        best = out.get((result.get("candidate") or {}).get("stage") or "", {})
-        out["done_criteria"] = {
-            "ratio_ge_3": bool(best.get("ratio_vs_live") and best["ratio_vs_live"] >= 3),
-            "cis_disjoint": bool(best.get("cis_disjoint")),
-            "ppl_within_5pct": bool(best.get("ppl_ratio") and best["ppl_ratio"] <= 1.05),
-            "eval_ge_200": lacc["n"] >= 200,
-            "wall_le_30min": wall <= 1800,
-        }
+    out = summarise_cycle(result, wall)
     print(json.dumps(out, default=str))
 
 

@@ -139,6 +139,8 @@ class Asked:
     answer: str
     right: bool
     rating: Rating
+    checkpoint_id: str | None = None
+    """The model that answered (the app's final stream line)."""
 
 
 @dataclass
@@ -188,7 +190,8 @@ def run_student(url: str, profile: StudentProfile, questions: list[StudentQuesti
                 log.errors.append(f"rate {r.status_code}: {r.text[:120]}")
                 continue
             log.asked.append(Asked(item.question, typed, item.truth, answer.final["answer_id"], answer.text,
-                                   answers_equivalent(extract_answer(answer.text), item.truth), rating))
+                                   answers_equivalent(extract_answer(answer.text), item.truth), rating,
+                                   answer.final.get("checkpoint_id")))
             if rng.random() < profile.follow_up_rate:
                 ask(client, rng.choice(FOLLOW_UPS), conversation, max_tokens=64)
                 log.chats += 1
