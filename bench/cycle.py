@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mathchat.settings import DatabaseSettings, ModelSettings, TrainingSettings, load_settings  # noqa: E402
+from mathchat.settings import DatabaseSettings, TrainingSettings, load_settings  # noqa: E402
 from training.config import CycleConfig  # noqa: E402
 from training.cycle import run_cycle  # noqa: E402
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         state_dir=args.state,
         database=DatabaseSettings(url=f"sqlite:///{args.state / f'bench-{int(time.time())}.db'}"),
         training=TrainingSettings(workdir=args.state / "runs"),
-        model=ModelSettings(cache_dir=base.model.cache_dir, checkpoints_dir=args.state / "checkpoints"),
+        model=base.model.model_copy(update={"checkpoints_dir": args.state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE
         vllm=base.vllm, critique=base.critique,
     )
     started = time.monotonic()

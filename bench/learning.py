@@ -95,7 +95,7 @@ def wait_serving(url: str, checkpoint_id: str, timeout_s: float = 1800) -> float
 def start_app(state: Path, vllm_url: str | None, backend: str = "vllm"):  # noqa: ANN201
     """The app on a fresh state with auto_promote on, its scheduler off (the bench runs the cycles)."""
     import app as web
-    from mathchat.settings import (ModelSettings, RateLimitSettings, ServerSettings, TrainingSettings, VLLMSettings,
+    from mathchat.settings import (RateLimitSettings, ServerSettings, TrainingSettings, VLLMSettings,
                                    load_settings)
     from serving.local_app import ServedApp, free_port, isolated_settings
 
@@ -107,7 +107,7 @@ def start_app(state: Path, vllm_url: str | None, backend: str = "vllm"):  # noqa
                                  rate_per_ip=many, signup_per_ip=many, login_per_ip=many),
         server=ServerSettings(backend=backend),
         training=TrainingSettings(workdir=state / "runs", auto_promote=True, scheduler_in_app=False),
-        model=ModelSettings(cache_dir=base.model.cache_dir, checkpoints_dir=state / "checkpoints"),
+        model=base.model.model_copy(update={"checkpoints_dir": state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE
         vllm=VLLMSettings(url=vllm_url, port=free_port(), logs_dir=state / "logs", enforce_eager=base.vllm.enforce_eager),
     )
     served = ServedApp(web.create_app(settings), free_port(), settings)
