@@ -8,7 +8,10 @@ JSON object.
 
     python bench/cycle.py [--state /tmp/mathchat-bench] [--backend auto|vllm|transformers]
                           [--live-url URL] [--config cycle.json] [--questions N] [--k K] [--no-dpo]
-                          [--rft-rounds 2] [--eval-questions N]
+                          [--rft-rounds 2] [--eval-questions N] [--auto-promote]
+
+With ``--auto-promote`` (or ``MATHCHAT_TRAINING__AUTO_PROMOTE=true``) a candidate that passes its gate is promoted
+in the bench's own database, as ``mathchat cycle`` would; ``auto_promoted`` says what happened.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def summarise_cycle(result: dict, wall: float) -> dict:
                  "pool": result.get("pool"), "rounds": result.get("rounds"),
                  "rft_rows": {k: v.get("math_rows") for k, v in result.items() if k.startswith("rft") and k.endswith("_data")},
                  "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
-                 "skipped": result.get("skipped")}
+                 "candidate_stage": (result.get("candidate") or {}).get("stage"),
+                 "skipped": result.get("skipped"), "auto_promoted": result.get("auto_promoted")}
     if live:
         lacc = live["summary"]["overall"]["strict_accuracy"]
         out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-questions", type=int, default=None)
     parser.add_argument("--no-dpo", action="store_true")
     parser.add_argument("--rft-rounds", type=int, default=None)
+    parser.add_argument("--auto-promote", action="store_true", help="promote a candidate that passes its gate")
     args = parser.parse_args(argv)
 
     data = json.loads(args.config.read_text()) if args.config else {}
@@ -95,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings(
         state_dir=args.state,
         database=DatabaseSettings(url=f"sqlite:///{args.state / f'bench-{int(time.time())}.db'}"),
-        training=TrainingSettings(workdir=args.state / "runs"),
+        training=TrainingSettings(workdir=args.state / "runs",
+                                  auto_promote=args.auto_promote or base.training.auto_promote),
         model=base.model.model_copy(update={"checkpoints_dir": args.state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE
         vllm=base.vllm, critique=base.critique,
     )

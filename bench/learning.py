@@ -146,7 +146,7 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
             promoted = result.get("auto_promoted") or {}
             switch_s = None
             if promoted.get("promoted"):
-                switch_s = round(wait_serving(served.url, promoted["to_id"]), 1)
+                switch_s = round(wait_serving(served.url, promoted["candidate_id"]), 1)
             run_dir = Path(result["run_dir"]) if result.get("run_dir") else None
             report.update({
                 "cycle": n + 1, "train_from": train_from,
@@ -176,8 +176,7 @@ def final_figures(reports: list[dict]) -> dict:
         return {}
     first = reports[0]["live"]
     last = reports[-1]
-    best = last.get((last.get("auto_promoted") or {}).get("stage") or "") or next(
-        (last[k] for k in ("rft3", "rft2", "rft", "dpo") if k in last), {})
+    best = last.get(last.get("candidate_stage") or "", {})
     return {"base_acc": first["strict_acc"], "base_ci95": first["ci95"], "final_acc": best.get("strict_acc"),
             "final_ci95": best.get("ci95"), "promotions": sum(bool((r.get("auto_promoted") or {}).get("promoted"))
                                                               for r in reports)}

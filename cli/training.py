@@ -45,7 +45,8 @@ def cycle(
     config: Annotated[Path | None, typer.Option(help="JSON file of CycleConfig fields.")] = None,
     trigger: Annotated[str, typer.Option(help="manual or schedule (recorded on the run).")] = "manual",
 ) -> None:
-    """Run one self-critique cycle now (sample, critique, RFT, DPO, evaluate, register a candidate)."""
+    """Run one self-critique cycle now (sample, critique, RFT, DPO, evaluate, register a candidate; with
+    training.auto_promote, promote it when it passes its gate)."""
     from mathchat.settings import load_settings
     from training.cycle import run_cycle
     from training.run_record import CycleBusy
@@ -65,7 +66,7 @@ def cycle(
         raise typer.Exit(code=3) from None
     summary = {key: value for key, value in result.items()
                if key in ("run_id", "run_dir", "adaptation", "live", "pool", "live_samples", "rounds", "dpo_data",
-                          "candidate", "stages", "total_seconds", "skipped") or (key.startswith("rft") and key.endswith("_data"))}
+                          "candidate", "auto_promoted", "stages", "total_seconds", "skipped") or (key.startswith("rft") and key.endswith("_data"))}
     summary["eval"] = {name: {"strict_accuracy": rep["summary"]["overall"]["strict_accuracy"],
                               "mean_score": rep["summary"]["overall"]["mean_score"],
                               "perplexity": rep.get("perplexity")} for name, rep in (result.get("eval") or {}).items()}

@@ -165,13 +165,13 @@ class ConsoleActions:
     # --- promote / roll back ----------------------------------------------------------------
 
     def promote_panel(self, request: gr.Request) -> tuple:
-        """Status of serving vs the DB, the candidate picker, and the audit trail."""
+        """Status of serving vs the DB, the candidate picker, the audit trail, and the lineage of live models."""
         require_operator(self.auth, request)
         view = self._read(lambda s: views.build_promote_view(session=s))
         status = tables.sync_status_markdown(self.sync.state, view.live.id if view.live else None)
         status += f"\n\nA rollback would return to **{view.rollback_to}**." if view.rollback_to else \
             "\n\nThere is no earlier live checkpoint to roll back to."
-        return status, gr.update(choices=view.choices), to_frame(view.promotions)
+        return status, gr.update(choices=view.choices), to_frame(view.promotions), view.chain, to_frame(view.lineage)
 
     def gate(self, checkpoint_id: str | None, request: gr.Request) -> str:
         """The picked candidate's gate result."""
@@ -307,7 +307,9 @@ def build_console(settings: Settings, db: Engine, sync: LiveModelSync, auth: Web
                     rollback_btn = gr.Button("Roll back", variant="stop")
                 action_result = gr.Markdown()
                 promotions = gr.Dataframe(label="Promotion audit trail", interactive=False)
-                panel_outputs = [sync_status, promote_pick, promotions]
+                chain = gr.Markdown()
+                lineage = gr.Dataframe(label="Lineage of live models (oldest first)", interactive=False)
+                panel_outputs = [sync_status, promote_pick, promotions, chain, lineage]
                 promote_tab.select(act.promote_panel, None, panel_outputs, api_name="promote_panel")
                 promote_pick.change(act.gate, [promote_pick], [gate_box], api_name="gate")
                 promote_btn.click(act.promote, [promote_pick, override], [action_result], api_name="promote",

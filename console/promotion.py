@@ -1,28 +1,18 @@
 """Promote and roll back checkpoints: one function each, used by the console, the operator API and the CLI.
 
 They only write the Promotion row (with the evaluation at that time); the app's LiveModelSync switches
-the served model. A candidate that failed its gate needs ``override=True``, which is recorded.
+the served model. A candidate that failed its gate needs ``override=True``, which is recorded. The cycle's
+automatic promotion (``training.auto_promote``) goes through the same ``feedback.registry.record_promotion``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from feedback import registry
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    """What changed."""
-
-    action: str
-    from_id: str | None
-    to_id: str
-    override: bool
+from feedback.registry import PromotionResult
 
 
 def promote(db: Engine, checkpoint_id: str, *, by_user: str, override: bool = False) -> PromotionResult:
@@ -34,7 +24,7 @@ def promote(db: Engine, checkpoint_id: str, *, by_user: str, override: bool = Fa
             raise InvalidInput(f"No checkpoint {checkpoint_id!r}.")
         p = registry.record_promotion(session=s, to_id=checkpoint_id, by_user=by_user, action="promote",
                                    evaluation=target.metrics, override=override)
-        return PromotionResult(p.action, p.from_id, p.to_id, p.override)
+        return PromotionResult.of(p)
 
     return run_in_transaction(db, work)
 
@@ -48,6 +38,9 @@ def rollback(db: Engine, *, by_user: str) -> PromotionResult:
             raise InvalidInput("There is no earlier live checkpoint to roll back to.")
         p = registry.record_promotion(session=s, to_id=previous.id, by_user=by_user, action="rollback",
                                    evaluation=previous.metrics)
-        return PromotionResult(p.action, p.from_id, p.to_id, p.override)
+        return PromotionResult.of(p)
 
     return run_in_transaction(db, work)
+
+
+__all__ = ["PromotionResult", "promote", "rollback"]

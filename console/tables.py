@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from feedback.reads import CheckpointInfo, DatasetInfo, RunInfo
+from feedback.reads import CheckpointInfo, DatasetInfo, LiveChange, RunInfo
 from feedback.registry import FAMILIES
 
 
@@ -124,6 +124,26 @@ def run_adaptation(run: RunInfo) -> dict[str, Any] | None:
     return {k: v for k, v in adapt.items() if k not in _PROGRESS_KEYS}
 
 
+def run_auto_promotion(run: RunInfo) -> str | None:
+    """What the run's ``auto_promote`` step did (``training/auto_promote.py``), as text; None before it ran.
+
+    >>> from datetime import UTC
+    >>> step = {"status": "promoted", "promoted": True, "reason": "gate passed: promoted automatically",
+    ...         "candidate_id": "rft-r2", "live_id": "base"}
+    >>> run = RunInfo(2, "succeeded", "schedule", "auto_promote", {"auto_promote": step}, "", None, None,
+    ...               datetime(2026, 1, 1, tzinfo=UTC), None, None, "rft-r2", None)
+    >>> run_auto_promotion(run)
+    'promoted **rft-r2** automatically (base retired): gate passed: promoted automatically'
+    """
+    step = (run.progress or {}).get("auto_promote")
+    if not isinstance(step, Mapping):
+        return None
+    if step.get("promoted"):
+        return (f"promoted **{step.get('candidate_id')}** automatically ({step.get('live_id') or '-'} retired): "
+                f"{step.get('reason', '')}")
+    return f"not promoted: {step.get('reason', '')}"
+
+
 def run_manifest(run: RunInfo) -> dict[str, Any]:
     """The data manifest of a run: its (adapted) config, the adaptation, and each dataset it wrote, with that
     dataset's manifest."""
@@ -148,6 +168,9 @@ def run_summary_markdown(run: RunInfo | None) -> str:
     if adaptation and adaptation.get("note"):
         text += f"\n\n**Settings adapted:** {adaptation['note']}" if adaptation.get("changes") else \
             f"\n\n**Settings:** {adaptation['note']}"
+    auto = run_auto_promotion(run)
+    if auto:
+        text += f"\n\n**Auto-promote:** {auto}"
     if run.error:
         text += f"\n\n**Error:** {run.error.strip().splitlines()[-1][:500]}"
     return text
@@ -241,13 +264,54 @@ def candidate_choices(checkpoints: Sequence[CheckpointInfo]) -> list[tuple[str, 
     return [(f"{c.id} · {c.kind} · {c.status} · {gate[c.gate_passed]}", c.id) for c in pickable]
 
 
-PROMOTION_HEADERS = ["at (UTC)", "action", "from", "to", "by", "override"]
+PROMOTION_HEADERS = ["at (UTC)", "action", "from", "to", "by", "automatic", "override"]
 
 
 def promotions_table(promotions: Iterable[Any]) -> Table:
     """The promotion audit trail (``feedback.registry.list_promotions``: newest first)."""
     return Table(PROMOTION_HEADERS, [[format_time(p.at), p.action, p.from_id or "", p.to_id, p.by_user,
-                                      "yes" if p.override else ""] for p in promotions])
+                                      "yes" if p.automatic else "", "yes" if p.override else ""] for p in promotions])
+
+
+LINEAGE_HEADERS = ["step", "live since (UTC)", "action", "from", "to", "kind", "run", "by", "automatic", "override"]
+
+
+def live_chain_table(chain: Sequence[LiveChange]) -> Table:
+    """The lineage of live models (``feedback.reads.load_live_chain``: oldest first), one row per change.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    >>> live_chain_table([LiveChange(1, "promote", "base", "rft-r1", "rft", "training", t, False, True, 1)]).rows
+    [[1, '2026-12-04 09:00:00', 'promote', 'base', 'rft-r1', 'rft', 1, 'training', 'yes', '']]
+    """
+    return Table(LINEAGE_HEADERS, [
+        [step, format_time(c.at), c.action, c.from_id or "", c.to_id, c.to_kind, "" if c.run_id is None else c.run_id,
+         c.by_user, "yes" if c.automatic else "", "yes" if c.override else ""]
+        for step, c in enumerate(chain, 1)])
+
+
+def live_chain_markdown(chain: Sequence[LiveChange], last: int = 8) -> str:
+    """The chain of live models in one line, the live one in bold: who or what made each one live, and from which run.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 12, 4, tzinfo=UTC)
+    >>> chain = [LiveChange(1, "promote", "base", "rft-r1", "rft", "training", t, False, True, 1),
+    ...          LiveChange(2, "promote", "rft-r1", "dpo-r2", "dpo", "olga", t, True, False, 2)]
+    >>> live_chain_markdown(chain)
+    'Live models: base → rft-r1 (run 1, automatic) → **dpo-r2** (run 2, olga, gate overridden)'
+    >>> live_chain_markdown([])
+    'No promotions yet: the first live model is still live.'
+    """
+    if not chain:
+        return "No promotions yet: the first live model is still live."
+    shown = chain[-last:]
+    steps = ["…" if len(chain) > last else (shown[0].from_id or "-")]
+    for i, c in enumerate(shown):
+        notes = ([f"run {c.run_id}"] if c.run_id is not None else []) + ["automatic" if c.automatic else c.by_user] \
+            + (["gate overridden"] if c.override else []) + (["rollback"] if c.action == "rollback" else [])
+        name = f"**{c.to_id}**" if i == len(shown) - 1 else c.to_id
+        steps.append(f"{name} ({', '.join(notes)})")
+    return "Live models: " + " → ".join(steps)
 
 
 def switch_report_markdown(report: Any) -> str:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from feedback import registry
 from console.run_files import dataset_scores, read_jsonl_head
-from console.tables import Table, candidate_choices, example_rows, format_pct, promotions_table
+from console.tables import (Table, candidate_choices, example_rows, format_pct, live_chain_markdown, live_chain_table,
+                            promotions_table)
 from feedback.reads import (
     CheckpointInfo,
     DatasetInfo,
@@ -29,6 +30,7 @@ from feedback.reads import (
     list_dataset_infos,
     list_run_infos,
     load_lineage,
+    load_live_chain,
     load_run_info,
     thumbs_up_rate_by_checkpoint,
 )
@@ -171,10 +173,16 @@ class PromoteView:
     choices: list[tuple[str, str]]
     promotions: Table
     rollback_to: str | None
+    chain: str
+    """The lineage of live policy models in one line (``console.tables.live_chain_markdown``)."""
+    lineage: Table
+    """The same, one row per change: when, by whom, automatic or not, the run that produced each model."""
 
 
 def build_promote_view(*, session: Session) -> PromoteView:
-    """Live checkpoint, promotable checkpoints, the audit trail, and where a rollback would go."""
+    """Live checkpoint, promotable checkpoints, the audit trail, where a rollback would go, and the live lineage."""
     previous = registry.previous_live_checkpoint(session=session)
+    chain = load_live_chain(session=session, family="policy")
     return PromoteView(get_live_checkpoint_info(session=session), candidate_choices(list_checkpoint_infos(session=session)),
-                       promotions_table(registry.list_promotions(session=session, limit=30)), previous.id if previous else None)
+                       promotions_table(registry.list_promotions(session=session, limit=30)), previous.id if previous else None,
+                       live_chain_markdown(chain), live_chain_table(chain))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -268,6 +269,8 @@ class Promotion(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     evaluation: Mapped[dict[str, Any] | None]
     override: Mapped[bool] = mapped_column(Boolean, default=False)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Made by the loop itself (``training.auto_promote``, the verifier stage), not by a person's decision."""
 
 
 class TrainingRun(Base):

@@ -2,7 +2,7 @@
 
 Rows stream from the database in batches (``yield_per``: a server-side cursor on PostgreSQL), so
 exports of 100k answers never hold them all in memory. The console's reads return plain frozen
-dataclasses (``RunInfo``, ``DatasetInfo``, ``CheckpointInfo``, ``VolumeDay``), safe to use after the transaction.
+dataclasses (``RunInfo``, ``DatasetInfo``, ``CheckpointInfo``, ``LiveChange``, ``VolumeDay``), safe to use after the transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from feedback import registry
-from feedback.models import Checkpoint, Conversation, Critique, Dataset, Message, Rating, TrainingRun
+from feedback.models import Checkpoint, Conversation, Critique, Dataset, Message, Promotion, Rating, TrainingRun
 
 _SPACE = re.compile(r"\s+")
 
@@ -375,6 +375,37 @@ def load_lineage(*, session: Session, checkpoint_id: str, max_depth: int = 100) 
         chain.append(_checkpoint_info(c))
         current = c.parent_id
     return chain[::-1]
+
+
+@dataclass(frozen=True)
+class LiveChange:
+    """One promotion or rollback that changed a family's live checkpoint, with the run that made its target."""
+
+    id: int
+    action: str
+    from_id: str | None
+    to_id: str
+    to_kind: str
+    by_user: str
+    at: datetime
+    override: bool
+    automatic: bool
+    run_id: int | None
+    """The training run that produced ``to_id`` (its ``metrics["run_id"]``); None for the base model."""
+
+
+def load_live_chain(*, session: Session, family: str = "policy", limit: int = 100) -> list[LiveChange]:
+    """The last ``limit`` changes of the family's live checkpoint, oldest first: the lineage of live models."""
+    query = (select(Promotion, Checkpoint.kind, Checkpoint.metrics)
+             .join(Checkpoint, Checkpoint.id == Promotion.to_id)
+             .where(Checkpoint.kind.in_(registry.FAMILIES[family]))
+             .order_by(Promotion.id.desc()).limit(limit))
+    changes = []
+    for p, kind, metrics in session.execute(query):
+        run_id = (metrics or {}).get("run_id")
+        changes.append(LiveChange(p.id, p.action, p.from_id, p.to_id, kind, p.by_user, p.at, p.override, p.automatic,
+                                  run_id if isinstance(run_id, int) else None))
+    return changes[::-1]
 
 
 @dataclass(frozen=True)

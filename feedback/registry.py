@@ -8,6 +8,7 @@ and ``record_promotion`` moves that flag and writes the audit row in the caller'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -138,6 +139,22 @@ def get_live_checkpoint(*, session: Session, family: str = "policy") -> Checkpoi
     return session.scalars(query.order_by(Checkpoint.created_at.desc())).first()
 
 
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion changed (the console, the CLI and the cycle's ``auto_promote`` all report this)."""
+
+    action: str
+    from_id: str | None
+    to_id: str
+    override: bool
+    automatic: bool = False
+
+    @classmethod
+    def of(cls, promotion: Promotion) -> "PromotionResult":
+        """From the audit row, so it outlives the transaction."""
+        return cls(promotion.action, promotion.from_id, promotion.to_id, promotion.override, promotion.automatic)
+
+
 def record_promotion(
     *,
     session: Session,
@@ -146,17 +163,21 @@ def record_promotion(
     action: str = "promote",
     evaluation: dict[str, Any] | None = None,
     override: bool = False,
+    automatic: bool = False,
 ) -> Promotion:
     """Make ``to_id`` live in its family and write the audit row, in the caller's transaction.
 
     ``promote``: the old live becomes ``retired``; the target must have passed its gate unless
     ``override``. ``rollback``: the old live becomes ``rejected`` and the target (normally
-    ``previous_live_checkpoint``) is live again; no gate needed. Promotions run one at a time
-    (``serialize_on``: an advisory lock on PostgreSQL), and a partial unique index keeps one live checkpoint per
-    family whatever happens.
+    ``previous_live_checkpoint``) is live again; no gate needed. ``automatic`` marks a promotion the loop made
+    without a person (``training.auto_promote``); it can never override a gate, only a person can. Promotions run
+    one at a time (``serialize_on``: an advisory lock on PostgreSQL), and a partial unique index keeps one live
+    checkpoint per family whatever happens.
     """
     if action not in ("promote", "rollback"):
         raise InvalidInput(f"Unknown action {action!r}; 'promote' or 'rollback'.")
+    if automatic and override:
+        raise InvalidInput("An automatic promotion never overrides the gate; only an operator can.")
     serialize_on(session, "promotion")  # a racing promotion waits here, then sees this one's live checkpoint
     target = session.scalar(select(Checkpoint).where(Checkpoint.id == to_id).with_for_update())
     if target is None:
@@ -185,6 +206,7 @@ def record_promotion(
         at=utcnow(),
         evaluation=evaluation,
         override=override,
+        automatic=automatic,
     )
     session.add(promotion)
     session.flush()
@@ -210,7 +232,7 @@ def ensure_live_checkpoint(*, session: Session, base_id: str, base_path: str, by
                            config: dict[str, Any] | None = None) -> Checkpoint:
     """The live policy checkpoint; when there is none, the base model is made live: registered (``kind="base"``,
     gate passed, ``config`` as given) on a fresh database, or, when it was registered before but is no longer
-    live (everything rolled back), restored with a ``rollback`` promotion by ``by_user``.
+    live (everything rolled back), restored with an automatic ``rollback`` promotion by ``by_user``.
 
     The one place both the app's first start and the training cycle go through, so they name and register the
     base alike (``serving.model_cache.base_checkpoint_id``).
@@ -220,7 +242,7 @@ def ensure_live_checkpoint(*, session: Session, base_id: str, base_path: str, by
         return live
     existing = session.get(Checkpoint, base_id)
     if existing is not None:
-        record_promotion(session=session, to_id=base_id, by_user=by_user, action="rollback")
+        record_promotion(session=session, to_id=base_id, by_user=by_user, action="rollback", automatic=True)
         return existing
     return register_checkpoint(session=session, checkpoint_id=base_id, path=base_path, kind="base", status="live",
                                gate_passed=True, config=config)

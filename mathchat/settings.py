@@ -256,6 +256,9 @@ class TrainingSettings(BaseModel):
     scheduler_in_app: bool = True
     """Run the cycle scheduler inside the web app (one node); set false and run `mathchat scheduler` once instead
     when several app replicas share a database."""
+    auto_promote: bool = False
+    """Promote a cycle's candidate as soon as it passes its gate (recorded as automatic), so cycle n+1 starts from
+    cycle n's model. Off by default: an operator normally reviews the gate before students see a new model."""
 
 
 class Settings(BaseSettings):

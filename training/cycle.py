@@ -21,10 +21,13 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    starting from the last RFT model.
 6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
    registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
-   The live checkpoint is never changed here.
+   The live checkpoint is never changed here (only by step 8, when it is on).
 7. ``train_verifier`` (``train_verifier=true``): the run's reference-checked samples join the verifier rows kept
    across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
    on the same rows (``training/verifier_stage.py``). Its failure is logged; the policy candidate stands.
+8. ``auto_promote`` (``TrainingSettings.auto_promote``, off by default): a candidate that passed its gate is
+   promoted, recorded as automatic, so the next cycle starts from it (``training/auto_promote.py``); what
+   happened, or why not, is in ``progress["auto_promote"]`` and ``cycle.json``.
 
 A crash marks the run failed with its log; the next cycle starts again from whatever is live.
 """
@@ -141,6 +144,7 @@ class Cycle:
                                          load_rated_samples)
             if cfg.train_verifier:
                 self.result["verifier"] = self._train_verifier(run_dir, live)
+            self.result["auto_promoted"] = self._auto_promote(candidate, live)
             self.result["total_seconds"] = round(time.monotonic() - started, 1)
             self.result["stages"] = dict(self.rec.timings)
             self.result["candidate"] = candidate
@@ -174,6 +178,24 @@ class Cycle:
             log.exception("train_verifier failed")
             self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")
             return {"error": repr(exc)}
+
+    def _auto_promote(self, candidate: dict[str, Any] | None, live: dict[str, Any]) -> dict[str, Any]:
+        """The ``auto_promote`` step (``training/auto_promote.py``), recorded on the run; if it fails, the candidate
+        stands for an operator to promote."""
+        from training.auto_promote import AutoPromotion, promote_if_passed
+
+        candidate_id = candidate["id"] if candidate else None
+        try:
+            outcome = promote_if_passed(self.db, candidate_id, enabled=self.settings.training.auto_promote,
+                                        started_from=live["id"])
+        except Exception as exc:  # noqa: BLE001 - the candidate is registered; promoting it is the operator's then
+            log.exception("auto_promote failed")
+            outcome = AutoPromotion(False, f"failed: {exc!r}; the candidate stands", candidate_id)
+        self.rec.progress("auto_promote", force=True, status="promoted" if outcome.promoted else "not promoted",
+                          **outcome.to_dict())
+        self.rec.log(f"auto_promote: {candidate_id or '-'} {'promoted' if outcome.promoted else 'not promoted'}"
+                     f" ({outcome.reason})")
+        return outcome.to_dict()
 
     def _adapt(self, run_in_transaction) -> tuple[CycleConfig, Adaptation]:
         """This run's config after the previous run's gate verdict (``training/adapt.py``)."""

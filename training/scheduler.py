@@ -5,7 +5,8 @@ so several app replicas schedule one cycle, and a restart keeps the stored next 
 the interval over.
 
 The job only launches ``mathchat cycle --trigger schedule`` as a detached subprocess and returns, so a
-long cycle never blocks the scheduler (or a serving process hosting a BackgroundScheduler). APScheduler's
+long cycle never blocks the scheduler (or a serving process hosting a BackgroundScheduler); that cycle honours
+``training.auto_promote`` like any other (``training/auto_promote.py``). APScheduler's
 defaults (misfire_grace_time=1 s) would silently skip a late job: the grace time comes from settings.
 """
 

@@ -11,7 +11,7 @@ and make it the app's verifier only when it beats the one in use on the same hel
    live one, and refits the part calibration with the new verifier (``training/verifier.py``).
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
    rows) and the out-of-sample reliability of its calibrated confidence (``confidence``) in its metrics.
-   Gate: it is promoted (an audit row by ``training``) when there is no live verifier or
+   Gate: it is promoted (an automatic audit row by ``training``) when there is no live verifier or
    its AUROC beats the live one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
    critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
    (``MathCritic.refresh_verifier``), without a restart.
@@ -134,7 +134,7 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
                             parent_id=live["id"], status="candidate" if passed else "rejected", gate_passed=passed,
                             metrics=metrics, manifest=manifest, config=vc.model_dump(mode="json"))
         if passed:
-            record_promotion(session=session, to_id=ckpt_id, by_user="training",
+            record_promotion(session=session, to_id=ckpt_id, by_user="training", automatic=True,
                              evaluation={"held_out_auroc": new_auroc, "current_auroc": current_auroc,
                                          "reason": reason})
 

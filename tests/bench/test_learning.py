@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
-from bench.learning import rows_by_source, selected_precision
+import pytest
+
+import training.cycle
+from bench.learning import main, rows_by_source, selected_precision
 from feedback.reads import normalise_question
+from tests.fakes import ShortestPassesCritic, miniature_cycle_config
 
 
 def _row(question: str, answer: str) -> dict:
@@ -27,3 +31,38 @@ def test_rows_by_source_adds_up_every_round():
     result = {"rft_data": {"rows_from_logs": 3, "rows_from_seed": 10, "rows_with_thumbs": 1},
               "rft2_data": {"rows_from_logs": 2, "rows_from_seed": 4}, "dpo_data": {"rows_from_logs": 99}}
     assert rows_by_source(result) == {"rows_from_logs": 5, "rows_from_seed": 14, "rows_with_thumbs": 1}
+
+
+@pytest.mark.vllm
+@pytest.mark.training
+def test_miniature_chain_learns_from_logged_questions_and_the_promoted_model_serves_the_next_chat(
+        vllm_url, tmp_path, capsys, monkeypatch):
+    """2 students on a real app (transformers backend: the switch loads the new weights in process), one tiny
+    cycle on their logged questions only (sampled on the session's vLLM server), auto-promote, one more chat."""
+    real_deps = training.cycle.default_deps
+
+    def deps_with_scripted_critic(settings, cfg):
+        deps = real_deps(settings, cfg)
+        deps.make_critic = lambda engine: ShortestPassesCritic()  # every question mixed: the cycle always trains
+        return deps
+
+    monkeypatch.setattr(training.cycle, "default_deps", deps_with_scripted_critic)
+    base = miniature_cycle_config()
+    config = base.model_copy(update={
+        "rft_rounds": 1, "run_dpo": False, "train_verifier": False, "live_url": vllm_url,
+        "eval": base.eval.model_copy(update={"margin": -1.0}),  # 4 held-out questions: any candidate passes
+    })
+    path = tmp_path / "cycle.json"
+    path.write_text(json.dumps(config.model_dump(mode="json")))
+    main(["--state", str(tmp_path / "state"), "--cycles", "1", "--students", "2", "--questions-per-student", "2",
+          "--max-tokens", "48", "--app-backend", "transformers", "--train-from", "logged", "--config", str(path)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines() if line.startswith("{")]
+    report, summary = lines[-2], lines[-1]
+    assert report["students"]["asked"] == 4 and report["students"]["errors"] == 0
+    assert report["pool"]["logged"] >= 4, "the students' questions reached the cycle's pool"
+    assert report["rows_by_source"]["rows_from_logs"] >= 1 and report["rows_by_source"]["rows_from_seed"] == 0
+    assert report["selected_on_logs"]["selected"] == report["rows_by_source"]["rows_from_logs"]
+    promoted = report["auto_promoted"]
+    assert promoted["promoted"] is True
+    assert report["next_chat_checkpoint"] == promoted["candidate_id"], "the promoted model answers the next student"
+    assert summary["chains"]["logged"]["final"]["promotions"] == 1

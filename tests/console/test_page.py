@@ -72,6 +72,30 @@ def test_runs_handler_returns_progress_and_log(console) -> None:  # noqa: ANN001
     assert "step 2 loss 1.5" in log and len(manifest["datasets"]) == 2
 
 
+def test_promote_panel_shows_the_automatic_flag_and_the_live_lineage(console, db: Engine) -> None:  # noqa: ANN001, F811
+    from feedback import registry
+
+    with Session(db) as s, s.begin():
+        registry.update_checkpoint(session=s, checkpoint_id=CAND_ID, gate_passed=True)
+        registry.record_promotion(session=s, to_id=CAND_ID, by_user="training", automatic=True)
+    _status, _choices, trail, chain, lineage = console[0].promote_panel(request_as(OPERATOR))
+    assert list(trail["automatic"]) == ["yes"] and list(lineage["automatic"]) == ["yes"]
+    assert list(lineage["to"]) == [CAND_ID] and f"**{CAND_ID}**" in chain and "automatic" in chain
+
+
+def test_runs_summary_says_what_auto_promote_did(console, db: Engine) -> None:  # noqa: ANN001, F811
+    from feedback import registry
+
+    with Session(db) as s, s.begin():
+        run = registry.list_runs(session=s)[0]
+        registry.update_run_stage(session=s, run_id=run.id, stage="auto_promote", progress={
+            "status": "not promoted", "promoted": False, "reason": "gate failed: an operator may still promote it",
+            "candidate_id": CAND_ID, "live_id": BASE_ID})
+    _choices, _runs, summary, progress, *_ = console[0].runs(None, request_as(OPERATOR))
+    assert "**Auto-promote:** not promoted: gate failed" in summary
+    assert list(progress["stage"])[-1] == "auto_promote"
+
+
 def test_start_cycle_calls_the_launcher_once(console) -> None:  # noqa: ANN001
     actions, _sync, launched = console
     assert "4242" in actions.start_cycle(request_as(OPERATOR)) and launched == ["cycle"]

@@ -44,10 +44,10 @@ def add_candidate(db, ckpt_id: str, gate_passed: bool) -> None:
 def test_promote_records_who_and_evaluation(db) -> None:
     add_candidate(db, "rft-1", gate_passed=True)
     result = promote(db, "rft-1", by_user="olga")
-    assert (result.from_id, result.to_id, result.override) == ("base", "rft-1", False)
+    assert (result.from_id, result.to_id, result.override, result.automatic) == ("base", "rft-1", False, False)
     with session_scope(db) as s:
         row = s.scalars(select(Promotion)).one()
-        assert row.by_user == "olga" and row.evaluation == {"accuracy": 0.2}
+        assert row.by_user == "olga" and row.evaluation == {"accuracy": 0.2} and row.automatic is False
 
 
 def test_failed_gate_needs_recorded_override(db) -> None:

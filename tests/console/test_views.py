@@ -123,4 +123,26 @@ def test_promote_view_offers_non_live_policy_checkpoints_and_rollback_target(
         registry.record_promotion(session=s, to_id=CAND_ID, by_user="admin", override=True)
     view = read(db, views.build_promote_view)
     assert view.live.id == CAND_ID and view.rollback_to == BASE_ID
-    assert view.promotions.rows[0][1:] == ["promote", BASE_ID, CAND_ID, "admin", "yes"]
+    assert view.promotions.rows[0][1:] == ["promote", BASE_ID, CAND_ID, "admin", "", "yes"]
+
+
+def test_promote_view_marks_automatic_promotions_and_shows_the_live_lineage(db: Engine, tmp_path: Path) -> None:  # noqa: F811
+    loop = make_loop(db, tmp_path / "run-00001", gate_passed=True)
+    view = read(db, views.build_promote_view)
+    assert view.lineage.rows == [] and view.chain.startswith("No promotions yet")
+    with Session(db) as s, s.begin():
+        registry.record_promotion(session=s, to_id=CAND_ID, by_user="training", automatic=True)
+        registry.register_checkpoint(session=s, checkpoint_id="dpo-2", path="/d", kind="dpo", parent_id=CAND_ID,
+                                     gate_passed=False, metrics={"run_id": 2})
+        registry.record_promotion(session=s, to_id="dpo-2", by_user="olga", override=True)
+    view = read(db, views.build_promote_view)
+    headers = view.promotions.headers
+    automatic = {row[headers.index("to")]: row[headers.index("automatic")] for row in view.promotions.rows}
+    assert automatic == {CAND_ID: "yes", "dpo-2": ""}
+    assert view.lineage.headers == tables.LINEAGE_HEADERS
+    assert [row[2:] for row in view.lineage.rows] == [
+        ["promote", BASE_ID, CAND_ID, "rft", loop.run_id, "training", "yes", ""],
+        ["promote", CAND_ID, "dpo-2", "dpo", 2, "olga", "", "yes"],
+    ]
+    assert view.chain == (f"Live models: {BASE_ID} → {CAND_ID} (run {loop.run_id}, automatic) → "
+                          "**dpo-2** (run 2, olga, gate overridden)")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from feedback import store
+from feedback import registry, store
 from feedback.db import current_revision, downgrade_db, is_transient, make_engine, run_in_transaction, session_scope, upgrade_db
 from feedback.errors import InvalidInput, StoreUnavailable
 from feedback.models import Base, User
@@ -32,7 +32,7 @@ def test_migrations_create_exactly_the_models_schema(engine: Engine) -> None:
 
 def test_upgrade_is_idempotent_and_reaches_head(db_url: str, engine: Engine) -> None:
     upgrade_db(db_url)
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == "0007"
 
 
 def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
@@ -42,7 +42,7 @@ def test_migrations_downgrade_to_base_and_back(fresh_engine: Engine) -> None:
     with fresh_engine.connect() as connection:
         assert "users" not in inspect(connection).get_table_names()
     upgrade_db(url)
-    assert current_revision(fresh_engine) == "0006"
+    assert current_revision(fresh_engine) == "0007"
 
 
 def test_downgrading_0006_drops_corrections_and_keeps_the_ratings(fresh_engine: Engine) -> None:
@@ -51,7 +51,7 @@ def test_downgrading_0006_drops_corrections_and_keeps_the_ratings(fresh_engine: 
         chat = make_chat(session, "ada")
         store.upsert_rating(session=session, message_id=chat.answer.id, user_id=chat.user.id, liked=False,
                             correction="85")
-    downgrade_db(url, "0005")
+    downgrade_db(url, "0005")  # through 0007 and 0006
     fresh_engine.dispose()
     with fresh_engine.connect() as connection:
         for table in ("ratings", "rating_events"):
@@ -61,6 +61,28 @@ def test_downgrading_0006_drops_corrections_and_keeps_the_ratings(fresh_engine: 
     fresh_engine.dispose()
     with fresh_engine.connect() as connection:
         assert connection.execute(text("SELECT correction FROM ratings")).scalar() is None
+
+
+def test_downgrading_0007_drops_the_automatic_flag_and_keeps_the_promotions(fresh_engine: Engine) -> None:
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    with session_scope(fresh_engine) as session:
+        registry.register_checkpoint(session=session, checkpoint_id="base", path="/m", kind="base", status="live")
+        registry.register_checkpoint(session=session, checkpoint_id="rft-1", path="/r", kind="rft", gate_passed=True)
+        registry.record_promotion(session=session, to_id="rft-1", by_user="training", automatic=True)
+    downgrade_db(url, "0006")
+    fresh_engine.dispose()
+    with fresh_engine.connect() as connection:
+        assert "automatic" not in {c["name"] for c in inspect(connection).get_columns("promotions")}
+        assert connection.execute(text("SELECT to_id FROM promotions")).scalar() == "rft-1"
+    upgrade_db(url)
+    fresh_engine.dispose()
+    with fresh_engine.connect() as connection:  # rows from before 0007 read as an operator's
+        assert connection.execute(text("SELECT automatic FROM promotions")).scalar() in (False, 0)
+    with session_scope(fresh_engine) as session:  # and new rows without the flag default to false in SQL too
+        session.execute(text("INSERT INTO promotions (action, from_id, to_id, by_user, at, override) "
+                             "VALUES ('rollback', 'rft-1', 'base', 'op', CURRENT_TIMESTAMP, false)"))
+        flags = session.execute(text("SELECT automatic FROM promotions ORDER BY id")).scalars().all()
+        assert [bool(f) for f in flags] == [False, False]
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path) -> None:

@@ -96,3 +96,26 @@ def test_stats_report_thumbs_per_checkpoint_and_judge_agreement(session: Session
     [day] = reads.judge_human_agreement_by_day(session=session)
     # ada: pass & up (agree), bob: pass & down (disagree), cy: fail & down (agree), dee: unscored (excluded)
     assert (day.day, day.n, day.agree) == (utcnow().date(), 3, 2)
+
+
+def test_live_chain_lists_policy_promotions_oldest_first_with_their_run_and_flags(session: Session) -> None:
+    from feedback import registry
+
+    registry.register_checkpoint(session=session, checkpoint_id="base", path="/m", kind="base", status="live")
+    for ckpt, run_id in (("rft-r1", 1), ("dpo-r2", 2)):
+        registry.register_checkpoint(session=session, checkpoint_id=ckpt, path=f"/{ckpt}", kind=ckpt[:3],
+                                     gate_passed=ckpt == "rft-r1", metrics={"run_id": run_id})
+    registry.register_checkpoint(session=session, checkpoint_id="verifier-1", path="/v", kind="verifier",
+                                 gate_passed=True, metrics={"run_id": 1})
+    registry.record_promotion(session=session, to_id="rft-r1", by_user="training", automatic=True)
+    registry.record_promotion(session=session, to_id="verifier-1", by_user="training", automatic=True)
+    registry.record_promotion(session=session, to_id="dpo-r2", by_user="olga", override=True)
+    registry.record_promotion(session=session, to_id="rft-r1", by_user="olga", action="rollback")
+    chain = reads.load_live_chain(session=session)
+    assert [(c.action, c.from_id, c.to_id, c.to_kind, c.run_id, c.by_user, c.automatic, c.override) for c in chain] == [
+        ("promote", "base", "rft-r1", "rft", 1, "training", True, False),
+        ("promote", "rft-r1", "dpo-r2", "dpo", 2, "olga", False, True),
+        ("rollback", "dpo-r2", "rft-r1", "rft", 1, "olga", False, False),
+    ]
+    assert [c.to_id for c in reads.load_live_chain(session=session, family="verifier")] == ["verifier-1"]
+    assert [c.to_id for c in reads.load_live_chain(session=session, limit=1)] == ["rft-r1"]

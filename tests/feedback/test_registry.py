@@ -68,6 +68,32 @@ def test_promotion_without_passed_gate_needs_override(session: Session) -> None:
     assert promotion.override and _statuses(session)["dpo-1"] == "live"
 
 
+def test_an_operators_promotion_is_not_automatic(session: Session) -> None:
+    _register(session, "base", kind="base", status="live")
+    _register(session, "rft-1")
+    assert registry.record_promotion(session=session, to_id="rft-1", by_user="op").automatic is False
+
+
+def test_an_automatic_promotion_is_recorded_as_automatic(session: Session) -> None:
+    _register(session, "base", kind="base", status="live")
+    _register(session, "rft-1")
+    promotion = registry.record_promotion(session=session, to_id="rft-1", by_user="training", automatic=True)
+    assert (promotion.automatic, promotion.override) == (True, False)
+    assert registry.PromotionResult.of(promotion) == registry.PromotionResult("promote", "base", "rft-1", False, True)
+    session.expire_all()
+    assert registry.list_promotions(session=session)[0].automatic is True
+
+
+def test_an_automatic_promotion_never_overrides_the_gate(session: Session) -> None:
+    _register(session, "base", kind="base", status="live")
+    _register(session, "dpo-1", gate=False)
+    for override in (False, True):
+        with pytest.raises(InvalidInput, match="gate|only an operator"):
+            registry.record_promotion(session=session, to_id="dpo-1", by_user="training", automatic=True,
+                                      override=override)
+    assert _statuses(session) == {"base": "live", "dpo-1": "candidate"}
+
+
 def test_promoting_the_live_checkpoint_is_refused(session: Session) -> None:
     _register(session, "base", kind="base", status="live")
     with pytest.raises(InvalidInput, match="already live"):
@@ -153,3 +179,4 @@ def test_a_base_left_without_a_live_checkpoint_is_restored_by_a_rollback(session
     assert (live.id, live.path, live.status) == ("base-x", "/models/base", "live")
     promotion = registry.list_promotions(session=session)[0]
     assert (promotion.action, promotion.to_id, promotion.by_user) == ("rollback", "base-x", "training")
+    assert promotion.automatic  # no person decided it

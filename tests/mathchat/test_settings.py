@@ -23,3 +23,9 @@ def test_state_paths_follow_state_dir(tmp_path: Path) -> None:
 def test_explicit_database_url_is_kept(tmp_path: Path) -> None:
     url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     assert Settings(state_dir=tmp_path, database={"url": url}).database.url == url
+
+
+def test_auto_promote_is_off_unless_asked_for(monkeypatch) -> None:
+    assert Settings().training.auto_promote is False  # an operator reviews the gate by default
+    monkeypatch.setenv("MATHCHAT_TRAINING__AUTO_PROMOTE", "true")
+    assert Settings().training.auto_promote is True

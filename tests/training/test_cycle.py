@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from feedback.db import session_scope
-from feedback.models import Checkpoint, Dataset, TrainingRun
+from feedback.models import Checkpoint, Dataset, Promotion, TrainingRun
 from feedback.registry import create_run, get_live_checkpoint
 from tests.fakes import fake_deps, make_chat, small_config
 from training.config import CycleConfig, PoolSettings
@@ -18,6 +18,7 @@ from training.cycle import run_cycle
 from training.question_choice import choose_training_questions
 from training.pool import PoolQuestion, question_key
 from training.run_record import CycleBusy
+from training.auto_promote import AUTO_PROMOTER, OFF
 
 def test_cycle_registers_the_better_checkpoint_as_candidate(settings, db, tmp_path):
     calls: list = []
@@ -95,6 +96,68 @@ def test_next_cycle_starts_from_the_live_checkpoint(settings, db, tmp_path):
     assert calls[0] == (first["candidate"]["id"], True)
     with session_scope(db) as s:
         assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == first["candidate"]["id"]
+
+
+@pytest.fixture
+def auto_settings(settings):
+    """The test settings with ``training.auto_promote`` on."""
+    return settings.model_copy(update={"training": settings.training.model_copy(update={"auto_promote": True})})
+
+
+def test_auto_promote_is_off_by_default_and_the_candidate_waits_for_an_operator(settings, db, tmp_path):
+    assert settings.training.auto_promote is False
+    result = run_cycle(settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    assert result["auto_promoted"] == {"promoted": False, "reason": OFF, "candidate_id": result["candidate"]["id"],
+                                       "live_id": None}
+    with session_scope(db) as s:
+        assert s.query(Promotion).count() == 0 and get_live_checkpoint(session=s).kind == "base"
+        assert s.get(Checkpoint, result["candidate"]["id"]).status == "candidate"
+        assert s.get(TrainingRun, result["run_id"]).progress["auto_promote"]["reason"] == OFF
+
+
+def test_auto_promote_makes_a_passed_candidate_live_and_the_next_cycle_starts_from_it(auto_settings, db, tmp_path):
+    first = run_cycle(auto_settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    cand = first["candidate"]["id"]
+    assert first["candidate"]["gate"]["promotable"] and first["auto_promoted"]["promoted"] is True
+    with session_scope(db) as s:
+        [promotion] = s.query(Promotion).all()
+        assert (promotion.from_id, promotion.to_id, promotion.by_user) == (first["live"]["id"], cand, AUTO_PROMOTER)
+        assert promotion.automatic is True and promotion.override is False
+        assert s.get(Checkpoint, first["live"]["id"]).status == "retired"
+        assert get_live_checkpoint(session=s).id == cand
+        run = s.get(TrainingRun, first["run_id"])
+        assert run.status == "succeeded" and run.progress["auto_promote"]["status"] == "promoted"
+        assert "auto_promote: " + cand + " promoted" in run.log
+    report = json.loads((Path(first["run_dir"]) / "cycle.json").read_text())
+    assert report["auto_promoted"]["promoted"] is True
+
+    calls: list = []
+    second = run_cycle(auto_settings, small_config(run_dpo=False), deps=fake_deps(tmp_path, calls=calls), db=db)
+    assert second["live"]["id"] == cand and calls[0] == (cand, True)  # cycle n+1 samples cycle n's model
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == cand
+        chain = [(p.from_id, p.to_id, p.automatic) for p in s.query(Promotion).order_by(Promotion.id)]
+        assert chain[0] == (first["live"]["id"], cand, True)
+        assert chain[1:] == [(cand, second["candidate"]["id"], True)]  # and the chain goes on
+        assert get_live_checkpoint(session=s).id == second["candidate"]["id"]
+
+
+def test_auto_promote_leaves_a_failed_candidate_and_records_why(auto_settings, db, tmp_path):
+    drifting = fake_deps(tmp_path)
+    drifting.perplexity = lambda path: 10.0 if "base" in str(path) else 12.0
+    result = run_cycle(auto_settings, small_config(run_dpo=False), deps=drifting, db=db)
+    assert result["candidate"]["gate"]["promotable"] is False
+    outcome = result["auto_promoted"]
+    assert outcome["promoted"] is False and outcome["reason"].startswith("gate failed")
+    with session_scope(db) as s:
+        assert s.query(Promotion).count() == 0 and get_live_checkpoint(session=s).kind == "base"
+        step = s.get(TrainingRun, result["run_id"]).progress["auto_promote"]
+        assert step["status"] == "not promoted" and step["reason"] == outcome["reason"]
+
+
+def test_auto_promote_with_no_candidate_records_why(auto_settings, db, tmp_path):
+    result = run_cycle(auto_settings, small_config(min_rft_rows=10_000), deps=fake_deps(tmp_path), db=db)
+    assert result["candidate"] is None and result["auto_promoted"]["reason"] == "no candidate this cycle"
 
 
 def test_too_few_rft_rows_ends_without_training(settings, db, tmp_path):
@@ -317,6 +380,8 @@ def test_a_verifier_goes_live_only_when_it_beats_the_live_one_on_held_out_auroc(
         assert get_live_checkpoint(session=s).kind == "base"  # the policy is never touched
         run = s.get(TrainingRun, second["run_id"])
         assert run.progress["train_verifier"]["status"] == "done"
+        [promotion] = s.query(Promotion).all()  # the verifier stage's own promotion is the loop's, not a person's
+        assert (promotion.to_id, promotion.automatic) == (first["verifier"]["id"], True)
 
 
 def test_a_failing_verifier_stage_leaves_the_policy_candidate_standing(settings, db, tmp_path):
