@@ -61,7 +61,8 @@ def test_miniature_chain_learns_from_logged_questions_and_the_promoted_model_ser
     assert report["students"]["asked"] == 4 and report["students"]["errors"] == 0
     assert report["pool"]["logged"] >= 4, "the students' questions reached the cycle's pool"
     assert report["rows_by_source"]["rows_from_logs"] >= 1 and report["rows_by_source"]["rows_from_seed"] == 0
-    assert report["selected_on_logs"]["selected"] == report["rows_by_source"]["rows_from_logs"]
+    # rows on the students' maths questions (their off-topic chat and follow-ups are logged questions too)
+    assert 1 <= report["selected_on_logs"]["selected"] <= report["rows_by_source"]["rows_from_logs"]
     promoted = report["auto_promoted"]
     assert promoted["promoted"] is True
     assert report["next_chat_checkpoint"] == promoted["candidate_id"], "the promoted model answers the next student"
