@@ -337,7 +337,8 @@ def scripted_engine(kind: str, checkpoint_id: str) -> FakeEngine:
 
 
 def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None = None,
-              verifier_aurocs: list | None = None) -> CycleDeps:
+              verifier_aurocs: list | None = None, perplexity=None) -> CycleDeps:  # noqa: ANN001
+    """Scripted engines and a stand-in trainer; ``perplexity(path)`` overrides the base 10.0 / trained 10.2."""
     base = tmp_path / "base-model"
     base.mkdir(exist_ok=True)
 
@@ -365,7 +366,7 @@ def fake_deps(tmp_path: Path, fail_stage: str | None = None, calls: list | None 
     return CycleDeps(open_engine=open_engine,
                      make_critic=lambda engine: MathCritic(CritiqueSettings(use_judge=False), policy=None),
                      train=train, base_model_path=lambda: str(base),
-                     perplexity=lambda path: 10.0 if "base" in str(path) else 10.2)
+                     perplexity=perplexity or (lambda path: 10.0 if "base" in str(path) else 10.2))
 
 
 def small_config(**changes) -> CycleConfig:

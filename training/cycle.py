@@ -19,8 +19,8 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    model always is (``eval_rft{N}``). With one round and DPO, round 1's model is sampled for DPO only.
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
    starting from the last RFT model.
-6. ``eval_dpo``, ``register``: the best checkpoint (strict held-out accuracy, then critique mean) is
-   registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
+6. ``eval_dpo``, ``register``: the best checkpoint (one that passed its gate first, then strict held-out
+   accuracy, then critique mean) is registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
    The live checkpoint is never changed here (only by step 8, when it is on).
 7. ``train_verifier`` (``train_verifier=true``): the run's reference-checked samples join the verifier rows kept
    across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
@@ -72,16 +72,22 @@ log = logging.getLogger(__name__)
 # --- pure helpers --------------------------------------------------------------------------------
 
 
-def pick_best(reports: dict[str, dict[str, Any]]) -> str:
-    """Which candidate report wins: higher strict accuracy, then higher critique mean.
+def pick_best(reports: dict[str, dict[str, Any]], promotable: dict[str, bool] | None = None) -> str:
+    """Which candidate report wins: one that passed its gate before one that did not, then higher strict
+    accuracy, then higher critique mean. So when the last round drifted past the perplexity guard, an
+    earlier round that stayed within it is the candidate (with ``eval_every_round`` it was evaluated).
 
     >>> r = lambda acc, mean: {"summary": {"overall": {"strict_accuracy": {"rate": acc}, "mean_score": mean}}}
     >>> pick_best({"rft": r(0.2, 5.0), "dpo": r(0.2, 5.5)})
     'dpo'
+    >>> pick_best({"rft2": r(0.3, 5.0), "rft3": r(0.4, 5.0)}, promotable={"rft2": True, "rft3": False})
+    'rft2'
     """
-    def key(name: str) -> tuple[float, float]:
+    passed = promotable or {}
+
+    def key(name: str) -> tuple[bool, float, float]:
         o = reports[name]["summary"]["overall"]
-        return (o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
+        return (passed.get(name, False), o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
 
     return max(reports, key=key)
 
@@ -380,7 +386,7 @@ class Cycle:
                                     require_significant=ec.require_significant) for name, rep in reports.items()}
             for name, rep in reports.items():
                 rep["gate"] = decisions[name].to_dict()
-            best = pick_best(reports)
+            best = pick_best(reports, {name: d.promotable for name, d in decisions.items()})
             write_reports([live_report, *reports.values()], run_dir / "eval")
             summary = {name: _report_summary(rep) for name, rep in reports.items()}
             summary["live"] = _report_summary(live_report)

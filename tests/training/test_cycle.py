@@ -232,7 +232,7 @@ def test_two_rft_rounds_chain_checkpoints_and_register_lineage(settings, db, tmp
         assert s.get(TrainingRun, result["run_id"]).progress["train_sft2"]["status"] == "done"
 
 
-def test_default_two_rounds_skip_round_one_eval_and_sample_new_questions(settings, db, tmp_path):
+def test_without_eval_every_round_two_rounds_skip_round_one_eval_and_sample_new_questions(settings, db, tmp_path):
     calls: list = []
     cfg = small_config(rft_rounds=2, eval_every_round=False)
     result = run_cycle(settings, cfg, deps=fake_deps(tmp_path, calls=calls), db=db)
@@ -253,7 +253,7 @@ def test_default_two_rounds_skip_round_one_eval_and_sample_new_questions(setting
 def test_three_rounds_chain_on_fresh_questions_and_dpo_starts_from_the_last(settings, db, tmp_path):
     cfg = small_config(rft_rounds=3, dpo_questions=20)
     result = run_cycle(settings, cfg, deps=fake_deps(tmp_path), db=db)
-    assert set(result["eval"]) == {"live", "rft3", "dpo"}
+    assert set(result["eval"]) == {"live", "rft", "rft2", "rft3", "dpo"}  # eval_every_round is the default
     run_dir = Path(result["run_dir"])
     rounds = [{json.loads(line)["question_id"] for line in (run_dir / name).read_text().splitlines()}
               for name in ("train_questions.jsonl", "train_questions_round2.jsonl", "train_questions_round3.jsonl")]
@@ -265,9 +265,22 @@ def test_three_rounds_chain_on_fresh_questions_and_dpo_starts_from_the_last(sett
         rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
         assert rows["rft2"].parent_id == rows["rft"].id and rows["rft3"].parent_id == rows["rft2"].id
         assert rows["dpo"].parent_id == rows["rft3"].id
-        assert "RFT round 2" in rows["rft2"].metrics["note"] and rows["rft3"].metrics["eval"] is not None
+        assert rows["rft2"].metrics["eval"] is not None and rows["rft3"].metrics["eval"] is not None
         run = s.get(TrainingRun, result["run_id"])
         assert {"sample_rft", "train_sft2", "sample_rft2", "train_sft3", "eval_rft3"} <= set(run.progress)
+
+
+def test_an_earlier_round_within_the_perplexity_guard_is_the_candidate_when_the_last_drifted(settings, db, tmp_path):
+    def perplexity(path):  # round 3 and the DPO model built on it drift past the 5% guard
+        name = Path(path).name
+        return 10.0 if "base" in str(path) else 12.0 if name.startswith(("rft3-", "dpo-")) else 10.2
+
+    result = run_cycle(settings, small_config(rft_rounds=3, dpo_questions=20),
+                       deps=fake_deps(tmp_path, perplexity=perplexity), db=db)
+    gates = {name: report["gate"]["promotable"] for name, report in result["eval"].items() if name != "live"}
+    assert gates["rft3"] is False and gates["dpo"] is False
+    assert result["candidate"]["stage"] in {"rft", "rft2"} and gates[result["candidate"]["stage"]] is True
+    assert result["candidate"]["gate"]["promotable"] is True
 
 
 def test_two_rounds_with_too_few_round_two_rows_still_offer_round_one(settings, db, tmp_path):
