@@ -11,6 +11,7 @@ not promoted when someone changed the live checkpoint meanwhile: its verdict say
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy.engine import Engine
 
 from feedback import registry
 from feedback.db import run_in_transaction, serialize_on
+
+log = logging.getLogger(__name__)
 
 AUTO_PROMOTER = "training"
 """The ``by_user`` of automatic promotions: the name the cycle's other machine-made audit rows carry."""
@@ -92,3 +95,18 @@ def promote_if_passed(db: Engine, candidate_id: str | None, *, enabled: bool, st
         return AutoPromotion(True, "gate passed: promoted automatically", candidate_id, promotion.from_id)
 
     return run_in_transaction(db, work)
+
+
+def auto_promote_step(db: Engine, candidate_id: str | None, started_from: str, enabled: bool, rec: Any) -> dict[str, Any]:
+    """The cycle's last step: ``promote_if_passed``, recorded on the run (``rec``: its RunRecorder). If it fails,
+    the candidate stands for an operator to promote."""
+    try:
+        outcome = promote_if_passed(db, candidate_id, enabled=enabled, started_from=started_from)
+    except Exception as exc:  # noqa: BLE001 - the candidate is registered; promoting it is the operator's then
+        log.exception("auto_promote failed")
+        outcome = AutoPromotion(False, f"failed: {exc!r}; the candidate stands", candidate_id)
+    rec.progress("auto_promote", force=True, status="promoted" if outcome.promoted else "not promoted",
+                 **outcome.to_dict())
+    rec.log(f"auto_promote: {candidate_id or '-'} {'promoted' if outcome.promoted else 'not promoted'}"
+            f" ({outcome.reason})")
+    return outcome.to_dict()

@@ -286,7 +286,7 @@ class CycleConfig(_Config):
     """Also evaluate the intermediate RFT models (one held-out evaluation each, 25-35 s on CPU vLLM, on the
     server that samples the next round); off, only the last round's model is evaluated, and the others are
     registered for lineage but never a candidate. On, a round that stayed within the perplexity guard is the
-    candidate when a later one drifted past it (``pick_best``): the drift varies a lot between runs of the
+    candidate when a later one drifted past it (``training.gate.pick_best``): the drift varies a lot between runs of the
     same recipe (three rounds at 6e-5, general rows 0.75, 2026-12-03: +2.8% and +12.6%)."""
     min_rft_rows: int = 4
     """Fewer RFT rows than this ends the cycle without training."""

@@ -20,7 +20,8 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
    starting from the last RFT model.
 6. ``eval_dpo``, ``register``: the best checkpoint (one that passed its gate first, then strict held-out
-   accuracy, then critique mean) is registered as the candidate with its gate verdict; the others are registered ``rejected`` for lineage.
+   accuracy, then critique mean) is registered as the candidate with its gate verdict; the others are
+   registered ``rejected`` for lineage.
    The live checkpoint is never changed here (only by step 8, when it is on).
 7. ``train_verifier`` (``train_verifier=true``): the run's reference-checked samples join the verifier rows kept
    across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
@@ -49,13 +50,14 @@ from mathchat.settings import Settings
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from training.adapt import Adaptation, adapt_config
+from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
 from training.cycle_samples import sample_and_critique, sample_pass_rate, samples_to_rows
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
-from training.gate import gate
+from training.gate import gate, pick_best
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
 from training.manifest import BuildResult, sha256_rows, write_dataset
 from training.corrections import agreed_references
@@ -70,26 +72,6 @@ from training.samples import ScoredSample
 log = logging.getLogger(__name__)
 
 # --- pure helpers --------------------------------------------------------------------------------
-
-
-def pick_best(reports: dict[str, dict[str, Any]], promotable: dict[str, bool] | None = None) -> str:
-    """Which candidate report wins: one that passed its gate before one that did not, then higher strict
-    accuracy, then higher critique mean. So when the last round drifted past the perplexity guard, an
-    earlier round that stayed within it is the candidate (with ``eval_every_round`` it was evaluated).
-
-    >>> r = lambda acc, mean: {"summary": {"overall": {"strict_accuracy": {"rate": acc}, "mean_score": mean}}}
-    >>> pick_best({"rft": r(0.2, 5.0), "dpo": r(0.2, 5.5)})
-    'dpo'
-    >>> pick_best({"rft2": r(0.3, 5.0), "rft3": r(0.4, 5.0)}, promotable={"rft2": True, "rft3": False})
-    'rft2'
-    """
-    passed = promotable or {}
-
-    def key(name: str) -> tuple[bool, float, float]:
-        o = reports[name]["summary"]["overall"]
-        return (passed.get(name, False), o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
-
-    return max(reports, key=key)
 
 
 class Cycle:
@@ -150,7 +132,8 @@ class Cycle:
                                          load_rated_samples)
             if cfg.train_verifier:
                 self.result["verifier"] = self._train_verifier(run_dir, live)
-            self.result["auto_promoted"] = self._auto_promote(candidate, live)
+            self.result["auto_promoted"] = auto_promote_step(self.db, candidate and candidate["id"], live["id"],
+                                                             self.settings.training.auto_promote, self.rec)
             self.result["total_seconds"] = round(time.monotonic() - started, 1)
             self.result["stages"] = dict(self.rec.timings)
             self.result["candidate"] = candidate
@@ -184,24 +167,6 @@ class Cycle:
             log.exception("train_verifier failed")
             self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")
             return {"error": repr(exc)}
-
-    def _auto_promote(self, candidate: dict[str, Any] | None, live: dict[str, Any]) -> dict[str, Any]:
-        """The ``auto_promote`` step (``training/auto_promote.py``), recorded on the run; if it fails, the candidate
-        stands for an operator to promote."""
-        from training.auto_promote import AutoPromotion, promote_if_passed
-
-        candidate_id = candidate["id"] if candidate else None
-        try:
-            outcome = promote_if_passed(self.db, candidate_id, enabled=self.settings.training.auto_promote,
-                                        started_from=live["id"])
-        except Exception as exc:  # noqa: BLE001 - the candidate is registered; promoting it is the operator's then
-            log.exception("auto_promote failed")
-            outcome = AutoPromotion(False, f"failed: {exc!r}; the candidate stands", candidate_id)
-        self.rec.progress("auto_promote", force=True, status="promoted" if outcome.promoted else "not promoted",
-                          **outcome.to_dict())
-        self.rec.log(f"auto_promote: {candidate_id or '-'} {'promoted' if outcome.promoted else 'not promoted'}"
-                     f" ({outcome.reason})")
-        return outcome.to_dict()
 
     def _adapt(self, run_in_transaction) -> tuple[CycleConfig, Adaptation]:
         """This run's config after the previous run's gate verdict (``training/adapt.py``)."""

@@ -141,3 +141,23 @@ def gate(candidate_report: dict[str, Any], live_report: dict[str, Any], margin: 
     else:
         reasons = [g.message for g in guards if not g.passed]
     return GateDecision(ok, reasons, delta, p, ratio, guards)
+
+
+def pick_best(reports: dict[str, dict[str, Any]], promotable: dict[str, bool] | None = None) -> str:
+    """Which candidate report wins: one that passed its gate before one that did not, then higher strict
+    accuracy, then higher critique mean. So when the last round drifted past the perplexity guard, an
+    earlier round that stayed within it is the candidate (with ``eval_every_round`` it was evaluated).
+
+    >>> r = lambda acc, mean: {"summary": {"overall": {"strict_accuracy": {"rate": acc}, "mean_score": mean}}}
+    >>> pick_best({"rft": r(0.2, 5.0), "dpo": r(0.2, 5.5)})
+    'dpo'
+    >>> pick_best({"rft2": r(0.3, 5.0), "rft3": r(0.4, 5.0)}, promotable={"rft2": True, "rft3": False})
+    'rft2'
+    """
+    passed = promotable or {}
+
+    def key(name: str) -> tuple[bool, float, float]:
+        o = reports[name]["summary"]["overall"]
+        return (passed.get(name, False), o["strict_accuracy"]["rate"] or 0.0, o.get("mean_score") or 0.0)
+
+    return max(reports, key=key)
