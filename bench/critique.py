@@ -1,7 +1,7 @@
 """Critique latency against answer latency on the default stack, in one run.
 
 By default (``--path app``) through the app's own HTTP API on a supervised vLLM server (or ``--engine-url``):
-two apps side by side, samples drawn while the answer streams (the shipped default) and after it
+two apps side by side, samples drawn while the answer streams (the default with a GPU) and after it (on CPU)
 (``bench/critique_app.py``); target: the badge <= 3 s after the answer, overhead <= 50%.
 
 ``--path engine``: for ~10 seed questions, stream an answer (timed), then critique it WITHOUT a reference the way the app

@@ -1,8 +1,8 @@
 """The critique's cost as a student meets it: through the app's own HTTP API, on a supervised vLLM server.
 
-Two apps on one vLLM server, side by side on the same questions: ``overlapped`` (the shipped default:
-the critique's self-consistency samples are drawn while the answer streams) and ``after`` (samples drawn
-only when the badge is asked for). Each question is asked greedily in both (the same answer text), and the
+Two apps on one vLLM server, side by side on the same questions: ``overlapped`` (the
+critique's self-consistency samples are drawn while the answer streams: the default where a GPU serves) and
+``after`` (samples drawn only when the badge is asked for: the default on CPU; ``CritiqueSettings.prefetch_samples``). Each question is asked greedily in both (the same answer text), and the
 badge is asked for the moment the answer ends, as the page does. Reported per app: the answer's time, the
 badge's wait after the answer, and the overhead against the answer alone (the ``after`` app's answer,
 with nothing running beside it): (answer + badge wait - answer alone) / answer alone.

@@ -179,9 +179,13 @@ class CritiqueSettings(BaseModel):
     """Critique score at or above which an answer passes."""
     use_judge: bool = True
     """Ask a judge LLM for an explanation and score."""
-    prefetch_samples: bool = True
-    """Draw the self-consistency samples while the answer streams (the badge is then ready soon after the
-    answer ends; the server batches them with the stream)."""
+    prefetch_samples: bool | None = None
+    """Draw the self-consistency samples while the answer streams, so the badge is ready soon after the
+    answer ends. None (auto): on where this machine has a GPU (the server batches the samples with the stream
+    at little cost), off on CPU: measured through the app's API (bench/critique.py, 10 questions, 2-core
+    AVX-512, 2026-12-03) the samples beside the stream made the answer itself 1.5x slower (2.84 s against
+    1.89 s alone) and the total wait 114% over the answer alone, against 61% when drawn after it. Set true
+    for an external GPU server."""
     judge_url: str | None = None
     """OpenAI-compatible base URL of a judge model; None means the local policy server."""
     judge_model: str | None = None
@@ -194,6 +198,13 @@ class CritiqueSettings(BaseModel):
     """Policy samples drawn to check an answer when there is no reference."""
     self_consistency_temperature: float = 0.8
     """Temperature of those samples."""
+    self_consistency_top_k: int = Field(20, ge=0)
+    """Top-k of those samples (0: no cut). With top-k 20 and no nucleus cut (``self_consistency_top_p`` 1.0)
+    instead of the chat's top-p 0.95, vLLM on CPU need not sort the whole vocabulary every step: the critique's
+    overhead through the app's API fell from 82% to 61% of the answer's time (bench/critique.py, samples drawn
+    after the answer, 2026-12-03). The training cycle samples the same way (CycleConfig.sampling)."""
+    self_consistency_top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus cut of those samples (1.0: none)."""
     self_consistency_max_tokens: int = 256
     """Output budget of each self-consistency sample (tokens); kept short so critique stays cheap."""
     self_consistency_skip_confidence: float = Field(0.85, ge=0.5, le=1.0)

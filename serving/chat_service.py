@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from feedback import store
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
+from mathchat.hardware import has_cuda
 from mathchat.settings import Settings, replica_name
 from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
@@ -123,6 +124,9 @@ class ChatService:
         self.engine = engine
         self.db = db
         self.critic = critic
+        prefetch = settings.critique.prefetch_samples
+        self._prefetch_on = has_cuda() if prefetch is None else prefetch
+        """Whether the critique's samples are drawn beside the stream (``CritiqueSettings.prefetch_samples``)."""
         self.limits = RequestLimits(settings.limits)
         self.owner = replica_name(settings.server)  # stamped on streaming answers (see fail_interrupted_answers)
         self.prefetch = SamplePrefetcher()
@@ -237,7 +241,7 @@ class ChatService:
     def _prefetch_samples(self, answer_id: int, question: str) -> None:
         """Start the critique's self-consistency samples beside the stream (they need the question only)."""
         wants = getattr(self.critic, "wants_samples", None)
-        if wants is not None and self.settings.critique.prefetch_samples and wants(question):
+        if wants is not None and self._prefetch_on and wants(question):
             self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question))  # type: ignore[union-attr]
 
     def _stream(self, history: list, text: str, sampling: SamplingSettings) -> Iterator[StreamEvent]:

@@ -130,6 +130,8 @@ class MathCritic:
             verifier, calibration or load_calibration_or_fallback(self._calibration_path(verifier)))
         base = sampling or SamplingSettings()
         self.sample_settings = base.with_(temperature=self.settings.self_consistency_temperature,
+                                          top_k=self.settings.self_consistency_top_k,
+                                          top_p=self.settings.self_consistency_top_p,
                                           max_tokens=self.settings.self_consistency_max_tokens)
         self.version = critic_version()
         self._db = db if self.settings.use_verifier and self.settings.verifier_path is None else None

@@ -245,7 +245,7 @@ WORD_PROBLEM = "How many sides does a hexagon have?"
 
 def test_samples_are_drawn_while_the_answer_streams_and_the_critique_uses_them(db) -> None:
     engine = FakeEngine(["A hexagon has 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
-    svc = critic_service(db, engine)
+    svc = critic_service(db, engine, prefetch_samples=True)
     user = new_user(db, "overlap")
     stream = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
     next(stream)  # the first piece of the answer: the samples are already on their way
@@ -258,18 +258,40 @@ def test_samples_are_drawn_while_the_answer_streams_and_the_critique_uses_them(d
 
 def test_a_failed_answer_cancels_its_samples(db) -> None:
     engine = FakeEngine(["A hexagon has six sides, so the answer is 6."], fail_after=12)
-    svc = critic_service(db, engine)
+    svc = critic_service(db, engine, prefetch_samples=True)
     *_, final = svc.ask(new_user(db, "fails"), None, WORD_PROBLEM, SAMPLING)
     assert final.status == "failed" and svc.prefetch.pending() == 0
 
 
 def test_arithmetic_questions_and_prefetch_off_draw_nothing_ahead(db) -> None:
     engine = FakeEngine(["3 + 4 = 7. The answer is 7."])
-    svc = critic_service(db, engine)
+    svc = critic_service(db, engine, prefetch_samples=True)
     list(svc.ask(new_user(db, "arith"), None, "What is 3 + 4?", SAMPLING))  # its own reference: no samples
     off = critic_service(db, FakeEngine(["The answer is 6."]), prefetch_samples=False)
     list(off.ask(new_user(db, "off"), None, WORD_PROBLEM, SAMPLING))
     assert (svc.prefetch.pending(), sample_calls(engine), off.prefetch.pending()) == (0, 0, 0)
+
+
+def test_prefetch_auto_overlaps_only_where_a_gpu_serves(db, monkeypatch) -> None:
+    import serving.chat_service as chat_service
+
+    for gpu in (False, True):
+        monkeypatch.setattr(chat_service, "has_cuda", lambda: gpu)
+        engine = FakeEngine(["A hexagon has 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
+        svc = critic_service(db, engine)  # prefetch_samples=None: auto
+        stream = svc.ask(new_user(db, f"auto{gpu}"), None, WORD_PROBLEM, SAMPLING)
+        next(stream)
+        assert svc.prefetch.pending() == (1 if gpu else 0)
+        list(stream)
+
+
+def test_the_critiques_samples_use_top_k_and_no_nucleus_cut() -> None:
+    from mathchat.settings import CritiqueSettings
+    from serving.critique.critic import MathCritic
+
+    critic = MathCritic(CritiqueSettings(use_judge=False), policy=FakeEngine())
+    assert (critic.sample_settings.top_k, critic.sample_settings.top_p) == (20, 1.0)
+    assert critic.sample_settings.temperature == CritiqueSettings().self_consistency_temperature
 
 
 def test_a_stream_the_client_closes_leaves_a_failed_row_with_its_partial_text(db) -> None:
