@@ -1,5 +1,7 @@
 """The scheduler: job store in the app's DB, long-job defaults, and a launcher that returns at once."""
 
+from pathlib import Path
+
 from feedback.db import session_scope
 from feedback.registry import create_run
 from training import scheduler as sched_mod
@@ -24,6 +26,16 @@ def test_job_is_stored_in_the_database_with_long_job_defaults(settings):
 
 def test_cycle_command_marks_the_trigger():
     assert cycle_command()[-2:] == ["--trigger", "schedule"]
+
+
+def test_cycle_command_names_a_real_cli_command():
+    """The module and subcommand are a string (training may not import cli): run them with --help."""
+    import subprocess
+
+    result = subprocess.run([*cycle_command(), "--help"], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    assert "--trigger" in result.stdout
 
 
 def test_launcher_skips_when_a_run_is_active(settings, db, monkeypatch):
