@@ -89,7 +89,8 @@ class SFTTrainSettings(TrainerSettings):
     learning_rate: float = 6e-5
     """Peak learning rate. 1.5e-4 was tuned while bf16 training rounded small updates away; with fp32 master
     weights (mixed precision) one round at 1.5e-4 already raised general-text perplexity 3.7%, and on an AVX2
-    machine (pure fp32) three rounds raised it 45%. Three rounds at 6e-5 with general_ratio 0.5 (below)."""
+    machine (pure fp32) three rounds raised it 45%. Three rounds at 6e-5 with general_ratio 0.75 (CycleConfig has
+    the runs)."""
     group_by_length: bool = True
     """Batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in groups): RFT
     answers run from ~40 to ~250 tokens, and a batch is as long as its longest row. At this cycle's size it
@@ -252,7 +253,26 @@ class EvalSettings(_Config):
 
 
 class CycleConfig(_Config):
-    """One self-critique cycle: sample, critique, RFT, sample again, DPO, evaluate, register."""
+    """One self-critique cycle: sample, critique, RFT, sample again, DPO, evaluate, register.
+
+    The defaults were compared in full cycles from a fresh state (``bench/cycle.py``, 250 held-out questions,
+    greedy strict accuracy, 2-core AMD EPYC with avx512_bf16, 2026-12-02/03; "fp32" forced with
+    ``MATHCHAT_MODEL__DTYPE=float32``, training always keeps fp32 master weights):
+
+    | arithmetic             | SFT lr, general rows, rounds evaluated | base  | candidate             | perplexity | wall   |
+    |------------------------|----------------------------------------|-------|-----------------------|------------|--------|
+    | bf16                   | 6e-5, 0.5, last                        | 13.6% | 43.2% (3.18x)         | +4.9%      |        |
+    | fp32 train, bf16 serve | 6e-5, 0.5, last                        | 12.8% | 41.2%                 | +5.6% (x)  |        |
+    | fp32 train, bf16 serve | 6e-5, 0.75, last                       | 13.2% | 42.4% (3.21x)         | +2.8%      | 1295 s |
+    | fp32                   | 6e-5, 0.75, last                       | 10.8% | 37.2% (3.44x)         | +12.6% (x) | 1471 s |
+    | bf16                   | 6e-5, 0.75, last                       | 14.0% | 37.2% (2.66x)         | +4.4%      | 867 s  |
+    | fp32                   | defaults: 6e-5, 0.75, every round      | 10.8% | 38.0% round 2 (3.52x) | +4.4%      | 1290 s |
+    | bf16                   | defaults: 6e-5, 0.75, every round      | 13.6% | 31.2% round 2 (2.29x) | +3.2%      | 743 s  |
+
+    (x): refused by the perplexity guard. In the last two runs round 3 drifted past the guard (fp32 37.2%, +12.6%;
+    bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
+    in the bf16 run before, so one run's ratio moves by several points.
+    """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     """System prompt for sampling, training and evaluation (strict 'The answer is N' format)."""
@@ -286,8 +306,8 @@ class CycleConfig(_Config):
     """Also evaluate the intermediate RFT models (one held-out evaluation each, 25-35 s on CPU vLLM, on the
     server that samples the next round); off, only the last round's model is evaluated, and the others are
     registered for lineage but never a candidate. On, a round that stayed within the perplexity guard is the
-    candidate when a later one drifted past it (``training.gate.pick_best``): the drift varies a lot between runs of the
-    same recipe (three rounds at 6e-5, general rows 0.75, 2026-12-03: +2.8% and +12.6%)."""
+    candidate when a later one drifted past it (``training.gate.pick_best``): with the shipped recipe round 2 stayed
+    within the guard and round 3 did not, on fp32 (+4.4%, then +12.6%) and on bf16 (+3.2%, then +5.8%), 2026-12-03."""
     min_rft_rows: int = 4
     """Fewer RFT rows than this ends the cycle without training."""
     min_dpo_pairs: int = 8
