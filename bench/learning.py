@@ -77,13 +77,14 @@ def students_phase(url: str, questions: list[StudentQuestion], students: int, ca
                              range(students)))
 
 
-def wait_serving(url: str, checkpoint_id: str, timeout_s: float = 1800) -> float:
-    """Seconds until the app answers with ``checkpoint_id`` (the switch after a promotion)."""
+def wait_serving(url: str, checkpoint_id: str | None, timeout_s: float = 1800) -> float:
+    """Seconds until the app's model answers: any model (None: the first start, when /healthz names no
+    checkpoint until the server is up) or ``checkpoint_id`` (the switch after a promotion)."""
     t0 = time.monotonic()
     while True:
         try:
             health = httpx.get(f"{url}/healthz", timeout=30).json()
-            if health.get("ok") and health.get("checkpoint_id") == checkpoint_id:
+            if health.get("ok") and checkpoint_id in (None, health.get("checkpoint_id")):
                 return time.monotonic() - t0
         except (httpx.HTTPError, ValueError):
             pass
@@ -130,14 +131,16 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
     served, settings = start_app(state, args.vllm_url, args.app_backend)
     reports = []
     try:
-        serving = httpx.get(f"{served.url}/healthz", timeout=30).json().get("checkpoint_id")
-        wait_serving(served.url, serving or "", timeout_s=900) if serving else None
+        wait_serving(served.url, None, timeout_s=900)  # students before the model is up would all get errors
         for n in range(cycles):
             phase = pool[n * per_phase:(n + 1) * per_phase]
             t0 = time.monotonic()
             logs = students_phase(served.url, phase, args.students, args.careless, args.seed + n, args.max_tokens)
             students_s = time.monotonic() - t0
             asked = [a for lg in logs for a in lg.asked]
+            errors = [e for lg in logs for e in lg.errors]
+            if errors and not asked:
+                raise SystemExit(f"no student got an answer ({len(errors)} errors), e.g. {sorted(set(errors))[:3]}")
             truths_all.update({normalise_question(a.typed): a.truth for a in asked})
             t0 = time.monotonic()
             result = run_cycle(settings, cfg)
@@ -150,7 +153,7 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
             run_dir = Path(result["run_dir"]) if result.get("run_dir") else None
             report.update({
                 "cycle": n + 1, "train_from": train_from,
-                "students": {"asked": len(asked), "errors": sum(len(lg.errors) for lg in logs),
+                "students": {"asked": len(asked), "errors": len(errors), "error_examples": sorted(set(errors))[:3],
                              "thumbs_up_rate": round(sum(a.rating.liked for a in asked) / len(asked), 4) if asked else None,
                              "right_rate": round(sum(a.right for a in asked) / len(asked), 4) if asked else None,
                              "corrections": sum(a.rating.correction is not None for a in asked),
