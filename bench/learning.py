@@ -139,8 +139,9 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
             students_s = time.monotonic() - t0
             asked = [a for lg in logs for a in lg.asked]
             errors = [e for lg in logs for e in lg.errors]
+            error_examples = sorted(set(errors))[:3]
             if errors and not asked:
-                raise SystemExit(f"no student got an answer ({len(errors)} errors), e.g. {sorted(set(errors))[:3]}")
+                raise SystemExit(f"no student got an answer ({len(errors)} errors), e.g. {error_examples}")
             truths_all.update({normalise_question(a.typed): a.truth for a in asked})
             t0 = time.monotonic()
             result = run_cycle(settings, cfg)
@@ -153,7 +154,7 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
             run_dir = Path(result["run_dir"]) if result.get("run_dir") else None
             report.update({
                 "cycle": n + 1, "train_from": train_from,
-                "students": {"asked": len(asked), "errors": len(errors), "error_examples": sorted(set(errors))[:3],
+                "students": {"asked": len(asked), "errors": len(errors), "error_examples": error_examples,
                              "thumbs_up_rate": round(sum(a.rating.liked for a in asked) / len(asked), 4) if asked else None,
                              "right_rate": round(sum(a.right for a in asked) / len(asked), 4) if asked else None,
                              "corrections": sum(a.rating.correction is not None for a in asked),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 import training.cycle
@@ -34,21 +35,13 @@ def test_rows_by_source_adds_up_every_round():
     assert rows_by_source(result) == {"rows_from_logs": 5, "rows_from_seed": 14, "rows_with_thumbs": 1}
 
 
-class _Health:
-    def __init__(self, body: dict) -> None:
-        self.body = body
-
-    def json(self) -> dict:
-        return self.body
-
-
 @pytest.mark.parametrize("wanted, polls", [(None, 2), ("rft-1", 3)])
 def test_wait_serving_waits_for_the_model_to_be_up_and_for_the_wanted_checkpoint(monkeypatch, wanted, polls):
     """A starting app names no checkpoint (the first run's students all got 'the model server is starting')."""
     replies = iter([{"ok": False, "checkpoint_id": None}, {"ok": True, "checkpoint_id": "base"},
                     {"ok": True, "checkpoint_id": "rft-1"}])
     seen = []
-    monkeypatch.setattr(bench.learning.httpx, "get", lambda url, timeout: seen.append(url) or _Health(next(replies)))
+    monkeypatch.setattr(bench.learning.httpx, "get", lambda url, timeout: seen.append(url) or httpx.Response(200, json=next(replies)))
     monkeypatch.setattr(bench.learning.time, "sleep", lambda s: None)
     wait_serving("http://127.0.0.1:1", wanted, timeout_s=60)
     assert len(seen) == polls

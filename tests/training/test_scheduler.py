@@ -1,5 +1,6 @@
 """The scheduler: job store in the app's DB, long-job defaults, and a launcher that returns at once."""
 
+import subprocess
 from pathlib import Path
 
 from feedback.db import session_scope
@@ -30,8 +31,6 @@ def test_cycle_command_marks_the_trigger():
 
 def test_cycle_command_names_a_real_cli_command():
     """The module and subcommand are a string (training may not import cli): run them with --help."""
-    import subprocess
-
     result = subprocess.run([*cycle_command(), "--help"], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr
