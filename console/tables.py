@@ -168,6 +168,9 @@ def run_summary_markdown(run: RunInfo | None) -> str:
     if adaptation and adaptation.get("note"):
         text += f"\n\n**Settings adapted:** {adaptation['note']}" if adaptation.get("changes") else \
             f"\n\n**Settings:** {adaptation['note']}"
+    round_stop = (run.progress or {}).get("round_stop")
+    if isinstance(round_stop, Mapping) and round_stop.get("reason"):
+        text += f"\n\n**Rounds:** {round_stop['reason']}"
     auto = run_auto_promotion(run)
     if auto:
         text += f"\n\n**Auto-promote:** {auto}"

@@ -308,6 +308,14 @@ class CycleConfig(_Config):
     registered for lineage but never a candidate. On, a round that stayed within the perplexity guard is the
     candidate when a later one drifted past it (``training.gate.pick_best``): with the shipped recipe round 2 stayed
     within the guard and round 3 did not, on fp32 (+4.4%, then +12.6%) and on bf16 (+3.2%, then +5.8%), 2026-12-03."""
+    stop_rounds_on_drift: bool = True
+    """Do not train an RFT round projected past the gate's perplexity guard (the last round's perplexity plus at
+    least what that round added; ``training/round_stop.py``): its samples feed DPO instead, which then starts
+    from the last model within the guard. Needs ``eval_every_round`` (without it, perplexity is not measured)."""
+    time_budget_s: float | None = 1800.0
+    """Wall-time budget of a cycle (seconds; None: none). After each round the rest is projected from what the
+    last round took; DPO is dropped first, then rounds, so the cycle ends within it (``training/round_stop.py``).
+    1800 is the 2-core CPU machine's target; raise it for larger models and GPUs, where a cycle takes longer."""
     min_rft_rows: int = 4
     """Fewer RFT rows than this ends the cycle without training."""
     min_dpo_pairs: int = 8

@@ -17,8 +17,10 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    round before (``training/question_choice.py``); ``build_rft{r}`` / ``train_sft{r}`` fine-tune that model on
    its own passing answers. Intermediate models are evaluated only with ``eval_every_round``; the last RFT
    model always is (``eval_rft{N}``). With one round and DPO, round 1's model is sampled for DPO only.
+   A round projected past the perplexity guard or the time budget is not trained (``training/round_stop.py``;
+   ``progress["round_stop"]``): its questions are still sampled for DPO, which starts from the model before it.
 5. ``build_dpo`` / ``train_dpo``: largest-gap pairs (+ rated student answers) -> DPO(+CE) in a subprocess,
-   starting from the last RFT model.
+   starting from the last RFT model trained.
 6. ``eval_dpo``, ``register``: the best checkpoint (one that passed its gate first, then strict held-out
    accuracy, then critique mean) is registered as the candidate with its gate verdict; the others are
    registered ``rejected`` for lineage.
@@ -65,6 +67,7 @@ from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to
                            select_sources, split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
+from training.round_stop import RestPlan, RoundTimes, plan_rest
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, scores_by_question
 from training.samples import ScoredSample
@@ -81,15 +84,47 @@ class Cycle:
         self.settings, self.cfg, self.db, self.deps, self.trigger = settings, cfg, db, deps, trigger
         self.result: dict[str, Any] = {"config": cfg.model_dump(mode="json"), "stages": {}}
         self.pass_mark = settings.critique.pass_threshold
+        self.last_eval_s = self.last_sampling_s = 0.0  # the latest evaluation and round sampling (round_stop)
+        self.last_sampled_questions = 0
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
               stage: str, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
         ec = self.cfg.eval
-        return evaluate(engine, questions, system=self.cfg.system_prompt, max_tokens=ec.max_tokens,
-                        concurrency=ec.concurrency, critic=critic if ec.use_critic else None, model_path=path,
-                        perplexity=self.deps.perplexity(path), baseline=baseline, pass_mark=self.pass_mark,
-                        on_progress=lambda d, t: self.rec.progress(stage, done=d, total=t))
+        began = time.monotonic()
+        report = evaluate(engine, questions, system=self.cfg.system_prompt, max_tokens=ec.max_tokens,
+                          concurrency=ec.concurrency, critic=critic if ec.use_critic else None, model_path=path,
+                          perplexity=self.deps.perplexity(path), baseline=baseline, pass_mark=self.pass_mark,
+                          on_progress=lambda d, t: self.rec.progress(stage, done=d, total=t))
+        self.last_eval_s = time.monotonic() - began
+        return report
+
+    def _sample(self, engine: PolicyEngine, critic: Critic, questions: Sequence[PoolQuestion], *, k: int, seed: int,
+                desc: str, stage: str) -> list[ScoredSample]:
+        """``sample_and_critique`` for a round, timed for the round-stop projection."""
+        began = time.monotonic()
+        samples = sample_and_critique(engine, critic, questions, self.cfg, k=k, seed=seed, desc=desc,
+                                      on_progress=self._progress_cb(stage), pass_mark=self.pass_mark)
+        self.last_sampling_s = time.monotonic() - began
+        self.last_sampled_questions = len({s.question_id for s in samples})
+        return samples
+
+    def _plan_rest(self, r: int, reports: dict[str, dict[str, Any]], live_report: dict[str, Any],
+                   last_round: int, next_questions: int) -> RestPlan:
+        """Whether round ``r`` is trained and DPO runs (``training/round_stop.py``), from what was measured."""
+        cfg = self.cfg
+        names = [_round_name(i) for i in range(1, last_round + 1)]
+        live_ppl = live_report.get("perplexity")
+        ratios = [reports[n]["perplexity"] / live_ppl for n in names
+                  if live_ppl and n in reports and reports[n].get("perplexity")]
+        scale = next_questions / self.last_sampled_questions if self.last_sampled_questions else 1.0
+        times = RoundTimes(self.last_sampling_s * scale,
+                           self.rec.timings.get(f"train_{_train_stage(last_round)}", 0.0), self.last_eval_s)
+        return plan_rest(round_no=r, another_round=r <= cfg.rft_rounds,
+                         ppl_ratios=ratios if len(ratios) == len(names) else [],
+                         ppl_tolerance=cfg.eval.ppl_tolerance, stop_on_drift=cfg.stop_rounds_on_drift,
+                         elapsed_s=time.monotonic() - self.started, last=times, budget_s=cfg.time_budget_s,
+                         run_dpo=cfg.run_dpo, train_verifier=cfg.train_verifier)
 
     def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:
         key = sha256_rows([[q.source, q.question_id, q.question] for q in questions] + [self.cfg.system_prompt,
@@ -120,7 +155,7 @@ class Cycle:
         run_dir = workroot / f"run-{run_id:05d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         self.result.update(run_id=run_id, run_dir=str(run_dir))
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         try:
             base_path = self.deps.base_model_path()
             live = run_in_transaction(self.db, lambda s: _live_info(ensure_live_checkpoint(
@@ -215,9 +250,8 @@ class Cycle:
         with rec.stage("sample_live"):
             with self.deps.open_engine(live["path"], live["id"], True) as engine:
                 critic = self.deps.make_critic(engine)
-                live_samples = sample_and_critique(engine, critic, questions, cfg, k=cfg.k, seed=cfg.seed,
-                                                   desc="sample live", on_progress=self._progress_cb("sample_live"),
-                                                   pass_mark=self.pass_mark)
+                live_samples = self._sample(engine, critic, questions, k=cfg.k, seed=cfg.seed, desc="sample live",
+                                            stage="sample_live")
                 prompts = load_general_prompts()[:cfg.general_prompts]
                 answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
                                                   concurrency=cfg.sample_concurrency) if prompts else []
@@ -268,6 +302,7 @@ class Cycle:
         # round r (2..N) samples the round r-1 model on new questions and fine-tunes it on its own passing
         # answers; DPO pairs come from the last samples drawn. With one round and DPO, round 1's model is
         # sampled for DPO only.
+        run_dpo = cfg.run_dpo  # each round's plan may drop it to fit the time budget
         for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
             final_sampling = r > cfg.rft_rounds
             yields = mixed_yield(prev_questions, prev_samples)
@@ -294,11 +329,20 @@ class Cycle:
                     if final_sampling or cfg.eval_every_round:
                         reports[_round_name(model["round"])] = self._eval(engine, model["path"], eval_set, critic,
                                                                        sample_stage, baseline=live_report)
-                    last_samples = sample_and_critique(engine, critic, round_questions, cfg,
-                                                       k=plan.k if plan else cfg.dpo_k,
-                                                       seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
-                                                       on_progress=self._progress_cb(sample_stage),
-                                                       pass_mark=self.pass_mark)
+                    rest = self._plan_rest(r, reports, live_report, model["round"], len(round_questions))
+                    info["rest"] = rest.to_dict()
+                    run_dpo = rest.run_dpo
+                    if rest.reason:
+                        rec.log(rest.reason)
+                        self.result.setdefault("rest_plan", []).append(rest.reason)
+                        rec.progress("round_stop", force=True, status="done", **rest.to_dict())
+                    if not rest.train_round:
+                        final_sampling = True
+                    if final_sampling and not run_dpo:
+                        break
+                    last_samples = self._sample(engine, critic, round_questions, k=plan.k if plan else cfg.dpo_k,
+                                                seed=cfg.seed + r - 1, desc=f"sample {model['kind']} r{r - 1}",
+                                                stage=sample_stage)
             used -= fresh - {s.question_id for s in last_samples}
             name = f"samples_{_round_name(r - 1)}"
             write_jsonl(samples_to_rows(last_samples), run_dir / f"{name}.jsonl")
@@ -322,7 +366,7 @@ class Cycle:
             with rec.stage(stage):
                 reports[_round_name(model["round"])] = self._eval_checkpoint(model, eval_set, stage, live_report)
 
-        if cfg.run_dpo:
+        if run_dpo:
             with rec.stage("build_dpo"):
                 dc = cfg.dpo_data
                 rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
@@ -408,6 +452,11 @@ class Cycle:
         run_in_transaction(self.db, lambda s: record_dataset(
             session=s, kind=kind, path=manifest["path"], count=manifest["rows"], content_hash=manifest["sha256"],
             manifest=manifest, run_id=self.rec.run_id))
+
+
+def _train_stage(r: int) -> str:
+    """The training stage of RFT round ``r``: ``sft``, ``sft2``, ..."""
+    return "sft" if r == 1 else f"sft{r}"
 
 
 def _round_name(r: int) -> str:

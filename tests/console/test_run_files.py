@@ -105,3 +105,15 @@ def test_run_summary_and_manifest_show_the_adaptation() -> None:
     kept = replace(run, progress={"adapt": {"status": "done", "note": "run 3: candidate passed its gate", "changes": []}})
     assert "**Settings:** run 3: candidate passed its gate" in tables.run_summary_markdown(kept)
     assert tables.run_manifest(replace(run, progress={}))["adaptation"] is None
+
+
+def test_run_summary_says_why_the_rft_rounds_stopped() -> None:
+    from datetime import UTC, datetime
+
+    reason = "round 3 not trained: the cycle would end at 2150 s, past its 1800 s budget"
+    progress = {"round_stop": {"status": "done", "stop": True, "reason": reason, "projected_finish_s": 2150.0}}
+    run = reads.RunInfo(5, "running", "schedule", "round_stop", progress, "", None, {},
+                        datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None)
+    assert f"**Rounds:** {reason}" in tables.run_summary_markdown(run)
+    assert "**Rounds:**" not in tables.run_summary_markdown(reads.RunInfo(
+        5, "running", "schedule", "pool", {}, "", None, {}, datetime(2026, 1, 1, tzinfo=UTC), None, None, None, None))

@@ -283,6 +283,48 @@ def test_an_earlier_round_within_the_perplexity_guard_is_the_candidate_when_the_
     assert result["candidate"]["gate"]["promotable"] is True
 
 
+def test_a_round_projected_past_the_perplexity_guard_is_not_trained_and_dpo_starts_from_the_last_good_model(
+        settings, db, tmp_path):
+    def perplexity(path):  # round 1 at +3%: a round 2 adding as much lands at +6%, past the 5% guard
+        return 10.0 if "base" in str(path) else 10.3
+
+    result = run_cycle(settings, small_config(rft_rounds=3, dpo_questions=20),
+                       deps=fake_deps(tmp_path, perplexity=perplexity), db=db)
+    rest = result["rounds"]["2"]["rest"]
+    assert not rest["train_round"] and rest["run_dpo"] and rest["projected_ppl_ratio"] == pytest.approx(1.06)
+    assert result["rest_plan"][0].startswith("round 2 not trained: round 1 is at +3.0% perplexity")
+    assert "3" not in result["rounds"] and set(result["eval"]) == {"live", "rft", "dpo"}
+    assert result["dpo_data"]["samples_in"] > 0  # round 2's questions were still sampled, for DPO
+    with session_scope(db) as s:
+        rows = {c.metrics["stage"]: c for c in s.query(Checkpoint).filter(Checkpoint.kind != "base")}
+        assert set(rows) == {"rft", "dpo"} and rows["dpo"].parent_id == rows["rft"].id
+        run = s.get(TrainingRun, result["run_id"])
+        assert "train_sft2" not in run.progress and "round 2 not trained" in run.log
+
+
+@pytest.mark.parametrize("run_dpo", [False, True])
+def test_a_round_and_dpo_that_would_run_past_the_time_budget_are_not_started(settings, db, tmp_path, run_dpo):
+    cfg = small_config(rft_rounds=2, run_dpo=run_dpo, time_budget_s=0.001)
+    result = run_cycle(settings, cfg, deps=fake_deps(tmp_path), db=db)
+    rest = result["rounds"]["2"]["rest"]
+    assert not rest["train_round"] and not rest["run_dpo"] and rest["projected_finish_s"] > 0.001
+    assert rest["reason"].startswith("round 2 not trained: the cycle would end at")
+    assert ("DPO dropped" in rest["reason"]) is run_dpo
+    assert set(result["eval"]) == {"live", "rft"} and result["candidate"]["stage"] == "rft"
+    assert not (Path(result["run_dir"]) / "samples_rft.jsonl").exists()  # nothing left to sample for
+    with session_scope(db) as s:
+        run = s.get(TrainingRun, result["run_id"])
+        assert "train_dpo" not in run.progress and run.progress["round_stop"]["reason"] == rest["reason"]
+
+
+def test_rounds_within_the_guard_and_the_budget_all_train(settings, db, tmp_path):
+    result = run_cycle(settings, small_config(rft_rounds=2, run_dpo=False, time_budget_s=3600),
+                       deps=fake_deps(tmp_path), db=db)  # +2% a round: round 2 projected at +4%
+    rest = result["rounds"]["2"]["rest"]
+    assert rest["train_round"] and rest["projected_ppl_ratio"] == pytest.approx(1.04) and rest["projected_finish_s"] < 3600
+    assert "rest_plan" not in result and set(result["eval"]) == {"live", "rft", "rft2"}
+
+
 def test_two_rounds_with_too_few_round_two_rows_still_offer_round_one(settings, db, tmp_path):
     cfg = small_config(rft_rounds=2, run_dpo=False, min_rft_rows=20)
     deps = fake_deps(tmp_path)

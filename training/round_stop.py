@@ -1,0 +1,141 @@
+"""What the cycle still does after each RFT round: train another round, run DPO, or neither.
+
+Pure: what the cycle has measured so far in, a ``RestPlan`` out; the cycle records it on the run
+(``result["rounds"][r]["plan"]``, ``progress["round_stop"]``, the log) and the console's run view shows it.
+
+- **drift**: each round moves general-text perplexity further from live. The next round is projected to add at
+  least what the last one added; when that lands past the gate's perplexity guard the round could not be
+  promoted, so it is not trained (its questions' samples still feed DPO, which then starts from the last model
+  that stayed within the guard). Measured with the shipped recipe, 2026-12-03: fp32 rounds 2 -> 3 went
+  +4.4% -> +12.6%, bf16 +3.2% -> +5.8%; both round-3 models were refused.
+- **time**: with a budget, each step is projected from the last round's parts (a round: its sampling, 1.3 of its
+  training and an evaluation; DPO: sampling, 0.75 of a training and an evaluation; the verifier: 0.35 of a
+  training). Another RFT round comes before DPO, which measured gains of a point or two where a round gave
+  several, so DPO is dropped first; a round that does not fit even without DPO is not started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+ROUND_TRAIN_GROWTH = 1.3
+"""A round's training seconds per the last round's: a later round trains on more rows, as its model passes more
+often (fp32 cycles, 2026-12-03: 155 -> 213 s on AVX-512, 240 -> 309 s on AVX2)."""
+DPO_TRAIN_SHARE = 0.75
+"""DPO training seconds per RFT training second (118 s / 155 s in a full fp32 cycle, AVX-512, 2026-12-03)."""
+VERIFIER_SHARE = 0.35
+"""Verifier-stage seconds per RFT training second (55 s / 155 s, the same cycle)."""
+
+
+@dataclass(frozen=True)
+class RoundTimes:
+    """Seconds the last round's parts took, the basis of the time projection."""
+
+    sampling_s: float
+    """Drawing and critiquing its samples (not the evaluation), scaled to the next round's question count."""
+    training_s: float
+    """Its fine-tune."""
+    eval_s: float
+    """One held-out evaluation (0 when none was measured yet)."""
+
+
+@dataclass(frozen=True)
+class RestPlan:
+    """What the cycle does next: another RFT round or not, DPO or not, and why."""
+
+    train_round: bool
+    run_dpo: bool
+    reason: str = ""
+    """Empty when nothing was dropped."""
+    projected_ppl_ratio: float | None = None
+    """The next round's perplexity / live's, extrapolated (None: not measured)."""
+    projected_finish_s: float | None = None
+    """Seconds since the cycle began at which it would end with this plan (None: no budget)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def project_perplexity(ratios: Sequence[float]) -> float | None:
+    """The next round's perplexity ratio: the last one plus at least the last round's increase (live = 1.0).
+
+    >>> round(project_perplexity([1.02, 1.044]), 3)
+    1.068
+    >>> project_perplexity([1.03]), project_perplexity([])
+    (1.06, None)
+    >>> project_perplexity([1.04, 1.03])  # a round that lowered it projects no further fall
+    1.03
+    """
+    if not ratios:
+        return None
+    last, before = ratios[-1], (ratios[-2] if len(ratios) > 1 else 1.0)
+    return last + max(0.0, last - before)
+
+
+def step_seconds(last: RoundTimes) -> dict[str, float]:
+    """Projected seconds of each remaining step, from the last round's.
+
+    >>> step_seconds(RoundTimes(200, 300, 60))
+    {'round': 650.0, 'dpo': 485.0, 'verifier': 105.0}
+    """
+    return {"round": float(last.sampling_s + ROUND_TRAIN_GROWTH * last.training_s + last.eval_s),
+            "dpo": float(last.sampling_s + DPO_TRAIN_SHARE * last.training_s + last.eval_s),
+            "verifier": float(VERIFIER_SHARE * last.training_s)}
+
+
+def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float], ppl_tolerance: float,
+              stop_on_drift: bool, elapsed_s: float, last: RoundTimes | None, budget_s: float | None,
+              run_dpo: bool, train_verifier: bool) -> RestPlan:
+    """Whether to train RFT round ``round_no`` (``another_round``: the config asks for it) and to run DPO.
+
+    ``ppl_ratios`` are the evaluated RFT models' perplexity / live's, round 1 first.
+
+    >>> plan = lambda **kw: plan_rest(**{**dict(round_no=3, another_round=True, ppl_ratios=[1.01, 1.02],
+    ...     ppl_tolerance=0.05, stop_on_drift=True, elapsed_s=1000, last=RoundTimes(200, 300, 60), budget_s=None,
+    ...     run_dpo=True, train_verifier=True), **kw})
+    >>> plan(ppl_ratios=[1.02, 1.044]).reason
+    'round 3 not trained: round 2 is at +4.4% perplexity and added +2.4 points, so round 3 is projected at +6.8% (guard +5.0%)'
+    >>> p = plan(budget_s=1800); (p.train_round, p.run_dpo, p.projected_finish_s), p.reason
+    ((True, False, 1755.0), 'DPO dropped: with it the cycle would end at 2240 s, past its 1800 s budget')
+    >>> p = plan(budget_s=1600); (p.train_round, p.run_dpo, p.projected_finish_s), p.reason
+    ((False, True, 1590.0), 'round 3 not trained: the cycle would end at 1755 s, past its 1600 s budget')
+    >>> plan(budget_s=1500).reason.split("; ")[1]
+    'DPO dropped: the cycle would end at 1590 s, past its 1500 s budget'
+    >>> plan(budget_s=1200).run_dpo, plan(budget_s=2300).reason, plan(another_round=False, budget_s=1600).run_dpo
+    (False, '', True)
+    """
+    projected = project_perplexity(ppl_ratios)
+    reasons: list[str] = []
+    train = another_round
+    if train and stop_on_drift and projected is not None and projected > 1.0 + ppl_tolerance:
+        last_ratio = ppl_ratios[-1]
+        added = last_ratio - (ppl_ratios[-2] if len(ppl_ratios) > 1 else 1.0)
+        reasons.append(f"round {round_no} not trained: round {round_no - 1} is at {last_ratio - 1:+.1%} perplexity "
+                       f"and added {100 * added:+.1f} points, so round {round_no} is projected at {projected - 1:+.1%} "
+                       f"(guard {ppl_tolerance:+.1%})")
+        train = False
+    if budget_s is None or last is None:
+        return RestPlan(train, run_dpo, "; ".join(reasons), projected, None)
+
+    cost = step_seconds(last)
+
+    def finish(with_round: bool, with_dpo: bool) -> float:
+        return round(elapsed_s + cost["round"] * with_round + cost["dpo"] * with_dpo
+                     + cost["verifier"] * train_verifier, 1)
+
+    dpo = run_dpo
+    if train and finish(True, dpo) > budget_s:
+        if dpo and finish(True, False) <= budget_s:
+            reasons.append(f"DPO dropped: with it the cycle would end at {finish(True, True):.0f} s, past its "
+                           f"{budget_s:.0f} s budget")
+            dpo = False
+        else:
+            reasons.append(f"round {round_no} not trained: the cycle would end at {finish(True, False):.0f} s, "
+                           f"past its {budget_s:.0f} s budget")
+            train = False
+    if dpo and not train and finish(False, True) > budget_s:
+        reasons.append(f"DPO dropped: the cycle would end at {finish(False, True):.0f} s, past its "
+                       f"{budget_s:.0f} s budget")
+        dpo = False
+    return RestPlan(train, dpo, "; ".join(reasons), projected, finish(train, dpo))
