@@ -40,7 +40,8 @@ def summarise_cycle(result: dict, wall: float) -> dict:
                  "rft_rows": {k: v.get("math_rows") for k, v in result.items() if k.startswith("rft") and k.endswith("_data")},
                  "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
                  "candidate_stage": (result.get("candidate") or {}).get("stage"),
-                 "skipped": result.get("skipped"), "auto_promoted": result.get("auto_promoted")}
+                 "skipped": result.get("skipped"), "rest_plan": result.get("rest_plan"),
+                 "auto_promoted": result.get("auto_promoted")}
     if live:
         lacc = live["summary"]["overall"]["strict_accuracy"]
         out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],

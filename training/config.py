@@ -269,7 +269,13 @@ class CycleConfig(_Config):
     | fp32                   | defaults: 6e-5, 0.75, every round      | 10.8% | 38.0% round 2 (3.52x) | +4.4%      | 1290 s |
     | bf16                   | defaults: 6e-5, 0.75, every round      | 13.6% | 31.2% round 2 (2.29x) | +3.2%      | 743 s  |
 
-    (x): refused by the perplexity guard. In the last two runs round 3 drifted past the guard (fp32 37.2%, +12.6%;
+    | fp32, AVX2 machine     | defaults, no round plan                | 10.8% | 22.8% round 1 (2.11x) | +3.8%      | 2682 s |
+    | fp32, AVX2 machine     | defaults with the round plan           | 10.8% | 22.8% round 1 (2.11x) | +3.8%      | 1732 s |
+
+    (x): refused by the perplexity guard. The AVX2 rows (2-core AMD EPYC, avx2 only, 2026-12-03): without the plan
+    rounds 2, 3 and DPO reached 30.0%, 38.8% and 40.8% at +6.7%, +10.8% and +11.7% and were refused; with it
+    (``training/round_stop.py``) round 2 was projected at +7.6% and not trained, and DPO from round 1 gave 22.8%
+    at +3.6%. In the last two runs round 3 drifted past the guard (fp32 37.2%, +12.6%;
     bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
     in the bf16 run before, so one run's ratio moves by several points.
     """
