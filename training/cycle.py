@@ -119,7 +119,7 @@ class Cycle:
                   if live_ppl and n in reports and reports[n].get("perplexity")]
         scale = next_questions / self.last_sampled_questions if self.last_sampled_questions else 1.0
         times = RoundTimes(self.last_sampling_s * scale,
-                           self.rec.timings.get(f"train_{_train_stage(last_round)}", 0.0), self.last_eval_s)
+                           self.rec.timings.get(_train_stage(last_round), 0.0), self.last_eval_s)
         return plan_rest(round_no=r, another_round=r <= cfg.rft_rounds,
                          ppl_ratios=ratios if len(ratios) == len(names) else [],
                          ppl_tolerance=cfg.eval.ppl_tolerance, stop_on_drift=cfg.stop_rounds_on_drift,
@@ -155,7 +155,7 @@ class Cycle:
         run_dir = workroot / f"run-{run_id:05d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         self.result.update(run_id=run_id, run_dir=str(run_dir))
-        started = self.started = time.monotonic()
+        self.started = time.monotonic()
         try:
             base_path = self.deps.base_model_path()
             live = run_in_transaction(self.db, lambda s: _live_info(ensure_live_checkpoint(
@@ -169,7 +169,7 @@ class Cycle:
                 self.result["verifier"] = self._train_verifier(run_dir, live)
             self.result["auto_promoted"] = auto_promote_step(self.db, candidate and candidate["id"], live["id"],
                                                              self.settings.training.auto_promote, self.rec)
-            self.result["total_seconds"] = round(time.monotonic() - started, 1)
+            self.result["total_seconds"] = round(time.monotonic() - self.started, 1)
             self.result["stages"] = dict(self.rec.timings)
             self.result["candidate"] = candidate
             (run_dir / "cycle.json").write_text(json.dumps(self.result, indent=2, ensure_ascii=False, default=str))
@@ -178,7 +178,7 @@ class Cycle:
         except BaseException as exc:
             err = "".join(traceback.format_exception(exc))[-8000:]
             self.result.update(error=err, stages=dict(self.rec.timings),
-                               total_seconds=round(time.monotonic() - started, 1))
+                               total_seconds=round(time.monotonic() - self.started, 1))
             (run_dir / "cycle.json").write_text(json.dumps(self.result, indent=2, ensure_ascii=False, default=str))
             try:
                 self.rec.log(f"FAILED: {exc!r}")
@@ -290,7 +290,7 @@ class Cycle:
                              "round": rft_round}
             return trained[name]
 
-        with rec.stage("train_sft"):
+        with rec.stage(_train_stage(1)):
             rft_ck = train("rft", "rft", "rft", rft_manifest, live, rft_round=1)
 
         reports: dict[str, dict[str, Any]] = {}
@@ -358,7 +358,7 @@ class Cycle:
             if len(built.rows) < cfg.min_rft_rows:
                 rec.log(f"only {len(built.rows)} round-{r} RFT rows (< {cfg.min_rft_rows}); rounds from {r} on skipped")
                 break
-            with rec.stage(f"train_sft{r}"):
+            with rec.stage(_train_stage(r)):
                 model = train(rname, "rft", rname, built_manifest, model, rft_round=r)
             prev_questions, prev_samples = round_questions, last_samples
         if _round_name(model["round"]) not in reports:  # the last RFT model is always evaluated
@@ -455,8 +455,8 @@ class Cycle:
 
 
 def _train_stage(r: int) -> str:
-    """The training stage of RFT round ``r``: ``sft``, ``sft2``, ..."""
-    return "sft" if r == 1 else f"sft{r}"
+    """The training stage of RFT round ``r``: ``train_sft``, ``train_sft2``, ..."""
+    return "train_sft" if r == 1 else f"train_sft{r}"
 
 
 def _round_name(r: int) -> str:

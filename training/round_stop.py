@@ -69,8 +69,12 @@ def project_perplexity(ratios: Sequence[float]) -> float | None:
     """
     if not ratios:
         return None
-    last, before = ratios[-1], (ratios[-2] if len(ratios) > 1 else 1.0)
-    return last + max(0.0, last - before)
+    return ratios[-1] + max(0.0, _last_increase(ratios))
+
+
+def _last_increase(ratios: Sequence[float]) -> float:
+    """What the last round added to the perplexity ratio (the one before it, or live's 1.0)."""
+    return ratios[-1] - (ratios[-2] if len(ratios) > 1 else 1.0)
 
 
 def step_seconds(last: RoundTimes) -> dict[str, float]:
@@ -109,10 +113,9 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
     reasons: list[str] = []
     train = another_round
     if train and stop_on_drift and projected is not None and projected > 1.0 + ppl_tolerance:
-        last_ratio = ppl_ratios[-1]
-        added = last_ratio - (ppl_ratios[-2] if len(ppl_ratios) > 1 else 1.0)
-        reasons.append(f"round {round_no} not trained: round {round_no - 1} is at {last_ratio - 1:+.1%} perplexity "
-                       f"and added {100 * added:+.1f} points, so round {round_no} is projected at {projected - 1:+.1%} "
+        reasons.append(f"round {round_no} not trained: round {round_no - 1} is at {ppl_ratios[-1] - 1:+.1%} "
+                       f"perplexity and added {100 * _last_increase(ppl_ratios):+.1f} points, so round {round_no} "
+                       f"is projected at {projected - 1:+.1%} "
                        f"(guard {ppl_tolerance:+.1%})")
         train = False
     if budget_s is None or last is None:
