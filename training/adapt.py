@@ -11,7 +11,7 @@ of the same kind goes further; a pass (or a run that registered no candidate) ke
 They apply while the configured settings stay the same: once the configuration changes (its hash), the
 adaptation starts over from it.
 
-- **perplexity** refused: halve the SFT learning rate (and DPO's when the DPO model was the candidate) and
+- **perplexity** refused (against live, or against the base a chain started from): halve the SFT learning rate (and DPO's when the DPO model was the candidate) and
   double the general-row ratio. Measured: SFT at 2e-4 raised perplexity 6% where 1e-4 did not; general
   rows at 0.5 drifted less than at 0.25 (+1.8% against +2.2%) (``training/config.py``).
 - **accuracy** refused (``accuracy_margin``/``significance``) with perplexity in bounds: if the candidate
@@ -118,12 +118,14 @@ def _plan(verdict: dict[str, Any], stage: str | None) -> tuple[list[str], str]:
     """Which settings to step for a refusal, and why."""
     failed = failed_guards(verdict)
     guards = {g.get("guard"): g for g in verdict.get("guards") or []}
-    ppl = guards.get("perplexity", {})
+    drift = next((g for g in ("perplexity", "base_perplexity") if g in failed), "perplexity")
+    ppl = guards.get(drift, {})
     rose = ppl.get("value") is not None if guards else any("perplexity rose" in r for r in verdict.get("reasons", []))
-    if "perplexity" in failed and rose:
+    if drift in failed and rose:
         rise = f" ({ppl['value']:+.1%} > {ppl['limit']:+.1%})" if ppl.get("value") is not None else ""
         paths = ["sft.learning_rate", "rft.general_ratio"] + (["dpo.learning_rate"] if stage == "dpo" else [])
-        return paths, f"perplexity refused{rise}"
+        over = " over the base" if drift == "base_perplexity" else ""
+        return paths, f"perplexity refused{over}{rise}"
     if {"accuracy_margin", "significance"} & set(failed):
         delta = verdict.get("accuracy_delta")
         if delta is not None and delta < 0:

@@ -248,6 +248,10 @@ class EvalSettings(_Config):
     """Also require McNemar p < 0.05 vs live."""
     ppl_tolerance: float = 0.05
     """Largest allowed relative rise of general-text perplexity vs live."""
+    base_ppl_tolerance: float | None = 0.05
+    """Largest allowed relative rise vs the base model a chain of promotions started from (checked once live is no
+    longer the base; None: only the guard vs live). Each of three auto-promoted cycles stayed within +5% of its live
+    model, yet the chain ended +9.5% over the base (bench/learning.py, 2026-12-03): drift compounds."""
     use_critic: bool = True
     """Critique each answer (mean score, pass rate); off = exact accuracy only."""
 

@@ -59,7 +59,7 @@ from training.cycle_samples import sample_and_critique, sample_pass_rate, sample
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
-from training.gate import gate, pick_best
+from training.gate import gate, pick_best, tolerance_over_live
 from training.general_data import answer_general_prompts, build_general_rows, load_general_prompts, mix_rows
 from training.manifest import BuildResult, sha256_rows, write_dataset
 from training.corrections import agreed_references
@@ -86,6 +86,8 @@ class Cycle:
         self.pass_mark = settings.critique.pass_threshold
         self.last_eval_s = self.last_sampling_s = 0.0  # the latest evaluation and round sampling (round_stop)
         self.last_sampled_questions = 0
+        self.base: dict[str, str] = {}
+        self.base_ppl: float | None = None  # the chain's base model, measured once live is no longer it
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
@@ -122,7 +124,9 @@ class Cycle:
                            self.rec.timings.get(_train_stage(last_round), 0.0), self.last_eval_s)
         return plan_rest(round_no=r, another_round=r <= cfg.rft_rounds,
                          ppl_ratios=ratios if len(ratios) == len(names) else [],
-                         ppl_tolerance=cfg.eval.ppl_tolerance, stop_on_drift=cfg.stop_rounds_on_drift,
+                         ppl_tolerance=tolerance_over_live(cfg.eval.ppl_tolerance, live_ppl, self.base_ppl,
+                                                           cfg.eval.base_ppl_tolerance),
+                         stop_on_drift=cfg.stop_rounds_on_drift,
                          elapsed_s=time.monotonic() - self.started, last=times, budget_s=cfg.time_budget_s,
                          run_dpo=cfg.run_dpo, train_verifier=cfg.train_verifier)
 
@@ -162,6 +166,7 @@ class Cycle:
                 session=s, base_id=base_checkpoint_id(settings), base_path=base_path, by_user="training",
                 config={"source": settings.model.path or "embedded-default"})))
             self.result["live"] = live
+            self.base = {"id": base_checkpoint_id(settings), "path": base_path}
             self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
             candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
                                          load_rated_samples)
@@ -260,6 +265,9 @@ class Cycle:
                     live_report = self._eval(engine, live["path"], eval_set, critic, "sample_live")
                     cache_path.parent.mkdir(parents=True, exist_ok=True)
                     cache_path.write_text(json.dumps(live_report, ensure_ascii=False, default=str))
+                if live["id"] != self.base["id"]:
+                    self.base_ppl = self.deps.perplexity(self.base["path"])
+                    self.result["base_perplexity"] = self.base_ppl
                 else:
                     rec.log(f"live evaluation reused from {cache_path}")
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
@@ -392,7 +400,8 @@ class Cycle:
         with rec.stage("register"):
             ec = cfg.eval
             decisions = {name: gate(rep, live_report, ec.margin, ec.ppl_tolerance,
-                                    require_significant=ec.require_significant) for name, rep in reports.items()}
+                                    require_significant=ec.require_significant, base_perplexity=self.base_ppl,
+                                    base_ppl_tolerance=ec.base_ppl_tolerance) for name, rep in reports.items()}
             for name, rep in reports.items():
                 rep["gate"] = decisions[name].to_dict()
             best = pick_best(reports, {name: d.promotable for name, d in decisions.items()})

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from training.evaluate import compare
 
-GUARDS = ("shared_questions", "accuracy_margin", "significance", "perplexity")
+GUARDS = ("shared_questions", "accuracy_margin", "significance", "perplexity", "base_perplexity")
 """Guard names, in the order they are checked."""
 
 
@@ -86,9 +86,14 @@ def failed_guards(gate_dict: dict[str, Any] | None) -> list[str]:
 
 
 def gate(candidate_report: dict[str, Any], live_report: dict[str, Any], margin: float = 0.02,
-         ppl_tolerance: float = 0.05, *, require_significant: bool = True, alpha: float = 0.05) -> GateDecision:
+         ppl_tolerance: float = 0.05, *, require_significant: bool = True, alpha: float = 0.05,
+         base_perplexity: float | None = None, base_ppl_tolerance: float | None = None) -> GateDecision:
     """Promotable only when strict accuracy rises by at least ``margin`` (and, if required, McNemar
-    p < ``alpha``) and perplexity rises by no more than ``ppl_tolerance`` (relative).
+    p < ``alpha``) and perplexity rises by no more than ``ppl_tolerance`` (relative) over live's.
+
+    With ``base_perplexity`` (the model a chain of promotions started from, when live is no longer it) and
+    ``base_ppl_tolerance``, perplexity may also rise by no more than that over the base's: each promotion
+    within +5% of its live model let three chained cycles drift +9.5% from the base (bench/learning.py).
 
     >>> live = {"items": [{"source": "s", "question_id": str(i), "strict_correct": False} for i in range(40)],
     ...         "perplexity": 10.0}
@@ -135,12 +140,42 @@ def gate(candidate_report: dict[str, Any], live_report: dict[str, Any], margin: 
         else:
             msg = f"general-text perplexity {rise:+.1%} is within {ppl_tolerance:+.1%}"
         guards.append(GuardResult("perplexity", rise <= ppl_tolerance, rise, ppl_tolerance, "max", msg))
+        if base_perplexity and base_ppl_tolerance is not None:
+            guards.append(_base_guard(cand_ppl / base_perplexity - 1, base_ppl_tolerance))
     ok = all(g.passed for g in guards)
     if ok:
         reasons = [f"strict accuracy {delta:+.3f} (p={p:.3g}), perplexity x{ratio:.3f}"]
     else:
         reasons = [g.message for g in guards if not g.passed]
     return GateDecision(ok, reasons, delta, p, ratio, guards)
+
+
+def _base_guard(rise: float, tolerance: float) -> GuardResult:
+    """The chain's guard: perplexity against the base model the promotions started from.
+
+    >>> _base_guard(0.07, 0.05).message
+    'general-text perplexity is +7.0% over the base model, over the +5.0% limit by 2.0 pts'
+    """
+    if rise > tolerance:
+        msg = (f"general-text perplexity is {rise:+.1%} over the base model, over the {tolerance:+.1%} limit by "
+               f"{100 * (rise - tolerance):.1f} pts")
+    else:
+        msg = f"general-text perplexity {rise:+.1%} over the base model is within {tolerance:+.1%}"
+    return GuardResult("base_perplexity", rise <= tolerance, rise, tolerance, "max", msg)
+
+
+def tolerance_over_live(ppl_tolerance: float, live_perplexity: float | None, base_perplexity: float | None,
+                        base_ppl_tolerance: float | None) -> float:
+    """The rise over live's perplexity a candidate may have under both guards (what a round plan projects against).
+
+    >>> tolerance_over_live(0.05, 10.0, None, 0.05)
+    0.05
+    >>> round(tolerance_over_live(0.05, 10.3, 10.0, 0.05), 4)  # live already +3% over the base: 1.05 / 1.03 - 1
+    0.0194
+    """
+    if not (live_perplexity and base_perplexity) or base_ppl_tolerance is None:
+        return ppl_tolerance
+    return min(ppl_tolerance, (1 + base_ppl_tolerance) * base_perplexity / live_perplexity - 1)
 
 
 def pick_best(reports: dict[str, dict[str, Any]], promotable: dict[str, bool] | None = None) -> str:

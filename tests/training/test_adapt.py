@@ -35,6 +35,15 @@ def test_perplexity_refusal_halves_the_sft_rate_and_doubles_the_general_rows():
     assert "perplexity refused (+8.0% > +5.0%)" in adaptation.note and adaptation.base_sha == SHA
 
 
+def test_a_refusal_for_drift_from_the_chains_base_adapts_as_a_perplexity_refusal():
+    refused = verdict(guard("accuracy_margin", True, 0.1, 0.02), guard("perplexity", True, 0.03, 0.05),
+                      guard("base_perplexity", False, 0.07, 0.05))
+    cfg, adaptation = adapt_config(PreviousRun(3, refused, "rft2"), CFG)
+    assert cfg.sft.learning_rate == pytest.approx(7.5e-5) and cfg.rft.general_ratio == 0.5
+    assert adaptation.failed_guards == ["base_perplexity"]
+    assert "perplexity refused over the base (+7.0% > +5.0%)" in adaptation.note
+
+
 def test_perplexity_refusal_of_a_dpo_candidate_also_halves_the_dpo_rate():
     cfg, _ = adapt_config(PreviousRun(3, PPL_REFUSED, "dpo"), CFG)
     assert cfg.dpo.learning_rate == pytest.approx(5e-6)

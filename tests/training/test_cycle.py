@@ -142,6 +142,34 @@ def test_auto_promote_makes_a_passed_candidate_live_and_the_next_cycle_starts_fr
         assert get_live_checkpoint(session=s).id == second["candidate"]["id"]
 
 
+def _chain_perplexity(path) -> float:  # noqa: ANN001
+    """Base 10.0; cycle 1's models +4% (within +5% of the base); cycle 2's +2.9% over cycle 1's: +7% over the base."""
+    name = Path(path).name
+    return 10.4 if "-r1-" in name else 10.7 if "-r2-" in name else 10.0
+
+
+@pytest.mark.parametrize("base_tolerance", [0.05, None])
+def test_a_chain_is_guarded_against_drift_from_the_base_not_only_from_live(auto_settings, db, tmp_path,
+                                                                          base_tolerance):
+    cfg = small_config(run_dpo=False)
+    cfg.eval.base_ppl_tolerance = base_tolerance
+    first = run_cycle(auto_settings, cfg, deps=fake_deps(tmp_path, perplexity=_chain_perplexity), db=db)
+    assert first["auto_promoted"]["promoted"] is True and "base_perplexity" not in first  # live was the base
+    assert [g["guard"] for g in first["candidate"]["gate"]["guards"]][-1] == "perplexity"
+    second = run_cycle(auto_settings, cfg, deps=fake_deps(tmp_path, perplexity=_chain_perplexity), db=db)
+    gate = second["candidate"]["gate"]
+    assert second["base_perplexity"] == 10.0
+    if base_tolerance is None:  # only the guard against live (+2.9%): promoted, the chain is at +7%
+        assert gate["promotable"] and second["auto_promoted"]["promoted"] is True
+        return
+    assert gate["failed_guards"] == ["base_perplexity"] and not second["auto_promoted"]["promoted"]
+    [base_guard] = [g for g in gate["guards"] if g["guard"] == "base_perplexity"]
+    assert base_guard["value"] == pytest.approx(0.07) and base_guard["limit"] == 0.05
+    assert "+7.0% over the base model" in base_guard["message"]
+    with session_scope(db) as s:
+        assert get_live_checkpoint(session=s).id == first["candidate"]["id"]  # the chain stopped at cycle 1
+
+
 def test_auto_promote_leaves_a_failed_candidate_and_records_why(auto_settings, db, tmp_path):
     drifting = fake_deps(tmp_path)
     drifting.perplexity = lambda path: 10.0 if "base" in str(path) else 12.0
