@@ -104,8 +104,9 @@ def start_app(state: Path, vllm_url: str | None, backend: str = "vllm"):  # noqa
     many = "100000/minute"
     settings = isolated_settings(
         state,
-        limits=RateLimitSettings(storage_url="memory://", ask_per_user=many, ask_per_ip=many, critique_per_ip=many,
-                                 rate_per_ip=many, signup_per_ip=many, login_per_ip=many),
+        limits=RateLimitSettings(storage_url="memory://", ask_per_user=many, ask_per_ip=many, critique_per_user=many,
+                                 critique_per_ip=many, rate_per_user=many, rate_per_ip=many, signup_per_ip=many,
+                                 login_per_ip=many, login_per_account=many),  # one student signs in every phase
         server=ServerSettings(backend=backend),
         training=TrainingSettings(workdir=state / "runs", auto_promote=True, scheduler_in_app=False),
         model=base.model.model_copy(update={"checkpoints_dir": state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE

@@ -90,7 +90,10 @@ class SFTTrainSettings(TrainerSettings):
     """Peak learning rate. 1.5e-4 was tuned while bf16 training rounded small updates away; with fp32 master
     weights (mixed precision) one round at 1.5e-4 already raised general-text perplexity 3.7%, and on an AVX2
     machine (pure fp32) three rounds raised it 45%. Three rounds at 6e-5 with general_ratio 0.75 (CycleConfig has
-    the runs)."""
+    the runs). With ``lora`` on, about 1.5e-3: on one cycle's round-1 data (41 math + 31 general rows, base 13.2%,
+    Zen 4 AVX-512, bf16) a full fine-tune at 6e-5 gave 25.6% at +1.9% perplexity, LoRA r16 at 5e-4 22.0% at +1.0%,
+    LoRA r16 at 1.5e-3 30.8% at +1.3%; whole cycles with it are in CycleConfig's table (bf16 3.46x at +3.7%, but
+    fp32 +6.3% after one round, refused)."""
     group_by_length: bool = True
     """Batch rows of similar length together (transformers' LengthGroupedSampler, shuffled in groups): RFT
     answers run from ~40 to ~250 tokens, and a batch is as long as its longest row. At this cycle's size it
@@ -275,11 +278,20 @@ class CycleConfig(_Config):
 
     | fp32, AVX2 machine     | defaults, no round plan                | 10.8% | 22.8% round 1 (2.11x) | +3.8%      | 2682 s |
     | fp32, AVX2 machine     | defaults with the round plan           | 10.8% | 22.8% round 1 (2.11x) | +3.8%      | 1732 s |
+    | bf16, Zen 4 AVX-512    | defaults with the round plan           | 13.6% | 34.0% round 2 (2.50x) | +1.9%      | 1558 s |
+    | bf16, Zen 4 AVX-512    | LoRA r16 1.5e-3 (sft.lora), as above   | 14.0% | 48.4% DPO (3.46x)     | +3.7%      | 1357 s |
+    | fp32, Zen 4 AVX-512    | LoRA r16 1.5e-3 (sft.lora), as above   | 10.8% | 30.0% DPO (2.78x)     | +6.2% (x)  | 1582 s |
 
     (x): refused by the perplexity guard. The AVX2 rows (2-core AMD EPYC, avx2 only, 2026-12-03): without the plan
     rounds 2, 3 and DPO reached 30.0%, 38.8% and 40.8% at +6.7%, +10.8% and +11.7% and were refused; with it
     (``training/round_stop.py``) round 2 was projected at +7.6% and not trained, and DPO from round 1 gave 22.8%
-    at +3.6%. In the last two runs round 3 drifted past the guard (fp32 37.2%, +12.6%;
+    at +3.6%. The Zen 4 row (2-core EPYC model 17, avx512_bf16 without vp2intersect, 2026-12-04) trains and samples
+    about 2.5x slower than the machine of the other AVX-512 rows (SFT 12 s/step against 4.7): round 3 (projected at
+    +1.9%) did not fit the budget, and DPO from round 2 gave 34.0% at +1.8%. LoRA (``sft.lora.enabled``, lr 1.5e-3;
+    the last two rows) bought more accuracy per point of perplexity on bf16: round 2 41.6% (2.97x) at +3.7%, round 3
+    projected past the guard and not trained, DPO from round 2 48.4% at +3.7%. On fp32 the same recipe drifted
+    +6.3% in round 1 alone (25.6%; DPO 30.0% at +6.2%, both refused), so it is not the default: fp32 training
+    drifts two to four times as far as bf16 autocast per round with either recipe, a gap not yet explained. In the full fine-tune runs before the plan round 3 drifted past the guard (fp32 37.2%, +12.6%;
     bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
     in the bf16 run before, so one run's ratio moves by several points.
     """
