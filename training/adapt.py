@@ -11,9 +11,10 @@ of the same kind goes further; a pass (or a run that registered no candidate) ke
 They apply while the configured settings stay the same: once the configuration changes (its hash), the
 adaptation starts over from it.
 
-- **perplexity** refused (against live, or against the base a chain started from): halve the SFT learning rate (and DPO's when the DPO model was the candidate) and
-  double the general-row ratio. Measured: SFT at 2e-4 raised perplexity 6% where 1e-4 did not; general
-  rows at 0.5 drifted less than at 0.25 (+1.8% against +2.2%) (``training/config.py``).
+- **perplexity** refused (against live, or against the base a chain started from): halve the SFT learning
+  rate (and DPO's when the DPO model was the candidate) and double the general-row ratio. Measured: SFT at
+  2e-4 raised perplexity 6% where 1e-4 did not; general rows at 0.5 drifted less than at 0.25 (+1.8% against
+  +2.2%) (``training/config.py``).
 - **accuracy** refused (``accuracy_margin``/``significance``) with perplexity in bounds: if the candidate
   was worse than live, the step overshot: halve the SFT learning rate; if it gained too little, sample
   1.5x the questions in every round: RFT's yield of passing answers is the bottleneck (DESIGN.md).

@@ -291,8 +291,8 @@ class CycleConfig(_Config):
     the last two rows) bought more accuracy per point of perplexity on bf16: round 2 41.6% (2.97x) at +3.7%, round 3
     projected past the guard and not trained, DPO from round 2 48.4% at +3.7%. On fp32 the same recipe drifted
     +6.3% in round 1 alone (25.6%; DPO 30.0% at +6.2%, both refused), so it is not the default: fp32 training
-    drifts two to four times as far as bf16 autocast per round with either recipe, a gap not yet explained. In the full fine-tune runs before the plan round 3 drifted past the guard (fp32 37.2%, +12.6%;
-    bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
+    drifts two to four times as far as bf16 autocast per round with either recipe, a gap not yet explained. In
+    the full fine-tune runs before the plan, round 3 drifted past the guard (fp32 37.2%, +12.6%; bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
     in the bf16 run before, so one run's ratio moves by several points.
     """
 

@@ -265,11 +265,11 @@ class Cycle:
                     live_report = self._eval(engine, live["path"], eval_set, critic, "sample_live")
                     cache_path.parent.mkdir(parents=True, exist_ok=True)
                     cache_path.write_text(json.dumps(live_report, ensure_ascii=False, default=str))
+                else:
+                    rec.log(f"live evaluation reused from {cache_path}")
                 if live["id"] != self.base["id"]:
                     self.base_ppl = self.deps.perplexity(self.base["path"])
                     self.result["base_perplexity"] = self.base_ppl
-                else:
-                    rec.log(f"live evaluation reused from {cache_path}")
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples, self.pass_mark)}
 
