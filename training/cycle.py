@@ -161,12 +161,11 @@ class Cycle:
         self.result.update(run_id=run_id, run_dir=str(run_dir))
         self.started = time.monotonic()
         try:
-            base_path = self.deps.base_model_path()
+            self.base = {"id": base_checkpoint_id(settings), "path": self.deps.base_model_path()}
             live = run_in_transaction(self.db, lambda s: _live_info(ensure_live_checkpoint(
-                session=s, base_id=base_checkpoint_id(settings), base_path=base_path, by_user="training",
+                session=s, base_id=self.base["id"], base_path=self.base["path"], by_user="training",
                 config={"source": settings.model.path or "embedded-default"})))
             self.result["live"] = live
-            self.base = {"id": base_checkpoint_id(settings), "path": base_path}
             self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
             candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
                                          load_rated_samples)
