@@ -398,7 +398,7 @@ def miniature_cycle_config() -> CycleConfig:
         sampling=CycleConfig().sampling.with_(max_tokens=160),
         general_sampling=CycleConfig().general_sampling.with_(max_tokens=32),
         pool=PoolSettings(seed_questions=60, eval_questions=4, logged_questions=0, level_weights={1: 1.0}),
-        rft=RFTDataSettings(require_stated_answer=False),
+        rft=RFTDataSettings(require_stated_answer=False, general_ratio=0.75),  # the general-row path, for real
         dpo_data=DPODataSettings(require_stated_answer=False),
         sft=SFTTrainSettings(max_steps=1, batch_size=2, max_length=128),
         dpo=DPOTrainSettings(max_steps=1, batch_size=2, max_length=128),

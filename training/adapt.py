@@ -12,16 +12,16 @@ They apply while the configured settings stay the same: once the configuration c
 adaptation starts over from it.
 
 - **perplexity** refused (against live, or against the base a chain started from): halve the SFT learning
-  rate (and DPO's when the DPO model was the candidate) and double the general-row ratio. Measured: SFT at
-  2e-4 raised perplexity 6% where 1e-4 did not; general rows at 0.5 drifted less than at 0.25 (+1.8% against
-  +2.2%) (``training/config.py``).
+  rate (and DPO's when the DPO model was the candidate). Measured: SFT at 2e-4 raised perplexity 6% where
+  1e-4 did not. More general rows are no step: trained on the same math rows, the live model's own general
+  answers left the drift where it was or added about 5 points (``CycleConfig``'s docstring).
 - **accuracy** refused (``accuracy_margin``/``significance``) with perplexity in bounds: if the candidate
   was worse than live, the step overshot: halve the SFT learning rate; if it gained too little, sample
   1.5x the questions in every round: RFT's yield of passing answers is the bottleneck (DESIGN.md).
 - a gate that lacked data (``shared_questions``, a missing perplexity) changes nothing.
 
-Bounds: learning rates go no lower than 1/8 of the configured ones, the general ratio no higher than 1,
-questions no more than twice the configured numbers.
+Bounds: learning rates go no lower than 1/8 of the configured ones, questions no more than twice the
+configured numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from training.manifest import config_hash
 
 LR_FACTOR, LR_FLOOR = 0.5, 1 / 8
 """Each learning-rate step halves it; never below 1/8 of the configured rate."""
-GENERAL_RATIO_FACTOR, GENERAL_RATIO_CAP = 2.0, 1.0
 QUESTIONS_FACTOR, QUESTIONS_CAP = 1.5, 2.0
 """Each questions step samples 1.5x as many; never more than twice the configured number."""
 
@@ -103,15 +102,13 @@ def with_settings(config: CycleConfig, values: dict[str, Any]) -> CycleConfig:
 def step_setting(path: str, current: Any, configured: Any) -> Any:
     """The next value of one adapted setting, within its bound.
 
-    >>> step_setting("sft.learning_rate", 2e-5, 1.5e-4), step_setting("rft.general_ratio", 0.75, 0.25)
-    (1.875e-05, 1.0)
+    >>> step_setting("sft.learning_rate", 2e-5, 1.5e-4)
+    1.875e-05
     >>> step_setting("questions", 192, 192), step_setting("questions", 384, 192)
     (288, 384)
     """
     if path.endswith("learning_rate"):
         return max(current * LR_FACTOR, configured * LR_FLOOR)
-    if path == "rft.general_ratio":
-        return min(max(current, 0.125) * GENERAL_RATIO_FACTOR, GENERAL_RATIO_CAP)
     return min(int(round(current * QUESTIONS_FACTOR)), int(configured * QUESTIONS_CAP))
 
 
@@ -124,7 +121,7 @@ def _plan(verdict: dict[str, Any], stage: str | None) -> tuple[list[str], str]:
     rose = ppl.get("value") is not None if guards else any("perplexity rose" in r for r in verdict.get("reasons", []))
     if drift in failed and rose:
         rise = f" ({ppl['value']:+.1%} > {ppl['limit']:+.1%})" if ppl.get("value") is not None else ""
-        paths = ["sft.learning_rate", "rft.general_ratio"] + (["dpo.learning_rate"] if stage == "dpo" else [])
+        paths = ["sft.learning_rate"] + (["dpo.learning_rate"] if stage == "dpo" else [])
         over = " over the base" if drift == "base_perplexity" else ""
         return paths, f"perplexity refused{over}{rise}"
     if {"accuracy_margin", "significance"} & set(failed):
@@ -142,10 +139,10 @@ def adapt_config(previous: PreviousRun | None, config: CycleConfig) -> tuple[Cyc
     >>> refused = {"promotable": False, "guards": [
     ...     {"guard": "perplexity", "passed": False, "value": 0.08, "limit": 0.05}]}
     >>> cfg, adaptation = adapt_config(PreviousRun(7, refused, "rft3"), CycleConfig())
-    >>> cfg.sft.learning_rate, cfg.rft.general_ratio
-    (3e-05, 1.0)
+    >>> cfg.sft.learning_rate
+    3e-05
     >>> print(adaptation.note)
-    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 6e-05 -> 3e-05, rft.general_ratio 0.75 -> 1
+    run 7: perplexity refused (+8.0% > +5.0%): sft.learning_rate 6e-05 -> 3e-05
     >>> adapt_config(None, CycleConfig())[1].note
     'no previous run: configured settings'
     """

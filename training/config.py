@@ -216,9 +216,15 @@ class RFTDataSettings(_Config):
     """Rows one student's questions may contribute."""
     similarity: float = 0.9
     """Answers at least this similar (difflib ratio) to a kept one are dropped."""
-    general_ratio: float = 0.75
-    """General-chat rows mixed in per math row (the guard on language ability; CycleConfig has the measured table). With T=1 general answers, 3 rounds at 0.25 gave 41.6% held-out
-    and perplexity +2.2%; 4 rounds at 0.5 gave 31.6% and +1.8% (with T=0.3 answers, 3 rounds at 0.25: +8.4%)."""
+    general_ratio: float = 0.0
+    """General-chat rows (the live model's own answers to shipped prompts, ``CycleConfig.general_sampling``) mixed
+    in per math row; 0: none, and the prompts are not answered. They were meant as a guard on language ability,
+    but on the same math rows they never lowered the drift: one round's draw at 0.75 left it at +0.8% (math
+    alone +0.8%), another raised it from +1.4% to +6.1% (CycleConfig's docstring, 2026-12-04). The model's own
+    T=1 answers pull it back only as far as it has moved from them, so a few dozen add mostly noise, and the
+    drift depends on the draw.
+    Earlier: with T=1 answers, 3 rounds at 0.25 gave 41.6% held-out and +2.2%; 4 rounds at 0.5 gave 31.6% and
+    +1.8% (with T=0.3 answers, 3 rounds at 0.25: +8.4%)."""
     require_stated_answer: bool = True
     """Keep only answers that state their final answer explicitly (teaches the strict format)."""
 
@@ -281,6 +287,7 @@ class CycleConfig(_Config):
     | bf16, Zen 4 AVX-512    | defaults with the round plan           | 13.6% | 34.0% round 2 (2.50x) | +1.9%      | 1558 s |
     | bf16, Zen 4 AVX-512    | LoRA r16 1.5e-3 (sft.lora), as above   | 14.0% | 48.4% DPO (3.46x)     | +3.7%      | 1357 s |
     | fp32, Zen 4 AVX-512    | LoRA r16 1.5e-3 (sft.lora), as above   | 10.8% | 30.0% DPO (2.78x)     | +6.2% (x)  | 1582 s |
+    | fp32, Zen 4 AVX-512    | defaults, general_ratio 0 (now default)| 10.8% | 34.4% round 2 (3.19x) | +3.0%      | 1487 s |
 
     (x): refused by the perplexity guard. The AVX2 rows (2-core AMD EPYC, avx2 only, 2026-12-03): without the plan
     rounds 2, 3 and DPO reached 30.0%, 38.8% and 40.8% at +6.7%, +10.8% and +11.7% and were refused; with it
@@ -290,8 +297,20 @@ class CycleConfig(_Config):
     +1.9%) did not fit the budget, and DPO from round 2 gave 34.0% at +1.8%. LoRA (``sft.lora.enabled``, lr 1.5e-3;
     the last two rows) bought more accuracy per point of perplexity on bf16: round 2 41.6% (2.97x) at +3.7%, round 3
     projected past the guard and not trained, DPO from round 2 48.4% at +3.7%. On fp32 the same recipe drifted
-    +6.3% in round 1 alone (25.6%; DPO 30.0% at +6.2%, both refused), so it is not the default: fp32 training
-    drifts two to four times as far as bf16 autocast per round with either recipe, a gap not yet explained. In
+    +6.3% in round 1 alone (25.6%; DPO 30.0% at +6.2%, both refused), so it is not the default.
+
+    That fp32 gap is not the training arithmetic but the general rows (same machine, 2026-12-04; one round from
+    the base, perplexity against the base's 22.28). The cycle drew them with a fixed seed, and vLLM is
+    deterministic in fp32 (two draws identical; the fp32 cycle's 24 general rows all among them) and nearly so in
+    bf16 (94 of 120 answers repeat), so every run of an arithmetic trained on that arithmetic's one draw.
+    Trained on the same rows, fp32 and bf16 autocast moved the weights alike (update norms 2.42 and 2.50, 20%
+    apart) and drifted alike: the bf16-served round's rows +0.15% (fp32) and +0.79% (bf16), the fp32-served
+    round's +4.2% and +6.1%. Swapping halves (bf16 autocast): fp32-drawn math with bf16-drawn general rows
+    +1.5%, bf16-drawn math with fp32-drawn general rows +4.9%; the math rows alone +0.78% and +1.44%. The
+    general rows never lowered the drift: one draw was neutral, the other added about 5 points. So none are mixed
+    in by default (``RFTDataSettings.general_ratio`` 0; last row): the fp32 cycle then went 10.8% -> 24.8% in
+    round 1 at +1.0% and 34.4% [28.8-40.5] in round 2 at +3.0%, gate passed; round 3 (projected +5.1%) and DPO
+    (past the 1800 s budget: sample_live took 680 s there) were not run. In
     the full fine-tune runs before the plan, round 3 drifted past the guard (fp32 37.2%, +12.6%; bf16 32.4%, +5.8%) and ``training.gate.pick_best`` chose round 2; the same recipe's round 3 gave 37.2% at +4.4%
     in the bf16 run before, so one run's ratio moves by several points.
     """

@@ -3,7 +3,7 @@
 Stages, each timed on the TrainingRun row and in ``cycle.json``:
 
 0. ``adapt``: the previous run's gate verdict adjusts this run's settings (``training/adapt.py``: after a
-   perplexity refusal, lower learning rates and more general rows; after too small a gain, more questions);
+   perplexity refusal, lower learning rates; after too small a gain, more questions);
    the adaptation is recorded on the run and in ``cycle.json``, and the run's config is the adapted one.
 1. ``pool``: seed questions + logged student questions, split by question hash; held-out never trains. A logged
    question whose students agree on the right answer (or whose one correction the symbolic check confirms)
@@ -256,7 +256,7 @@ class Cycle:
                 critic = self.deps.make_critic(engine)
                 live_samples = self._sample(engine, critic, questions, k=cfg.k, seed=cfg.seed, desc="sample live",
                                             stage="sample_live")
-                prompts = load_general_prompts()[:cfg.general_prompts]
+                prompts = load_general_prompts()[:cfg.general_prompts] if cfg.rft.general_ratio > 0 else []
                 answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
                                                   concurrency=cfg.sample_concurrency) if prompts else []
                 cache_path, live_report = self._cached_live_eval(live["id"], eval_set)

@@ -26,12 +26,12 @@ SMALL_GAIN = verdict(guard("accuracy_margin", False, 0.01, 0.02), guard("signifi
 PASSED = verdict(guard("accuracy_margin", True, 0.1, 0.02), guard("perplexity", True, 0.01, 0.05))
 
 
-def test_perplexity_refusal_halves_the_sft_rate_and_doubles_the_general_rows():
+def test_perplexity_refusal_halves_the_sft_rate_and_leaves_the_general_rows():
     cfg, adaptation = adapt_config(PreviousRun(3, PPL_REFUSED, "rft3"), CFG)
-    assert cfg.sft.learning_rate == pytest.approx(7.5e-5) and cfg.rft.general_ratio == 0.5
+    assert cfg.sft.learning_rate == pytest.approx(7.5e-5) and cfg.rft == CFG.rft
     assert cfg.dpo.learning_rate == CFG.dpo.learning_rate and cfg.questions == CFG.questions
     assert adaptation.failed_guards == ["perplexity"] and adaptation.from_run == 3
-    assert [c["setting"] for c in adaptation.changes] == ["sft.learning_rate", "rft.general_ratio"]
+    assert [c["setting"] for c in adaptation.changes] == ["sft.learning_rate"]
     assert "perplexity refused (+8.0% > +5.0%)" in adaptation.note and adaptation.base_sha == SHA
 
 
@@ -39,7 +39,7 @@ def test_a_refusal_for_drift_from_the_chains_base_adapts_as_a_perplexity_refusal
     refused = verdict(guard("accuracy_margin", True, 0.1, 0.02), guard("perplexity", True, 0.03, 0.05),
                       guard("base_perplexity", False, 0.07, 0.05))
     cfg, adaptation = adapt_config(PreviousRun(3, refused, "rft2"), CFG)
-    assert cfg.sft.learning_rate == pytest.approx(7.5e-5) and cfg.rft.general_ratio == 0.5
+    assert cfg.sft.learning_rate == pytest.approx(7.5e-5)
     assert adaptation.failed_guards == ["base_perplexity"]
     assert "perplexity refused over the base (+7.0% > +5.0%)" in adaptation.note
 
@@ -52,14 +52,14 @@ def test_perplexity_refusal_of_a_dpo_candidate_also_halves_the_dpo_rate():
 def test_a_second_refusal_steps_on_from_the_settings_the_previous_run_used():
     _, first = adapt_config(PreviousRun(3, PPL_REFUSED, "rft3"), CFG)
     cfg, second = adapt_config(PreviousRun(4, PPL_REFUSED, "rft3", first.overrides, first.base_sha), CFG)
-    assert cfg.sft.learning_rate == pytest.approx(3.75e-5) and cfg.rft.general_ratio == 1.0
+    assert cfg.sft.learning_rate == pytest.approx(3.75e-5)
     assert second.changes[0]["from"] == pytest.approx(7.5e-5)
 
 
 def test_steps_stop_at_their_bounds():
-    overrides = {"sft.learning_rate": CFG.sft.learning_rate / 8, "rft.general_ratio": 1.0}
+    overrides = {"sft.learning_rate": CFG.sft.learning_rate / 8}
     cfg, adaptation = adapt_config(PreviousRun(9, PPL_REFUSED, "rft3", overrides, SHA), CFG)
-    assert cfg.sft.learning_rate == pytest.approx(CFG.sft.learning_rate / 8) and cfg.rft.general_ratio == 1.0
+    assert cfg.sft.learning_rate == pytest.approx(CFG.sft.learning_rate / 8)
     assert adaptation.changes == [] and "already at their limits" in adaptation.note
     assert adaptation.overrides == overrides  # still carried
 

@@ -13,7 +13,7 @@ from feedback.db import session_scope
 from feedback.models import Checkpoint, Dataset, Promotion, TrainingRun
 from feedback.registry import create_run, get_live_checkpoint
 from tests.fakes import fake_deps, make_chat, small_config
-from training.config import CycleConfig, PoolSettings
+from training.config import CycleConfig, PoolSettings, RFTDataSettings
 from training.cycle import run_cycle
 from training.question_choice import choose_training_questions
 from training.pool import PoolQuestion, question_key
@@ -385,12 +385,11 @@ def test_a_perplexity_refusal_makes_the_next_cycle_adapt_and_record_it(settings,
     configured = small_config().sft.learning_rate
     assert rates == [configured / 2]
     assert second["adaptation"]["note"].startswith(f"run {first['run_id']}: perplexity refused (+20.0% > +5.0%)")
-    doubled = min(1.0, 2 * small_config().rft.general_ratio)
-    assert second["config"]["rft"]["general_ratio"] == doubled
+    assert second["config"]["rft"] == first["config"]["rft"]  # more general rows are no step (training/adapt.py)
     with session_scope(db) as s:
         run = s.get(TrainingRun, second["run_id"])
         assert run.config["sft"]["learning_rate"] == configured / 2  # the run records what it ran with
-        assert run.progress["adapt"]["overrides"] == {"sft.learning_rate": configured / 2, "rft.general_ratio": doubled}
+        assert run.progress["adapt"]["overrides"] == {"sft.learning_rate": configured / 2}
         assert "adaptation: run" in run.log
     report = json.loads((Path(second["run_dir"]) / "cycle.json").read_text())
     assert report["adaptation"]["changes"][0]["setting"] == "sft.learning_rate"
@@ -478,3 +477,12 @@ def test_a_failing_verifier_stage_leaves_the_policy_candidate_standing(settings,
 def test_the_verifier_stage_is_off_with_its_flag(settings, db, tmp_path):
     result = run_cycle(settings, verifier_config(train_verifier=False), deps=fake_deps(tmp_path), db=db)
     assert "verifier" not in result
+
+
+def test_general_rows_are_drawn_only_when_the_recipe_mixes_them_in(settings, db, tmp_path):
+    plain = run_cycle(settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    assert plain["rft_data"]["general_answered"] == 0 and plain["rft_data"]["general_rows"] == 0
+    mixed = run_cycle(settings, small_config(run_dpo=False, rft=RFTDataSettings(general_ratio=0.5)),
+                      deps=fake_deps(tmp_path), db=db)
+    counts = mixed["rft_data"]
+    assert counts["general_answered"] > 0 and counts["general_rows"] == round(0.5 * counts["math_rows"]) > 0
