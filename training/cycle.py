@@ -266,8 +266,9 @@ class Cycle:
                     cache_path.write_text(json.dumps(live_report, ensure_ascii=False, default=str))
                 else:
                     rec.log(f"live evaluation reused from {cache_path}")
-                if live["id"] != self.base["id"]:
-                    self.base_ppl = self.deps.perplexity(self.base["path"])
+                if live["id"] != self.base["id"]:  # the base's own live evaluation, where a cycle made one
+                    base_report = self._cached_live_eval(self.base["id"], eval_set)[1] or {}
+                    self.base_ppl = base_report.get("perplexity") or self.deps.perplexity(self.base["path"])
                     self.result["base_perplexity"] = self.base_ppl
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples, self.pass_mark)}

@@ -156,9 +156,12 @@ def test_a_chain_is_guarded_against_drift_from_the_base_not_only_from_live(auto_
     first = run_cycle(auto_settings, cfg, deps=fake_deps(tmp_path, perplexity=_chain_perplexity), db=db)
     assert first["auto_promoted"]["promoted"] is True and "base_perplexity" not in first  # live was the base
     assert [g["guard"] for g in first["candidate"]["gate"]["guards"]][-1] == "perplexity"
-    second = run_cycle(auto_settings, cfg, deps=fake_deps(tmp_path, perplexity=_chain_perplexity), db=db)
+    measured: list[str] = []
+    deps = fake_deps(tmp_path, perplexity=lambda p: measured.append(str(p)) or _chain_perplexity(p))
+    second = run_cycle(auto_settings, cfg, deps=deps, db=db)
     gate = second["candidate"]["gate"]
     assert second["base_perplexity"] == 10.0
+    assert deps.base_model_path() not in measured  # read from cycle 1's evaluation of the base, not measured again
     if base_tolerance is None:  # only the guard against live (+2.9%): promoted, the chain is at +7%
         assert gate["promotable"] and second["auto_promoted"]["promoted"] is True
         return
