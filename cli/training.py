@@ -96,11 +96,15 @@ def eval_command(
         report = run_best_of_n(load_settings(), checkpoint, data, best_of, verifier_path=verifier, out_prefix=out,
                                limit=limit, backend=backend, url=url)
         summary = report["best_of_n"]
-        for name in ("greedy", "verifier", "majority", "oracle"):
-            m = summary[name]
+        for name in ("greedy", "verifier", "critic", "weighted_vote", "majority", "oracle"):
+            m = summary.get(name)
+            if m is None:
+                continue
             typer.echo(f"{name:<9} strict accuracy {m['rate']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}] "
                        f"({m['k']}/{m['n']})")
-        typer.echo(f"verifier vs greedy: McNemar p = {summary['verifier_vs_greedy']['mcnemar_p']:.4g}")
+        for name in ("verifier", "critic", "weighted_vote"):
+            if f"{name}_vs_greedy" in summary:
+                typer.echo(f"{name} vs greedy: McNemar p = {summary[f'{name}_vs_greedy']['mcnemar_p']:.4g}")
         typer.echo(json.dumps({"best_of_n": summary, "path": report["path"]}, default=str))
         return
 

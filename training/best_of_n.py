@@ -1,8 +1,18 @@
 """Best-of-N at answer time: the verifier picks one of N samples (no reference), against greedy and majority vote.
 
-``pick_by_verifier`` and ``majority_pick`` choose a sample; ``best_of_n_summary`` (pure) turns per-question items
-into accuracies with Wilson 95% CIs and exact McNemar tests against greedy; ``evaluate_best_of_n`` draws the
-samples and the greedy answers through any PolicyEngine and scores them with a ``Verifier``.
+Four ways to choose, none with a reference:
+
+- ``verifier``: the sample whose verifier P(correct) is highest (``pick_by_verifier``);
+- ``majority``: a sample of the largest group of equal final answers (``majority_pick``);
+- ``critic``: the sample the whole critic trusts most: its calibrated confidence from the step check, the
+  verifier and how many of the other N - 1 samples reach its final answer (free self-consistency: the samples are
+  already there), ``critic_confidences``;
+- ``weighted_vote``: the final answer whose samples carry the most critic confidence in total, then its most
+  trusted sample (``pick_by_weighted_vote``); a vote that one confident sample can outweigh.
+
+``best_of_n_summary`` (pure) turns per-question items into accuracies with Wilson 95% CIs and exact McNemar tests
+against greedy; ``evaluate_best_of_n`` draws the samples and the greedy answers through any PolicyEngine and
+scores them with a ``Verifier`` and the critic's parts.
 """
 
 from __future__ import annotations
@@ -35,6 +45,41 @@ def majority_pick(answers: Sequence[str]) -> int:
     return min(groups[0]) if groups else 0
 
 
+def pick_by_weighted_vote(answers: Sequence[str], weights: Sequence[float]) -> int:
+    """The most trusted sample of the final answer with the largest total weight (answers with no final answer
+    vote alone).
+
+    >>> pick_by_weighted_vote(["The answer is 7.", "The answer is 8.", "So 8.", "The answer is 7.0"],
+    ...                       [0.9, 0.3, 0.4, 0.1])
+    0
+    >>> pick_by_weighted_vote(["The answer is 7.", "The answer is 8.", "So 8."], [0.5, 0.3, 0.4])
+    2
+    """
+    groups = cluster_answers([extract_answer(a) for a in answers])
+    best = max(groups, key=lambda g: (sum(weights[i] for i in g), -min(g)))
+    return max(best, key=lambda i: (weights[i], -i))
+
+
+def critic_confidences(question: str, answers: Sequence[str], verifier_p: Sequence[float] | None,
+                       calibration: Any) -> list[float]:
+    """Each sample's calibrated P(correct) as the critic would give it without a reference: the step check, the
+    verifier's probability (when given) and the agreement of the other samples (``consistency_part``), merged by
+    ``calibration`` (a ``serving.critique.calibration.Calibration``)."""
+    from serving.critique.consistency import consistency_part
+    from serving.critique.steps import steps_part
+    from serving.critique.types import PartScore
+
+    out = []
+    for i, answer in enumerate(answers):
+        parts = {"steps": steps_part(answer, question),
+                 "consistency": consistency_part(answer, [a for j, a in enumerate(answers) if j != i])}
+        if verifier_p is not None:
+            parts["verifier"] = PartScore("verifier", 1 + 9 * verifier_p[i], "", {"p": verifier_p[i]})
+        p = calibration.predict(parts)
+        out.append(0.0 if parts["steps"].data.get("final_placeholder") is not None else p)
+    return out
+
+
 def is_correct(answer: str, reference: str | None) -> bool:
     """Strict exact-answer grading, as ``training.evaluate`` reports it (the answer must state its final answer).
 
@@ -54,8 +99,9 @@ def _rate(hits: Sequence[bool]) -> dict[str, Any]:
 
 def best_of_n_summary(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy of greedy, the verifier's pick, the majority vote, a random sample and the oracle (any sample
-    right), with CIs; McNemar of the verifier's pick and of the majority against greedy. Each item:
-    ``{"greedy_correct": bool, "samples_correct": [bool, ...], "verifier_p": [float, ...], "answers": [str, ...]}``.
+    right), with CIs; McNemar of each pick against greedy. Each item:
+    ``{"greedy_correct": bool, "samples_correct": [bool, ...], "verifier_p": [float, ...], "answers": [str, ...]}``,
+    with ``"critic_p": [float, ...]`` for the critic's pick and the weighted vote (absent: those rows are left out).
 
     >>> s = best_of_n_summary([{"greedy_correct": False, "samples_correct": [False, True], "verifier_p": [0.1, 0.9],
     ...                         "answers": ["The answer is 3.", "The answer is 4."]}])
@@ -66,24 +112,33 @@ def best_of_n_summary(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     verifier = [bool(it["samples_correct"][pick_by_verifier(it["verifier_p"])]) for it in items]
     majority = [bool(it["samples_correct"][majority_pick(it["answers"])]) for it in items]
     oracle = [any(it["samples_correct"]) for it in items]
+    picks = {"verifier": verifier, "majority": majority}
+    if items and all("critic_p" in it for it in items):
+        picks["critic"] = [bool(it["samples_correct"][pick_by_verifier(it["critic_p"])]) for it in items]
+        picks["weighted_vote"] = [bool(it["samples_correct"][pick_by_weighted_vote(it["answers"], it["critic_p"])])
+                                  for it in items]
     expected = sum(sum(it["samples_correct"]) / len(it["samples_correct"]) for it in items)
     n = len(items)
     out = {"questions": n, "n": len(items[0]["samples_correct"]) if items else 0,
-           "greedy": _rate(greedy), "verifier": _rate(verifier), "majority": _rate(majority), "oracle": _rate(oracle),
+           "greedy": _rate(greedy), **{name: _rate(hits) for name, hits in picks.items()}, "oracle": _rate(oracle),
            "random": {"rate": round(expected / n, 4) if n else None}}
-    for name, hits in (("verifier", verifier), ("majority", majority)):
+    for name, hits in picks.items():
         test = mcnemar_exact(greedy, hits)
         out[f"{name}_vs_greedy"] = {"only_greedy": test.only_a, f"only_{name}": test.only_b, "mcnemar_p": test.p_value}
     return out
 
 
 def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, n: int, sampling: Any,
-                       system: str | None, max_tokens: int = 256, concurrency: int = 16) -> dict[str, Any]:
+                       system: str | None, max_tokens: int = 256, concurrency: int = 16,
+                       calibration: Any = None) -> dict[str, Any]:
     """Greedy answers and ``n`` samples per question from ``engine``; the verifier scores every sample without
-    the reference; returns ``best_of_n_summary`` plus the items."""
+    the reference, and the critic (``calibration``: default the one fitted with the verifier) merges it with the
+    step check and the other samples' agreement; returns ``best_of_n_summary`` plus the items."""
     from mathchat.sampling import SamplingSettings
+    from serving.critique.critic import load_calibration_or_fallback
     from training.sampler import sample_questions
 
+    calibration = calibration or load_calibration_or_fallback(getattr(verifier, "calibration_path", None))
     texts = [q.question for q in questions]
     greedy = sample_questions(engine, texts, SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=max_tokens,
                                                               seed=0), system=system, n=1, concurrency=concurrency,
@@ -100,6 +155,8 @@ def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, 
                       "reference": q.reference, "greedy": g[0].text if g else "",
                       "greedy_correct": bool(g) and is_correct(g[0].text, q.reference), "answers": answers,
                       "samples_correct": [is_correct(a, q.reference) for a in answers],
-                      "verifier_p": [round(p, 4) for p in probs]})
+                      "verifier_p": [round(p, 4) for p in probs],
+                      "critic_p": [round(p, 4) for p in critic_confidences(q.question, answers, probs, calibration)]})
     return {"best_of_n": best_of_n_summary(items), "verifier": getattr(verifier, "checkpoint_id", None),
+            "calibration": calibration.version,
             "sampling": sampling.model_dump(mode="json") if hasattr(sampling, "model_dump") else None, "items": items}

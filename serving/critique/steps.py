@@ -35,6 +35,31 @@ _WORD_NUMBERS = {
 }
 COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 3600})
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
+WEEK_CONSTANTS = frozenset({7, 52})
+"""Days a week and weeks a year: constants too where the question or the work speaks of weeks."""
+_UNIT_SYNONYMS = {
+    "s": "second", "sec": "second", "secs": "second", "second": "second", "seconds": "second",
+    "min": "minute", "mins": "minute", "minute": "minute", "minutes": "minute",
+    "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour", "day": "day", "days": "day",
+    "week": "week", "weeks": "week", "month": "month", "months": "month", "year": "year", "years": "year",
+    "mm": "mm", "millimeter": "mm", "millimeters": "mm", "cm": "cm", "centimeter": "cm", "centimeters": "cm",
+    "m": "m", "meter": "m", "meters": "m", "metre": "m", "metres": "m", "km": "km", "kilometer": "km",
+    "kilometers": "km", "kilometre": "km", "kilometres": "km", "inch": "inch", "inches": "inch", "foot": "foot",
+    "feet": "foot", "ft": "foot", "yard": "yard", "yards": "yard", "mile": "mile", "miles": "mile",
+    "ml": "ml", "milliliter": "ml", "milliliters": "ml", "millilitre": "ml", "millilitres": "ml", "l": "l",
+    "liter": "l", "liters": "l", "litre": "l", "litres": "l", "gallon": "gallon", "gallons": "gallon",
+    "quart": "quart", "quarts": "quart", "cup": "cup", "cups": "cup", "g": "g", "gram": "g", "grams": "g",
+    "kg": "kg", "kilogram": "kg", "kilograms": "kg", "lb": "pound", "lbs": "pound", "pound": "pound",
+    "pounds": "pound", "oz": "ounce", "ounce": "ounce", "ounces": "ounce", "ton": "ton", "tons": "ton",
+    "cent": "cent", "cents": "cent", "dollar": "dollar", "dollars": "dollar", "dozen": "dozen",
+}
+"""Units of measure, to their canonical name: two different ones on the sides of ``=`` make a conversion."""
+_MEASURE = "|".join(sorted(map(re.escape, _UNIT_SYNONYMS), key=len, reverse=True))
+_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({_MEASURE})(?![A-Za-z])",
+                            re.IGNORECASE)
+"""``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
+_CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
+_ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
 _OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
                    ("x", "*"))
 _STOP_WORDS = r"(?:of|and|or|is|are|was|were|so|then|to|from|by|than|for|at|in|on|this|that|which|we|it)\b"
@@ -121,6 +146,50 @@ def _replace_frac(text: str) -> str:
     return text
 
 
+def _split_conversion(match: re.Match[str]) -> str:
+    """``1050 m = 1.05 km`` -> two statements (a unit conversion, not arithmetic); the same unit twice stays."""
+    first, second = (_UNIT_SYNONYMS[match.group(i).lower()] if match.group(i).lower() in _UNIT_SYNONYMS
+                     else match.group(i) for i in (2, 4))
+    if first == second:
+        return match.group(0)
+    return f"{match.group(1)} {match.group(2)};\n{match.group(3)} {match.group(4)}"
+
+
+def conversion_values(answer: str) -> set[sympy.Rational]:
+    """Both numbers of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
+    results the work may go on with, though no arithmetic computes them.
+
+    >>> sorted(conversion_values("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples"))
+    [1, 3, 60, 3000]
+    """
+    text = _replace_frac(answer).replace("−", "-")
+    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
+    found: set[sympy.Rational] = set()
+    for match in _CONVERSION_RE.finditer(text):
+        if _split_conversion(match) != match.group(0):
+            found |= {sympy.Rational(match.group(1)), sympy.Rational(match.group(3))}
+    return found
+
+
+def stated_values(answer: str) -> set[sympy.Rational]:
+    """Values the work states for a letter ("so 4n = 84 and n = 21"): results of algebra the arithmetic checker
+    skips, which later steps may use.
+
+    >>> sorted(stated_values("Let n be Noah's. n + 3n = 84, so n = 21 and x = 2 + 3."))
+    [21]
+    """
+    return {sympy.Rational(v) for v in _ASSIGNED_RE.findall(normalize_math(answer))}
+
+
+def _rounded(values: set[sympy.Rational]) -> set[sympy.Rational]:
+    """Whole numbers next to each fractional value: "62.5, so 62 full cartons" rounds, it does not invent.
+
+    >>> sorted(_rounded({sympy.Rational(125, 2), sympy.Integer(7)}))
+    [62, 63]
+    """
+    return {sympy.Integer(f) for v in values if v.q != 1 for f in (sympy.floor(v), sympy.ceiling(v))}
+
+
 def normalize_math(text: str) -> str:
     """Plain ASCII arithmetic from LaTeX/Unicode/GSM8K notation, one line per statement.
 
@@ -142,6 +211,7 @@ def normalize_math(text: str) -> str:
         text = re.sub(rf"(?<=\d)((?:\s+{_UNIT}){{0,2}}?)\s+{word}\s+(?=[\d(])", rf"\1 {op} ", text,
                       flags=re.IGNORECASE)
     text = re.sub(r"(\d+\s*/\s*\d+|\d+(?:\.\d+)?\s*%)\s+of\s+(?=\d)", r"\1 * ", text)  # "3/4 of 52", "25% of 80"
+    text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
     text = re.sub(rf"(?<=\d)(?:\s+{_UNIT}){{1,2}}(?=\s*[-+*/=≈])", "", text)
     text = _VERBAL_EQUALS_RE.sub(r"\1 = ", text)  # "10 * 3 is 30"
@@ -265,7 +335,7 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     [('3', 3), ('1.2', 6/5), ('25%', 1/4)]
     """
     found: list[tuple[str, sympy.Rational]] = []
-    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(question)):
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(_CLOCK_RE.sub(" ", question))):
         value = sympy.Rational(match.group(1))
         given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
         if value not in (0, 1) and given not in found:
@@ -273,14 +343,18 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     return found
 
 
-def _used_numbers(equations: list[Equation]) -> set[sympy.Rational]:
-    """Every number the shown steps write or compute; a written percentage ("40%", "40 / 100") as its fraction."""
+def _used_numbers(equations: list[Equation], answer: str = "") -> set[sympy.Rational]:
+    """Every number the shown steps write or compute, and every number in a line of algebra the checker skips
+    ("(b + 6) + (b + 10) = 40"); a written percentage ("40%", "40 / 100") as its fraction."""
     used = {v for eq in equations for v in eq.values if v is not None}
-    for side in (side for eq in equations for side in eq.sides):
+    algebra = [line for line in normalize_math(answer).splitlines() if "=" in line and re.search(r"\d\s*[A-Za-z]\b|"
+                                                                                                 r"\b[A-Za-z]\s*[-+*/]", line)]
+    for side in [side for eq in equations for side in eq.sides] + algebra:
         used |= {sympy.Rational(x) for x in _NUMBER_RE.findall(re.sub(r"(\d)\s*%", r"\1", side))
                  if not re.search(rf"(?<![\d.]){re.escape(x)}\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|/\s*100(?!\d))", side)}
-    return used
+        used |= {sympy.Rational(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*/\s*100(?!\d)", side)}  # 450 km / 100
+    return used | conversion_values(answer)
 
 
 def check_steps(answer: str, question: str | None = None) -> StepCheck:
@@ -301,13 +375,15 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     known: set[sympy.Rational] = set()
     sound: set[sympy.Rational] = set()  # results of right steps that inherit no error
     sources = _numbers_in(question) | {value for _, value in _given_numbers(question)} if question else None
+    known |= conversion_values(answer) | stated_values(answer)
+    constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
     n = len(equations)
     for eq in equations:
         operands = {sympy.Rational(x) for x in _NUMBER_RE.findall(eq.sides[0])}
         if sources is not None:
-            invented = sorted(operands - sources - known - {sympy.Integer(c) for c in COMMON_CONSTANTS})
+            invented = sorted(operands - sources - known - {sympy.Integer(c) for c in constants})
             ungrounded.extend(_format(v) for v in invented)
             if invented:
                 ungrounded_steps.append(eq.text)
@@ -325,6 +401,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             is_wrong = True
         results = {v for v in eq.values[1:] if v is not None}
         known |= results | ({eq.values[0]} if eq.values[0] is not None else set())  # stated and true values
+        known |= _rounded(known)
         if inherits:
             tainted |= results
         elif is_wrong:
@@ -335,9 +412,10 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     final_value = _as_fraction(normalize_answer(final)) if final else None
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted - sound  # a right step
     # that computes the same value supports the final answer whatever a later slip wrote
-    values = {v for eq in equations for v in eq.values if v is not None}
+    values = {v for eq in equations for v in eq.values if v is not None} | conversion_values(answer)
+    values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
-    used = _used_numbers(equations)
+    used = _used_numbers(equations, answer)
     unused = [written for written, value in _given_numbers(question) if value not in used] \
         if question and equations else []
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,

@@ -199,3 +199,54 @@ def test_step_followed_by_a_bracketed_remark_is_read():
 def test_a_product_with_a_bracketed_algebraic_factor_is_skipped():
     assert find_equations("1^2 = 2(xA - xB)^2") == []
     assert [e.text for e in find_equations("1.5% / 3 = 0.5%(per day)")] == ["1.5% / 3 = 0.5%"]
+
+
+# How capable models write right answers: none of these may read as a wrong or invented step
+# (each was misread before, on hand-written solutions in the style of other models).
+@pytest.mark.parametrize("answer", [
+    "Lengths: 18 + 24 = 42.\nDistance: 42 × 25 = 1050 m = 1.05 km.\nThe answer is 1.05.",
+    "Each day: 35 + 25 = 60 minutes = 1 hour.\nIn 2 weeks (14 days): 14 × 1 = 14 hours.\nThe answer is 14.",
+    "Per day: 4 × 750 = 3000 mL = 3 L.\nPer week: 3 × 7 = 21 L.\nThe answer is 21.",
+])
+def test_a_unit_conversion_is_not_a_wrong_step(answer):
+    check = check_steps(answer, question="A question with 18, 24, 25, 35, 750 and 4 in it, over 2 weeks or a week.")
+    assert check.wrong == [] and check.ungrounded == [] and check.final_supported
+
+
+def test_a_conversion_between_different_amounts_of_one_unit_is_still_checked():
+    assert [w.text for w in check_steps("It weighs 2 + 3 = 5 kg = 6 kg.").wrong] == ["2 + 3 = 5 = 6"]
+
+
+def test_a_rounded_result_is_grounded_and_supports_the_final():
+    check = check_steps("Eggs: 150 × 5 = 750. Cartons: 750 ÷ 12 = 62.5, so 62 full cartons.\nEarnings: 62 × $3 = $186.\n"
+                        "The answer is 186.", question="150 chickens lay 5 eggs each; cartons of 12 sell for $3.")
+    assert check.ungrounded == [] and check.final_supported
+    assert check_steps("1500 / 48 = 31.25 boxes, so 32 boxes are needed. The answer is 32.").final_supported
+
+
+def test_a_value_solved_for_a_letter_is_grounded():
+    check = check_steps("Let Noah have n. Then n + 3n = 84, so 4n = 84 and n = 21.\nEmma has 3 × 21 = 63.\n"
+                        "The answer is 63.", question="Emma has 3 times as many as Noah. Together they have 84.")
+    assert check.ungrounded == [] and check.unused == []
+
+
+def test_numbers_in_algebra_count_as_used():
+    check = check_steps("In 6 years: (b + 6) + (b + 10) = 40, so 2b = 24, b = 12.\nMia is 12 + 4 = 16.",
+                        question="Mia is 4 years older than her brother. In 6 years the sum of their ages is 40.")
+    assert check.unused == []
+
+
+def test_clock_times_are_not_numbers_to_use():
+    assert check_steps("4.5 × 2.50 = 11.25", question="She parked from 9:00 am to 1:30 pm at $2.50 an hour.").unused == []
+
+
+def test_a_number_divided_by_100_is_used():
+    check = check_steps("Fuel: 450 / 100 × 7 = 31.5 liters. Cost: 31.5 × 1.60 = 50.4.",
+                        question="7 liters per 100 km, $1.60 a liter, a 450 km trip.")
+    assert check.unused == []
+
+
+def test_days_a_week_are_a_constant_only_where_weeks_are_spoken_of():
+    week = check_steps("3 × 7 = 21. The answer is 21.", question="Peter drinks 3 liters a day. How much in a week?")
+    other = check_steps("36 - 7 = 29. The answer is 29.", question="Tom has 36 apples. He eats 5. How many are left?")
+    assert week.ungrounded == [] and other.ungrounded == ["7"]
