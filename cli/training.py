@@ -85,6 +85,8 @@ def eval_command(
     best_of: Annotated[int | None, typer.Option("--best-of", help="Instead: accuracy when the verifier picks one of N "
                                                                    "samples, vs greedy and majority vote.")] = None,
     verifier: Annotated[Path | None, typer.Option(help="Verifier checkpoint for --best-of (default: the live one).")] = None,
+    with_greedy: Annotated[bool, typer.Option("--with-greedy", help="With --best-of N: the greedy answer is one of "
+                                                                    "the N candidates (with N - 1 samples).")] = False,
 ) -> None:
     """Evaluate a checkpoint: critique mean/pass rate, exact accuracy (Wilson CIs), McNemar and gate vs baseline;
     with --best-of N, the verifier's pick of N samples against greedy and majority vote."""
@@ -94,7 +96,7 @@ def eval_command(
 
     if best_of:
         report = run_best_of_n(load_settings(), checkpoint, data, best_of, verifier_path=verifier, out_prefix=out,
-                               limit=limit, backend=backend, url=url)
+                               limit=limit, backend=backend, url=url, with_greedy=with_greedy)
         summary = report["best_of_n"]
         for name in ("greedy", "verifier", "critic", "weighted_vote", "majority", "oracle"):
             m = summary.get(name)

@@ -130,10 +130,13 @@ def best_of_n_summary(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, n: int, sampling: Any,
                        system: str | None, max_tokens: int = 256, concurrency: int = 16,
-                       calibration: Any = None) -> dict[str, Any]:
+                       calibration: Any = None, with_greedy: bool = False) -> dict[str, Any]:
     """Greedy answers and ``n`` samples per question from ``engine``; the verifier scores every sample without
     the reference, and the critic (``calibration``: default the one fitted with the verifier) merges it with the
-    step check and the other samples' agreement; returns ``best_of_n_summary`` plus the items."""
+    step check and the other samples' agreement; returns ``best_of_n_summary`` plus the items.
+
+    ``with_greedy``: the greedy answer is one of the n candidates (with n - 1 samples), as at answer time, where
+    the streamed answer is greedy and the critique's self-consistency samples are the other candidates."""
     from mathchat.sampling import SamplingSettings
     from serving.critique.critic import load_calibration_or_fallback
     from training.sampler import sample_questions
@@ -143,11 +146,11 @@ def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, 
     greedy = sample_questions(engine, texts, SamplingSettings(temperature=0.0, top_p=1.0, max_tokens=max_tokens,
                                                               seed=0), system=system, n=1, concurrency=concurrency,
                               desc="greedy")
-    drawn = sample_questions(engine, texts, sampling, system=system, n=n, concurrency=concurrency,
-                             desc=f"best-of-{n}")
+    drawn = sample_questions(engine, texts, sampling, system=system, n=n - 1 if with_greedy else n,
+                             concurrency=concurrency, desc=f"best-of-{n}")
     items = []
     for q, g, samples in zip(questions, greedy, drawn):
-        answers = [s.text for s in samples]
+        answers = ([g[0].text] if with_greedy and g else []) + [s.text for s in samples]
         if not answers:
             continue
         probs = verifier.probabilities([(q.question, a) for a in answers])
@@ -158,5 +161,5 @@ def evaluate_best_of_n(engine: Any, verifier: Any, questions: Sequence[Any], *, 
                       "verifier_p": [round(p, 4) for p in probs],
                       "critic_p": [round(p, 4) for p in critic_confidences(q.question, answers, probs, calibration)]})
     return {"best_of_n": best_of_n_summary(items), "verifier": getattr(verifier, "checkpoint_id", None),
-            "calibration": calibration.version,
+            "calibration": calibration.version, "with_greedy": with_greedy,
             "sampling": sampling.model_dump(mode="json") if hasattr(sampling, "model_dump") else None, "items": items}

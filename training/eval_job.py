@@ -58,7 +58,7 @@ def _evaluate_one(settings: Settings, ref: str, questions, cfg: EvalSettings, *,
 def run_best_of_n(settings: Settings, checkpoint: str, data: Path, n: int, *, verifier_path: Path | None = None,
                   out_prefix: Path | None = None, limit: int | None = None, backend: str = "auto",
                   url: str | None = None, cfg: EvalSettings = EvalSettings(),
-                  system: str | None = DEFAULT_SYSTEM_PROMPT) -> dict[str, Any]:
+                  system: str | None = DEFAULT_SYSTEM_PROMPT, with_greedy: bool = False) -> dict[str, Any]:
     """Best-of-``n`` on ``data``: the verifier (``verifier_path``, else the configured or live one) picks one of n
     samples drawn as the cycle samples (``CycleConfig.sampling``), against greedy and majority vote; writes
     ``<prefix>.best_of_<n>.json``; returns the report (``training/best_of_n.py``)."""
@@ -83,10 +83,10 @@ def run_best_of_n(settings: Settings, checkpoint: str, data: Path, n: int, *, ve
     path, checkpoint_id = resolve_checkpoint(settings, checkpoint)
     with checkpoint_engine(settings, path, checkpoint_id, backend=backend, url=url) as engine:
         report = evaluate_best_of_n(engine, verifier, questions, n=n, sampling=CycleConfig().sampling, system=system,
-                                    max_tokens=cfg.max_tokens, concurrency=cfg.concurrency)
+                                    max_tokens=cfg.max_tokens, concurrency=cfg.concurrency, with_greedy=with_greedy)
     report.update(checkpoint_id=checkpoint_id, data=str(data))
     prefix = out_prefix or Path(settings.training.workdir) / "evals" / f"{checkpoint_id}-{Path(data).stem}"
-    out = Path(f"{prefix}.best_of_{n}.json")
+    out = Path(f"{prefix}.best_of_{n}{'_with_greedy' if with_greedy else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     report["path"] = str(out)

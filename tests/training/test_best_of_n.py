@@ -44,3 +44,27 @@ def test_pickers_break_ties_towards_the_first_sample() -> None:
 def test_summary_of_no_questions_is_empty_not_an_error() -> None:
     summary = best_of_n_summary([])
     assert summary["questions"] == 0 and summary["greedy"]["rate"] is None
+
+
+def test_the_critic_pick_uses_the_step_check_and_the_weighted_vote_sums_trust() -> None:
+    from serving.critique.calibration import Calibration
+    from training.best_of_n import critic_confidences, pick_by_weighted_vote
+
+    calibration = Calibration(coef={"steps_wrong": -4.0, "cons_fraction": 1.0}, intercept=1.0)
+    answers = ["3 + 4 = 8. The answer is 8.", "3 + 4 = 8. The answer is 8.", "3 + 4 = 7. The answer is 7."]
+    confidences = critic_confidences("What is 3 + 4?", answers, [0.5, 0.5, 0.5], calibration)
+    assert confidences[2] > 0.5 > confidences[0] == confidences[1]  # a shown slip outweighs the majority
+    assert max(range(3), key=confidences.__getitem__) == 2
+    assert pick_by_weighted_vote(answers, [0.3, 0.3, 0.5]) == 0 and pick_by_weighted_vote(answers, confidences) == 2
+
+
+def test_with_greedy_the_greedy_answer_is_one_of_the_n_candidates() -> None:
+    def reply(messages, sampling):
+        return "3 + 4 = 7. The answer is 7." if sampling.temperature == 0 else "3 + 4 = 8. The answer is 8."
+
+    questions = [PoolQuestion("q", "s", "What is 3 + 4?", "7", "c", "")]
+    report = evaluate_best_of_n(FakeEngine([reply]), TrustsSeven(), questions, n=4, sampling=CycleConfig().sampling,
+                                system=None, with_greedy=True)
+    item = report["items"][0]
+    assert len(item["answers"]) == 4 and item["samples_correct"] == [True, False, False, False]
+    assert report["best_of_n"]["critic"]["rate"] == 1.0 and report["with_greedy"] is True
