@@ -127,11 +127,12 @@ class _Collator:
                 "labels": torch.tensor([float(b["label"]) for b in batch])}
 
 
-def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float] | None
+def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float | None] | None
                      ) -> tuple[list[dict[str, float]], list[bool]]:
     """Feature rows for refitting the part calibration on labelled answers, as the critic meets them: without a
-    reference (with the verifier's probability when given; with and without self-consistency, which the app
-    does not always draw) and with the reference (the reference decides; no consistency, no verifier).
+    reference (with the verifier's probability when given; None where it abstained; with and without
+    self-consistency, which the app does not always draw) and with the reference (the reference decides; no
+    consistency, no verifier).
 
     >>> feats, labels = calibration_rows([{"label": True, "features": {"steps_checked": 1.0, "cons_present": 1.0}}], [0.8])
     >>> len(feats), labels, feats[0]["verifier_present"], feats[1]["cons_present"], feats[2]["ref_match"]
@@ -144,7 +145,7 @@ def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float]
     for i, row in enumerate(rows):
         base = dict.fromkeys(FEATURES, 0.0) | {k: float(v) for k, v in row["features"].items() if k in FEATURES}
         verifier: dict[str, float] = {}
-        if probabilities is not None:
+        if probabilities is not None and probabilities[i] is not None:
             p = min(max(probabilities[i], 1e-6), 1 - 1e-6)
             verifier = {"verifier_present": 1.0, "verifier_logit": max(-8.0, min(8.0, math.log(p / (1 - p))))}
         plain = base | dict.fromkeys(_REF_FEATURES, 0.0)
@@ -157,13 +158,13 @@ def calibration_rows(rows: Sequence[VerifierRow], probabilities: Sequence[float]
     return features, labels
 
 
-def no_reference_features(row: VerifierRow, probability: float) -> dict[str, float]:
+def no_reference_features(row: VerifierRow, probability: float | None) -> dict[str, float]:
     """The row as the critic meets it without a reference: its recorded parts and the verifier (the first of
     ``calibration_rows``' conditions), the features its student-facing confidence is computed from."""
     return calibration_rows([row], [probability])[0][0]
 
 
-def cross_fit_confidences(rows: Sequence[VerifierRow], probabilities: Sequence[float], *, folds: int = 2
+def cross_fit_confidences(rows: Sequence[VerifierRow], probabilities: Sequence[float | None], *, folds: int = 2
                           ) -> list[float | None]:
     """Each row's calibrated confidence out of sample: the part calibration fitted (``calibration_rows``, all
     conditions) on the other folds' questions (``question_folds``), applied to the row as the critic meets it
@@ -191,10 +192,15 @@ def cross_fit_confidences(rows: Sequence[VerifierRow], probabilities: Sequence[f
 
 def score_rows(model_path: str | Path, rows: Sequence[VerifierRow], *, batch_size: int = 16) -> list[float]:
     """P(correct) of each row under a verifier checkpoint (through the serving code path)."""
+    return [s.p for s in score_rows_with_support(model_path, rows, batch_size=batch_size)]
+
+
+def score_rows_with_support(model_path: str | Path, rows: Sequence[VerifierRow], *, batch_size: int = 16) -> list[Any]:
+    """Each row's ``VerifierScore`` (P(correct) and whether the verifier would speak) under a checkpoint."""
     from serving.critique.verifier import Verifier
 
     verifier = Verifier(model_path, batch_size=batch_size)
-    return verifier.probabilities([(r["question"], r["answer"]) for r in rows])
+    return verifier.scores([(r["question"], r["answer"]) for r in rows])
 
 
 def held_out_metrics(probabilities: Sequence[float], labels: Sequence[bool], confident_at: float = 0.7
@@ -285,44 +291,88 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForCausalLM
 
-    from serving.critique.verifier import (VerifierInput, batch_ids, encode_pair, mean_pooled, write_probe,
-                                           write_verifier_config)
+    from serving.critique.verifier import (VerifierInput, batch_ids, encode_pair_with_start, mean_pooled,
+                                           pooling_mask, write_probe, write_verifier_config)
+    from serving.policy_prompt import POLICY_SYSTEM_PROMPT
     from training.trainer_common import use_bf16
 
     started = time.monotonic()
     tokenizer = load_tokenizer(base_model_path)
-    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe")
+    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe",
+                         template=cfg.template, system=POLICY_SYSTEM_PROMPT if cfg.template == "chat" else None)
     extra = {"num_hidden_layers": cfg.backbone_layers} if cfg.backbone_layers else {}
     backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, **extra).eval()
-    encoded = [encode_pair(tokenizer, r["question"], r["answer"], spec) for r in rows]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in rows]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     features: list[Any] = [None] * len(encoded)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
         for start in range(0, len(order), cfg.batch_size):
             chunk = order[start:start + cfg.batch_size]
-            ids, mask = batch_ids([encoded[i] for i in chunk], tokenizer.pad_token_id)
-            for i, vector in zip(chunk, mean_pooled(backbone, ids, mask)):
+            ids, mask = batch_ids([encoded[i][0] for i in chunk], tokenizer.pad_token_id)
+            pool = pooling_mask(mask, [encoded[i][1] for i in chunk] if spec.template == "chat" else None)
+            for i, vector in zip(chunk, mean_pooled(backbone, ids, mask, pool)):
                 features[i] = vector.float().numpy()
     labels = [int(bool(r["label"])) for r in rows]
     scaler = StandardScaler().fit(features)
     probe = LogisticRegression(C=cfg.probe_c, max_iter=2000, class_weight="balanced")
     probe.fit(scaler.transform(features), labels)
     weight, bias = fold_probe(scaler.mean_, scaler.scale_, probe.coef_[0], float(probe.intercept_[0]))
-    backbone.config.pad_token_id = tokenizer.pad_token_id
     output_dir.mkdir(parents=True, exist_ok=True)
-    backbone.save_pretrained(output_dir)  # the cut backbone, fp32
+    support: dict[str, Any] | None = None
+    if cfg.support_rows > 0 and cfg.backbone_layers:
+        del backbone
+        backbone = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32).eval()
+        support = answer_support(backbone, tokenizer, rows, spec, cfg)
+    backbone.config.pad_token_id = tokenizer.pad_token_id
+    backbone.save_pretrained(output_dir)  # the whole causal LM (with a support) or the cut backbone, fp32
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(output_dir)
     write_verifier_config(output_dir, spec, {"base": base_model_path})
-    write_probe(output_dir, weight, bias)
+    write_probe(output_dir, weight, bias, layer=cfg.backbone_layers if support else None, support=support)
     meta: dict[str, Any] = {
         "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
         "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
-        "rows": len(rows), "right": sum(labels), "train_seconds": round(time.monotonic() - started, 1), **metadata}
+        "rows": len(rows), "right": sum(labels), "support": support,
+        "train_seconds": round(time.monotonic() - started, 1), **metadata}
     write_metadata(output_dir, meta)
     return output_dir, meta
+
+
+def support_bound(mean_logprobs: Sequence[float], quantile: float) -> float:
+    """The ``quantile`` of the training answers' mean token log-probabilities (nearest rank, rounded down).
+
+    >>> support_bound([-0.5, -0.9, -0.7, -1.4, -0.6], 0.2)
+    -1.4
+    >>> support_bound([-0.5, -0.9, -0.7, -1.4, -0.6], 0.25)
+    -0.9
+    """
+    ordered = sorted(mean_logprobs)
+    return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+
+def answer_support(causal_lm: Any, tokenizer: Any, rows: Sequence[VerifierRow], spec: Any,
+                   cfg: VerifierTrainSettings) -> dict[str, Any]:
+    """Where the verifier may speak: the mean token log-probability of a seeded draw of ``cfg.support_rows`` train
+    answers under the whole policy, and its ``cfg.support_quantile`` as the bound (``serving.critique.verifier``)."""
+    import random
+
+    import torch
+
+    from serving.critique.verifier import batch_ids, encode_pair_with_start, pooled_and_logprob
+    from training.trainer_common import use_bf16
+
+    drawn = random.Random(0).sample(list(rows), min(cfg.support_rows, len(rows)))
+    encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in drawn]
+    means: list[float] = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
+        for start in range(0, len(encoded), cfg.batch_size):
+            chunk = encoded[start:start + cfg.batch_size]
+            ids, mask = batch_ids([ids for ids, _ in chunk], tokenizer.pad_token_id)
+            means += pooled_and_logprob(causal_lm, ids, mask, 1, [s for _, s in chunk])[1]
+    return {"min_mean_logprob": round(support_bound(means, cfg.support_quantile), 4),
+            "quantile": cfg.support_quantile, "rows": len(means)}
 
 
 def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_path: str | None) -> dict[str, Any]:
@@ -332,35 +382,40 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
 
     started = time.monotonic()
     labels = [bool(r["label"]) for r in held_out]
-    probs = score_rows(path, held_out)
-    evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels), "held_out_ids_sha256": _ids_hash(held_out)}
-    scores = {r["id"]: round(p, 5) for r, p in zip(held_out, probs)}
-    (path / SCORES_FILE).write_text(json.dumps(scores, ensure_ascii=False), encoding="utf-8")
+    scores = score_rows_with_support(path, held_out)
+    probs = [s.p for s in scores]
+    spoken = [s.p if s.in_support else None for s in scores]  # what the critic will see: None where it abstains
+    evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels), "held_out_ids_sha256": _ids_hash(held_out),
+                                  "in_support": round(sum(s.in_support for s in scores) / max(1, len(scores)), 4)}
+    by_id = {r["id"]: round(p, 5) for r, p in zip(held_out, probs)}
+    (path / SCORES_FILE).write_text(json.dumps(by_id, ensure_ascii=False), encoding="utf-8")
     if current_path:
         evaluation["current"] = {"path": current_path, **held_out_metrics(score_rows(current_path, held_out), labels)}
-    evaluation["confidence"] = confidence_evaluation(held_out, probs)
-    feats, ys = calibration_rows(held_out, probs)
+    evaluation["confidence"] = confidence_evaluation(held_out, probs, spoken)
+    feats, ys = calibration_rows(held_out, spoken)
     if len(set(ys)) == 2:
         calibration = fit_calibration(feats, ys, trained_on={
             "source": "held-out verifier rows (the policy's own answers, labelled by their references)",
             "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
         save_calibration(calibration, path / CALIBRATION_FILE)
         evaluation["calibration_version"] = calibration.version
-        in_sample = [calibration.predict_features(no_reference_features(r, p)) for r, p in zip(held_out, probs)]
+        in_sample = [calibration.predict_features(no_reference_features(r, p)) for r, p in zip(held_out, spoken)]
         evaluation["confidence"]["calibrated_in_sample_ece"] = confidence_report(in_sample, labels)["ece"]
     evaluation["score_seconds"] = round(time.monotonic() - started, 1)
     return evaluation
 
 
-def confidence_evaluation(held_out: Sequence[VerifierRow], probabilities: Sequence[float], *, folds: int = 2
-                          ) -> dict[str, Any]:
+def confidence_evaluation(held_out: Sequence[VerifierRow], probabilities: Sequence[float],
+                          spoken: Sequence[float | None] | None = None, *, folds: int = 2) -> dict[str, Any]:
     """The out-of-sample reliability of the raw verifier probability and of the calibrated confidence the
-    student sees (cross-fitted, ``cross_fit_confidences``), as ``confidence_report``s."""
+    student sees (cross-fitted, ``cross_fit_confidences``; ``spoken``: the probabilities with None where the
+    verifier abstains, as the critic meets them), as ``confidence_report``s."""
     labels = [bool(r["label"]) for r in held_out]
+    spoken = list(probabilities) if spoken is None else spoken
     return {"format": REPORT_FORMAT, "folds": folds, "split": "by question",
             "condition": "no reference: the row's recorded parts and the verifier",
             "verifier": confidence_report(probabilities, labels),
-            "calibrated": confidence_report(cross_fit_confidences(held_out, probabilities, folds=folds), labels)}
+            "calibrated": confidence_report(cross_fit_confidences(held_out, spoken, folds=folds), labels)}
 
 
 def _ids_hash(rows: Sequence[VerifierRow]) -> str:

@@ -102,6 +102,8 @@ def _missing_evidence(parts: Mapping[str, PartScore], settings: VerdictSettings)
     p = verifier_probability(parts)
     if p is not None:
         reasons.append(f"the trained verifier gives only {p:.0%}")
+    elif (parts.get("verifier") is not None and parts["verifier"].data.get("abstained")):
+        reasons.append("the trained verifier abstains (the answer reads unlike the answers it learned from)")
     return reasons
 
 

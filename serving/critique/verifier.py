@@ -4,7 +4,13 @@ A verifier checkpoint (written by ``training/verifier.py``) is a transformers fo
 named in its ``verifier.json`` (which also says how inputs were built, read back by ``encode_pair``):
 
 - ``mean_probe`` (the default): the policy's first layers (``AutoModel``), their last hidden states mean-pooled
-  over the input, and a linear probe (``probe.json``: weight and bias) giving the logit;
+  over the input, and a linear probe (``probe.json``: weight and bias) giving the logit. When ``probe.json`` also
+  names its ``layer`` and a ``support``, the folder holds the whole causal LM: one forward pass gives the pooled
+  (normed) hidden states of that layer, the same features, and the mean log-probability of the answer's tokens.
+  An answer less likely than the policy's own answers ever were (``support.min_mean_logprob``, a low quantile of
+  the training rows) is outside what the verifier learned from: it abstains there instead of guessing (answers
+  written by other, stronger models read very differently from the policy's, and a probe trained on the
+  policy's mistakes ranked them near chance);
 - ``sequence_classification``: an ``AutoModelForSequenceClassification`` with one logit (last-token pooling),
   fine-tuned end to end; vLLM's pooling runner can serve this kind in production.
 
@@ -50,6 +56,15 @@ class VerifierInput:
     """Tokens of the question kept (its start)."""
     head: str = "mean_probe"
     """How the logit is computed (``HEADS``; see the module docstring)."""
+    template: str = "plain"
+    """plain: ``verifier_text``'s "Question: ... Answer: ..."; chat: the policy's own chat prompt (``system`` and
+    the question as the user's turn) followed by the answer, as the policy read it while writing, so that the
+    answer's log-probability says how like the policy's own writing it is; a mean probe then pools the answer's
+    tokens only."""
+    system: str | None = None
+    """The system prompt of the chat template (chat only)."""
+    max_prompt_tokens: int = 192
+    """Tokens of the chat prompt kept (its start; chat only)."""
     format: int = VERIFIER_FORMAT
 
 
@@ -77,10 +92,32 @@ def fit_ids(question_ids: Sequence[int], answer_ids: Sequence[int], spec: Verifi
 
 def encode_pair(tokenizer: Any, question: str, answer: str, spec: VerifierInput) -> list[int]:
     """Token ids of one pair (training and serving both call this)."""
+    return encode_pair_with_start(tokenizer, question, answer, spec)[0]
+
+
+def encode_pair_with_start(tokenizer: Any, question: str, answer: str, spec: VerifierInput) -> tuple[list[int], int]:
+    """``encode_pair``'s ids and the index of the answer's first token in them."""
     q_text, a_text = verifier_text(question, answer)
-    q_ids = tokenizer(q_text, add_special_tokens=False)["input_ids"]
     a_ids = tokenizer(a_text or "(no answer)", add_special_tokens=False)["input_ids"]
-    return fit_ids(q_ids, a_ids, spec)
+    if spec.template == "chat":
+        messages = ([{"role": "system", "content": spec.system}] if spec.system else []) \
+            + [{"role": "user", "content": question.strip()}]
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        wide = VerifierInput(max_length=spec.max_length, max_question_tokens=spec.max_prompt_tokens)
+        return fit_ids(p_ids, a_ids, wide), min(len(p_ids), spec.max_prompt_tokens)
+    q_ids = tokenizer(q_text, add_special_tokens=False)["input_ids"]
+    return fit_ids(q_ids, a_ids, spec), min(len(q_ids), spec.max_question_tokens)
+
+
+def pooling_mask(mask: Any, answer_starts: Sequence[int] | None) -> Any:
+    """The tokens a mean probe averages: all real tokens, or (given the answers' starts) the answers' only."""
+    if answer_starts is None:
+        return mask
+    pool = mask.clone()
+    for row, start in enumerate(answer_starts):
+        pool[row, :start] = 0
+    return pool
 
 
 def sigmoid(z: float) -> float:
@@ -106,14 +143,44 @@ def read_verifier_config(directory: Path) -> VerifierInput:
     head = data.get("head", "sequence_classification")
     if head not in HEADS:
         raise ValueError(f"unknown verifier head {head!r}")
+    template = data.get("template", "plain")
+    if template not in ("plain", "chat"):
+        raise ValueError(f"unknown verifier template {template!r}")
     return VerifierInput(max_length=int(data["max_length"]), max_question_tokens=int(data["max_question_tokens"]),
-                         head=head)
+                         head=head, template=template, system=data.get("system"),
+                         max_prompt_tokens=int(data.get("max_prompt_tokens", 192)))
 
 
-def write_probe(directory: Path, weight: Sequence[float], bias: float) -> None:
-    """Write a mean-pooled probe head (``probe.json``): logit = mean hidden state . weight + bias."""
-    data = {"weight": [float(w) for w in weight], "bias": float(bias)}
+def write_probe(directory: Path, weight: Sequence[float], bias: float, *, layer: int | None = None,
+                support: dict[str, float] | None = None) -> None:
+    """Write a mean-pooled probe head (``probe.json``): logit = mean hidden state . weight + bias; with ``layer``
+    and ``support`` (``{"min_mean_logprob": ...}``) the folder holds the whole causal LM (module docstring)."""
+    data: dict[str, Any] = {"weight": [float(w) for w in weight], "bias": float(bias)}
+    if layer is not None:
+        data |= {"layer": int(layer), "support": dict(support or {})}
     (Path(directory) / PROBE_FILE).write_text(json.dumps(data), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class VerifierScore:
+    """One answer's verifier reading: P(correct), and whether the answer lies where the verifier learned."""
+
+    p: float
+    in_support: bool = True
+    mean_logprob: float | None = None
+    """Mean log-probability of the answer's tokens under the backbone (None: the checkpoint has no LM head)."""
+
+
+def in_support(mean_logprob: float | None, support: dict[str, float] | None) -> bool:
+    """Whether an answer is as likely as the answers the verifier was trained on.
+
+    >>> in_support(-0.6, {"min_mean_logprob": -1.0}), in_support(-1.3, {"min_mean_logprob": -1.0})
+    (True, False)
+    >>> in_support(None, {"min_mean_logprob": -1.0}), in_support(-5.0, None)
+    (True, True)
+    """
+    bound = (support or {}).get("min_mean_logprob")
+    return mean_logprob is None or bound is None or mean_logprob >= bound
 
 
 def batch_ids(encoded: Sequence[Sequence[int]], pad_id: int):
@@ -129,11 +196,35 @@ def batch_ids(encoded: Sequence[Sequence[int]], pad_id: int):
     return ids, mask
 
 
-def mean_pooled(backbone: Any, ids: Any, mask: Any) -> Any:
-    """The backbone's last hidden states averaged over each row's real tokens (float32, rows x hidden)."""
-    hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+def masked_mean(hidden: Any, mask: Any) -> Any:
+    """Hidden states (rows x tokens x width) averaged over each row's real tokens (float32, rows x width)."""
     weights = mask.unsqueeze(-1).float()
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def mean_pooled(backbone: Any, ids: Any, mask: Any, pool: Any = None) -> Any:
+    """The backbone's last hidden states averaged over each row's real tokens, or over ``pool``'s (float32,
+    rows x hidden)."""
+    return masked_mean(backbone(input_ids=ids, attention_mask=mask).last_hidden_state, mask if pool is None else pool)
+
+
+def pooled_and_logprob(causal_lm: Any, ids: Any, mask: Any, layer: int, answer_starts: Sequence[int],
+                       pool: Any = None):
+    """One forward pass of a whole causal LM: the mean of its normed hidden states after ``layer`` layers over
+    ``pool``'s tokens (default all; what the cut backbone of ``mean_pooled`` gives: a backbone's last hidden state
+    is normed), and each row's mean log-probability of its tokens from ``answer_starts[row]`` on."""
+    import torch
+
+    out = causal_lm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    body = causal_lm.base_model
+    pooled = masked_mean(body.norm(out.hidden_states[layer]), mask if pool is None else pool)
+    logprobs = torch.log_softmax(out.logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+    means = []
+    for row, start in enumerate(answer_starts):
+        end = int(mask[row].sum())
+        span = logprobs[row, max(0, start - 1):end - 1]
+        means.append(float(span.mean()) if span.numel() else 0.0)
+    return pooled, means
 
 
 def is_verifier_checkpoint(directory: str | Path) -> bool:
@@ -157,6 +248,8 @@ class Verifier:
         self._model: Any = None
         self._tokenizer: Any = None
         self._probe: Any = None
+        self._layer: int | None = None
+        self.support: dict[str, float] | None = None
         self.spec = read_verifier_config(self.path)
 
     @property
@@ -184,50 +277,76 @@ class Verifier:
             tokenizer.pad_token = tokenizer.eos_token
         dtype = getattr(torch, local_dtype(self.dtype))
         if self.spec.head == "mean_probe":
-            model = AutoModel.from_pretrained(str(self.path), dtype=dtype)
             probe = json.loads((self.path / PROBE_FILE).read_text(encoding="utf-8"))
             self._probe = (torch.tensor(probe["weight"], dtype=torch.float32), float(probe["bias"]))
+            if probe.get("layer") is not None:
+                from transformers import AutoModelForCausalLM
+
+                model = AutoModelForCausalLM.from_pretrained(str(self.path), dtype=dtype)
+                self._layer, self.support = int(probe["layer"]), dict(probe.get("support") or {})
+            else:
+                model = AutoModel.from_pretrained(str(self.path), dtype=dtype)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(str(self.path), dtype=dtype)
         model.config.pad_token_id = tokenizer.pad_token_id
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
-    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """The raw logit of each pair, in order (batched by length, right-padded)."""
+    def readings(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, float | None]]:
+        """(raw logit, mean answer log-probability or None) of each pair, in order (batched by length)."""
         import torch
 
-        out: list[float] = [0.0] * len(pairs)
+        out: list[tuple[float, float | None]] = [(0.0, None)] * len(pairs)
         with self._lock:
             self._load_locked()
             pad = self._tokenizer.pad_token_id
-            encoded = [encode_pair(self._tokenizer, q, a, self.spec) for q, a in pairs]
-            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths pad least
+            encoded = [encode_pair_with_start(self._tokenizer, q, a, self.spec) for q, a in pairs]
+            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # similar lengths pad least
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                ids, mask = batch_ids([encoded[i] for i in chunk], pad)
+                ids, mask = batch_ids([encoded[i][0] for i in chunk], pad)
+                means: list[float | None] = [None] * len(chunk)
+                starts = [encoded[i][1] for i in chunk]
+                pool = pooling_mask(mask, starts if self.spec.template == "chat" else None)
                 with torch.inference_mode():
-                    if self._probe is not None:
+                    if self._probe is not None and self._layer is not None:
                         weight, bias = self._probe
-                        logits = mean_pooled(self._model, ids, mask) @ weight + bias
+                        pooled, means = pooled_and_logprob(self._model, ids, mask, self._layer, starts, pool)
+                        logits = pooled @ weight + bias
+                    elif self._probe is not None:
+                        weight, bias = self._probe
+                        logits = mean_pooled(self._model, ids, mask, pool) @ weight + bias
                     else:
                         logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
-                for i, z in zip(chunk, logits.float()):
-                    out[i] = float(z)
+                for i, z, m in zip(chunk, logits.float(), means):
+                    out[i] = (float(z), m)
         return out
 
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The raw logit of each pair, in order."""
+        return [z for z, _ in self.readings(pairs)]
+
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """P(correct) of each (question, answer) pair."""
+        """P(correct) of each (question, answer) pair, whether or not it lies in the verifier's support."""
         return [sigmoid(z) for z in self.logits(pairs)]
+
+    def scores(self, pairs: Sequence[tuple[str, str]]) -> list[VerifierScore]:
+        """P(correct) of each pair with whether the answer lies in the verifier's support."""
+        return [VerifierScore(sigmoid(z), in_support(m, self.support), None if m is None else round(m, 4))
+                for z, m in self.readings(pairs)]
 
 
 def verifier_part(verifier: Verifier, question: str, answer: str) -> PartScore:
     """The verifier's PartScore: 1 + 9 * P(correct), with ``p`` and the checkpoint in ``data``; unscored (None)
     when the model cannot run, so the critique goes on without it."""
     try:
-        p = verifier.probabilities([(question, answer)])[0]
+        score = verifier.scores([(question, answer)])[0]
     except Exception as error:  # a broken checkpoint must not take the critique down
         log.warning("verifier %s failed: %s", verifier.checkpoint_id, error)
         return PartScore("verifier", None, f"verifier unavailable ({type(error).__name__})")
-    return PartScore("verifier", round(1 + 9 * p, 2), f"trained verifier: P(correct) {p:.0%} (no reference)",
-                     {"p": round(p, 4), "checkpoint": verifier.checkpoint_id})
+    p = score.p
+    data = {"p": round(p, 4), "checkpoint": verifier.checkpoint_id, "mean_logprob": score.mean_logprob}
+    if not score.in_support:
+        return PartScore("verifier", None, "the trained verifier abstains: this answer reads unlike the policy's "
+                                           "answers it learned from", data | {"abstained": True})
+    return PartScore("verifier", round(1 + 9 * p, 2), f"trained verifier: P(correct) {p:.0%} (no reference)", data)

@@ -59,8 +59,8 @@ def test_train_entry_fine_tunes_a_sequence_classifier_scores_held_out_and_writes
 
 
 @pytest.mark.training
-def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_llama: Path, tmp_path: Path) -> None:
-    from serving.critique.verifier import Verifier, read_verifier_config
+def test_train_entry_fits_a_mean_pooled_probe_on_the_policys_first_layers(tiny_llama: Path, tmp_path: Path) -> None:
+    from serving.critique.verifier import PROBE_FILE, Verifier, read_verifier_config, verifier_part
     from training.train_entry import main
 
     write_jsonl(rows(12, "train"), tmp_path / "train.jsonl")
@@ -78,11 +78,21 @@ def test_train_entry_fits_a_mean_pooled_probe_on_a_cut_backbone(tiny_llama: Path
     assert confidence["verifier"]["n"] == 9 and len(confidence["verifier"]["bins"]) == 10
     assert confidence["calibrated"]["n"] + confidence["calibrated"]["left_out"] == 9
     config = json.loads((tmp_path / "probe" / "config.json").read_text())
-    assert config["num_hidden_layers"] == 1
+    probe = json.loads((tmp_path / "probe" / PROBE_FILE).read_text())
+    assert config["num_hidden_layers"] == 2 and probe["layer"] == 1  # the whole LM; the probe reads layer 1
+    assert probe["support"]["rows"] == 12 and probe["support"]["min_mean_logprob"] < 0
+    assert read_verifier_config(tmp_path / "probe").template == "chat"
     scores = json.loads((tmp_path / "probe" / "held_out_scores.json").read_text())
     fresh = Verifier(tmp_path / "probe", dtype="float32").probabilities([(r["question"], r["answer"])
                                                                           for r in rows(9, "held_out")])
+    # trained on the cut backbone's pooled states, served from the whole LM's layer 1: the same logit
     assert [round(p, 2) for p in fresh] == [round(scores[r["id"]], 2) for r in rows(9, "held_out")]
+    row = rows(1, "held_out")[0]
+    spoken = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
+    assert spoken.score is not None and spoken.data["mean_logprob"] < 0
+    (tmp_path / "probe" / PROBE_FILE).write_text(json.dumps(probe | {"support": {"min_mean_logprob": 0.0}}))
+    silent = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
+    assert silent.score is None and silent.data["abstained"] and "abstains" in silent.detail
 
 
 @pytest.mark.training
