@@ -218,6 +218,9 @@ class CritiqueSettings(BaseModel):
     = the live verifier registered in the database, if any."""
     use_verifier: bool = True
     """Score answers without a reference with the verifier when one is configured or live."""
+    use_default_verifier: bool = True
+    """Where no verifier is configured or live and the policy is the embedded default, use the shipped one
+    (``serving/critique/default_verifier.py``), so the first chat's answers are already checked by it."""
     verifier_dtype: str = "auto"
     """Weights dtype of the in-process verifier (auto: bf16 where native, else fp32)."""
     verifier_refresh_s: float = Field(30.0, ge=0.0)

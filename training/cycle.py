@@ -195,13 +195,17 @@ class Cycle:
 
     def _train_verifier(self, run_dir: Path, live: dict[str, Any]) -> dict[str, Any]:
         """The ``train_verifier`` stage (``training/verifier_stage.py``); if it fails, the policy candidate stands."""
+        from serving.critique.critic import shipped_verifier
         from training.verifier_stage import run_verifier_stage
 
         try:
             with self.rec.stage("train_verifier"):
+                shipped = shipped_verifier(self.settings, self.settings.critique)
                 return run_verifier_stage(db=self.db, cfg=self.cfg, workdir=Path(self.settings.training.workdir),
                                           checkpoints_dir=Path(self.settings.model.checkpoints_dir), run_dir=run_dir,
-                                          run_id=self.rec.run_id, live=live, train=self.deps.train, log=self.rec.log)
+                                          run_id=self.rec.run_id, live=live, train=self.deps.train, log=self.rec.log,
+                                          shipped=None if shipped is None else {"id": shipped.checkpoint_id,
+                                                                                "path": str(shipped.path)})
         except Exception as exc:  # noqa: BLE001 - the verifier is an extra; the policy's cycle result holds
             log.exception("train_verifier failed")
             self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")

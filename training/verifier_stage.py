@@ -11,8 +11,8 @@ and make it the app's verifier only when it beats the one in use on the same hel
    live one, and refits the part calibration with the new verifier (``training/verifier.py``).
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
    rows) and the out-of-sample reliability of its calibrated confidence (``confidence``) in its metrics.
-   Gate: it is promoted (an automatic audit row by ``training``) when there is no live verifier or
-   its AUROC beats the live one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
+   Gate: it is promoted (an automatic audit row by ``training``) when there is no verifier in use (live, or
+   else the shipped default) or its AUROC beats that one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
    critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
    (``MathCritic.refresh_verifier``), without a restart.
 """
@@ -70,8 +70,10 @@ def gate_verifier(new_auroc: float | None, current_auroc: float | None, margin: 
 
 def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: Path, run_dir: Path, run_id: int,
                        live: dict[str, Any], train: Callable[[TrainJob, Path, Path], Path],
-                       log: Callable[[str], None]) -> dict[str, Any]:
-    """Steps 1-3 of the module docstring; returns what the run records (``cycle.json["verifier"]``)."""
+                       log: Callable[[str], None], shipped: dict[str, str] | None = None) -> dict[str, Any]:
+    """Steps 1-3 of the module docstring; returns what the run records (``cycle.json["verifier"]``). ``shipped``
+    (``{"id", "path"}``): the verifier the critic uses while none is live (the shipped default), which a new one
+    must beat like a live one."""
     from feedback.db import run_in_transaction
     from feedback.registry import get_live_checkpoint, record_dataset
     from training.store_io import load_rated_samples
@@ -105,7 +107,8 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
             log(f"verifier not trained: {out['skipped']}")
             return out
 
-    current = run_in_transaction(db, lambda s: _live_verifier(get_live_checkpoint(session=s, family="verifier")))
+    current = run_in_transaction(db, lambda s: _live_verifier(get_live_checkpoint(session=s, family="verifier"))) \
+        or shipped
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     ckpt_id = f"verifier-r{run_id}-{stamp}"
     write_jsonl(train_rows, run_dir / "verifier_train.jsonl")

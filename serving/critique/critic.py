@@ -98,6 +98,18 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
         return None
 
 
+def shipped_verifier(settings: Settings, critique: CritiqueSettings) -> Verifier | None:
+    """The shipped default verifier, where it applies: verifiers on, the shipped one allowed, no configured
+    verifier and the embedded default policy (converted already: nothing is converted here)."""
+    if not (critique.use_verifier and critique.use_default_verifier) or critique.verifier_path is not None \
+            or settings.model.path:
+        return None
+    from serving.critique.default_verifier import load_default_verifier
+    from serving.model_cache import default_model_dir
+
+    return load_default_verifier(default_model_dir(settings), dtype=critique.verifier_dtype)
+
+
 def load_calibration_or_fallback(path: Path | None) -> Calibration:
     try:
         return load_calibration(path)
@@ -324,5 +336,5 @@ def build_critic(settings: Settings, *, policy: PolicyEngine | None,
 
             judge = OpenAIEngine.for_url(critique.judge_url, critique.judge_model)
     if verifier == AUTO:
-        verifier = resolve_verifier(critique, db)
+        verifier = resolve_verifier(critique, db) or shipped_verifier(settings, critique)
     return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling, verifier=verifier, db=db)

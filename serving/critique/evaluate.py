@@ -5,7 +5,8 @@ report coverage (fraction scored), binary accuracy (score >= threshold vs ``is_c
 rows), Pearson/Spearman/Kendall against ``human_score`` (scipy) and AUROC of the combined
 confidence or of the part's score. For the combined critic, per condition, also what the student sees
 (``metrics``): ``false_confident_<condition>`` (share of wrong answers shown with confidence >= the
-verdict's ``confident_at``; ``false_confident_raw_`` counts them whatever the verdict), ``ece_``,
+verdict's ``confident_at``; ``false_confident_raw_`` counts them whatever the verdict), ``auroc_all_`` (every
+labelled row ranked by its confidence, an unscored one as 0.5; ``auroc_`` ranks the scored rows only), ``ece_``,
 ``coverage_`` (share with a verdict, i.e. not "unverified" nor unscored) and ``scored_`` (share scored).
 """
 
@@ -99,6 +100,8 @@ def verdict_metrics(results: Sequence[CritiqueResult], labels: Sequence[bool | N
         "false_confident": false_confident_rate(confs, ys, [_shown(r) for r, _ in labelled], confident_at),
         "false_confident_raw": false_confident_rate(confs, ys, [True] * len(labelled), confident_at),
         "ece": _safe(expected_calibration_error([c for c, _ in scored], [y for _, y in scored])),
+        # every labelled row ranked, an unscored one as undecided (0.5): critics that score more rows compare fairly
+        "auroc_all": _safe(auroc([0.5 if c is None else c for c in confs], ys)),
         "coverage": coverage([r.verdict for r in results]),
         "scored": round(sum(r.score is not None for r in results) / len(results), 4) if results else None,
     }
@@ -174,7 +177,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"{'  shown':<14}{condition:<13}verdict coverage {fmt(report.get(f'coverage_{condition}'))}"
                          f"  false-confident {fmt(report.get(f'false_confident_{condition}'))}"
                          f" (raw {fmt(report.get(f'false_confident_raw_{condition}'))})"
-                         f"  ECE {fmt(report.get(f'ece_{condition}'))}")
+                         f"  ECE {fmt(report.get(f'ece_{condition}'))}"
+                         f"  AUROC over all rows {fmt(report.get(f'auroc_all_{condition}'))}")
         for scorer, by_condition in report["parts"].items():
             m = by_condition.get(condition)
             if m:
