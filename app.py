@@ -6,6 +6,7 @@ Run with `python app.py` (or `make run`). Pages: /login, /chat/ (students), /ope
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 import gradio as gr
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, *, engine: PolicyEngine | None 
     served_id = runtime.engine.checkpoint_id if runtime.external_url else live_id  # an external server may differ
     sync = LiveModelSync(settings, db, runtime, policy, served_id=served_id)
     critic = build_critic(settings, policy=policy, db=db)  # with the live verifier, if any
+    if critic.verifier is not None:  # read its weights now, not during the first student's critique
+        threading.Thread(target=critic.verifier.load, name="verifier-load", daemon=True).start()
     service = ChatService(settings=settings, engine=policy, db=db, critic=critic)
     auth = WebAuth(settings, db)
 

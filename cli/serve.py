@@ -15,11 +15,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("prepare-model")
     def prepare_model(check: bool = typer.Option(True, help="Generate a few tokens to check the folder.")) -> None:
-        """Convert the embedded SmolLM2-135M-Instruct GGUF into an HF folder (once) and print its path."""
+        """Convert the embedded SmolLM2-135M-Instruct GGUF into an HF folder (once) and print its path; beside it,
+        the shipped default verifier's folder."""
+        from serving.critique.default_verifier import ensure_default_verifier
         from serving.model_cache import ensure_default_model, resolve_model_path
 
         settings = load_settings()
-        typer.echo(resolve_model_path(settings) if settings.model.path else ensure_default_model(settings, check=check))
+        if settings.model.path:
+            typer.echo(resolve_model_path(settings))
+            return
+        model = ensure_default_model(settings, check=check)
+        typer.echo(model)
+        verifier = ensure_default_verifier(model)
+        if verifier is not None:
+            typer.echo(f"default verifier: {verifier}")
 
     @app.command("serve")
     def serve() -> None:

@@ -35,8 +35,29 @@ CONFIDENT_AT = 0.7
 
 
 def read_rows(path: Path) -> list[VerifierRow]:
-    """VerifierRows from a JSONL file, gzipped when its name ends in .gz."""
-    return read_jsonl(path)
+    """VerifierRows from a JSONL file, gzipped when its name ends in .gz, their step features as today's step
+    check gives them (``with_current_step_features``)."""
+    return with_current_step_features(read_jsonl(path))
+
+
+def with_current_step_features(rows: Sequence[VerifierRow]) -> list[VerifierRow]:
+    """The rows with their step-check features recomputed by today's checker (the recorded ones are what the
+    checker of the day they were drawn saw); the other features (self-consistency) as recorded.
+
+    >>> row = {"question": "Tom has 3 boxes of 12.", "answer": "3 * 12 = 36. The answer is 36.",
+    ...        "features": {"cons_present": 1.0, "steps_wrong": 1.0}}
+    >>> with_current_step_features([row])[0]["features"]
+    {'cons_present': 1.0, 'has_final': 1.0, 'steps_checked': 1.0}
+    """
+    from serving.critique.calibration import STEP_FEATURES, part_features
+    from serving.critique.steps import check_steps_part
+
+    out = []
+    for row in rows:
+        steps = part_features({"steps": check_steps_part(row["answer"], row["question"])})
+        kept = {k: v for k, v in row["features"].items() if k not in STEP_FEATURES}
+        out.append({**row, "features": kept | {k: steps[k] for k in STEP_FEATURES if steps[k]}})
+    return out
 
 
 def no_reference_features(row: VerifierRow, with_samples: bool) -> dict[str, float]:

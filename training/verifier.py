@@ -284,6 +284,14 @@ def fold_probe(mean: Sequence[float], scale: Sequence[float], coef: Sequence[flo
     return weight, intercept - sum(m * w for m, w in zip(mean, weight))
 
 
+def probe_layers(model_path: str, wanted: int | None) -> int:
+    """The layers a mean probe reads: ``wanted``, at most all the model has (None: all of them)."""
+    from transformers import AutoConfig
+
+    total = int(AutoConfig.from_pretrained(model_path).num_hidden_layers)
+    return total if wanted is None else max(1, min(wanted, total))
+
+
 def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_dir: Path,
                      cfg: VerifierTrainSettings, metadata: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The probe head: the first ``backbone_layers`` of the policy, frozen; their last hidden states mean-pooled
@@ -302,8 +310,8 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     tokenizer = load_tokenizer(base_model_path)
     spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe",
                          template=cfg.template, system=POLICY_SYSTEM_PROMPT if cfg.template == "chat" else None)
-    extra = {"num_hidden_layers": cfg.backbone_layers} if cfg.backbone_layers else {}
-    backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, **extra).eval()
+    layers = probe_layers(base_model_path, cfg.backbone_layers)
+    backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, num_hidden_layers=layers).eval()
     encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in rows]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     features: list[Any] = [None] * len(encoded)
@@ -321,7 +329,7 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     weight, bias = fold_probe(scaler.mean_, scaler.scale_, probe.coef_[0], float(probe.intercept_[0]))
     output_dir.mkdir(parents=True, exist_ok=True)
     support: dict[str, Any] | None = None
-    if cfg.support_rows > 0 and cfg.backbone_layers:
+    if cfg.support_rows > 0:
         del backbone
         backbone = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32).eval()
         support = answer_support(backbone, tokenizer, rows, spec, cfg)
@@ -330,7 +338,7 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(output_dir)
     write_verifier_config(output_dir, spec, {"base": base_model_path})
-    write_probe(output_dir, weight, bias, layer=cfg.backbone_layers if support else None, support=support)
+    write_probe(output_dir, weight, bias, layer=layers if support else None, support=support)
     meta: dict[str, Any] = {
         "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
         "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
@@ -343,7 +351,7 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
 def support_bound(mean_logprobs: Sequence[float], quantile: float) -> float:
     """The ``quantile`` of the training answers' mean token log-probabilities (nearest rank, rounded down).
 
-    >>> support_bound([-0.5, -0.9, -0.7, -1.4, -0.6], 0.2)
+    >>> support_bound([-0.5, -0.9, -0.7, -1.4, -0.6], 0.1)
     -1.4
     >>> support_bound([-0.5, -0.9, -0.7, -1.4, -0.6], 0.25)
     -0.9

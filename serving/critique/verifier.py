@@ -216,8 +216,9 @@ def pooled_and_logprob(causal_lm: Any, ids: Any, mask: Any, layer: int, answer_s
     import torch
 
     out = causal_lm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-    body = causal_lm.base_model
-    pooled = masked_mean(body.norm(out.hidden_states[layer]), mask if pool is None else pool)
+    states = out.hidden_states  # embeddings, then each layer's output; the last one already normed
+    hidden = states[layer] if layer == len(states) - 1 else causal_lm.base_model.norm(states[layer])
+    pooled = masked_mean(hidden, mask if pool is None else pool)
     logprobs = torch.log_softmax(out.logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
     means = []
     for row, start in enumerate(answer_starts):
