@@ -36,6 +36,19 @@ class CycleDeps:
     """Release what the engines hold (the cycle's vLLM server) once the cycle ends."""
 
 
+def verifier_in_use(settings: Settings):  # noqa: ANN201 - a serving Verifier or None
+    """The verifier the app's critic uses now: the configured one, else the live one in the database, else the
+    shipped default (lazy: no weights are read until a critique without a reference needs them)."""
+    from feedback.db import make_engine
+    from serving.critique.critic import resolve_verifier, shipped_verifier
+
+    db = make_engine(settings.database.url)
+    try:
+        return resolve_verifier(settings.critique, db) or shipped_verifier(settings, settings.critique)
+    finally:
+        db.dispose()
+
+
 def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
     """Real engines (vLLM or transformers), the settings' critic (``build_critic``), and subprocess training."""
     from serving.critique.critic import build_critic
@@ -52,8 +65,10 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
         return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
 
     def make_critic(engine: PolicyEngine) -> Critic:
-        return build_critic(settings, policy=engine, judge=engine if cfg.critic_use_judge else None, verifier=None,
-                            use_judge=cfg.critic_use_judge)
+        # the verifier matters only where no reference is checked: the logged students' questions, whose RFT
+        # answers and DPO pairs the critic picks without one
+        return build_critic(settings, policy=engine, judge=engine if cfg.critic_use_judge else None,
+                            verifier=verifier_in_use(settings), use_judge=cfg.critic_use_judge)
 
     def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
