@@ -297,8 +297,13 @@ class ChatService:
         if loaded is None:
             self.prefetch.cancel(answer_id)
             return None
-        samples = self.prefetch.take(answer_id, self.settings.vllm.request_timeout_s)
-        result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None, samples=samples)
+        timeout = self.settings.vllm.request_timeout_s
+        # waited for only if the critic still wants samples once the step check and the verifier have spoken
+        samples = (lambda: self.prefetch.take(answer_id, timeout)) if self.prefetch.has(answer_id) else None
+        try:
+            result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None, samples=samples)
+        finally:
+            self.prefetch.cancel(answer_id)  # not taken: the critique decided without them
         self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, row=result.to_row()))
         return view_of(result)
 

@@ -57,6 +57,11 @@ class SamplePrefetcher:
         if future is not None:
             future.cancel()
 
+    def has(self, key: int) -> bool:
+        """Whether samples for answer ``key`` were started and not yet taken or cancelled."""
+        with self._lock:
+            return key in self._jobs
+
     def pending(self) -> int:
         with self._lock:
             return len(self._jobs)

@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -261,8 +262,14 @@ class MathCritic:
         return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=sampling)
 
     def critique(self, question: str, answer: str, reference: str | None = None, *,
-                 samples: list[str] | None = None) -> CritiqueResult:
-        """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing."""
+                 samples: list[str] | Callable[[], list[str] | None] | None = None) -> CritiqueResult:
+        """Judge one answer (see ``Critic``); never raises on an engine failure, the part is just missing.
+
+        ``samples`` may also be a callable (samples drawn beside the stream, ``serving/sample_prefetch.py``):
+        it is called, and waited for, only when the other parts leave the samples worth having; when it gives
+        None the samples are drawn here."""
+        source = samples if callable(samples) else None
+        samples = None if callable(samples) else samples
         self.refresh_verifier()
         verifier, calibration = self._models  # fixed for this critique, whatever a refresh does meanwhile
         parts: dict[str, PartScore] = {}
@@ -279,10 +286,12 @@ class MathCritic:
             parts["verifier"] = verifier_part(verifier, question, answer)
         if samples is None and not reference_checked and self.policy is not None \
                 and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts, calibration):
-            try:
-                samples = self.draw_samples(question, answer)
-            except EngineError as error:
-                log.warning("self-consistency samples failed: %s", error)
+            samples = source() if source is not None else None
+            if samples is None:
+                try:
+                    samples = self.draw_samples(question, answer)
+                except EngineError as error:
+                    log.warning("self-consistency samples failed: %s", error)
         if samples is not None and not reference_checked:
             parts["consistency"] = consistency_part(answer, samples)
         if self._should_judge(parts, calibration):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -99,7 +100,8 @@ class Critic(Protocol):
         answer: str,
         reference: str | None = None,
         *,
-        samples: list[str] | None = None,
+        samples: list[str] | Callable[[], list[str] | None] | None = None,
     ) -> CritiqueResult:
-        """Judge one answer; ``samples`` are extra policy answers for self-consistency (drawn if None)."""
+        """Judge one answer; ``samples`` are extra policy answers for self-consistency (drawn if None), or a
+        callable giving them, called only if they are still wanted."""
         ...

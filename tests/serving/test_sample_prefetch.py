@@ -11,9 +11,10 @@ def test_take_waits_for_the_samples_and_forgets_them() -> None:
     pre = SamplePrefetcher(workers=1)
     release = threading.Event()
     pre.start(1, lambda: release.wait(10) and ["a", "b"])
+    assert pre.has(1) and not pre.has(2)
     release.set()
     assert pre.take(1, timeout_s=10) == ["a", "b"]
-    assert pre.take(1, timeout_s=0.1) is None and pre.pending() == 0
+    assert pre.take(1, timeout_s=0.1) is None and pre.pending() == 0 and not pre.has(1)
 
 
 def test_a_failed_or_late_draw_gives_none_so_the_critique_draws_its_own() -> None:

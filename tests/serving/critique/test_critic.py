@@ -239,3 +239,26 @@ def test_unverified_explanation_says_so_first():
     result = critic().critique(ONE_STEP_Q, ONE_STEP_A)
     assert result.verdict == "unverified"
     assert result.explanation.startswith("Not verified — check this answer yourself (no reference answer")
+
+
+def test_samples_drawn_beside_the_stream_are_waited_for_only_when_still_wanted():
+    policy = FakeEngine(replies=["The answer is 99."])
+    asked: list[str] = []
+
+    def prefetched() -> list[str]:
+        asked.append("taken")
+        return ["The answer is 18."] * 4
+
+    quick = critic(policy=policy, settings={"use_judge": False, "self_consistency_skip_confidence": 0.85})
+    quick.critique(QUESTION, ANSWERS["early_wrong"], samples=prefetched)  # decided: a wrong step feeds the final
+    assert asked == [] and policy.calls == []
+    result = quick.critique(QUESTION, "Sam has eighteen left, so the answer is 18.", samples=prefetched)
+    assert asked == ["taken"] and policy.calls == []  # the prefetched ones, none drawn anew
+    assert result.parts["consistency"].data["agree"] == 4
+
+
+def test_prefetched_samples_that_failed_are_drawn_anew():
+    policy = FakeEngine(replies=["The answer is 18."])
+    result = critic(policy=policy, settings={"use_judge": False}).critique(
+        QUESTION, "Sam has eighteen left, so the answer is 18.", samples=lambda: None)
+    assert [c[0] for c in policy.calls] == ["sample"] and result.parts["consistency"].data["k"] == 4
