@@ -223,6 +223,10 @@ class CritiqueSettings(BaseModel):
     (``serving/critique/default_verifier.py``), so the first chat's answers are already checked by it."""
     verifier_dtype: str = "auto"
     """Weights dtype of the in-process verifier (auto: bf16 where native, else fp32)."""
+    verifier_threads: int | None = Field(1, ge=1)
+    """torch threads of the in-process verifier's forward pass (None: the process's). One: it shares the machine
+    with the vLLM server; beside a busy server on 2 cores, 2 threads took 6.9 s an answer against 0.56 s for one
+    (2-core Xeon with AMX, 2026-12-05)."""
     verifier_refresh_s: float = Field(30.0, ge=0.0)
     """How often (seconds, at most) the app's critic looks up the live verifier in the database and switches to a
     newer one, with its calibration, without a restart (0: every critique; only without ``verifier_path``)."""

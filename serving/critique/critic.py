@@ -82,7 +82,7 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
     if not settings.use_verifier:
         return None
     if settings.verifier_path is not None:
-        return Verifier(settings.verifier_path, dtype=settings.verifier_dtype)
+        return Verifier(settings.verifier_path, dtype=settings.verifier_dtype, num_threads=settings.verifier_threads)
     if db is None:
         return None
     try:
@@ -93,7 +93,8 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
     if found is None:
         return None
     try:
-        return Verifier(found[0], checkpoint_id=found[1], dtype=settings.verifier_dtype)
+        return Verifier(found[0], checkpoint_id=found[1], dtype=settings.verifier_dtype,
+                        num_threads=settings.verifier_threads)
     except (OSError, ValueError, KeyError) as error:
         log.warning("live verifier %s unusable (%s); critiquing without it", found[1], error)
         return None
@@ -108,7 +109,8 @@ def shipped_verifier(settings: Settings, critique: CritiqueSettings) -> Verifier
     from serving.critique.default_verifier import load_default_verifier
     from serving.model_cache import default_model_dir
 
-    return load_default_verifier(default_model_dir(settings), dtype=critique.verifier_dtype)
+    return load_default_verifier(default_model_dir(settings), dtype=critique.verifier_dtype,
+                                 num_threads=critique.verifier_threads)
 
 
 def load_calibration_or_fallback(path: Path | None) -> Calibration:
@@ -189,7 +191,8 @@ class MathCritic:
             if found is None:
                 return False  # no live verifier any more (e.g. rolled back by hand): keep the one in use
             try:
-                verifier = Verifier(found[0], checkpoint_id=found[1], dtype=self.settings.verifier_dtype)
+                verifier = Verifier(found[0], checkpoint_id=found[1], dtype=self.settings.verifier_dtype,
+                                    num_threads=self.settings.verifier_threads)
             except (OSError, ValueError, KeyError) as error:
                 log.warning("live verifier %s unusable (%s); keeping %s", found[1], error, current)
                 return False

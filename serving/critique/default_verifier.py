@@ -65,11 +65,12 @@ def ensure_default_verifier(model_dir: Path, *, shipped: Path = SHIPPED_DIR) -> 
     return out
 
 
-def load_default_verifier(model_dir: Path, *, dtype: str = "auto") -> Verifier | None:
+def load_default_verifier(model_dir: Path, *, dtype: str = "auto", num_threads: int | None = 1) -> Verifier | None:
     """The shipped verifier for the embedded model in ``model_dir`` (lazy: no weights read yet), or None."""
     try:
         folder = ensure_default_verifier(model_dir)
-        return None if folder is None else Verifier(folder, checkpoint_id=CHECKPOINT_ID, dtype=dtype)
+        return None if folder is None else Verifier(folder, checkpoint_id=CHECKPOINT_ID, dtype=dtype,
+                                                    num_threads=num_threads)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
         log.warning("default verifier unusable (%s); critiquing without it", error)
         return None

@@ -28,7 +28,8 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,25 @@ def is_verifier_checkpoint(directory: str | Path) -> bool:
     return (Path(directory) / CONFIG_FILE).is_file()
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for a block, then restored (None: unchanged). Process-wide while it
+    lasts: the verifier computes under its own lock, and nothing else in the app computes with torch."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
 class Verifier:
     """A verifier checkpoint in process: ``probabilities(pairs)`` -> P(correct) per (question, answer).
 
@@ -240,8 +260,10 @@ class Verifier:
     """
 
     def __init__(self, path: str | Path, *, checkpoint_id: str | None = None, dtype: str = "auto",
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, num_threads: int | None = None) -> None:
         self.path = Path(path)
+        self.num_threads = num_threads
+        """torch threads while it computes (None: the process's); restored after each call."""
         self.checkpoint_id = checkpoint_id or self.path.name
         self.dtype = dtype
         self.batch_size = batch_size
@@ -298,7 +320,7 @@ class Verifier:
         import torch
 
         out: list[tuple[float, float | None]] = [(0.0, None)] * len(pairs)
-        with self._lock:
+        with self._lock, torch_threads(self.num_threads):
             self._load_locked()
             pad = self._tokenizer.pad_token_id
             encoded = [encode_pair_with_start(self._tokenizer, q, a, self.spec) for q, a in pairs]

@@ -189,3 +189,16 @@ def test_a_configured_verifier_path_is_never_replaced(tiny_verifier: Path) -> No
                                 verifier_dtype="float32", verifier_refresh_s=0.0)
     critic = MathCritic(settings, verifier=resolve_verifier(settings), db=object())
     assert critic.refresh_verifier(force=True) is False
+
+
+def test_torch_threads_are_set_for_the_block_and_restored() -> None:
+    import torch
+
+    from serving.critique.verifier import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
