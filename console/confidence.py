@@ -172,9 +172,11 @@ class AppCalibration:
     error: str | None = None
 
 
-def app_calibration_path(critique: CritiqueSettings, live_verifier_path: str | None) -> tuple[Path | None, str]:
+def app_calibration_path(critique: CritiqueSettings, live_verifier_path: str | None,
+                         shipped_verifier_path: str | None = None) -> tuple[Path | None, str]:
     """The file ``MathCritic`` would load (None: the shipped default) and where it comes from: the configured
-    ``critique.calibration_path``, else the verifier's own (configured, else live) when it has one.
+    ``critique.calibration_path``, else the verifier's own (configured, else live, else the shipped default
+    verifier's) when it has one.
 
     >>> app_calibration_path(CritiqueSettings(), None)
     (None, 'the shipped default (no verifier in use)')
@@ -185,20 +187,22 @@ def app_calibration_path(critique: CritiqueSettings, live_verifier_path: str | N
 
     if critique.calibration_path is not None:
         return Path(critique.calibration_path), "settings: critique.calibration_path"
-    folder = critique.verifier_path or live_verifier_path
+    folder = critique.verifier_path or live_verifier_path or shipped_verifier_path
     if not critique.use_verifier or folder is None:
         return None, "the shipped default (no verifier in use)"
     path = Path(folder) / CALIBRATION_FILE
     if not path.is_file():
         return None, f"the shipped default (verifier {folder} has no {CALIBRATION_FILE})"
-    return path, f"the {'configured' if critique.verifier_path else 'live'} verifier's own ({folder})"
+    which = "configured" if critique.verifier_path else "live" if live_verifier_path else "shipped default"
+    return path, f"the {which} verifier's own ({folder})"
 
 
-def load_app_calibration(critique: CritiqueSettings, live_verifier_path: str | None) -> AppCalibration:
+def load_app_calibration(critique: CritiqueSettings, live_verifier_path: str | None,
+                         shipped_verifier_path: str | None = None) -> AppCalibration:
     """Read the app's calibration as the critic does; an unreadable file means the hand-set fallback."""
     from serving.critique.calibration import DEFAULT_PATH, UNCALIBRATED, load_calibration
 
-    path, source = app_calibration_path(critique, live_verifier_path)
+    path, source = app_calibration_path(critique, live_verifier_path, shipped_verifier_path)
     try:
         calibration = load_calibration(path)
     except (OSError, ValueError, KeyError) as error:
@@ -243,10 +247,13 @@ class ConfidenceView:
 
 
 def build_confidence_view(*, session: Session, checkpoint_id: str | None,
-                          critique: CritiqueSettings | None = None) -> ConfidenceView:
-    """Verifier checkpoints, the selected one (default: live, else newest) and the app's calibration."""
+                          critique: CritiqueSettings | None = None,
+                          shipped_verifier_path: str | None = None) -> ConfidenceView:
+    """Verifier checkpoints, the selected one (default: live, else newest) and the app's calibration
+    (``shipped_verifier_path``: the shipped default verifier's folder where the critic would use it)."""
     verifiers = list_verifiers(session=session)
     selected = pick_verifier(verifiers, checkpoint_id)
     live = registry.get_live_checkpoint(session=session, family="verifier")
     return ConfidenceView(verifiers, selected, verifier_table(verifiers), confidence_summary_markdown(selected),
-                          load_app_calibration(critique or CritiqueSettings(), live.path if live else None))
+                          load_app_calibration(critique or CritiqueSettings(), live.path if live else None,
+                                               shipped_verifier_path))

@@ -25,6 +25,7 @@ from feedback import reads
 from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.settings import Settings
+from serving.critique.critic import shipped_verifier
 from serving.live_model import LiveModelSync
 from serving.web_auth import SessionUser, WebAuth
 
@@ -155,8 +156,10 @@ class ConsoleActions:
     def confidence(self, checkpoint_id: str | None, request: gr.Request) -> tuple:
         """Verifier checkpoints, the picked one's out-of-sample reliability plot and summary, the app's calibration."""
         require_operator(self.auth, request)
+        shipped = shipped_verifier(self.settings, self.settings.critique)
         view = self._read(lambda s: confidence.build_confidence_view(
-            session=s, checkpoint_id=checkpoint_id or None, critique=self.settings.critique))
+            session=s, checkpoint_id=checkpoint_id or None, critique=self.settings.critique,
+            shipped_verifier_path=str(shipped.path) if shipped is not None else None))
         return (gr.update(choices=view.choices()), to_frame(view.table), view.summary,
                 plots.plot_reliability(confidence.reliability_series(view.selected),
                                        confidence.reliability_title(view.selected)),

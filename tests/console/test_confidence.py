@@ -150,3 +150,13 @@ def test_the_confidence_handler_gives_an_operator_the_table_plot_and_calibration
 def test_the_console_has_a_confidence_endpoint(actions: ConsoleActions) -> None:
     blocks = build_console(actions.settings, actions.db, actions.sync, actions.auth, actions=actions)
     assert "confidence" in {d.api_name for d in blocks.fns.values()}
+
+
+def test_with_no_live_verifier_the_app_calibration_is_the_shipped_verifiers(db: Engine) -> None:  # noqa: F811
+    from serving.critique.calibration import load_calibration
+    from serving.critique.default_verifier import SHIPPED_DIR
+
+    cal = run_in_transaction(db, lambda s: confidence.build_confidence_view(
+        session=s, checkpoint_id=None, critique=CritiqueSettings(), shipped_verifier_path=str(SHIPPED_DIR))).app_calibration
+    assert cal.source.startswith("the shipped default verifier's own")
+    assert cal.version == load_calibration(SHIPPED_DIR / "calibration.json").version
