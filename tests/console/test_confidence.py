@@ -129,7 +129,8 @@ def test_without_verifiers_the_tab_says_how_one_appears(db: Engine) -> None:  # 
 def actions(db: Engine, tmp_path: Path) -> ConsoleActions:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
     register_verifiers(db, tmp_path / "checkpoints")
-    settings = SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0), critique=CritiqueSettings())
+    settings = SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0), critique=CritiqueSettings(),
+                               model=SimpleNamespace(path="a-configured-model"))  # no shipped verifier
     return ConsoleActions(settings, db, FakeSync(), FakeAuth())  # type: ignore[arg-type]
 
 

@@ -20,7 +20,8 @@ from tests.fakes import BASE_ID, CAND_ID, OPERATOR, STUDENT, FakeAuth, FakeSync,
 def console(db: Engine, tmp_path: Path) -> tuple[ConsoleActions, FakeSync, list[str]]:  # noqa: F811
     make_loop(db, tmp_path / "run-00001")
     sync, launched = FakeSync(), []
-    settings = SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0), critique=CritiqueSettings())
+    settings = SimpleNamespace(vllm=SimpleNamespace(startup_timeout_s=60.0), critique=CritiqueSettings(),
+                               model=SimpleNamespace(path="a-configured-model"))  # no shipped verifier
     actions = ConsoleActions(settings, db, sync, FakeAuth(),  # type: ignore[arg-type]
                              start_cycle=lambda: launched.append("cycle") or 4242)
     return actions, sync, launched
