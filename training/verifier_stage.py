@@ -12,8 +12,8 @@ and make it the app's verifier only when it beats the one in use on the same hel
 3. The checkpoint is registered as kind ``verifier`` with ``held_out_auroc`` (and the live one's on the same
    rows) and the out-of-sample reliability of its calibrated confidence (``confidence``) in its metrics.
    Gate: it is promoted (an automatic audit row by ``training``) when there is no verifier in use (live, or
-   else the shipped default) or its AUROC beats that one's by ``auroc_margin``; otherwise it is registered ``rejected``. The app's
-   critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
+   else the shipped default) or its AUROC beats that one's by ``auroc_margin``; otherwise it is registered
+   ``rejected``. The app's critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
    (``MathCritic.refresh_verifier``), without a restart.
 """
 

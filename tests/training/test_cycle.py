@@ -489,3 +489,13 @@ def test_general_rows_are_drawn_only_when_the_recipe_mixes_them_in(settings, db,
                       deps=fake_deps(tmp_path), db=db)
     counts = mixed["rft_data"]
     assert counts["general_answered"] > 0 and counts["general_rows"] == round(0.5 * counts["math_rows"]) > 0
+
+
+def test_with_no_live_verifier_a_new_one_must_beat_the_shipped_default(settings, db, tmp_path, default_model_path):
+    from serving.critique.default_verifier import CHECKPOINT_ID
+
+    result = run_cycle(settings, verifier_config(), deps=fake_deps(tmp_path, verifier_aurocs=[0.4]), db=db)
+    assert result["verifier"]["live"] is False and result["verifier"]["current_auroc"] == 0.5  # the scripted 0.5
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, result["verifier"]["id"]).metrics["current"]["id"] == CHECKPOINT_ID
+        assert get_live_checkpoint(session=s, family="verifier") is None
