@@ -109,13 +109,16 @@ def test_hostile_input_and_output_are_rendered_inert(served_app_factory, page, q
 
 
 def test_badge_says_not_verified_when_nothing_can_check_the_answer(served_app_factory, page) -> None:
-    """No reference, no checkable step, and only 3 of 4 samples agree: the badge shows plain words, no number."""
+    """No reference, no checkable step, no verifier, and only 3 of 4 samples agree: the badge shows plain words,
+    no number. (The shipped verifier would vouch for this answer: it is right.)"""
+    from mathchat.settings import CritiqueSettings
     from serving.model_cache import DEFAULT_CHECKPOINT_ID
     from tests.fakes import FakeEngine
 
     answer = "A hexagon has 6 sides. The answer is 6."
     replies = [answer, "The answer is 6.", "The answer is 6.", "The answer is 5."]  # samples: 6, 6, 5, 6
-    app = served_app_factory(engine=FakeEngine(replies, checkpoint_id=DEFAULT_CHECKPOINT_ID))
+    app = served_app_factory(engine=FakeEngine(replies, checkpoint_id=DEFAULT_CHECKPOINT_ID),
+                             critique=CritiqueSettings(use_verifier=False))
     sign_up(page, app.url, "chromium_unverified")
     page.fill("#mc-question textarea", "How many sides does a hexagon have?")
     page.click("#mc-send")
