@@ -343,7 +343,8 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     return found
 
 
-def _used_numbers(equations: list[Equation], answer: str = "") -> set[sympy.Rational]:
+def _used_numbers(equations: list[Equation], answer: str = "",
+                  conversions: set[sympy.Rational] | frozenset = frozenset()) -> set[sympy.Rational]:
     """Every number the shown steps write or compute, and every number in a line of algebra the checker skips
     ("(b + 6) + (b + 10) = 40"); a written percentage ("40%", "40 / 100") as its fraction."""
     used = {v for eq in equations for v in eq.values if v is not None}
@@ -354,7 +355,7 @@ def _used_numbers(equations: list[Equation], answer: str = "") -> set[sympy.Rati
                  if not re.search(rf"(?<![\d.]){re.escape(x)}\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*/\s*100(?!\d)", side)}  # 450 km / 100
-    return used | conversion_values(answer)
+    return used | conversions  # both sides of a unit conversion the work writes (``conversion_values``)
 
 
 def check_steps(answer: str, question: str | None = None) -> StepCheck:
@@ -375,7 +376,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     known: set[sympy.Rational] = set()
     sound: set[sympy.Rational] = set()  # results of right steps that inherit no error
     sources = _numbers_in(question) | {value for _, value in _given_numbers(question)} if question else None
-    known |= conversion_values(answer) | stated_values(answer)
+    conversions = conversion_values(answer)
+    known |= conversions | stated_values(answer)
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
@@ -412,10 +414,10 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     final_value = _as_fraction(normalize_answer(final)) if final else None
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted - sound  # a right step
     # that computes the same value supports the final answer whatever a later slip wrote
-    values = {v for eq in equations for v in eq.values if v is not None} | conversion_values(answer)
+    values = {v for eq in equations for v in eq.values if v is not None} | conversions
     values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
-    used = _used_numbers(equations, answer)
+    used = _used_numbers(equations, answer, conversions)
     unused = [written for written, value in _given_numbers(question) if value not in used] \
         if question and equations else []
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
