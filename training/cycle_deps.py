@@ -36,15 +36,15 @@ class CycleDeps:
     """Release what the engines hold (the cycle's vLLM server) once the cycle ends."""
 
 
-def verifier_in_use(settings: Settings):  # noqa: ANN201 - a serving Verifier or None
-    """The verifier the app's critic uses now: the configured one, else the live one in the database, else the
-    shipped default (lazy: no weights are read until a critique without a reference needs them)."""
+def cycle_verifier(settings: Settings):  # noqa: ANN201 - a serving Verifier or None
+    """The verifier the app's critic uses now (``serving.critique.critic.verifier_in_use``: configured, live in the
+    database, else shipped); lazy: no weights are read until a critique without a reference needs them."""
     from feedback.db import make_engine
-    from serving.critique.critic import resolve_verifier, shipped_verifier
+    from serving.critique.critic import verifier_in_use
 
     db = make_engine(settings.database.url)
     try:
-        return resolve_verifier(settings.critique, db) or shipped_verifier(settings, settings.critique)
+        return verifier_in_use(settings, settings.critique, db)
     finally:
         db.dispose()
 
@@ -64,11 +64,15 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
             return server.checkpoint(path, checkpoint_id)
         return checkpoint_engine(settings, path, checkpoint_id, backend=cfg.engine_backend, url=url)
 
+    verifier = None  # found once: every stage's critic shares it, so its weights are read once a cycle
+
     def make_critic(engine: PolicyEngine) -> Critic:
         # the verifier matters only where no reference is checked: the logged students' questions, whose RFT
         # answers and DPO pairs the critic picks without one
+        nonlocal verifier
+        verifier = verifier or cycle_verifier(settings)
         return build_critic(settings, policy=engine, judge=engine if cfg.critic_use_judge else None,
-                            verifier=verifier_in_use(settings), use_judge=cfg.critic_use_judge)
+                            verifier=verifier, use_judge=cfg.critic_use_judge)
 
     def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)

@@ -113,6 +113,11 @@ def shipped_verifier(settings: Settings, critique: CritiqueSettings) -> Verifier
                                  num_threads=critique.verifier_threads)
 
 
+def verifier_in_use(settings: Settings, critique: CritiqueSettings, db=None) -> Verifier | None:  # noqa: ANN001
+    """The one order in which a critic finds its verifier: configured, else live in ``db``, else the shipped one."""
+    return resolve_verifier(critique, db) or shipped_verifier(settings, critique)
+
+
 def load_calibration_or_fallback(path: Path | None) -> Calibration:
     try:
         return load_calibration(path)
@@ -348,5 +353,5 @@ def build_critic(settings: Settings, *, policy: PolicyEngine | None,
 
             judge = OpenAIEngine.for_url(critique.judge_url, critique.judge_model)
     if verifier == AUTO:
-        verifier = resolve_verifier(critique, db) or shipped_verifier(settings, critique)
+        verifier = verifier_in_use(settings, critique, db)
     return MathCritic(critique, policy=policy, judge=judge, sampling=settings.sampling, verifier=verifier, db=db)
