@@ -110,7 +110,8 @@ def start_app(state: Path, vllm_url: str | None, backend: str = "vllm"):  # noqa
         server=ServerSettings(backend=backend),
         training=TrainingSettings(workdir=state / "runs", auto_promote=True, scheduler_in_app=False),
         model=base.model.model_copy(update={"checkpoints_dir": state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE
-        vllm=VLLMSettings(url=vllm_url, port=free_port(), logs_dir=state / "logs", enforce_eager=base.vllm.enforce_eager),
+        vllm=VLLMSettings(url=vllm_url, port=free_port(), logs_dir=state / "logs", enforce_eager=base.vllm.enforce_eager,
+                          bridge="off"),  # students wait for vLLM: the phases time it, not the startup bridge
     )
     served = ServedApp(web.create_app(settings), free_port(), settings)
     return served, settings

@@ -65,6 +65,10 @@ class VLLMSettings(BaseModel):
     front end and the app; ``all`` is every core this process may use (the training cycle's private server,
     whose only client waits on it: 20-25% faster on 2 cores); or a list like ``0,2-3``. A blue/green switch
     always starts the green server on the upper half of the cores."""
+    bridge: Literal["auto", "on", "off"] = "auto"
+    """Whether the app answers with an in-process transformers copy of the live model while its vLLM server
+    starts (``serving.startup_bridge``): ``auto`` is on where no GPU is seen (a CPU server takes a minute or
+    more to start; the model loads in seconds), off on GPUs, where a second copy would compete for memory."""
     weight_reload: bool = False
     """Start servers in vLLM's dev mode (VLLM_SERVER_DEV_MODE=1) so a checkpoint's weights can be swapped into
     a running server in about a second instead of starting a new one (the training cycle's private server).

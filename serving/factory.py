@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mathchat.hardware import has_cuda
 from mathchat.settings import Settings
 from serving.engine import PolicyEngine
 from serving.external_vllm import endpoint_for, list_served_models
 from serving.model_cache import DEFAULT_CHECKPOINT_ID, resolve_model_path
 from serving.router import EndpointRouter
+from serving.startup_bridge import BridgedEngine, bridge_wanted
 from serving.vllm_engine import OpenAIEngine
 from serving.vllm_supervisor import VLLMSupervisor
 
@@ -44,11 +46,17 @@ def build_engine(settings: Settings, model_path: str | None = None, checkpoint_i
 
 def start_policy(settings: Settings, model_path: str, checkpoint_id: str, wait: bool = True) -> PolicyRuntime:
     """The app's policy: supervise a local vLLM (default), connect to an external one (its answers are recorded
-    under the checkpoint it really serves, see ``serving.external_vllm``), or load transformers."""
+    under the checkpoint it really serves, see ``serving.external_vllm``), or load transformers. Without
+    ``wait``, a supervised server's start-up is bridged where ``VLLMSettings.bridge`` asks (``serving.startup_bridge``)."""
     if settings.server.backend == "vllm" and not settings.vllm.url:
         supervisor = VLLMSupervisor(settings)
-        engine = OpenAIEngine(supervisor.router, timeout_s=settings.vllm.request_timeout_s)
+        engine: PolicyEngine = OpenAIEngine(supervisor.router, timeout_s=settings.vllm.request_timeout_s)
         supervisor.start(model_path, checkpoint_id, wait=wait)
+        if not wait and bridge_wanted(settings.vllm.bridge, gpu=has_cuda()):
+            from serving.hf_engine import HFEngine
+
+            engine = BridgedEngine(engine, supervisor.router, lambda: HFEngine(
+                model_path, checkpoint_id=checkpoint_id, dtype=settings.model.dtype))
         return PolicyRuntime(engine=engine, supervisor=supervisor)
     if settings.server.backend == "vllm" and settings.vllm.url:
         models = list_served_models(settings.vllm.url)

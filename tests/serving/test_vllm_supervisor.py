@@ -44,6 +44,14 @@ def test_cpu_env_is_offline_with_kv_cache_size(monkeypatch) -> None:
     assert "VLLM_CPU_OMP_THREADS_BIND" not in env  # blue keeps vLLM's own binding
 
 
+def test_cpu_servers_use_the_compile_cache_that_reloads(monkeypatch) -> None:
+    monkeypatch.delenv("VLLM_USE_AOT_COMPILE", raising=False)
+    assert build_vllm_env(Settings())["VLLM_USE_AOT_COMPILE"] == "0"
+    assert "VLLM_USE_AOT_COMPILE" not in build_vllm_env(Settings(), gpu=True)
+    monkeypatch.setenv("VLLM_USE_AOT_COMPILE", "1")  # an operator's choice wins
+    assert build_vllm_env(Settings())["VLLM_USE_AOT_COMPILE"] == "1"
+
+
 def test_green_server_computes_on_other_cores_than_blue(monkeypatch) -> None:
     monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
     assert green_cpu_binding([0, 1]) == "1"  # vLLM's auto binding computes on core 0 of 2
