@@ -443,7 +443,7 @@ class Cycle:
         rft = select_rft_examples(samples, rc.min_score, max_per_question=rc.max_per_question,
                                   max_per_user=rc.max_per_user, similarity=rc.similarity,
                                   require_stated_answer=rc.require_stated_answer, exclude_questions=held_keys,
-                                  seed=cfg.seed)
+                                  min_confidence_unchecked=rc.min_confidence_unchecked, seed=cfg.seed)
         mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
         mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}
         mixed.filters = {**rft.filters, **mixed.filters}

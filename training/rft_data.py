@@ -14,7 +14,7 @@ from mathchat.settings import PASS_THRESHOLD
 from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import ScoredSample
+from training.samples import ScoredSample, passes
 from training.text_similarity import dedupe_texts, states_answer
 
 
@@ -28,13 +28,16 @@ def select_rft_examples(
     require_mixed: bool = True,
     require_stated_answer: bool = True,
     exclude_questions: Collection[str] = (),
+    min_confidence_unchecked: float | None = None,
     seed: int = 0,
 ) -> BuildResult:
     """SFT rows from critiqued samples.
 
     Filters, in order (each counted): drop unscored and truncated samples and held-out questions
     (``exclude_questions`` holds ``question_key`` values); keep questions with mixed outcomes
-    (some >= ``min_score``, some below), unless ``require_mixed`` is off; keep passing answers;
+    (some passing, some not), unless ``require_mixed`` is off; keep passing answers (``samples.passes``: the
+    score reaches ``min_score`` and, where no reference checked the answer, the confidence reaches
+    ``min_confidence_unchecked``);
     drop near-duplicates within a question (normalised text, then ``similarity`` ratio); keep the best
     ``max_per_question`` per question, highest score first, then shortest (with ``require_stated_answer``,
     only answers that state their final answer explicitly, e.g. "The answer is N", are kept: training on
@@ -61,9 +64,10 @@ def select_rft_examples(
     counts["questions_in"] = len(by_q)
 
     kept_by_q: dict[str, list[ScoredSample]] = {}
-    n_all_pass = n_all_fail = 0
+    n_all_pass = n_all_fail = n_unsure = 0
     for qid, group in by_q.items():
-        passing = [s for s in group if s.score >= min_score]  # type: ignore[operator]
+        passing = [s for s in group if passes(s, min_score, min_confidence_unchecked)]
+        n_unsure += sum(passes(s, min_score) for s in group) - len(passing)
         if not passing:
             n_all_fail += 1
             continue
@@ -71,6 +75,7 @@ def select_rft_examples(
             n_all_pass += 1
             continue
         kept_by_q[qid] = passing
+    counts["unchecked_below_confidence"] = n_unsure
     counts["questions_all_fail"] = n_all_fail
     counts["questions_all_pass"] = n_all_pass
     counts["questions_mixed"] = len(kept_by_q)
@@ -115,5 +120,5 @@ def select_rft_examples(
     filters = {"min_score": min_score, "max_per_question": max_per_question, "max_per_user": max_per_user,
                "similarity": similarity, "require_mixed": require_mixed,
                "require_stated_answer": require_stated_answer, "seed": seed,
-               "excluded_questions": len(excluded)}
+               "excluded_questions": len(excluded), "min_confidence_unchecked": min_confidence_unchecked}
     return BuildResult(rows=rows, counts=counts, filters=filters)

@@ -34,11 +34,33 @@ class ScoredSample:
     sample_id: str | None = None
     finish_reason: str | None = None
     """'length' marks a truncated answer."""
+    confidence: float | None = None
+    """The critique's calibrated P(right), where it computed one."""
 
     def prompt(self) -> list[ChatMessage]:
         """The conversational prompt the answer continues."""
         msgs: list[ChatMessage] = [{"role": "system", "content": self.system}] if self.system else []
         return msgs + [{"role": "user", "content": self.question}]
+
+
+def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None) -> bool:
+    """Whether a sample counts as a right answer to train on: its score reaches ``min_score`` and, where no
+    reference checked it, its calibrated confidence reaches ``min_confidence_unchecked`` (None: the score alone).
+
+    Without a reference the score passes at confidence 0.5, a coin's odds on a question the policy usually
+    gets wrong (``RFTDataSettings.min_confidence_unchecked`` has the measurement).
+
+    >>> right = ScoredSample("q", "?", "a", 9, confidence=0.62)
+    >>> passes(right, 7), passes(right, 7, 0.8), passes(ScoredSample("q", "?", "a", 9, verified=True), 7, 0.8)
+    (True, False, True)
+    >>> passes(ScoredSample("q", "?", "a", 3, confidence=0.9), 7, 0.8), passes(ScoredSample("q", "?", "a", 9), 7, 0.8)
+    (False, False)
+    """
+    if s.score is None or s.score < min_score:
+        return False
+    if s.verified is not None or min_confidence_unchecked is None:
+        return True
+    return s.confidence is not None and s.confidence >= min_confidence_unchecked
 
 
 def verified_from_critique(result: CritiqueResult, pass_mark: int = PASS_THRESHOLD) -> bool | None:
@@ -62,4 +84,4 @@ def scored_sample(question_id: str, question: str, answer: str, result: Critique
     """A ScoredSample from a critique result (``pass_mark``: the settings' ``critique.pass_threshold``)."""
     return ScoredSample(question_id=question_id, question=question, answer=answer, score=result.score,
                         verified=verified_from_critique(result, pass_mark), rating=rating, user_id=user_id, system=system,
-                        sample_id=sample_id, finish_reason=finish_reason)
+                        sample_id=sample_id, finish_reason=finish_reason, confidence=result.confidence)

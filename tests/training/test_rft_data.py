@@ -35,6 +35,23 @@ def test_min_score_threshold_is_inclusive():
     assert len(select_rft_examples(samples, min_score=6).rows) == 2
 
 
+def test_unchecked_answers_need_the_confidence_as_well_as_the_score():
+    """A logged question has no reference: a passing score at a coin's confidence is not a right answer to train
+    on, while an answer a reference checked is judged by its score alone."""
+    def c(qid, answer, score, confidence, verified=None):
+        return ScoredSample(qid, f"question {qid}?", answer, score, verified=verified, confidence=confidence,
+                            user_id="u1" if verified is None else None)
+
+    samples = [c("sure", "The answer is 5.", 10, 0.93), c("sure", "The answer is 6.", 2, 0.05),
+               c("unsure", "The answer is 8.", 9, 0.55), c("unsure", "The answer is 3.", 2, 0.1),
+               c("seed", "The answer is 4.", 9, 0.4, verified=True), c("seed", "The answer is 1.", 1, 0.3, verified=False)]
+    strict = select_rft_examples(samples, min_confidence_unchecked=0.8)
+    assert completions(strict) == ["The answer is 4.", "The answer is 5."]
+    assert strict.counts["unchecked_below_confidence"] == 1 and strict.counts["questions_all_fail"] == 1
+    assert strict.filters["min_confidence_unchecked"] == 0.8
+    assert completions(select_rft_examples(samples)) == ["The answer is 4.", "The answer is 5.", "The answer is 8."]
+
+
 def test_unscored_and_truncated_samples_are_dropped():
     samples = [s("q", "The answer is 5.", None), s("q", "Long... The answer is 5.", 9, finish="length"),
                s("q", "The answer is 4.", 2)]
