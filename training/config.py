@@ -256,6 +256,9 @@ class DPODataSettings(_Config):
     """Lowest score a chosen answer may have."""
     rejected_max: int = 4
     """Highest score a rejected answer may have."""
+    min_confidence_unchecked: float | None = 0.8
+    """Calibrated confidence a chosen answer needs where neither a reference nor a thumbs-up vouches for it
+    (``RFTDataSettings.min_confidence_unchecked`` has the measurement)."""
     use_ratings: bool = True
     """Let uncontradicted student thumbs stand in for scores."""
     require_stated_answer: bool = True

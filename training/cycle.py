@@ -387,7 +387,8 @@ class Cycle:
                 dpo = pair_by_score_gap(list(last_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,
-                                        max_per_user=dc.max_per_user, exclude_questions=held_keys, seed=cfg.seed)
+                                        max_per_user=dc.max_per_user, exclude_questions=held_keys,
+                                        min_confidence_unchecked=dc.min_confidence_unchecked, seed=cfg.seed)
                 dpo.counts["rated_answers"] = len(rated)
                 dpo_manifest = write_dataset("dpo", dpo, run_dir, config=dc,
                                              inputs={"samples_rft": sha256_rows(samples_to_rows(last_samples))})

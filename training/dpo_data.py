@@ -17,7 +17,7 @@ from mathchat.settings import PASS_THRESHOLD
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import ScoredSample
+from training.samples import ScoredSample, confident_enough
 from training.text_similarity import normalize_answer_text, states_answer
 
 
@@ -50,9 +50,12 @@ def rating_contradicted(s: ScoredSample) -> bool:
     return (s.rating > 0) != s.verified
 
 
-def can_be_chosen(s: ScoredSample, value: float | None, chosen_min: int) -> bool:
-    """Chosen needs a high effective score and never a failed reference check."""
-    return value is not None and value >= chosen_min and s.verified is not False
+def can_be_chosen(s: ScoredSample, value: float | None, chosen_min: int,
+                  min_confidence_unchecked: float | None = None) -> bool:
+    """Chosen needs a high effective score, never a failed reference check, and where neither a reference nor a
+    thumbs-up vouches for it, the confidence (``samples.confident_enough``)."""
+    return value is not None and value >= chosen_min and s.verified is not False \
+        and confident_enough(s, min_confidence_unchecked)
 
 
 def can_be_rejected(s: ScoredSample, value: float | None, rejected_max: int) -> bool:
@@ -69,6 +72,7 @@ def pair_by_score_gap(
     require_stated_answer: bool = True,
     max_per_user: int | None = 20,
     exclude_questions: Collection[str] = (),
+    min_confidence_unchecked: float | None = None,
     seed: int = 0,
 ) -> BuildResult:
     """At most one PreferenceRow per question: its highest- vs lowest-scoring eligible answers (the shortest
@@ -77,7 +81,9 @@ def pair_by_score_gap(
     Filters (each counted): unscored/unrated samples and truncated chosen answers are unusable,
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
     (<= ``rejected_max``) answer with different text (with ``require_stated_answer`` a chosen answer must
-    state its final answer explicitly); at most ``max_per_user`` pairs per asking user (None: no cap).
+    state its final answer explicitly; where no reference checked it and no thumbs-up vouches for it, its
+    confidence must reach ``min_confidence_unchecked``); at most ``max_per_user`` pairs per asking user (None: no
+    cap).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 7.", 1),
     ...      ScoredSample("q1", "2+3?", "The answer is 6.", 3)]
@@ -106,7 +112,8 @@ def pair_by_score_gap(
         group = list(by_q[qid])
         rng.shuffle(group)  # seeded tie-breaking
         scored = [(s, effective_score(s, chosen_min, rejected_max)) for s in group]
-        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min) and s.finish_reason != "length"
+        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min, min_confidence_unchecked)
+                  and s.finish_reason != "length"
                   and (not require_stated_answer or states_answer(s.answer))]
         rejected = [(s, v) for s, v in scored if can_be_rejected(s, v, rejected_max)]
         if not chosen:
@@ -148,5 +155,6 @@ def pair_by_score_gap(
     ]
     filters = {"chosen_min": chosen_min, "rejected_max": rejected_max, "use_ratings": use_ratings, "require_stated_answer": require_stated_answer,
                "max_per_user": max_per_user, "seed": seed, "excluded_questions": len(excluded),
+               "min_confidence_unchecked": min_confidence_unchecked,
                "mean_gap": round(sum(g for *_, g in final) / len(final), 3) if final else None}
     return BuildResult(rows=rows, counts=counts, filters=filters)

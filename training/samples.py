@@ -43,24 +43,35 @@ class ScoredSample:
         return msgs + [{"role": "user", "content": self.question}]
 
 
-def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None) -> bool:
-    """Whether a sample counts as a right answer to train on: its score reaches ``min_score`` and, where no
-    reference checked it, its calibrated confidence reaches ``min_confidence_unchecked`` (None: the score alone).
+def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) -> bool:
+    """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it,
+    or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement).
 
     Without a reference the score passes at confidence 0.5, a coin's odds on a question the policy usually
     gets wrong (``RFTDataSettings.min_confidence_unchecked`` has the measurement).
 
-    >>> right = ScoredSample("q", "?", "a", 9, confidence=0.62)
-    >>> passes(right, 7), passes(right, 7, 0.8), passes(ScoredSample("q", "?", "a", 9, verified=True), 7, 0.8)
-    (True, False, True)
-    >>> passes(ScoredSample("q", "?", "a", 3, confidence=0.9), 7, 0.8), passes(ScoredSample("q", "?", "a", 9), 7, 0.8)
-    (False, False)
+    >>> confident_enough(ScoredSample("q", "?", "a", 9, confidence=0.62), 0.8)
+    False
+    >>> confident_enough(ScoredSample("q", "?", "a", 9, verified=True), 0.8), confident_enough(ScoredSample("q", "?", "a", 9, rating=1), 0.8)
+    (True, True)
+    >>> confident_enough(ScoredSample("q", "?", "a", 9), 0.8), confident_enough(ScoredSample("q", "?", "a", 9), None)
+    (False, True)
     """
-    if s.score is None or s.score < min_score:
-        return False
-    if s.verified is not None or min_confidence_unchecked is None:
+    if min_confidence_unchecked is None or s.verified is not None or (s.rating is not None and s.rating > 0):
         return True
     return s.confidence is not None and s.confidence >= min_confidence_unchecked
+
+
+def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None) -> bool:
+    """Whether a sample counts as a right answer to train on: its score reaches ``min_score`` and it is
+    ``confident_enough``.
+
+    >>> passes(ScoredSample("q", "?", "a", 9, confidence=0.62), 7), passes(ScoredSample("q", "?", "a", 9, confidence=0.62), 7, 0.8)
+    (True, False)
+    >>> passes(ScoredSample("q", "?", "a", 3, confidence=0.9), 7, 0.8)
+    False
+    """
+    return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked)
 
 
 def verified_from_critique(result: CritiqueResult, pass_mark: int = PASS_THRESHOLD) -> bool | None:

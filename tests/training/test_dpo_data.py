@@ -38,6 +38,23 @@ def test_thresholds_require_chosen_at_least_7_and_rejected_at_most_4():
     assert counts["questions_without_chosen"] == 1 and counts["questions_without_rejected"] == 1
 
 
+def test_an_unchecked_chosen_answer_needs_the_confidence_unless_a_thumbs_up_vouches_for_it():
+    def c(answer, score, confidence, rating=None, verified=None):
+        return ScoredSample("q", "question q?", answer, score, verified=verified, rating=rating, confidence=confidence)
+
+    unsure = [c("The answer is 5.", 9, 0.55), c("The answer is 1.", 1, 0.05)]
+    assert len(pair_by_score_gap(unsure).rows) == 1
+    strict = pair_by_score_gap(unsure, min_confidence_unchecked=0.8)
+    assert strict.rows == [] and strict.counts["questions_without_chosen"] == 1
+    assert strict.filters["min_confidence_unchecked"] == 0.8
+    sure = [c("The answer is 5.", 9, 0.55), c("The answer is 6.", 9, 0.85), c("The answer is 1.", 1, 0.05)]
+    assert pair(pair_by_score_gap(sure, min_confidence_unchecked=0.8))[0] == "The answer is 6."
+    vouched = [c("The answer is 5.", 9, 0.55, rating=1), c("The answer is 1.", 1, 0.05)]
+    assert pair(pair_by_score_gap(vouched, min_confidence_unchecked=0.8))[0] == "The answer is 5."
+    checked = [c("The answer is 5.", 9, 0.3, verified=True), c("The answer is 1.", 1, 0.05, verified=False)]
+    assert pair(pair_by_score_gap(checked, min_confidence_unchecked=0.8))[0] == "The answer is 5."
+
+
 def test_thumbs_up_may_serve_as_chosen_and_thumbs_down_as_rejected():
     samples = [s("q", "The answer is 5.", None, rating=1), s("q", "The answer is 6.", None, rating=-1)]
     assert pair(pair_by_score_gap(samples)) == ("The answer is 5.", "The answer is 6.")
