@@ -378,14 +378,15 @@ def small_config(**changes) -> CycleConfig:
 
 
 class ShortestPassesCritic:
-    """Passes the shortest of a question's samples and fails its siblings: every question is mixed, and the
-    passing answer is the one most likely to have finished inside the token budget (truncated answers
-    never become training data)."""
+    """Passes the shortest of a question's samples and fails its siblings, surely (confidence 0.95 / 0.05, so a
+    question without a reference trains too): every question is mixed, and the passing answer is the one most
+    likely to have finished inside the token budget (truncated answers never become training data)."""
 
     def critique(self, question, answer, reference=None, *, samples=None) -> CritiqueResult:
         shortest = all(len(answer) <= len(other) for other in samples or [])
         score = 9 if shortest else 2
-        return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="scripted",
+        return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=0.95 if shortest else 0.05,
+                              explanation="scripted",
                               parts={}, critic_version="test", calibration_version="test")
 
 
