@@ -228,8 +228,11 @@ class RFTDataSettings(_Config):
     (21% right), critiqued as the cycle does (verifier, the 3 sibling samples as self-consistency, no reference;
     2026-12-05, 2-core AMD EPYC with avx512_bf16), the picks' precision / recall of the right answers were:
     score >= 7 0.83 / 0.64; confidence >= 0.7 0.95 / 0.44; >= 0.8 0.96 / 0.31; >= 0.9 0.94 / 0.20. In a
-    learning-from-use cycle the score alone picked 80.7% right answers (bench/learning.py, 2026-12-05):
-    every fifth logged row taught a wrong answer."""
+    learning-from-use cycle (``bench/learning.py --cycles 1 --train-from logged``) the score alone picked 80.7%
+    right answers (2026-12-05, Intel Xeon with AMX): every fifth logged row taught a wrong answer; at 0.8, 30 of
+    30 (2026-12-06, the Zen 4 machine above; held-out 12.8% -> 25.2% after DPO, 1.97x, perplexity +1.5%). The
+    confidences are nearly two-valued (0.7 and 0.8 kept 15 and 14 of 31 passing samples), so the price is yield:
+    2-4 rows in round 1 from the base, and a second run at 0.7 drew 2 and skipped (``min_rft_rows`` 4)."""
     max_per_question: int = 2
     """Distinct passing answers kept per question."""
     max_per_user: int = 20
