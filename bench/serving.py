@@ -1,7 +1,10 @@
 """Serving throughput, side by side on the same model in one run: vLLM vs transformers `generate`.
 
 Workloads: 16 concurrent requests of exactly 128 output tokens, and a single request; plus time to
-first token for single chats through the PolicyEngine interface. The last line printed is one JSON object.
+first token for single chats through the PolicyEngine interface. A single stream reads every weight once
+per token, so it is also set against the memory-bandwidth bound: the read bandwidth measured here, on as
+many threads as the vLLM server computes on, over the bytes of the weights in the served dtype. The last
+line printed is one JSON object.
 
     python bench/serving.py [--model DIR] [--concurrency 16] [--tokens 128] [--ttft-runs 20] [--vllm-url URL]
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import statistics
 import sys
 import tempfile
@@ -116,6 +121,43 @@ def bench_hf(model: str, concurrency: int, tokens: int, threads: int, dtype: str
     return {"single_tok_s": single, "concurrent_tok_s": concurrent, "threads": threads}
 
 
+def weight_bytes(model: str, dtype: str) -> int:
+    """Bytes a decode step reads for the weights: every parameter of the safetensors files, in ``dtype``."""
+    import torch
+    from safetensors import safe_open
+
+    numel = 0
+    for path in sorted(Path(model).glob("*.safetensors")):
+        with safe_open(str(path), "pt") as f:
+            for name in f.keys():
+                numel += math.prod(f.get_slice(name).get_shape())
+    return numel * torch.empty((), dtype=getattr(torch, dtype)).element_size()
+
+
+def read_bandwidth_gbs(threads: int, mib: int = 512, repeats: int = 5) -> float:
+    """Best-of-``repeats`` read bandwidth (GB/s) of summing a ``mib`` MiB float32 tensor on ``threads`` threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        data = torch.ones(mib * 2**20 // 4, dtype=torch.float32)
+        data.sum()  # pages touched, kernels loaded
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            data.sum()
+            best = min(best, time.perf_counter() - t)
+        return data.numel() * 4 / best / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def vllm_compute_cores() -> int:
+    """Cores a supervised CPU server computes on with vLLM's ``auto`` binding: all allowed but the last."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="HF folder; default: the embedded SmolLM2-135M-Instruct")
@@ -142,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"vLLM: {json.dumps(vllm)}", flush=True)
     hf = bench_hf(model, args.concurrency, args.tokens, args.hf_threads, settings.model.dtype)
     print(f"transformers: {json.dumps(hf)}", flush=True)
+    dtype = local_dtype(settings.model.dtype)
+    threads = vllm_compute_cores()
+    bandwidth = read_bandwidth_gbs(threads)
+    bound = bandwidth * 1e9 / weight_bytes(model, dtype)
     result = {
         "vllm_tok_s": round(vllm["concurrent_tok_s"], 1),
         "hf_tok_s": round(hf["concurrent_tok_s"], 1),
@@ -154,7 +200,12 @@ def main(argv: list[str] | None = None) -> None:
         "concurrency": args.concurrency,
         "tokens": args.tokens,
         "vllm_mode": "external" if args.vllm_url else "eager" if args.eager else "compiled",
-        "dtype": local_dtype(settings.model.dtype),
+        "dtype": dtype,
+        "bandwidth_gbs": round(bandwidth, 1),
+        "bandwidth_threads": threads,
+        "bound_tok_s": round(bound, 1),
+        "vllm_single_vs_bound": round(vllm["single_tok_s"] / bound, 2),
+        "hf_single_vs_bound": round(hf["single_tok_s"] / bound, 2),
     }
     print(json.dumps(result))
 

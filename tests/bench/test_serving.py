@@ -20,3 +20,14 @@ def test_serving_bench_compares_vllm_and_transformers(vllm_url, capsys):
     assert result["vllm_mode"] == "external" and result["vllm_startup_s"] is None
     assert result["dtype"] in ("bfloat16", "float32"), "the auto setting is resolved before it reaches torch"
     assert (result["concurrency"], result["tokens"]) == (2, 8)
+    assert result["bandwidth_gbs"] > 0 and result["bandwidth_threads"] >= 1 and result["bound_tok_s"] > 0
+    for engine in ("vllm", "hf"):  # the ratio is the single stream over the bound (both rounded when printed)
+        ratio, single = result[f"{engine}_single_vs_bound"], result[f"{engine}_single_tok_s"]
+        assert ratio > 0 and abs(ratio * result["bound_tok_s"] - single) <= 0.01 * result["bound_tok_s"] + 0.1
+
+
+def test_weight_bytes_counts_every_parameter_in_the_served_dtype(default_model_path):
+    from bench.serving import weight_bytes
+
+    bf16, fp32 = weight_bytes(default_model_path, "bfloat16"), weight_bytes(default_model_path, "float32")
+    assert fp32 == 2 * bf16 and 100e6 < bf16 / 2 < 200e6, "SmolLM2-135M has about 135M parameters"
