@@ -51,11 +51,14 @@ class BridgedEngine:
                 self._bridge, self._state = bridge, "bridging"
                 log.info("transformers answers while vLLM starts")
 
-    def _finish(self, state: str) -> None:
+    def _finish(self, state: str) -> bool:
+        """Leave loading/bridging for ``state``; True when this call did (a failed or done bridge stays so)."""
         with self._lock:
-            if self._state in ("loading", "bridging"):
-                self._state = state
             self._bridge = None  # calls still running hold their own reference; then the weights go
+            if self._state not in ("loading", "bridging"):
+                return False
+            self._state = state
+            return True
 
     @property
     def state(self) -> str:
@@ -67,8 +70,7 @@ class BridgedEngine:
 
     def _pick(self) -> PolicyEngine:
         if self._router.has_endpoint():
-            if self._state != "done":
-                self._finish("done")
+            if self._state in ("loading", "bridging") and self._finish("done"):
                 log.info("vLLM is ready: the startup bridge is released")
             return self.primary
         bridge = self._bridge

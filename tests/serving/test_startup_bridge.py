@@ -64,7 +64,7 @@ def test_answer_started_on_the_bridge_finishes_there_when_vllm_takes_over() -> N
     assert first.delta + rest == "one two three four" and final.done
 
 
-def test_a_bridge_that_cannot_load_leaves_students_waiting_for_vllm() -> None:
+def test_a_bridge_that_cannot_load_leaves_students_waiting_for_vllm(caplog) -> None:
     def broken():  # noqa: ANN202
         raise OSError("no weights here")
 
@@ -73,7 +73,19 @@ def test_a_bridge_that_cannot_load_leaves_students_waiting_for_vllm() -> None:
     with pytest.raises(EngineError, match="starting"):
         collect_stream(engine.stream_chat(QUESTION, GREEDY))
     router.switch(ENDPOINT)
-    assert collect_stream(engine.stream_chat(QUESTION, GREEDY))[0] == "vLLM answers."
+    with caplog.at_level("INFO", logger="serving.startup_bridge"):
+        for _ in range(3):
+            assert collect_stream(engine.stream_chat(QUESTION, GREEDY))[0] == "vLLM answers."
+    assert engine.state == "failed" and "released" not in caplog.text, "no bridge to release, and no log per call"
+
+
+def test_vllm_taking_over_is_logged_once(caplog) -> None:
+    engine, router = bridged(lambda: FakeEngine(["Bridge answers."], checkpoint_id="base"))
+    router.switch(ENDPOINT)
+    with caplog.at_level("INFO", logger="serving.startup_bridge"):
+        for _ in range(3):
+            collect_stream(engine.stream_chat(QUESTION, GREEDY))
+    assert caplog.text.count("the startup bridge is released") == 1
 
 
 def test_no_bridge_is_loaded_when_vllm_is_already_ready() -> None:
