@@ -55,7 +55,7 @@ from training.adapt import Adaptation, adapt_config
 from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
-from training.cycle_samples import sample_and_critique, sample_pass_rate, samples_to_rows
+from training.cycle_samples import rft_pass_rule, sample_and_critique, sample_pass_rate, samples_to_rows
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
@@ -69,7 +69,7 @@ from training.question_choice import choose_training_questions, later_round_ques
 from training.rft_data import select_rft_examples
 from training.round_stop import RestPlan, RoundTimes, plan_rest
 from training.run_record import CycleBusy, RunRecorder
-from training.sampling_plan import pass_rates, plan_round, scores_by_question
+from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
 
 log = logging.getLogger(__name__)
@@ -317,8 +317,9 @@ class Cycle:
         run_dpo = cfg.run_dpo  # each round's plan may drop it to fit the time budget
         for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
             final_sampling = r > cfg.rft_rounds
-            yields = mixed_yield(prev_questions, prev_samples)
-            plan = plan_round(pass_rates(scores_by_question(prev_samples)), cfg.stop_at_mixed or 0,
+            rule = rft_pass_rule(cfg)
+            yields = mixed_yield(prev_questions, prev_samples, rule)
+            plan = plan_round(pass_rates(samples_by_question(prev_samples), rule), cfg.stop_at_mixed or 0,
                               available=sum(q.question_id not in used for q in ordered),
                               max_questions=2 * cfg.dpo_questions) if cfg.plan_by_yield else None
             round_questions = later_round_questions(ordered, used, plan.questions if plan else cfg.dpo_questions,

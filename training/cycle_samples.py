@@ -17,7 +17,7 @@ from training.manifest import to_plain
 from training.pool import PoolQuestion
 from training.sampler import sample_questions
 from training.sampling_plan import MixedTally
-from training.samples import ScoredSample, scored_sample
+from training.samples import PassRule, ScoredSample, scored_sample
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,10 @@ def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequenc
                         pass_mark: int = PASS_THRESHOLD) -> list[ScoredSample]:
     """k samples per question, each critiqued with its siblings as self-consistency evidence as soon as they
     arrive (while the next questions sample); with ``cfg.stop_at_mixed`` no further question is sent once that
-    many are mixed (``training/sampling_plan.py``). Returned in question order."""
+    many are mixed by the rule RFT keeps rows by (``rft_pass_rule``; ``training/sampling_plan.py``). Returned in
+    question order."""
     sampling = cfg.sampling.with_(seed=seed)
-    tally = MixedTally(cfg.stop_at_mixed)
+    tally = MixedTally(cfg.stop_at_mixed, rft_pass_rule(cfg))
     scored: dict[int, list[ScoredSample]] = {}
 
     def critique(i: int, samples: Sequence) -> bool:
@@ -39,7 +40,7 @@ def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequenc
                                    critic.critique(q.question, s.text, q.reference, samples=texts[:j] + texts[j + 1:]),
                                    user_id=q.user_id, system=cfg.system_prompt, sample_id=f"{q.question_id}#{j}",
                                    finish_reason=s.finish_reason, pass_mark=pass_mark) for j, s in enumerate(samples)]
-        tally.add(s.score for s in scored[i])
+        tally.add(scored[i])
         return tally.reached
 
     sample_questions(engine, [q.question for q in questions], sampling, system=cfg.system_prompt, n=k,
@@ -49,6 +50,17 @@ def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequenc
         log.info("%s: %d mixed questions after %d of %d; sampling stopped", desc, tally.mixed, tally.seen,
                  len(questions))
     return [s for i in sorted(scored) for s in scored[i]]
+
+
+def rft_pass_rule(cfg: CycleConfig) -> PassRule:
+    """The cycle's rule for a sample RFT may train on (``cfg.rft``): what the stop tally, the round plan and the
+    per-level yields count, so a round on logged questions keeps sampling until it has questions whose passing
+    answers the calibrated confidence backs.
+
+    >>> rft_pass_rule(CycleConfig())
+    PassRule(min_score=7, min_confidence_unchecked=0.8)
+    """
+    return PassRule(cfg.rft.min_score, cfg.rft.min_confidence_unchecked)
 
 
 def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:

@@ -12,9 +12,8 @@ import random
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from mathchat.settings import PASS_THRESHOLD
 from training.pool import USER_SOURCE, PoolQuestion
-from training.samples import ScoredSample
+from training.samples import PassRule, ScoredSample
 
 Stratum = int | str
 LOGGED = "logged"
@@ -55,24 +54,22 @@ def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) 
 
 
 def mixed_yield(questions: Sequence[PoolQuestion], samples: Sequence[ScoredSample],
-                pass_mark: int = PASS_THRESHOLD) -> dict[Stratum, tuple[int, int]]:
-    """Per stratum: (questions whose scored samples both pass and fail, questions with scored samples).
+                rule: PassRule = PassRule()) -> dict[Stratum, tuple[int, int]]:
+    """Per stratum: (mixed questions by ``rule``, questions with counted samples).
 
     >>> qs = [PoolQuestion("a", "s", "A", "1", "c", "", level=1), PoolQuestion("b", "s", "B", "1", "c", "", level=1)]
     >>> mixed_yield(qs, [ScoredSample("a", "A", "x", 9), ScoredSample("a", "A", "y", 2), ScoredSample("b", "B", "z", 2)])
     {1: (1, 2)}
     """
-    scores: dict[str, list[float]] = defaultdict(list)
+    by_q: dict[str, list[ScoredSample]] = defaultdict(list)
     for s in samples:
-        if s.score is not None:
-            scores[s.question_id].append(s.score)
+        by_q[s.question_id].append(s)
     out: dict[Stratum, list[int]] = defaultdict(lambda: [0, 0])
     for q in questions:
-        got = scores.get(q.question_id)
-        if not got:
+        passed, counted = rule.counts(by_q.get(q.question_id, ()))
+        if not counted:
             continue
-        passed = sum(1 for v in got if v >= pass_mark)
-        out[stratum(q)][0] += 0 < passed < len(got)
+        out[stratum(q)][0] += 0 < passed < counted
         out[stratum(q)][1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
 

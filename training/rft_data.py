@@ -14,7 +14,7 @@ from mathchat.settings import PASS_THRESHOLD
 from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import ScoredSample, passes
+from training.samples import PassRule, ScoredSample, passes
 from training.text_similarity import dedupe_texts, states_answer
 
 
@@ -65,8 +65,9 @@ def select_rft_examples(
 
     kept_by_q: dict[str, list[ScoredSample]] = {}
     n_all_pass = n_all_fail = n_unsure = 0
+    rule = PassRule(min_score, min_confidence_unchecked)  # the sampler's stop tally counts mixed questions by it
     for qid, group in by_q.items():
-        passing = [s for s in group if passes(s, min_score, min_confidence_unchecked)]
+        passing = [s for s in group if rule.passes(s)]
         n_unsure += sum(passes(s, min_score) for s in group) - len(passing)
         if not passing:
             n_all_fail += 1

@@ -6,6 +6,7 @@ never see sessions, engines or critics, only these.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mathchat.settings import PASS_THRESHOLD
@@ -72,6 +73,44 @@ def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | No
     False
     """
     return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked)
+
+
+@dataclass(frozen=True)
+class PassRule:
+    """What counts as a right answer to train on, in one place: the RFT builder keeps the passing samples of
+    mixed questions by it, and the sampler's stop tally, the round plan's pass rates and the per-level yield
+    count by it too, so a round does not stop on questions that only pass by a score no confidence backs.
+
+    Unscored and truncated samples are not counted (RFT never trains on them).
+
+    >>> rule = PassRule(7, 0.8)
+    >>> group = [ScoredSample("q", "?", "a", 9, confidence=0.62), ScoredSample("q", "?", "b", 2, confidence=0.1)]
+    >>> rule.counts(group), rule.is_mixed(group), PassRule(7).is_mixed(group)
+    ((0, 2), False, True)
+    >>> rule.counts(group + [ScoredSample("q", "?", "c", 9, verified=True), ScoredSample("q", "?", "d", None)])
+    (1, 3)
+    """
+
+    min_score: int = PASS_THRESHOLD
+    min_confidence_unchecked: float | None = None
+
+    def passes(self, s: ScoredSample) -> bool:
+        return passes(s, self.min_score, self.min_confidence_unchecked)
+
+    @staticmethod
+    def counted(s: ScoredSample) -> bool:
+        """Whether a sample counts at all: scored and not truncated."""
+        return s.score is not None and s.finish_reason != "length"
+
+    def counts(self, group: Iterable[ScoredSample]) -> tuple[int, int]:
+        """(passing, counted) samples of one question."""
+        got = [s for s in group if self.counted(s)]
+        return sum(1 for s in got if self.passes(s)), len(got)
+
+    def is_mixed(self, group: Iterable[ScoredSample]) -> bool:
+        """Some counted samples pass and some do not: a question RFT learns from."""
+        passed, counted = self.counts(group)
+        return 0 < passed < counted
 
 
 def verified_from_critique(result: CritiqueResult, pass_mark: int = PASS_THRESHOLD) -> bool | None:

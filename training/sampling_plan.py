@@ -6,7 +6,8 @@ question whose k samples all fail teaches nothing, and one whose samples all pas
 round's data is therefore set by how many mixed questions it finds, not by how many it samples, and
 sampling is the cycle's longest stage (25 of 59 min on a 2-core AVX2 machine, issue 18). So:
 
-- ``MixedTally`` counts mixed questions as their samples are critiqued, and the sampler stops submitting
+- ``MixedTally`` counts mixed questions (``training.samples.PassRule``, the rule RFT keeps rows by) as their
+  samples are critiqued, and the sampler stops submitting
   questions once ``reached``: the questions after that point would only add sampling time.
 - ``plan_round`` picks, from the previous round's per-question pass rates, the ``k`` that gives the most
   expected RFT rows per sample and the number of questions that should reach the target (with a margin;
@@ -20,34 +21,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mathchat.settings import PASS_THRESHOLD
-from training.samples import ScoredSample
+from training.samples import PassRule, ScoredSample
 
 DEFAULT_KS = (2, 3, 4, 6, 8)
 """Samples per question ``plan_round`` chooses from."""
 
 
-def is_mixed(scores: Iterable[float | None], pass_mark: int = PASS_THRESHOLD) -> bool:
-    """Whether a question's scored samples both pass and fail (unscored ones do not count).
-
-    >>> is_mixed([9, 2, None]), is_mixed([9, 8]), is_mixed([2, None]), is_mixed([])
-    (True, False, False, False)
-    """
-    got = [s for s in scores if s is not None]
-    passed = sum(1 for s in got if s >= pass_mark)
-    return 0 < passed < len(got)
-
-
 @dataclass
 class MixedTally:
-    """Mixed questions seen so far in a round, fed one question's scores at a time.
+    """Mixed questions seen so far in a round (``PassRule.is_mixed``), fed one question's samples at a time.
 
+    >>> def group(*scores): return [ScoredSample("q", "?", str(i), v) for i, v in enumerate(scores)]
     >>> t = MixedTally(target=2)
-    >>> t.add([9, 1]); t.add([1, 1]); t.reached
+    >>> t.add(group(9, 1)); t.add(group(1, 1)); t.reached
     False
-    >>> t.add([3, 8]); (t.mixed, t.seen, t.reached)
+    >>> t.add(group(3, 8)); (t.mixed, t.seen, t.reached)
     (2, 3, True)
     >>> MixedTally(target=None).reached
     False
@@ -55,42 +45,45 @@ class MixedTally:
 
     target: int | None
     """Mixed questions that are enough (None: never enough, the round samples every question)."""
-    pass_mark: int = PASS_THRESHOLD
+    rule: PassRule = field(default_factory=PassRule)
     mixed: int = 0
     seen: int = 0
 
-    def add(self, scores: Iterable[float | None]) -> None:
+    def add(self, samples: Iterable[ScoredSample]) -> None:
         self.seen += 1
-        self.mixed += is_mixed(scores, self.pass_mark)
+        self.mixed += self.rule.is_mixed(samples)
 
     @property
     def reached(self) -> bool:
         return self.target is not None and self.mixed >= self.target
 
 
-def pass_rates(scores_by_question: Iterable[Sequence[float | None]], pass_mark: int = PASS_THRESHOLD) -> list[float]:
-    """Each question's smoothed pass rate, ``(passes + 0.5) / (scored + 1)``; questions with no score are skipped.
+def pass_rates(groups: Iterable[Sequence[ScoredSample]], rule: PassRule = PassRule()) -> list[float]:
+    """Each question's smoothed pass rate by ``rule``, ``(passes + 0.5) / (counted + 1)``; questions with no
+    counted sample are skipped.
 
-    >>> pass_rates([[9, 2, 2, 2], [1, 1, 1, 1], [None]])
+    >>> def group(*scores): return [ScoredSample("q", "?", str(i), v) for i, v in enumerate(scores)]
+    >>> pass_rates([group(9, 2, 2, 2), group(1, 1, 1, 1), group(None)])
     [0.3, 0.1]
     """
     out = []
-    for scores in scores_by_question:
-        got = [s for s in scores if s is not None]
-        if got:
-            out.append((sum(1 for s in got if s >= pass_mark) + 0.5) / (len(got) + 1))
+    for group in groups:
+        passed, counted = rule.counts(group)
+        if counted:
+            out.append((passed + 0.5) / (counted + 1))
     return out
 
 
-def scores_by_question(samples: Iterable[ScoredSample]) -> list[list[int | None]]:
-    """Each question's sample scores, questions in first-seen order.
+def samples_by_question(samples: Iterable[ScoredSample]) -> list[list[ScoredSample]]:
+    """Each question's samples, questions in first-seen order.
 
-    >>> scores_by_question([ScoredSample("a", "A", "x", 9), ScoredSample("b", "B", "y", 2), ScoredSample("a", "A", "z", 1)])
+    >>> groups = samples_by_question([ScoredSample("a", "A", "x", 9), ScoredSample("b", "B", "y", 2), ScoredSample("a", "A", "z", 1)])
+    >>> [[s.score for s in g] for g in groups]
     [[9, 1], [2]]
     """
-    out: dict[str, list[int | None]] = {}
+    out: dict[str, list[ScoredSample]] = {}
     for s in samples:
-        out.setdefault(s.question_id, []).append(s.score)
+        out.setdefault(s.question_id, []).append(s)
     return list(out.values())
 
 

@@ -2,30 +2,58 @@
 
 import pytest
 
-from training.sampling_plan import MixedTally, expected_rows, is_mixed, mixed_probability, pass_rates, plan_round
+from training.samples import PassRule, ScoredSample
+from training.sampling_plan import MixedTally, expected_rows, mixed_probability, pass_rates, plan_round
 
 
-def test_is_mixed_ignores_unscored_samples():
-    assert is_mixed([7, 6, None]) and not is_mixed([7, None]) and not is_mixed([None, None])
+def group(*scores, confidence=None, verified=None, truncated=()):
+    """One question's samples with these scores (index i truncated when i is in ``truncated``)."""
+    return [ScoredSample("q", "?", f"answer {i}", v, confidence=confidence, verified=verified,
+                         finish_reason="length" if i in truncated else "stop") for i, v in enumerate(scores)]
+
+
+def test_is_mixed_ignores_unscored_and_truncated_samples():
+    rule = PassRule()
+    assert rule.is_mixed(group(7, 6, None)) and not rule.is_mixed(group(7, None))
+    assert not rule.is_mixed(group(None, None)) and not rule.is_mixed(group(9, 2, truncated=(1,)))
 
 
 def test_tally_reaches_its_target_only_with_mixed_questions():
     tally = MixedTally(target=2)
-    for scores in ([9, 9], [1, 1], [9, 1]):
-        tally.add(scores)
+    for scores in ((9, 9), (1, 1), (9, 1)):
+        tally.add(group(*scores))
     assert (tally.mixed, tally.seen, tally.reached) == (1, 3, False)
-    tally.add([2, 8])
+    tally.add(group(2, 8))
     assert tally.reached
+
+
+def test_tally_does_not_count_passes_no_confidence_backs():
+    """A logged question (no reference) whose passing score comes at confidence 0.6 gives RFT no row: with the
+    cycle's rule it is not mixed, so the round keeps sampling instead of stopping on it."""
+    tally = MixedTally(target=1, rule=PassRule(7, 0.8))
+    tally.add(group(9, 2, confidence=0.6))
+    assert (tally.mixed, tally.reached) == (0, False)
+    tally.add(group(9, 2, confidence=0.9))
+    assert tally.reached
+    checked = MixedTally(target=1, rule=PassRule(7, 0.8))
+    checked.add(group(9, 2, confidence=0.6, verified=True))  # a reference checked it: the confidence is moot
+    assert checked.reached
 
 
 def test_tally_without_target_never_stops():
     tally = MixedTally(target=None)
-    tally.add([9, 1])
+    tally.add(group(9, 1))
     assert not tally.reached
 
 
 def test_pass_rates_are_smoothed_so_none_is_zero_or_one():
-    assert pass_rates([[1, 1, 1, 1], [9, 9, 9, 9]]) == [pytest.approx(0.1), pytest.approx(0.9)]
+    assert pass_rates([group(1, 1, 1, 1), group(9, 9, 9, 9)]) == [pytest.approx(0.1), pytest.approx(0.9)]
+
+
+def test_pass_rates_count_by_the_rule():
+    unsure = group(9, 9, 9, 9, confidence=0.6)
+    assert pass_rates([unsure]) == [pytest.approx(0.9)]
+    assert pass_rates([unsure], PassRule(7, 0.8)) == [pytest.approx(0.1)]
 
 
 @pytest.mark.parametrize("p,k", [(0.1, 2), (0.3, 4), (0.7, 8)])
