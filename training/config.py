@@ -360,7 +360,8 @@ class CycleConfig(_Config):
     """Samples per question in the later rounds (and so for DPO)."""
     stop_at_mixed: int | None = 40
     """Stop sampling a round once this many of its questions are mixed (samples that pass and samples that
-    fail: all RFT learns from); the questions never sent stay fresh for later rounds. None: every question.
+    fail: all RFT learns from; "pass" as RFT keeps rows, ``samples.PassRule`` with ``rft.min_score`` and
+    ``rft.min_confidence_unchecked``); the questions never sent stay fresh for later rounds. None: every question.
     Replayed on the base model's 192 x 4 round-1 samples (2026-12-02, AVX-512, shared machine: 49 mixed, 46 math
     rows): 40 would have stopped after 147 questions (77% of the samples), 30 after 113 (59%)."""
     plan_by_yield: bool = False
