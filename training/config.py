@@ -232,7 +232,14 @@ class RFTDataSettings(_Config):
     right answers (2026-12-05, Intel Xeon with AMX): every fifth logged row taught a wrong answer; at 0.8, 30 of
     30 (2026-12-06, the Zen 4 machine above; held-out 12.8% -> 25.2% after DPO, 1.97x, perplexity +1.5%). The
     confidences are nearly two-valued (0.7 and 0.8 kept 15 and 14 of 31 passing samples), so the price is yield:
-    2-4 rows in round 1 from the base, and a second run at 0.7 drew 2 and skipped (``min_rft_rows`` 4)."""
+    2-4 rows in round 1 from the base, and a second run at 0.7 drew 2 and skipped (``min_rft_rows`` 4); with
+    the stop tally counting by the same rule (2026-12-06, Intel Xeon with AMX) round 1 sampled all 110 logged
+    questions and still found 3 rows: hence ``use_thumbs``."""
+    use_thumbs: bool = True
+    """Students' rated answers join the first round's samples (the cycle's own samples of the same questions are
+    their siblings): a thumbs-up stands in for the confidence where no reference checked the answer (its score
+    must still pass), and a thumbs-down keeps an unchecked answer out (``samples.confident_enough``). A question
+    with a thumbs-up answer and failing samples is mixed, so RFT learns the answer a student vouched for."""
     max_per_question: int = 2
     """Distinct passing answers kept per question."""
     max_per_user: int = 20

@@ -279,7 +279,13 @@ class Cycle:
 
         general = build_general_rows(answered)
         with rec.stage("build_rft"):
-            rft, rft_manifest = self._build_rft(live_samples, general, held_keys, run_dir, "rft", "samples_live")
+            rated: list[ScoredSample] = []
+            if cfg.rft.use_thumbs:  # students' rated answers to the questions just sampled are their siblings
+                sampled = {q.question_id for q in questions}
+                rated = [s for s in run_in_transaction(self.db, lambda session: load_rated_samples(
+                    session=session, system=cfg.system_prompt, pass_mark=self.pass_mark)) if s.question_id in sampled]
+            rft, rft_manifest = self._build_rft(list(live_samples) + rated, general, held_keys, run_dir, "rft",
+                                                "samples_live", extra_counts={"rated_answers": len(rated)})
             self.result["rft_data"] = rft_manifest["counts"]
         if len(rft.rows) < cfg.min_rft_rows:
             rec.log(f"only {len(rft.rows)} RFT rows (< {cfg.min_rft_rows}); no training this cycle")
@@ -439,13 +445,15 @@ class Cycle:
             return candidate
 
     def _build_rft(self, samples: Sequence[ScoredSample], general: BuildResult, held_keys: set[str], run_dir: Path,
-                   name: str, source: str) -> tuple[BuildResult, dict[str, Any]]:
+                   name: str, source: str, extra_counts: dict[str, int] | None = None
+                   ) -> tuple[BuildResult, dict[str, Any]]:
         """RFT rows from critiqued samples, mixed with general rows; writes and records the dataset."""
         cfg, rc = self.cfg, self.cfg.rft
         rft = select_rft_examples(samples, rc.min_score, max_per_question=rc.max_per_question,
                                   max_per_user=rc.max_per_user, similarity=rc.similarity,
                                   require_stated_answer=rc.require_stated_answer, exclude_questions=held_keys,
                                   min_confidence_unchecked=rc.min_confidence_unchecked, seed=cfg.seed)
+        rft.counts.update(extra_counts or {})
         mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
         mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}
         mixed.filters = {**rft.filters, **mixed.filters}

@@ -46,7 +46,8 @@ class ScoredSample:
 
 def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) -> bool:
     """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it,
-    or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement).
+    or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement). Where no
+    reference checked it, a student's thumbs-down vetoes it whatever the confidence.
 
     Without a reference the score passes at confidence 0.5, a coin's odds on a question the policy usually
     gets wrong (``RFTDataSettings.min_confidence_unchecked`` has the measurement).
@@ -57,9 +58,13 @@ def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) ->
     (True, True)
     >>> confident_enough(ScoredSample("q", "?", "a", 9), 0.8), confident_enough(ScoredSample("q", "?", "a", 9), None)
     (False, True)
+    >>> confident_enough(ScoredSample("q", "?", "a", 9, confidence=0.95, rating=-1), 0.8)
+    False
     """
-    if min_confidence_unchecked is None or s.verified is not None or (s.rating is not None and s.rating > 0):
+    if min_confidence_unchecked is None or s.verified is not None:
         return True
+    if s.rating is not None:
+        return s.rating > 0
     return s.confidence is not None and s.confidence >= min_confidence_unchecked
 
 

@@ -246,6 +246,41 @@ def test_train_from_picks_which_questions_a_cycle_samples(settings, db, tmp_path
         assert rft["rows_from_seed"] == 0
 
 
+def _rated_answer(db, name: str, question: str, answer: str, *, score: int, confidence: float, liked: bool) -> None:
+    """A student asked, the critic judged the answer without a reference, and the student rated it."""
+    from feedback import store
+    from serving.critique.types import CritiqueResult
+
+    with session_scope(db) as s:
+        chat = make_chat(s, name, question=question, answer=answer)
+        result = CritiqueResult(score=score, band=None, passed=score >= 7, confidence=confidence, explanation="x",
+                                parts={}, critic_version="test", calibration_version="test")
+        store.save_critique(session=s, message_id=chat.answer.id, row=result.to_row())
+        store.upsert_rating(session=s, message_id=chat.answer.id, user_id=chat.user.id, liked=liked)
+
+
+@pytest.mark.parametrize("use_thumbs", [True, False])
+def test_a_thumbs_up_stands_in_for_the_confidence_and_a_thumbs_down_vetoes(settings, db, tmp_path, use_thumbs):
+    eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"  # a training question, no reference
+    vouched = "5 boxes of 6 eggs: 5 x 6 = 30 eggs. The answer is 30."
+    vetoed = "6 + 5 = 11, so 11 x 3 = 33 eggs. The answer is 33."
+    _rated_answer(db, "ann", eggs, vouched, score=9, confidence=0.6, liked=True)  # the critic unsure, a student sure
+    _rated_answer(db, "bob", eggs, vetoed, score=9, confidence=0.95, liked=False)  # the critic wrongly sure
+    config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10,
+                                            train_from="logged"),
+                          rft=RFTDataSettings(use_thumbs=use_thumbs), min_rft_rows=1, run_dpo=False)
+    result = run_cycle(settings, config, deps=fake_deps(tmp_path), db=db)
+    run_dir = Path(result["run_dir"])
+    counts = result["rft_data"]
+    completions = [json.loads(line)["completion"][0]["content"]
+                   for line in (run_dir / "rft.jsonl").read_text().splitlines()] if (run_dir / "rft.jsonl").exists() else []
+    assert vetoed not in completions
+    if use_thumbs:
+        assert counts["rated_answers"] == 2 and counts["rows_with_thumbs"] == 1 and vouched in completions
+    else:
+        assert counts["rated_answers"] == 0 and counts["rows_with_thumbs"] == 0 and vouched not in completions
+
+
 def test_training_questions_spread_over_categories():
     qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", c, "") for i, c in enumerate("aaaaaaaabbc")]
     chosen = choose_training_questions(qs, 6, seed=0)
