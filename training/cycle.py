@@ -55,7 +55,7 @@ from training.adapt import Adaptation, adapt_config
 from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
-from training.cycle_samples import rft_pass_rule, sample_and_critique, sample_pass_rate, samples_to_rows
+from training.cycle_samples import critique_rated, rft_pass_rule, sample_and_critique, sample_pass_rate, samples_to_rows
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
@@ -274,16 +274,19 @@ class Cycle:
                     base_report = self._cached_live_eval(self.base["id"], eval_set)[1] or {}
                     self.base_ppl = base_report.get("perplexity") or self.deps.perplexity(self.base["path"])
                     self.result["base_perplexity"] = self.base_ppl
+                rated: list[ScoredSample] = []
+                if cfg.rft.use_thumbs:  # students' rated answers to the questions just sampled, as their siblings
+                    stored = run_in_transaction(self.db, lambda session: load_rated_samples(
+                        session=session, system=cfg.system_prompt, pass_mark=self.pass_mark))
+                    rated = critique_rated(critic, stored, questions, live_samples, system=cfg.system_prompt,
+                                           pass_mark=self.pass_mark)
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
+            if rated:
+                write_jsonl(samples_to_rows(rated), run_dir / "samples_rated.jsonl")
             self.result["live_samples"] = {"n": len(live_samples), "pass_rate": sample_pass_rate(live_samples, self.pass_mark)}
 
         general = build_general_rows(answered)
         with rec.stage("build_rft"):
-            rated: list[ScoredSample] = []
-            if cfg.rft.use_thumbs:  # students' rated answers to the questions just sampled are their siblings
-                sampled = {q.question_id for q in questions}
-                rated = [s for s in run_in_transaction(self.db, lambda session: load_rated_samples(
-                    session=session, system=cfg.system_prompt, pass_mark=self.pass_mark)) if s.question_id in sampled]
             rft, rft_manifest = self._build_rft(list(live_samples) + rated, general, held_keys, run_dir, "rft",
                                                 "samples_live", extra_counts={"rated_answers": len(rated)})
             self.result["rft_data"] = rft_manifest["counts"]

@@ -52,6 +52,28 @@ def sample_and_critique(engine: PolicyEngine, critic: Critic, questions: Sequenc
     return [s for i in sorted(scored) for s in scored[i]]
 
 
+def critique_rated(critic: Critic, rated: Sequence[ScoredSample], questions: Sequence[PoolQuestion],
+                   siblings: Sequence[ScoredSample], *, system: str | None, pass_mark: int = PASS_THRESHOLD
+                   ) -> list[ScoredSample]:
+    """Students' rated answers to the questions a round sampled, critiqued as that round's samples are (the
+    question's reference where it has one, the round's samples of it as self-consistency evidence), their
+    thumbs, askers and message ids kept. A student's answer may have no stored critique (the API critiques on
+    request) or one from an older critic; answers to other questions are left out."""
+    by_id = {q.question_id: q for q in questions}
+    texts: dict[str, list[str]] = {}
+    for s in siblings:
+        texts.setdefault(s.question_id, []).append(s.answer)
+    out = []
+    for r in rated:
+        q = by_id.get(r.question_id)
+        if q is None:
+            continue
+        result = critic.critique(q.question, r.answer, q.reference, samples=texts.get(q.question_id, []))
+        out.append(scored_sample(q.question_id, q.question, r.answer, result, user_id=r.user_id, rating=r.rating,
+                                 system=system, sample_id=r.sample_id, pass_mark=pass_mark))
+    return out
+
+
 def rft_pass_rule(cfg: CycleConfig) -> PassRule:
     """The cycle's rule for a sample RFT may train on (``cfg.rft``): what the stop tally, the round plan and the
     per-level yields count, so a round on logged questions keeps sampling until it has questions whose passing

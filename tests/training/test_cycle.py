@@ -246,39 +246,54 @@ def test_train_from_picks_which_questions_a_cycle_samples(settings, db, tmp_path
         assert rft["rows_from_seed"] == 0
 
 
-def _rated_answer(db, name: str, question: str, answer: str, *, score: int, confidence: float, liked: bool) -> None:
-    """A student asked, the critic judged the answer without a reference, and the student rated it."""
+def _rated_answer(db, name: str, question: str, answer: str, *, liked: bool) -> None:
+    """A student asked, got ``answer`` (no critique stored: the API critiques on request) and rated it."""
     from feedback import store
-    from serving.critique.types import CritiqueResult
 
     with session_scope(db) as s:
         chat = make_chat(s, name, question=question, answer=answer)
-        result = CritiqueResult(score=score, band=None, passed=score >= 7, confidence=confidence, explanation="x",
-                                parts={}, critic_version="test", calibration_version="test")
-        store.save_critique(session=s, message_id=chat.answer.id, row=result.to_row())
         store.upsert_rating(session=s, message_id=chat.answer.id, user_id=chat.user.id, liked=liked)
+
+
+class UnsureCritic:
+    """Judges by the final answer, as a critic without a reference would: 30 likely right but unsure (score 9,
+    confidence 0.6), 33 wrongly sure (0.95), anything else wrong (0.05)."""
+
+    def critique(self, question, answer, reference=None, *, samples=None):
+        from serving.critique.types import CritiqueResult
+
+        confidence = 0.6 if answer.endswith("is 30.") else 0.95 if answer.endswith("is 33.") else 0.05
+        score = 9 if confidence >= 0.5 else 2
+        return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=confidence, explanation="x",
+                              parts={}, critic_version="test", calibration_version="test")
 
 
 @pytest.mark.parametrize("use_thumbs", [True, False])
 def test_a_thumbs_up_stands_in_for_the_confidence_and_a_thumbs_down_vetoes(settings, db, tmp_path, use_thumbs):
+    import dataclasses
+
     eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"  # a training question, no reference
     vouched = "5 boxes of 6 eggs: 5 x 6 = 30 eggs. The answer is 30."
     vetoed = "6 + 5 = 11, so 11 x 3 = 33 eggs. The answer is 33."
-    _rated_answer(db, "ann", eggs, vouched, score=9, confidence=0.6, liked=True)  # the critic unsure, a student sure
-    _rated_answer(db, "bob", eggs, vetoed, score=9, confidence=0.95, liked=False)  # the critic wrongly sure
+    _rated_answer(db, "ann", eggs, vouched, liked=True)  # the critic unsure, a student sure
+    _rated_answer(db, "bob", eggs, vetoed, liked=False)  # the critic wrongly sure, a student says no
     config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10,
                                             train_from="logged"),
                           rft=RFTDataSettings(use_thumbs=use_thumbs), min_rft_rows=1, run_dpo=False)
-    result = run_cycle(settings, config, deps=fake_deps(tmp_path), db=db)
+    deps = dataclasses.replace(fake_deps(tmp_path), make_critic=lambda engine: UnsureCritic())
+    result = run_cycle(settings, config, deps=deps, db=db)
     run_dir = Path(result["run_dir"])
     counts = result["rft_data"]
+    rft_file = run_dir / "rft.jsonl"
     completions = [json.loads(line)["completion"][0]["content"]
-                   for line in (run_dir / "rft.jsonl").read_text().splitlines()] if (run_dir / "rft.jsonl").exists() else []
+                   for line in rft_file.read_text().splitlines()] if rft_file.exists() else []
     assert vetoed not in completions
-    if use_thumbs:
-        assert counts["rated_answers"] == 2 and counts["rows_with_thumbs"] == 1 and vouched in completions
+    if use_thumbs:  # the scripted policy's samples of the question ("The answer is 1" / "10") are its failing siblings
+        assert counts["rated_answers"] == 2 and counts["rows_with_thumbs"] == 1 and completions == [vouched]
+        rated = [json.loads(line) for line in (run_dir / "samples_rated.jsonl").read_text().splitlines()]
+        assert {(r["answer"], r["rating"], r["confidence"]) for r in rated} == {(vouched, 1, 0.6), (vetoed, -1, 0.95)}
     else:
-        assert counts["rated_answers"] == 0 and counts["rows_with_thumbs"] == 0 and vouched not in completions
+        assert counts["rated_answers"] == 0 and result["skipped"] == "too few RFT rows"
 
 
 def test_training_questions_spread_over_categories():
