@@ -234,7 +234,8 @@ class RFTDataSettings(_Config):
     confidences are nearly two-valued (0.7 and 0.8 kept 15 and 14 of 31 passing samples), so the price is yield:
     2-4 rows in round 1 from the base, and a second run at 0.7 drew 2 and skipped (``min_rft_rows`` 4); with
     the stop tally counting by the same rule (2026-12-06, Intel Xeon with AMX) round 1 sampled all 110 logged
-    questions and still found 3 rows: hence ``use_thumbs``."""
+    questions and still found 3 rows: hence ``use_thumbs``; with it, the same bench's cycle picked 49 rows over
+    three rounds, all 49 right, and took held-out accuracy 12.4% -> 26.8% (2.16x, CIs disjoint, perplexity +1.9%)."""
     use_thumbs: bool = True
     """Students' rated answers join the first round's samples (the cycle's own samples of the same questions are
     their siblings): a thumbs-up stands in for the confidence where no reference checked the answer (its score
