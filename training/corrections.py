@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from serving.critique.answers import answers_equivalent, extract_reference
-from serving.critique.question_solver import solve_arithmetic_question
+from serving.critique.question_solver import solve_question
 from training.pool import question_key
 
 Correction = tuple[str, str, str]
@@ -30,7 +30,7 @@ def confirm_arithmetic(question: str, value: str) -> bool | None:
     >>> confirm_arithmetic("Tom has 3 apples and buys 4 more. How many now?", "7") is None
     True
     """
-    exact = solve_arithmetic_question(question)
+    exact = solve_question(question)
     return None if exact is None else answers_equivalent(value, exact)
 
 

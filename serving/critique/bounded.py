@@ -183,6 +183,63 @@ def evaluate_arithmetic(expr: str) -> sympy.Rational:
         raise ValueError("nested too deep") from exc
 
 
+
+def _linear_node(node: ast.AST, var: str) -> tuple[sympy.Rational, sympy.Rational]:
+    """``(a, b)`` with the node's value ``a*var + b``; raises ValueError when it is not linear in ``var``."""
+    if isinstance(node, ast.Expression):
+        return _linear_node(node.body, var)
+    if isinstance(node, ast.Constant):
+        return sympy.Integer(0), _literal(node)
+    if isinstance(node, ast.Name) and node.id == var:
+        return sympy.Integer(1), sympy.Integer(0)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        a, b = _linear_node(node.operand, var)
+        return (-a, -b) if isinstance(node.op, ast.USub) else (a, b)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        (a1, b1), (a2, b2) = _linear_node(node.left, var), _linear_node(node.right, var)
+        if isinstance(node.op, ast.Add):
+            return _check_size(a1 + a2), _check_size(b1 + b2)
+        if isinstance(node.op, ast.Sub):
+            return _check_size(a1 - a2), _check_size(b1 - b2)
+        if isinstance(node.op, ast.Mult):
+            if a1 != 0 and a2 != 0:
+                raise ValueError("not linear")
+            return _check_size(a1 * b2 + a2 * b1), _check_size(b1 * b2)
+        if a2 != 0:
+            raise ValueError("not linear")
+        if b2 == 0:
+            raise ZeroDivisionError
+        return _check_size(a1 / b2), _check_size(b1 / b2)
+    raise ValueError(f"unsupported: {type(node).__name__}")
+
+
+def solve_linear_equation(left: str, right: str, var: str) -> sympy.Rational:
+    """The one solution of ``left = right``, both sides linear in ``var`` (Python syntax, numbers and + - * /
+    only); raises ValueError when it is not linear, has no single solution or leaves the bounds above.
+
+    >>> solve_linear_equation("9*x", "180", "x"), solve_linear_equation("x + 3", "5", "x")
+    (20, 2)
+    >>> solve_linear_equation("2*(y - 1)", "y/2 + 4", "y")
+    4
+    >>> solve_linear_equation("x*x", "4", "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: not linear
+    """
+    sides = []
+    for side in (left, right):
+        if nesting_depth(side) > MAX_NESTING:
+            raise ValueError("nested too deep")
+        side = re.sub(r"(?<![\d.])0+(?=\d)", "", side)
+        try:
+            sides.append(_linear_node(ast.parse(side, mode="eval"), var))
+        except (RecursionError, MemoryError) as exc:
+            raise ValueError("nested too deep") from exc
+    (a1, b1), (a2, b2) = sides
+    if a1 == a2:
+        raise ValueError("no single solution")
+    return sympy.Rational(_check_size((b2 - b1) / (a1 - a2)))
+
 # --- the worker pool ---------------------------------------------------------------------------------
 
 _IN_WORKER = False

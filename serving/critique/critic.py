@@ -30,7 +30,7 @@ from serving.critique.consistency import consistency_part, draw_samples
 from serving.critique.judge import judge_part
 from serving.critique.prompt import PROMPTS_DIR
 from serving.critique.steps import steps_part
-from serving.critique.question_solver import solve_arithmetic_question
+from serving.critique.question_solver import solve_question
 from serving.critique.types import CritiqueResult, PartScore
 from serving.critique.verdict import UNVERIFIED, decide_verdict
 from serving.critique.verifier import Verifier, verifier_part
@@ -255,7 +255,7 @@ class MathCritic:
         k is 0, nor when the question is plain arithmetic (it is its own reference)."""
         if self.policy is None or self.settings.self_consistency_k <= 0:
             return False
-        return not (self.settings.compute_reference and solve_arithmetic_question(question) is not None)
+        return not (self.settings.compute_reference and solve_question(question) is not None)
 
     def draw_samples(self, question: str, answer: str | None = None) -> list[str]:
         """The self-consistency samples for a question (one n=k request). They depend on the question only,
@@ -283,7 +283,7 @@ class MathCritic:
         parts: dict[str, PartScore] = {}
         has_reference = bool(reference and reference.strip())
         computed = None if has_reference or not self.settings.compute_reference \
-            else solve_arithmetic_question(question)
+            else solve_question(question)
         if computed is not None:  # a plain arithmetic question is its own reference
             reference, has_reference = computed, True
         if has_reference:
