@@ -28,10 +28,11 @@ _SENTENCE_END = re.compile(r"[.?!,:;。？！：，；]")
 _LEAD = re.compile(r"(?:[^\W\d_]+(?:['’][^\W\d_]+)?\s*){0,3}")
 """At most three words before the expression in its sentence: "what is", "waht is", "calculate", "计算"."""
 _TRAIL = re.compile(r"\s*(?:=\s*\??|等于(?:多少|几)?|是多少)?\s*(?:[?？。.!！,，;；]|$)")
+_EQUATION_TOKEN = r"(?:[\d \t+\-*/×÷·().−–]|(?<![a-zA-Z])[a-zA-Z](?![a-zA-Z]))"
+"""Numbers, operators and one-letter names: an equation ends at the first word ("... = 4 Please explain.")."""
 _EQUATION = re.compile(
-    r"\bsolve\b(?:\s+for\s+(?P<var>[a-z])\b)?\s*[:：,]?\s*(?P<eq>[^=?？!！\n]+=[^=?？!！\n]+?)\s*(?:[?？!！]|\.(?:\s|$)|$)",
+    rf"\bsolve\b(?:\s+for\s+(?P<var>[a-z])\b)?\s*[:：,]?\s*(?P<eq>{_EQUATION_TOKEN}+={_EQUATION_TOKEN}+)",
     re.IGNORECASE)
-_EQUATION_CHARS = re.compile(r"[\d\sa-zA-Z+\-*/×÷·().−–]+")
 _CHANGES_ANSWER = re.compile(
     r"round|nearest|approx|estimat|remainder|binary|hex|octal|\bbase\b|decimal|significant|digit|percent|%|"
     r"scientific|notation|modul|\bmod\b|floor|ceil|integer|whole|word|roman|convert|unit|\bnot\b|≈",
@@ -69,9 +70,7 @@ def _linear_equation(text: str) -> tuple[str, str, str] | None:
     match = _EQUATION.search(text)
     if match is None or not _rest_is_chatter(text[:match.start()] + text[match.end():]):
         return None
-    equation = match["eq"].strip()
-    if not _EQUATION_CHARS.fullmatch(equation.replace("=", " ")):
-        return None
+    equation = match["eq"].strip().rstrip(".")
     names = set(re.findall(r"[a-zA-Z]+", equation))
     if len(names) != 1 or len(next(iter(names))) != 1 or (match["var"] and {match["var"]} != names):
         return None

@@ -30,7 +30,7 @@ def test_solves_plain_arithmetic(question: str, value: str) -> None:
     ("Solve x + 3 = 5", "2"), ("I don't get this one. Solve for x: 9x = 180", "20"),
     ("Can you help me with this? Solve for x: 2x = 32", "16"), ("hey, solve for x: x + 1 = 10", "9"),
     ("Solve for y: 2(y - 1) = y/2 + 4. Please explain.", "4"), ("Solve for x: 3x = 57", "19"),
-    ("solve: 7 × x = 35", "5"),
+    ("solve: 7 × x = 35", "5"), ("Solve for x: x + 1 = 4 Please explain.", "3"), ("Solve for x: 3x = 57.", "19"),
 ])
 def test_solves_one_linear_equation(question: str, value: str) -> None:
     assert solve_question(question) == value
