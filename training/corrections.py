@@ -23,7 +23,8 @@ Confirmer = Callable[[str, str], bool | None]
 
 
 def confirm_arithmetic(question: str, value: str) -> bool | None:
-    """The symbolic check: a question that is one arithmetic expression has an exact value to compare with.
+    """The symbolic check: a question that computes itself (one arithmetic expression or linear equation,
+    ``solve_question``) has an exact value to compare with.
 
     >>> confirm_arithmetic("What is 37 + 48?", "85"), confirm_arithmetic("What is 37 + 48?", "84")
     (True, False)

@@ -252,7 +252,7 @@ class MathCritic:
 
     def wants_samples(self, question: str) -> bool:
         """Whether self-consistency samples may be needed for this question: not when there is no policy or
-        k is 0, nor when the question is plain arithmetic (it is its own reference)."""
+        k is 0, nor when the question computes itself (arithmetic, one linear equation: its own reference)."""
         if self.policy is None or self.settings.self_consistency_k <= 0:
             return False
         return not (self.settings.compute_reference and solve_question(question) is not None)
@@ -284,7 +284,7 @@ class MathCritic:
         has_reference = bool(reference and reference.strip())
         computed = None if has_reference or not self.settings.compute_reference \
             else solve_question(question)
-        if computed is not None:  # a plain arithmetic question is its own reference
+        if computed is not None:  # a question that computes itself is its own reference
             reference, has_reference = computed, True
         if has_reference:
             parts["answer_match"] = answer_match_part(answer, reference)

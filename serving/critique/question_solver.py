@@ -25,8 +25,9 @@ _OPS = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "^": "**", "−": "
 _EXPR = re.compile(r"[-(]*\d[\d,.]*(?:\s*(?:[-+*/×÷^·−–]|\s[xX]\s)\s*[(]*-?\d[\d,.]*[)]*)+")
 _PERCENT_OF = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:%|percent)\s+of\s+(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.?!,:;。？！：，；]")
-_LEAD = re.compile(r"(?:[^\W\d_]+(?:['’][^\W\d_]+)?\s*){0,3}")
-"""At most three words before the expression in its sentence: "what is", "waht is", "calculate", "计算"."""
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+MAX_LEAD_WORDS = 3
+"""Words allowed before the expression in its sentence: "what is", "waht is", "calculate", "计算"."""
 _TRAIL = re.compile(r"\s*(?:=\s*\??|等于(?:多少|几)?|是多少)?\s*(?:[?？。.!！,，;；]|$)")
 _EQUATION_TOKEN = r"(?:[\d \t+\-*/×÷·().−–]|(?<![a-zA-Z])[a-zA-Z](?![a-zA-Z]))"
 """Numbers, operators and one-letter names: an equation ends at the first word ("... = 4 Please explain.")."""
@@ -56,7 +57,9 @@ def _arithmetic_expression(text: str) -> str | None:
     before, after = text[:match.start()], text[match.start() + len(expr):]
     lead = _SENTENCE_END.split(before)[-1]
     trail = _TRAIL.match(after)
-    if not _LEAD.fullmatch(lead.strip()) or trail is None or not _rest_is_chatter(before + after):
+    words = lead.split()
+    if len(words) > MAX_LEAD_WORDS or not all(_WORD.fullmatch(w) for w in words) or trail is None \
+            or not _rest_is_chatter(before + after):
         return None
     for sym, op in _OPS.items():
         expr = expr.replace(sym, op)

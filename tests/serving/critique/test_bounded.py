@@ -109,6 +109,9 @@ BAD_QUESTIONS = [
     "What is " + "(" * 500 + "1" + ")" * 500 + "?",
     "What is 1/0?",
     "What is 5 / (3 - 3)?",
+    "a" * 4000 + "- 2 + 3?",  # a long lead: the lead is read word by word, not by a backtracking pattern
+    "1," * 2000 + "?",
+    "Solve for x: " + "x + " * 1000 + "1 = " + "(" * 500 + "2",
 ]
 
 
