@@ -129,34 +129,54 @@ def _literal(node: ast.AST) -> sympy.Rational:
     return sympy.Rational(repr(value)) if isinstance(value, float) else sympy.Integer(value)
 
 
-def _evaluate_node(node: ast.AST) -> sympy.Rational:
-    """Exact value of a numeric AST: only + - * / ** and numbers, every power and result within the bounds."""
+def _affine(node: ast.AST, var: str | None) -> tuple[sympy.Rational, sympy.Rational]:
+    """``(a, b)`` with the node's exact value ``a*var + b`` (``a`` is 0 without ``var``): only + - * / ** and
+    numbers, linear in ``var``, a power only of numbers, every power and result within the bounds; raises
+    ValueError otherwise (ZeroDivisionError on a division by zero)."""
     if isinstance(node, ast.Expression):
-        return _evaluate_node(node.body)
+        return _affine(node.body, var)
     if isinstance(node, ast.Constant):
-        return _literal(node)
+        return sympy.Integer(0), _literal(node)
+    if var is not None and isinstance(node, ast.Name) and node.id == var:
+        return sympy.Integer(1), sympy.Integer(0)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _evaluate_node(node.operand)
-        return -inner if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate_node(node.left), _evaluate_node(node.right)
+        a, b = _affine(node.operand, var)
+        return (-a, -b) if isinstance(node.op, ast.USub) else (a, b)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+        (a1, b1), (a2, b2) = _affine(node.left, var), _affine(node.right, var)
         if isinstance(node.op, ast.Add):
-            return _check_size(left + right)
+            return _check_size(a1 + a2), _check_size(b1 + b2)
         if isinstance(node.op, ast.Sub):
-            return _check_size(left - right)
+            return _check_size(a1 - a2), _check_size(b1 - b2)
         if isinstance(node.op, ast.Mult):
-            return _check_size(left * right)
+            if a1 != 0 and a2 != 0:
+                raise ValueError("not linear")
+            return _check_size(a1 * b2 + a2 * b1), _check_size(b1 * b2)
         if isinstance(node.op, ast.Div):
-            if right == 0:
+            if a2 != 0:
+                raise ValueError("not linear")
+            if b2 == 0:
                 raise ZeroDivisionError
-            return _check_size(left / right)
-        if isinstance(node.op, ast.Pow):
-            if not right.is_integer or abs(int(right)) > MAX_EXPONENT or abs(left) > MAX_POWER_BASE:
-                raise ValueError("exponent out of range")
-            if left == 0 and right < 0:
-                raise ZeroDivisionError
-            return _check_size(left ** int(right))
+            return _check_size(a1 / b2), _check_size(b1 / b2)
+        if a1 != 0 or a2 != 0:
+            raise ValueError("not linear")
+        if not b2.is_integer or abs(int(b2)) > MAX_EXPONENT or abs(b1) > MAX_POWER_BASE:
+            raise ValueError("exponent out of range")
+        if b1 == 0 and b2 < 0:
+            raise ZeroDivisionError
+        return sympy.Integer(0), _check_size(b1 ** int(b2))
     raise ValueError(f"unsupported: {type(node).__name__}")
+
+
+def _parse(expr: str) -> ast.AST:
+    """The expression's AST within the nesting bound ("05" read as 5: Python refuses leading zeros)."""
+    if nesting_depth(expr) > MAX_NESTING:
+        raise ValueError("nested too deep")
+    expr = re.sub(r"(?<![\d.])0+(?=\d)", "", expr)
+    try:
+        return ast.parse(expr, mode="eval")
+    except (RecursionError, MemoryError) as exc:
+        raise ValueError("nested too deep") from exc
 
 
 def evaluate_arithmetic(expr: str) -> sympy.Rational:
@@ -170,47 +190,11 @@ def evaluate_arithmetic(expr: str) -> sympy.Rational:
     ...
     ValueError: exponent out of range
     """
-    if nesting_depth(expr) > MAX_NESTING:
-        raise ValueError("nested too deep")
-    expr = re.sub(r"(?<![\d.])0+(?=\d)", "", expr)  # "05" is 5 (Python refuses leading zeros)
+    tree = _parse(expr)
     try:
-        tree = ast.parse(expr, mode="eval")
-    except (RecursionError, MemoryError) as exc:
-        raise ValueError("nested too deep") from exc
-    try:
-        return sympy.Rational(_evaluate_node(tree))
+        return sympy.Rational(_affine(tree, None)[1])
     except RecursionError as exc:
         raise ValueError("nested too deep") from exc
-
-
-
-def _linear_node(node: ast.AST, var: str) -> tuple[sympy.Rational, sympy.Rational]:
-    """``(a, b)`` with the node's value ``a*var + b``; raises ValueError when it is not linear in ``var``."""
-    if isinstance(node, ast.Expression):
-        return _linear_node(node.body, var)
-    if isinstance(node, ast.Constant):
-        return sympy.Integer(0), _literal(node)
-    if isinstance(node, ast.Name) and node.id == var:
-        return sympy.Integer(1), sympy.Integer(0)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        a, b = _linear_node(node.operand, var)
-        return (-a, -b) if isinstance(node.op, ast.USub) else (a, b)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-        (a1, b1), (a2, b2) = _linear_node(node.left, var), _linear_node(node.right, var)
-        if isinstance(node.op, ast.Add):
-            return _check_size(a1 + a2), _check_size(b1 + b2)
-        if isinstance(node.op, ast.Sub):
-            return _check_size(a1 - a2), _check_size(b1 - b2)
-        if isinstance(node.op, ast.Mult):
-            if a1 != 0 and a2 != 0:
-                raise ValueError("not linear")
-            return _check_size(a1 * b2 + a2 * b1), _check_size(b1 * b2)
-        if a2 != 0:
-            raise ValueError("not linear")
-        if b2 == 0:
-            raise ZeroDivisionError
-        return _check_size(a1 / b2), _check_size(b1 / b2)
-    raise ValueError(f"unsupported: {type(node).__name__}")
 
 
 def solve_linear_equation(left: str, right: str, var: str) -> sympy.Rational:
@@ -228,17 +212,16 @@ def solve_linear_equation(left: str, right: str, var: str) -> sympy.Rational:
     """
     sides = []
     for side in (left, right):
-        if nesting_depth(side) > MAX_NESTING:
-            raise ValueError("nested too deep")
-        side = re.sub(r"(?<![\d.])0+(?=\d)", "", side)
+        tree = _parse(side)
         try:
-            sides.append(_linear_node(ast.parse(side, mode="eval"), var))
-        except (RecursionError, MemoryError) as exc:
+            sides.append(_affine(tree, var))
+        except RecursionError as exc:
             raise ValueError("nested too deep") from exc
     (a1, b1), (a2, b2) = sides
     if a1 == a2:
         raise ValueError("no single solution")
     return sympy.Rational(_check_size((b2 - b1) / (a1 - a2)))
+
 
 # --- the worker pool ---------------------------------------------------------------------------------
 

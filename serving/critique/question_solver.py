@@ -21,7 +21,9 @@ from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate
 
 log = logging.getLogger(__name__)
 
-_OPS = {"×": "*", "x": "*", "X": "*", "·": "*", "÷": "/", "^": "**", "−": "-", "–": "-"}
+_SYMBOL_OPS = {"×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
+"""Operator symbols as Python writes them, in expressions and equations alike."""
+_OPS = {**_SYMBOL_OPS, "x": "*", "X": "*", "^": "**"}
 _EXPR = re.compile(r"[-(]*\d[\d,.]*(?:\s*(?:[-+*/×÷^·−–]|\s[xX]\s)\s*[(]*-?\d[\d,.]*[)]*)+")
 _PERCENT_OF = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:%|percent)\s+of\s+(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.?!,:;。？！：，；]")
@@ -74,11 +76,11 @@ def _linear_equation(text: str) -> tuple[str, str, str] | None:
     if match is None or not _rest_is_chatter(text[:match.start()] + text[match.end():]):
         return None
     equation = match["eq"].strip().rstrip(".")
-    names = set(re.findall(r"[a-zA-Z]+", equation))
-    if len(names) != 1 or len(next(iter(names))) != 1 or (match["var"] and {match["var"]} != names):
+    names = set(re.findall(r"[a-zA-Z]", equation))  # one-letter names only (_EQUATION_TOKEN)
+    if len(names) != 1 or (match["var"] and {match["var"]} != names):
         return None
     var = names.pop()
-    for sym, op in {"×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}.items():
+    for sym, op in _SYMBOL_OPS.items():
         equation = equation.replace(sym, op)
     equation = re.sub(r"(\d|\))\s*(?=[a-zA-Z(])", r"\1*", equation)  # 9x -> 9*x, 2(x + 1) -> 2*(x + 1)
     equation = re.sub(rf"\b{var}\s*(?=[(\d])", f"{var}*", equation)
