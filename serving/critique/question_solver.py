@@ -13,6 +13,7 @@ overruns: "What is 9^9^9?" has no computed reference.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -103,16 +104,24 @@ def solve_question(question: str) -> str | None:
     >>> solve_question("What is 5?") is None, solve_question("What is 10 / 4? Round to the nearest whole number.")
     (True, None)
     """
-    text = mask_huge_numbers(question.strip())
     try:
-        expr = _arithmetic_expression(text)
-        if expr is not None:
-            return run_bounded(exact_value, expr)
-        equation = _linear_equation(text)
-        if equation is not None:
-            return run_bounded(linear_solution, *equation)
+        return _solved(mask_huge_numbers(question.strip()))
     except (SymbolicTimeout, SymbolicFailure) as exc:
         log.warning("question value not computed: %s", exc)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _solved(text: str) -> str | None:
+    """``solve_question``'s value of a masked question. Cached because the app asks about the same question twice
+    in a row (``MathCritic.wants_samples`` while the answer streams, then ``critique``), and each computation is a
+    round trip to the bounded worker; a timeout or a worker failure raises, so it is never cached."""
+    expr = _arithmetic_expression(text)
+    if expr is not None:
+        return run_bounded(exact_value, expr)
+    equation = _linear_equation(text)
+    if equation is not None:
+        return run_bounded(linear_solution, *equation)
     return None
 
 

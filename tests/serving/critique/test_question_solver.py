@@ -73,3 +73,44 @@ def test_critic_fails_a_wrong_solution_of_an_equation_in_chatter() -> None:
     assert wrong.has_reference and wrong.passed is False
     right = critic.critique(question, "Divide both sides by 9: x = 180 / 9 = 20.\n\nThe answer is 20.")
     assert right.has_reference and right.passed is True
+
+
+@pytest.fixture
+def counted_worker(monkeypatch: pytest.MonkeyPatch):
+    """run_bounded wrapped to count its calls, with solve_question's cache empty before and after."""
+    from serving.critique import question_solver
+
+    calls: list[str] = []
+    real = question_solver.run_bounded
+
+    def counting(fn, *args):
+        calls.append(fn.__name__)
+        return real(fn, *args)
+
+    question_solver._solved.cache_clear()
+    monkeypatch.setattr(question_solver, "run_bounded", counting)
+    yield calls
+    question_solver._solved.cache_clear()
+
+
+def test_a_question_asked_twice_is_computed_once(counted_worker: list[str]) -> None:
+    assert solve_question("Solve for x: 7x = 35") == "5"
+    assert solve_question("Solve for x: 7x = 35") == "5"
+    assert solve_question("What is 2 + 3?") == "5"
+    assert counted_worker == ["linear_solution", "exact_value"]
+
+
+def test_a_timed_out_question_is_computed_again(counted_worker: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from serving.critique import question_solver
+    from serving.critique.bounded import SymbolicTimeout
+
+    def timing_out(fn, *args):
+        counted_worker.append(fn.__name__)
+        raise SymbolicTimeout("busy")
+
+    monkeypatch.setattr(question_solver, "run_bounded", timing_out)
+    assert solve_question("What is 4 + 4?") is None
+    monkeypatch.undo()
+    monkeypatch.setattr(question_solver, "run_bounded", lambda fn, *args: counted_worker.append(fn.__name__) or "8")
+    assert solve_question("What is 4 + 4?") == "8"
+    assert counted_worker == ["exact_value", "exact_value"]
