@@ -230,6 +230,7 @@ class Cycle:
         pc = cfg.pool
 
         with rec.stage("pool"):
+            from serving.critique.question_solver import solve_question
             from training.store_io import load_corrections
 
             logged, corrections = run_in_transaction(self.db, lambda s: (
@@ -252,6 +253,9 @@ class Cycle:
                                    "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions),
                                    "logged_with_reference": sum(q.source == USER_SOURCE and q.reference is not None
                                                                 for q in pool),
+                                   "logged_computable": sum(q.source == USER_SOURCE and q.reference is None
+                                                            and solve_question(q.question) is not None
+                                                            for q in pool),
                                    "corrections": decided.counts.to_dict()}
             rec.log(f"pool {self.result['pool']}")
 

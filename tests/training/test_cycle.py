@@ -215,16 +215,19 @@ def test_agreed_corrections_give_logged_questions_references_but_never_evaluate(
     pens = "Cleo has 8 boxes of 3 pens. How many pens does she have?"  # a held-out one
     eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"
     _correct(db, [("ann", pears, "12"), ("bob", pears, "12"), ("ann", pens, "24"), ("bob", pens, "24"),
-                  ("ann", "What is 37 + 48?", "85"), ("ann", eggs, "30"), ("cy", eggs, "31")])
+                  ("ann", "What is 37 + 48?", "85"), ("ann", eggs, "30"), ("cy", eggs, "31"),
+                  ("dee", "hi! solve for x: 3x = 12 please", None)])
     config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10))
     result = run_cycle(settings, config, deps=fake_deps(tmp_path), db=db)
-    assert result["pool"]["logged"] == 4 and result["pool"]["logged_with_reference"] == 3
+    assert result["pool"]["logged"] == 5 and result["pool"]["logged_with_reference"] == 3
+    assert result["pool"]["logged_computable"] == 1  # the equation: its critiques compute the reference
     assert result["pool"]["corrections"] == {"questions": 4, "agreed": 2, "confirmed": 1, "conflicts": 1,
                                              "refuted": 0, "waiting": 0, "unusable": 0}
     run_dir = Path(result["run_dir"])
     trained = [json.loads(line) for line in (run_dir / "train_questions.jsonl").read_text().splitlines()]
     references = {q["question"]: (q["reference"], q["subcategory"]) for q in trained if q["source"] == "mathchat-user"}
-    assert references == {pears: ("12", "corrected"), "What is 37 + 48?": ("85", "corrected"), eggs: (None, "chat")}
+    assert references == {pears: ("12", "corrected"), "What is 37 + 48?": ("85", "corrected"), eggs: (None, "chat"),
+                          "hi! solve for x: 3x = 12 please": (None, "chat")}
     held = [json.loads(line) for line in (run_dir / "held_out.jsonl").read_text().splitlines()]
     assert all(q["source"] == "mathchat-seed" for q in held)
 
