@@ -168,14 +168,19 @@ def _affine(node: ast.AST, var: str | None) -> tuple[sympy.Rational, sympy.Ratio
     raise ValueError(f"unsupported: {type(node).__name__}")
 
 
-def _parse(expr: str) -> ast.AST:
-    """The expression's AST within the nesting bound ("05" read as 5: Python refuses leading zeros)."""
+def _affine_of(expr: str, var: str | None) -> tuple[sympy.Rational, sympy.Rational]:
+    """``_affine`` of an expression's text, within the nesting bound ("05" read as 5: Python refuses leading
+    zeros); too deep a nesting, in the parser or in the walk, is a ValueError."""
     if nesting_depth(expr) > MAX_NESTING:
         raise ValueError("nested too deep")
     expr = re.sub(r"(?<![\d.])0+(?=\d)", "", expr)
     try:
-        return ast.parse(expr, mode="eval")
+        tree = ast.parse(expr, mode="eval")
     except (RecursionError, MemoryError) as exc:
+        raise ValueError("nested too deep") from exc
+    try:
+        return _affine(tree, var)
+    except RecursionError as exc:
         raise ValueError("nested too deep") from exc
 
 
@@ -190,11 +195,7 @@ def evaluate_arithmetic(expr: str) -> sympy.Rational:
     ...
     ValueError: exponent out of range
     """
-    tree = _parse(expr)
-    try:
-        return sympy.Rational(_affine(tree, None)[1])
-    except RecursionError as exc:
-        raise ValueError("nested too deep") from exc
+    return sympy.Rational(_affine_of(expr, None)[1])
 
 
 def solve_linear_equation(left: str, right: str, var: str) -> sympy.Rational:
@@ -210,14 +211,7 @@ def solve_linear_equation(left: str, right: str, var: str) -> sympy.Rational:
     ...
     ValueError: not linear
     """
-    sides = []
-    for side in (left, right):
-        tree = _parse(side)
-        try:
-            sides.append(_affine(tree, var))
-        except RecursionError as exc:
-            raise ValueError("nested too deep") from exc
-    (a1, b1), (a2, b2) = sides
+    (a1, b1), (a2, b2) = _affine_of(left, var), _affine_of(right, var)
     if a1 == a2:
         raise ValueError("no single solution")
     return sympy.Rational(_check_size((b2 - b1) / (a1 - a2)))
