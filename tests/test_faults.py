@@ -1,8 +1,10 @@
-"""Faults through the app: the model server dies mid-answer; the database is locked while rating."""
+"""Faults through the app: the model server dies mid-answer (the supervisor restarts it: the one kill of the
+session's server in the suite, as each restart costs a minute); the database is locked while rating."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,7 @@ def test_vllm_killed_mid_answer_fails_cleanly_and_recovers(served_app_factory, v
     wait_ready(vllm_supervisor)
     app = served_app_factory(runtime=PolicyRuntime(engine=vllm_engine, supervisor=vllm_supervisor))
     cookie = signup_cookie(app.url, "crash_kid")
+    old_pid, restarts = vllm_supervisor.active.proc.pid, vllm_supervisor.restarts
     client = httpx.Client(base_url=app.url, headers={"Cookie": cookie}, timeout=600)
 
     def kill_after_some_tokens(i: int) -> None:
@@ -37,7 +40,13 @@ def test_vllm_killed_mid_answer_fails_cleanly_and_recovers(served_app_factory, v
         question = s.get(Message, final["question_id"])
         assert answer.status == "failed" and answer.content.strip(), "partial text is kept"
         assert question.content.startswith("Write the numbers from 1 to 200")
+    deadline = time.monotonic() + 30
+    while vllm_supervisor.restarts == restarts and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert vllm_supervisor.restarts == restarts + 1, "the supervisor restarts a server that died"
     wait_ready(vllm_supervisor)
+    assert vllm_supervisor.active.proc.pid != old_pid
+    assert "start:" in vllm_supervisor.active.log_path.read_text(), "server logs are kept"
     assert stream_ask(client, "What is 2 + 2?", 16)["status"] == "ok"
 
 

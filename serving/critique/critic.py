@@ -33,7 +33,7 @@ from serving.critique.steps import steps_part
 from serving.critique.question_solver import solve_question
 from serving.critique.types import CritiqueResult, PartScore
 from serving.critique.verdict import UNVERIFIED, decide_verdict
-from serving.critique.verifier import Verifier, verifier_part
+from serving.critique.verifier import Verifier, open_verifier, verifier_part
 from serving.engine import EngineError, PolicyEngine
 from mathchat.sampling import SamplingSettings
 
@@ -82,7 +82,8 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
     if not settings.use_verifier:
         return None
     if settings.verifier_path is not None:
-        return Verifier(settings.verifier_path, dtype=settings.verifier_dtype, num_threads=settings.verifier_threads)
+        return open_verifier(settings.verifier_path, dtype=settings.verifier_dtype,
+                             num_threads=settings.verifier_threads)
     if db is None:
         return None
     try:
@@ -93,8 +94,8 @@ def resolve_verifier(settings: CritiqueSettings, db=None) -> Verifier | None:  #
     if found is None:
         return None
     try:
-        return Verifier(found[0], checkpoint_id=found[1], dtype=settings.verifier_dtype,
-                        num_threads=settings.verifier_threads)
+        return open_verifier(found[0], checkpoint_id=found[1], dtype=settings.verifier_dtype,
+                             num_threads=settings.verifier_threads)
     except (OSError, ValueError, KeyError) as error:
         log.warning("live verifier %s unusable (%s); critiquing without it", found[1], error)
         return None
@@ -196,8 +197,8 @@ class MathCritic:
             if found is None:
                 return False  # no live verifier any more (e.g. rolled back by hand): keep the one in use
             try:
-                verifier = Verifier(found[0], checkpoint_id=found[1], dtype=self.settings.verifier_dtype,
-                                    num_threads=self.settings.verifier_threads)
+                verifier = open_verifier(found[0], checkpoint_id=found[1], dtype=self.settings.verifier_dtype,
+                                         num_threads=self.settings.verifier_threads)
             except (OSError, ValueError, KeyError) as error:
                 log.warning("live verifier %s unusable (%s); keeping %s", found[1], error, current)
                 return False

@@ -17,7 +17,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from serving.critique.verifier import CALIBRATION_FILE, CONFIG_FILE, PROBE_FILE, Verifier
+from serving.critique.verifier import CALIBRATION_FILE, CONFIG_FILE, PROBE_FILE, Verifier, open_verifier
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def load_default_verifier(model_dir: Path, *, dtype: str = "auto", num_threads: 
     """The shipped verifier for the embedded model in ``model_dir`` (lazy: no weights read yet), or None."""
     try:
         folder = ensure_default_verifier(model_dir)
-        return None if folder is None else Verifier(folder, checkpoint_id=CHECKPOINT_ID, dtype=dtype,
-                                                    num_threads=num_threads)
+        return None if folder is None else open_verifier(folder, checkpoint_id=CHECKPOINT_ID, dtype=dtype,
+                                                         num_threads=num_threads)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
         log.warning("default verifier unusable (%s); critiquing without it", error)
         return None

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -45,6 +46,8 @@ CONFIG_FILE = "verifier.json"
 CALIBRATION_FILE = "calibration.json"
 PROBE_FILE = "probe.json"
 HEADS = ("mean_probe", "sequence_classification")
+READINGS_KEPT = 4096
+"""Readings a Verifier keeps (a few MB of pairs' text at most; the oldest go first)."""
 
 
 @dataclass(frozen=True)
@@ -213,19 +216,26 @@ def pooled_and_logprob(causal_lm: Any, ids: Any, mask: Any, layer: int, answer_s
                        pool: Any = None):
     """One forward pass of a whole causal LM: the mean of its normed hidden states after ``layer`` layers over
     ``pool``'s tokens (default all; what the cut backbone of ``mean_pooled`` gives: a backbone's last hidden state
-    is normed), and each row's mean log-probability of its tokens from ``answer_starts[row]`` on."""
+    is normed), and each row's mean log-probability of its tokens from ``answer_starts[row]`` on.
+
+    The LM head (a fifth of the model's weights, 49k logits a token) runs on the answer's positions only: the
+    question's and the padding's logits were computed and thrown away."""
     import torch
 
-    out = causal_lm(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    out = causal_lm.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     states = out.hidden_states  # embeddings, then each layer's output; the last one already normed
     hidden = states[layer] if layer == len(states) - 1 else causal_lm.base_model.norm(states[layer])
     pooled = masked_mean(hidden, mask if pool is None else pool)
-    logprobs = torch.log_softmax(out.logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
     means = []
     for row, start in enumerate(answer_starts):
         end = int(mask[row].sum())
-        span = logprobs[row, max(0, start - 1):end - 1]
-        means.append(float(span.mean()) if span.numel() else 0.0)
+        first = max(1, start)  # a token's log-probability is read from the position before it
+        if end <= first:
+            means.append(0.0)
+            continue
+        logits = causal_lm.get_output_embeddings()(out.last_hidden_state[row, first - 1:end - 1]).float()
+        tokens = ids[row, first:end]
+        means.append(float(torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).mean()))
     return pooled, means
 
 
@@ -272,6 +282,9 @@ class Verifier:
         self._tokenizer: Any = None
         self._probe: Any = None
         self._layer: int | None = None
+        self._seen: OrderedDict[tuple[str, str], tuple[float, float | None]] = OrderedDict()
+        """The last READINGS_KEPT readings: a checkpoint's reading of a pair never changes, and critique-eval's
+        calibration fit reads every row twice (with and without its samples)."""
         self.support: dict[str, float] | None = None
         self.spec = read_verifier_config(self.path)
 
@@ -320,33 +333,48 @@ class Verifier:
         self._tokenizer, self._model = tokenizer, model
 
     def readings(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, float | None]]:
-        """(raw logit, mean answer log-probability or None) of each pair, in order (batched by length)."""
+        """(raw logit, mean answer log-probability or None) of each pair, in order; pairs read before are not
+        computed again."""
+        with self._lock:
+            found = {pair: self._seen[pair] for pair in pairs if pair in self._seen}
+            todo = [pair for pair in dict.fromkeys(pairs) if pair not in found]
+            if todo:
+                with torch_threads(self.num_threads):
+                    self._load_locked()
+                    found.update(zip(todo, self._compute_locked(todo)))
+            for pair in dict.fromkeys(pairs):
+                self._seen[pair] = found[pair]
+                self._seen.move_to_end(pair)
+            while len(self._seen) > READINGS_KEPT:
+                self._seen.popitem(last=False)
+            return [found[pair] for pair in pairs]
+
+    def _compute_locked(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, float | None]]:
+        """The readings of ``pairs``, computed in batches of similar length (the model loaded, the lock held)."""
         import torch
 
         out: list[tuple[float, float | None]] = [(0.0, None)] * len(pairs)
-        with self._lock, torch_threads(self.num_threads):
-            self._load_locked()
-            pad = self._tokenizer.pad_token_id
-            encoded = [encode_pair_with_start(self._tokenizer, q, a, self.spec) for q, a in pairs]
-            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # similar lengths pad least
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
-                ids, mask = batch_ids([encoded[i][0] for i in chunk], pad)
-                means: list[float | None] = [None] * len(chunk)
-                starts = [encoded[i][1] for i in chunk]
-                pool = pooling_mask(mask, starts if self.spec.template == "chat" else None)
-                with torch.inference_mode():
-                    if self._probe is not None and self._layer is not None:
-                        weight, bias = self._probe
-                        pooled, means = pooled_and_logprob(self._model, ids, mask, self._layer, starts, pool)
-                        logits = pooled @ weight + bias
-                    elif self._probe is not None:
-                        weight, bias = self._probe
-                        logits = mean_pooled(self._model, ids, mask, pool) @ weight + bias
-                    else:
-                        logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
-                for i, z, m in zip(chunk, logits.float(), means):
-                    out[i] = (float(z), m)
+        pad = self._tokenizer.pad_token_id
+        encoded = [encode_pair_with_start(self._tokenizer, q, a, self.spec) for q, a in pairs]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # similar lengths pad least
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            ids, mask = batch_ids([encoded[i][0] for i in chunk], pad)
+            means: list[float | None] = [None] * len(chunk)
+            starts = [encoded[i][1] for i in chunk]
+            pool = pooling_mask(mask, starts if self.spec.template == "chat" else None)
+            with torch.inference_mode():
+                if self._probe is not None and self._layer is not None:
+                    weight, bias = self._probe
+                    pooled, means = pooled_and_logprob(self._model, ids, mask, self._layer, starts, pool)
+                    logits = pooled @ weight + bias
+                elif self._probe is not None:
+                    weight, bias = self._probe
+                    logits = mean_pooled(self._model, ids, mask, pool) @ weight + bias
+                else:
+                    logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
+            for i, z, m in zip(chunk, logits.float(), means):
+                out[i] = (float(z), m)
         return out
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
@@ -361,6 +389,34 @@ class Verifier:
         """P(correct) of each pair with whether the answer lies in the verifier's support."""
         return [VerifierScore(sigmoid(z), in_support(m, self.support), None if m is None else round(m, 4))
                 for z, m in self.readings(pairs)]
+
+
+_OPEN: OrderedDict[tuple[str, str, str, int | None, int], Verifier] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
+VERIFIERS_KEPT = 2
+"""Verifiers ``open_verifier`` keeps open (the live one and the one replacing it; ~0.5 GB each in fp32)."""
+
+
+def open_verifier(path: str | Path, *, checkpoint_id: str | None = None, dtype: str = "auto",
+                  num_threads: int | None = None) -> Verifier:
+    """The process's one Verifier for a checkpoint folder and these settings (lazy: no weights read yet).
+
+    Critics built for the same checkpoint (the app's, a refreshed one, each command of a CLI run, each test)
+    share its weights and its readings instead of each loading the model again. A folder whose
+    ``verifier.json`` changed since is opened afresh; a missing or unreadable one raises OSError or ValueError.
+    """
+    folder = Path(path)
+    key = (str(folder.resolve()), checkpoint_id or folder.name, dtype, num_threads,
+           (folder / CONFIG_FILE).stat().st_mtime_ns)
+    with _OPEN_LOCK:
+        verifier = _OPEN.get(key)
+        if verifier is None:
+            verifier = Verifier(folder, checkpoint_id=checkpoint_id, dtype=dtype, num_threads=num_threads)
+            _OPEN[key] = verifier
+        _OPEN.move_to_end(key)
+        while len(_OPEN) > VERIFIERS_KEPT:
+            _OPEN.popitem(last=False)
+        return verifier
 
 
 def verifier_part(verifier: Verifier, question: str, answer: str) -> PartScore:

@@ -12,10 +12,7 @@ from pathlib import Path
 import pytest
 
 from mathchat.settings import Settings
-from serving.engine import EngineError
-from mathchat.sampling import SamplingSettings
 from serving.vllm_supervisor import build_vllm_command, build_vllm_env, green_cpu_binding, spawn_process
-from tests.fakes import wait_ready
 
 
 def test_command_uses_module_launcher_and_served_name() -> None:
@@ -76,31 +73,6 @@ def test_cycle_server_may_compute_on_every_core(monkeypatch) -> None:
     from training.engines import own_server_settings
 
     assert own_server_settings(Settings()).vllm.cpu_cores == "all" and Settings().vllm.cpu_cores == "auto"
-
-
-@pytest.mark.vllm
-def test_killed_server_is_restarted_and_answers_again(vllm_supervisor, vllm_engine) -> None:
-    wait_ready(vllm_supervisor)
-    old_pid = vllm_supervisor.active.proc.pid
-    restarts = vllm_supervisor.restarts
-    stream = vllm_engine.stream_chat([{"role": "user", "content": "Count from 1 to 200, one per line."}],
-                                     SamplingSettings(temperature=0.0, max_tokens=400))
-    got = next(stream)
-    assert got.delta
-    vllm_supervisor.active.kill()
-    with pytest.raises(EngineError):
-        for _ in stream:
-            pass
-    deadline = time.monotonic() + 30
-    while vllm_supervisor.restarts == restarts and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert vllm_supervisor.restarts == restarts + 1
-    wait_ready(vllm_supervisor)
-    assert vllm_supervisor.active.proc.pid != old_pid
-    [sample] = vllm_engine.sample([{"role": "user", "content": "Say hi."}], SamplingSettings(temperature=0.0,
-                                                                                           max_tokens=4))
-    assert sample.text
-    assert "start:" in vllm_supervisor.active.log_path.read_text(), "server logs are kept"
 
 
 def _alive(pid: int) -> bool:

@@ -75,12 +75,15 @@ def test_real_lora_sft_merges_into_a_plain_folder(base_model, tmp_path):
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
 
 
-def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model):
+@pytest.mark.vllm
+def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model, vllm_supervisor):
+    """The live model is sampled on the session's vLLM server (as the app's own is: a third of this test's time
+    on 2 cores when transformers sampled it), its candidates in transformers."""
     from feedback.db import session_scope
     from feedback.models import Checkpoint, TrainingRun
     from training.cycle import default_deps, run_cycle
 
-    cfg = miniature_cycle_config()
+    cfg = miniature_cycle_config().model_copy(update={"live_url": vllm_supervisor.router.current().base_url})
     deps = default_deps(settings, cfg)
     deps.make_critic = lambda engine: ShortestPassesCritic()
     result = run_cycle(settings, cfg, deps=deps, db=db)

@@ -12,8 +12,8 @@ from mathchat.settings import CritiqueSettings, VerdictSettings
 from serving.critique.critic import MathCritic, resolve_verifier
 from serving.critique.types import PartScore
 from serving.critique.verdict import RIGHT, UNVERIFIED, WRONG, decide_verdict
-from serving.critique.verifier import (VerifierInput, Verifier, encode_pair, is_verifier_checkpoint, verifier_part,
-                                       write_verifier_config)
+from serving.critique.verifier import (VerifierInput, Verifier, encode_pair, is_verifier_checkpoint, open_verifier,
+                                       verifier_part, write_verifier_config)
 
 QUESTION = "Tom has 3 boxes with 12 apples each. He eats 5 apples. How many apples are left?"
 ANSWER = "3 x 12 = 36 apples. 36 - 5 = 31 apples. The answer is 31."
@@ -55,9 +55,26 @@ def test_a_checkpoint_scores_pairs_in_order_and_batches_do_not_change_scores(tin
     verifier = Verifier(tiny_verifier, batch_size=2, dtype="float32")
     pairs = [(QUESTION, ANSWER), ("What is 2 + 3?", "The answer is 5."), (QUESTION, "The answer is 30.")]
     together = verifier.probabilities(pairs)
-    alone = [verifier.probabilities([p])[0] for p in pairs]
+    alone = [Verifier(tiny_verifier, dtype="float32").probabilities([p])[0] for p in pairs]  # fresh: nothing kept
     assert together == pytest.approx(alone, abs=1e-5)
     assert all(0.0 < p < 1.0 for p in together) and is_verifier_checkpoint(tiny_verifier)
+
+
+def test_a_pair_read_before_is_not_computed_again_and_the_oldest_readings_go(tiny_verifier: Path, monkeypatch) -> None:
+    import serving.critique.verifier as verifier_module
+
+    verifier = Verifier(tiny_verifier, dtype="float32")
+    computed: list[tuple[str, str]] = []
+    real = verifier._compute_locked
+    monkeypatch.setattr(verifier, "_compute_locked", lambda pairs: computed.extend(pairs) or real(pairs))
+    first = verifier.probabilities([(QUESTION, ANSWER), (QUESTION, ANSWER), ("What is 2 + 3?", "5")])
+    assert computed == [(QUESTION, ANSWER), ("What is 2 + 3?", "5")] and first[0] == first[1]
+    again = verifier.probabilities([("What is 2 + 3?", "5"), (QUESTION, ANSWER)])
+    assert again == [first[2], first[0]] and len(computed) == 2, "both were read before"
+    monkeypatch.setattr(verifier_module, "READINGS_KEPT", 2)
+    verifier.probabilities([(QUESTION, "The answer is 30.")])  # the least recently read, "2 + 3", goes
+    verifier.probabilities([("What is 2 + 3?", "5"), (QUESTION, ANSWER)])
+    assert computed[2:] == [(QUESTION, "The answer is 30."), ("What is 2 + 3?", "5")]
 
 
 def test_concurrent_calls_load_once_and_agree(tiny_verifier: Path) -> None:
@@ -70,6 +87,23 @@ def test_concurrent_calls_load_once_and_agree(tiny_verifier: Path) -> None:
     for t in threads:
         t.join()
     assert len(results) == 4 and max(results) - min(results) < 1e-6
+
+
+def test_critics_share_one_open_verifier_per_checkpoint_until_its_folder_changes(tiny_verifier: Path,
+                                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    first = open_verifier(tiny_verifier, checkpoint_id="v1", dtype="float32", num_threads=1)
+    assert open_verifier(tiny_verifier, checkpoint_id="v1", dtype="float32", num_threads=1) is first
+    assert open_verifier(tiny_verifier, checkpoint_id="v1", dtype="float32", num_threads=2) is not first
+    copy = shutil.copytree(tiny_verifier, tmp_path / "copy")
+    reopened = open_verifier(copy, checkpoint_id="v1", dtype="float32", num_threads=1)
+    assert reopened is not first and reopened.checkpoint_id == "v1"
+    write_verifier_config(copy, VerifierInput(max_length=96, max_question_tokens=32, head="sequence_classification"))
+    changed = open_verifier(copy, checkpoint_id="v1", dtype="float32", num_threads=1)
+    assert changed is not reopened and changed.spec.max_length == 96, "a rewritten folder is read again"
+    with pytest.raises(OSError):
+        open_verifier(tmp_path / "missing")
 
 
 def test_long_answers_keep_their_end(tiny_verifier: Path) -> None:
