@@ -226,6 +226,7 @@ def pooled_and_logprob(causal_lm: Any, ids: Any, mask: Any, layer: int, answer_s
     states = out.hidden_states  # embeddings, then each layer's output; the last one already normed
     hidden = states[layer] if layer == len(states) - 1 else causal_lm.base_model.norm(states[layer])
     pooled = masked_mean(hidden, mask if pool is None else pool)
+    head = causal_lm.get_output_embeddings()
     means = []
     for row, start in enumerate(answer_starts):
         end = int(mask[row].sum())
@@ -233,10 +234,18 @@ def pooled_and_logprob(causal_lm: Any, ids: Any, mask: Any, layer: int, answer_s
         if end <= first:
             means.append(0.0)
             continue
-        logits = causal_lm.get_output_embeddings()(out.last_hidden_state[row, first - 1:end - 1]).float()
+        logits = head(out.last_hidden_state[row, first - 1:end - 1]).float()
         tokens = ids[row, first:end]
         means.append(float(torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).mean()))
     return pooled, means
+
+
+def _keep_recent(cache: OrderedDict, key: Any, value: Any, limit: int) -> None:
+    """Store ``value`` under ``key`` as the most recent entry of ``cache``; the oldest go past ``limit``."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
 
 
 def is_verifier_checkpoint(directory: str | Path) -> bool:
@@ -336,17 +345,15 @@ class Verifier:
         """(raw logit, mean answer log-probability or None) of each pair, in order; pairs read before are not
         computed again."""
         with self._lock:
-            found = {pair: self._seen[pair] for pair in pairs if pair in self._seen}
-            todo = [pair for pair in dict.fromkeys(pairs) if pair not in found]
+            distinct = list(dict.fromkeys(pairs))
+            found = {pair: self._seen[pair] for pair in distinct if pair in self._seen}
+            todo = [pair for pair in distinct if pair not in found]
             if todo:
                 with torch_threads(self.num_threads):
                     self._load_locked()
                     found.update(zip(todo, self._compute_locked(todo)))
-            for pair in dict.fromkeys(pairs):
-                self._seen[pair] = found[pair]
-                self._seen.move_to_end(pair)
-            while len(self._seen) > READINGS_KEPT:
-                self._seen.popitem(last=False)
+            for pair in distinct:
+                _keep_recent(self._seen, pair, found[pair], READINGS_KEPT)
             return [found[pair] for pair in pairs]
 
     def _compute_locked(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, float | None]]:
@@ -412,10 +419,7 @@ def open_verifier(path: str | Path, *, checkpoint_id: str | None = None, dtype: 
         verifier = _OPEN.get(key)
         if verifier is None:
             verifier = Verifier(folder, checkpoint_id=checkpoint_id, dtype=dtype, num_threads=num_threads)
-            _OPEN[key] = verifier
-        _OPEN.move_to_end(key)
-        while len(_OPEN) > VERIFIERS_KEPT:
-            _OPEN.popitem(last=False)
+        _keep_recent(_OPEN, key, verifier, VERIFIERS_KEPT)
         return verifier
 
 
