@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mathchat.jsonl import write_jsonl
+from mathchat.jsonl import read_jsonl, write_jsonl
 from mathchat.settings import Settings
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
@@ -67,7 +67,7 @@ from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to
                            select_sources, split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
-from training.round_stop import RestPlan, RoundTimes, plan_rest
+from training.round_stop import RestPlan, RoundTimes, plan_rest, verifier_fits, verifier_stage_seconds
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
@@ -88,6 +88,8 @@ class Cycle:
         self.last_sampled_questions = 0
         self.base: dict[str, str] = {}
         self.base_ppl: float | None = None  # the chain's base model, measured once live is no longer it
+        self.pass_timing: tuple[float, float] | None = None  # the verifier's costs here, timed once a run
+        self.pass_timed = False
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
@@ -128,7 +130,34 @@ class Cycle:
                                                            cfg.eval.base_ppl_tolerance),
                          stop_on_drift=cfg.stop_rounds_on_drift,
                          elapsed_s=time.monotonic() - self.started, last=times, budget_s=cfg.time_budget_s,
-                         run_dpo=cfg.run_dpo, train_verifier=cfg.train_verifier)
+                         run_dpo=cfg.run_dpo, verifier_s=self._verifier_projection() or 0.0)
+
+    def _verifier_pass_timing(self) -> tuple[float, float] | None:
+        """(seconds of one answer's whole verifier pass, probe-only share) on this machine, timed once a run on 16
+        of the live model's samples (``deps.time_verifier_pass``) where a time budget needs it; None when it could
+        not be timed."""
+        if not self.pass_timed and self.cfg.train_verifier and self.cfg.time_budget_s is not None:
+            self.pass_timed = True
+            try:
+                rows = read_jsonl(Path(self.result["run_dir"]) / "samples_live.jsonl")[:16]
+                self.pass_timing = self.deps.time_verifier_pass(self.result["live"]["path"],
+                                                                [(r["question"], r["answer"]) for r in rows])
+            except Exception:  # noqa: BLE001 - without it the verifier stage runs unprojected, as it always did
+                log.exception("could not time the verifier's pass")
+            self.rec.log(f"verifier pass timed (seconds an answer, probe share): {self.pass_timing}")
+        return self.pass_timing
+
+    def _verifier_projection(self, counts: dict[str, int] | None = None) -> float | None:
+        """The verifier stage's projected seconds: for ``counts`` (train, held_out, support rows), else for the
+        settings' caps (None: not timed)."""
+        timing = self._verifier_pass_timing()
+        if timing is None:
+            return None
+        vc = self.cfg.verifier
+        counts = counts or {"train": vc.max_rows or 800, "held_out": vc.max_held_out or 400,
+                            "support": vc.support_rows}
+        return verifier_stage_seconds(timing[0], train_rows=counts["train"], held_out_rows=counts["held_out"],
+                                      support_rows=counts["support"], probe_share=timing[1])
 
     def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:
         key = sha256_rows([[q.source, q.question_id, q.question] for q in questions] + [self.cfg.system_prompt,
@@ -205,7 +234,10 @@ class Cycle:
                                           checkpoints_dir=Path(self.settings.model.checkpoints_dir), run_dir=run_dir,
                                           run_id=self.rec.run_id, live=live, train=self.deps.train, log=self.rec.log,
                                           shipped=None if shipped is None else {"id": shipped.checkpoint_id,
-                                                                                "path": str(shipped.path)})
+                                                                                "path": str(shipped.path)},
+                                          fits=lambda counts: verifier_fits(time.monotonic() - self.started,
+                                                                            self._verifier_projection(counts),
+                                                                            self.cfg.time_budget_s))
         except Exception as exc:  # noqa: BLE001 - the verifier is an extra; the policy's cycle result holds
             log.exception("train_verifier failed")
             self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")

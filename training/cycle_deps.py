@@ -34,6 +34,9 @@ class CycleDeps:
     """General-text perplexity of a checkpoint folder (language-ability check)."""
     close: Callable[[], None] = lambda: None
     """Release what the engines hold (the cycle's vLLM server) once the cycle ends."""
+    time_verifier_pass: Callable[[str, list[tuple[str, str]]], tuple[float, float] | None] = lambda path, pairs: None
+    """(policy folder, answers) -> (seconds of one answer's whole verifier pass, probe-only share), timed here for
+    the time budget's projection of the verifier stage (None: not timed, the stage runs unprojected)."""
 
 
 def cycle_verifier(settings: Settings):  # noqa: ANN201 - a serving Verifier or None
@@ -77,6 +80,12 @@ def default_deps(settings: Settings, cfg: CycleConfig) -> CycleDeps:
     def train(job: TrainJob, job_path: Path, log_path: Path) -> Path:
         return run_train_job(job, job_path, log_path, launcher=cfg.launcher, accelerate_config=cfg.accelerate_config)
 
+    def time_verifier_pass(path: str, pairs: list[tuple[str, str]]) -> tuple[float, float] | None:
+        from training.verifier import time_verifier_pass as timed
+
+        return timed(path, pairs, cfg.verifier) if pairs else None
+
     return CycleDeps(open_engine=open_engine, make_critic=make_critic, train=train,
                      base_model_path=lambda: resolve_model_path(settings), perplexity=general_text_perplexity,
-                     close=server.close if server is not None else lambda: None)
+                     close=server.close if server is not None else lambda: None,
+                     time_verifier_pass=time_verifier_pass)

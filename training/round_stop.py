@@ -9,9 +9,12 @@ Pure: what the cycle has measured so far in, a ``RestPlan`` out; the cycle recor
   that stayed within the guard). Measured with the shipped recipe, 2026-12-03: fp32 rounds 2 -> 3 went
   +4.4% -> +12.6%, bf16 +3.2% -> +5.8%; both round-3 models were refused.
 - **time**: with a budget, each step is projected from the last round's parts (a round: its sampling, 1.3 of its
-  training and an evaluation; DPO: sampling, 0.75 of a training and an evaluation; the verifier: 0.35 of a
-  training). Another RFT round comes before DPO, which measured gains of a point or two where a round gave
-  several, so DPO is dropped first; a round that does not fit even without DPO is not started.
+  training and an evaluation; DPO: sampling, 0.75 of a training and an evaluation) and the verifier stage from
+  its row counts and the seconds one answer's whole pass takes, timed on this machine (``verifier_stage_seconds``).
+  Priority: another RFT round (a round gave several points), then the verifier stage (its rows are kept when it is
+  deferred, so a later cycle trains on them), then DPO (a point or two). DPO is dropped first; a round that does
+  not fit even without DPO is not started; the verifier stage runs only where it fits (``verifier_fits``, decided
+  when the cycle reaches it).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ ROUND_TRAIN_GROWTH = 1.3
 often (fp32 cycles, 2026-12-03: 155 -> 213 s on AVX-512, 240 -> 309 s on AVX2)."""
 DPO_TRAIN_SHARE = 0.75
 """DPO training seconds per RFT training second (118 s / 155 s in a full fp32 cycle, AVX-512, 2026-12-03)."""
-VERIFIER_SHARE = 0.35
-"""Verifier-stage seconds per RFT training second (55 s / 155 s, the same cycle)."""
+VERIFIER_FIXED_S = 30.0
+"""Seconds of the verifier stage that do not grow with its rows: three model loads, the probe and calibration fits
+(2-core AVX2 EPYC, fp32, 2026-12-06: 464 s for the rows below at 0.48 s a whole pass)."""
 
 
 @dataclass(frozen=True)
@@ -78,36 +82,73 @@ def _last_increase(ratios: Sequence[float]) -> float:
 
 
 def step_seconds(last: RoundTimes) -> dict[str, float]:
-    """Projected seconds of each remaining step, from the last round's.
+    """Projected seconds of each remaining policy step, from the last round's.
 
     >>> step_seconds(RoundTimes(200, 300, 60))
-    {'round': 650.0, 'dpo': 485.0, 'verifier': 105.0}
+    {'round': 650.0, 'dpo': 485.0}
     """
     return {"round": float(last.sampling_s + ROUND_TRAIN_GROWTH * last.training_s + last.eval_s),
-            "dpo": float(last.sampling_s + DPO_TRAIN_SHARE * last.training_s + last.eval_s),
-            "verifier": float(VERIFIER_SHARE * last.training_s)}
+            "dpo": float(last.sampling_s + DPO_TRAIN_SHARE * last.training_s + last.eval_s)}
+
+
+def verifier_stage_seconds(pass_s: float, *, train_rows: int, held_out_rows: int, support_rows: int,
+                           probe_share: float) -> float:
+    """Projected seconds of the verifier stage (``training/verifier.py``): whole passes of the policy for the
+    support's rows and for the held-out rows the new verifier scores (their support check needs the answer's
+    log-probability); passes through the probe's layers only (``probe_share`` of the model) for the train rows'
+    features and for the verifier in use, whose logit alone the gate compares; plus ``VERIFIER_FIXED_S``.
+    ``pass_s``: one answer's whole pass, timed on this machine.
+
+    Measured, 2-core AVX2 EPYC, fp32, 2 threads, 800 train / 400 held-out / 256 support rows of one cycle: 464 s;
+    this gives 30 + 0.48 * (656 + 0.2 * 1200) = 460 s.
+
+    >>> verifier_stage_seconds(0.48, train_rows=800, held_out_rows=400, support_rows=256, probe_share=0.2)
+    460.1
+    """
+    return round(VERIFIER_FIXED_S + pass_s * (support_rows + held_out_rows
+                                              + probe_share * (train_rows + held_out_rows)), 1)
+
+
+def verifier_fits(elapsed_s: float, projected_s: float | None, budget_s: float | None) -> tuple[bool, str]:
+    """Whether the verifier stage runs now, and why not (its rows are kept either way).
+
+    >>> verifier_fits(1500, 460, 1800)
+    (False, 'verifier stage deferred: it would end the cycle at 1960 s, past its 1800 s budget (its rows are kept for a later cycle)')
+    >>> verifier_fits(1200, 460, 1800), verifier_fits(1500, None, 1800), verifier_fits(1500, 460, None)
+    ((True, ''), (True, ''), (True, ''))
+    """
+    if budget_s is None or projected_s is None or elapsed_s + projected_s <= budget_s:
+        return True, ""
+    return False, (f"verifier stage deferred: it would end the cycle at {elapsed_s + projected_s:.0f} s, past its "
+                   f"{budget_s:.0f} s budget (its rows are kept for a later cycle)")
 
 
 def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float], ppl_tolerance: float,
               stop_on_drift: bool, elapsed_s: float, last: RoundTimes | None, budget_s: float | None,
-              run_dpo: bool, train_verifier: bool) -> RestPlan:
+              run_dpo: bool, verifier_s: float = 0.0) -> RestPlan:
     """Whether to train RFT round ``round_no`` (``another_round``: the config asks for it) and to run DPO.
 
-    ``ppl_ratios`` are the evaluated RFT models' perplexity / live's, round 1 first.
+    ``ppl_ratios`` are the evaluated RFT models' perplexity / live's, round 1 first. ``verifier_s``: the verifier
+    stage's projected seconds (0: none). It never stops a round, which comes first, but DPO runs only where the
+    verifier stage still fits after it.
 
     >>> plan = lambda **kw: plan_rest(**{**dict(round_no=3, another_round=True, ppl_ratios=[1.01, 1.02],
     ...     ppl_tolerance=0.05, stop_on_drift=True, elapsed_s=1000, last=RoundTimes(200, 300, 60), budget_s=None,
-    ...     run_dpo=True, train_verifier=True), **kw})
+    ...     run_dpo=True, verifier_s=105), **kw})
     >>> plan(ppl_ratios=[1.02, 1.044]).reason
     'round 3 not trained: round 2 is at +4.4% perplexity and added +2.4 points, so round 3 is projected at +6.8% (guard +5.0%)'
     >>> p = plan(budget_s=1800); (p.train_round, p.run_dpo, p.projected_finish_s), p.reason
     ((True, False, 1755.0), 'DPO dropped: with it the cycle would end at 2240 s, past its 1800 s budget')
     >>> p = plan(budget_s=1600); (p.train_round, p.run_dpo, p.projected_finish_s), p.reason
-    ((False, True, 1590.0), 'round 3 not trained: the cycle would end at 1755 s, past its 1600 s budget')
+    ((False, True, 1590.0), 'round 3 not trained: the cycle would end at 1650 s, past its 1600 s budget')
     >>> plan(budget_s=1500).reason.split("; ")[1]
     'DPO dropped: the cycle would end at 1590 s, past its 1500 s budget'
     >>> plan(budget_s=1200).run_dpo, plan(budget_s=2300).reason, plan(another_round=False, budget_s=1600).run_dpo
     (False, '', True)
+    >>> p = plan(budget_s=1700, verifier_s=600); (p.train_round, p.run_dpo, p.projected_finish_s)  # the round first
+    (True, False, 1650.0)
+    >>> p.reason
+    'DPO dropped; the verifier stage would end the cycle at 2250 s, past its 1700 s budget, so it will be deferred unless the round ends sooner than projected'
     """
     projected = project_perplexity(ppl_ratios)
     reasons: list[str] = []
@@ -123,9 +164,8 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
 
     cost = step_seconds(last)
 
-    def finish(with_round: bool, with_dpo: bool) -> float:
-        return round(elapsed_s + cost["round"] * with_round + cost["dpo"] * with_dpo
-                     + cost["verifier"] * train_verifier, 1)
+    def finish(with_round: bool, with_dpo: bool, with_verifier: bool = True) -> float:
+        return round(elapsed_s + cost["round"] * with_round + cost["dpo"] * with_dpo + verifier_s * with_verifier, 1)
 
     dpo = run_dpo
     if train and finish(True, dpo) > budget_s:
@@ -133,12 +173,18 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
             reasons.append(f"DPO dropped: with it the cycle would end at {finish(True, True):.0f} s, past its "
                            f"{budget_s:.0f} s budget")
             dpo = False
+        elif finish(True, False, False) <= budget_s:  # the round comes before the verifier stage and DPO
+            reasons.append(("DPO dropped; " if dpo else "") + f"the verifier stage would end the cycle at "
+                           f"{finish(True, False):.0f} s, past its {budget_s:.0f} s budget, so it will be deferred "
+                           f"unless the round ends sooner than projected")
+            dpo = False
         else:
-            reasons.append(f"round {round_no} not trained: the cycle would end at {finish(True, False):.0f} s, "
-                           f"past its {budget_s:.0f} s budget")
+            reasons.append(f"round {round_no} not trained: the cycle would end at {finish(True, False, False):.0f} s"
+                           f", past its {budget_s:.0f} s budget")
             train = False
     if dpo and not train and finish(False, True) > budget_s:
         reasons.append(f"DPO dropped: the cycle would end at {finish(False, True):.0f} s, past its "
                        f"{budget_s:.0f} s budget")
         dpo = False
-    return RestPlan(train, dpo, "; ".join(reasons), projected, finish(train, dpo))
+    verifier_runs = finish(train, dpo) <= budget_s
+    return RestPlan(train, dpo, "; ".join(reasons), projected, finish(train, dpo, verifier_runs))

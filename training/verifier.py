@@ -292,6 +292,47 @@ def probe_layers(model_path: str, wanted: int | None) -> int:
     return total if wanted is None else max(1, min(wanted, total))
 
 
+def probe_input(cfg: VerifierTrainSettings) -> Any:
+    """How a mean probe reads a pair (``serving.critique.verifier.VerifierInput``), from the settings."""
+    from serving.critique.verifier import VerifierInput
+    from serving.policy_prompt import POLICY_SYSTEM_PROMPT
+
+    return VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe",
+                         template=cfg.template, system=POLICY_SYSTEM_PROMPT if cfg.template == "chat" else None)
+
+
+def time_verifier_pass(model_path: str, pairs: Sequence[tuple[str, str]], cfg: VerifierTrainSettings
+                       ) -> tuple[float, float]:
+    """(seconds one answer's whole pass takes, the share of the model a probe-only pass runs) for a verifier on
+    the policy at ``model_path``. The whole pass (pooled states and log-probability: what a verifier with a
+    support costs an answer) is timed on ``pairs`` with the stage's threads and precision; the cycle projects its
+    verifier stage from both (``training.round_stop.verifier_stage_seconds``). The first batch's one-time costs
+    count too, so it errs long."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mathchat.hardware import resolve_threads
+    from serving.critique.verifier import batch_ids, encode_pair_with_start, pooled_and_logprob, torch_threads
+    from training.trainer_common import use_bf16
+
+    if not pairs:
+        raise ValueError("no answers to time")
+    tokenizer = load_tokenizer(model_path)
+    spec = probe_input(cfg)
+    encoded = [encode_pair_with_start(tokenizer, q, a, spec) for q, a in pairs]
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    threads = None if torch.cuda.is_available() else resolve_threads(cfg.num_threads)
+    with torch_threads(threads), torch.inference_mode(), \
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
+        started = time.monotonic()
+        for start in range(0, len(encoded), cfg.batch_size):
+            chunk = encoded[start:start + cfg.batch_size]
+            ids, mask = batch_ids([ids for ids, _ in chunk], tokenizer.pad_token_id)
+            pooled_and_logprob(model, ids, mask, 1, [s for _, s in chunk])
+        seconds = (time.monotonic() - started) / len(encoded)
+    return seconds, probe_layers(model_path, cfg.backbone_layers) / model.config.num_hidden_layers
+
+
 def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_dir: Path,
                      cfg: VerifierTrainSettings, metadata: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The probe head: the first ``backbone_layers`` of the policy, frozen; their last hidden states mean-pooled
@@ -301,15 +342,13 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     from sklearn.preprocessing import StandardScaler
     from transformers import AutoModel, AutoModelForCausalLM
 
-    from serving.critique.verifier import (VerifierInput, batch_ids, encode_pair_with_start, mean_pooled,
-                                           pooling_mask, write_probe, write_verifier_config)
-    from serving.policy_prompt import POLICY_SYSTEM_PROMPT
+    from serving.critique.verifier import (batch_ids, encode_pair_with_start, mean_pooled, pooling_mask, write_probe,
+                                           write_verifier_config)
     from training.trainer_common import use_bf16
 
     started = time.monotonic()
     tokenizer = load_tokenizer(base_model_path)
-    spec = VerifierInput(max_length=cfg.max_length, max_question_tokens=cfg.max_question_tokens, head="mean_probe",
-                         template=cfg.template, system=POLICY_SYSTEM_PROMPT if cfg.template == "chat" else None)
+    spec = probe_input(cfg)
     layers = probe_layers(base_model_path, cfg.backbone_layers)
     backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, num_hidden_layers=layers).eval()
     encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in rows]

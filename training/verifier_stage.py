@@ -15,6 +15,10 @@ and make it the app's verifier only when it beats the one in use on the same hel
    else the shipped default) or its AUROC beats that one's by ``auroc_margin``; otherwise it is registered
    ``rejected``. The app's critic switches to the new live verifier and its calibration within ``critique.verifier_refresh_s``
    (``MathCritic.refresh_verifier``), without a restart.
+
+Steps 2-3 are the stage's cost (whole passes of the policy over the support's and the held-out rows); under the
+cycle's time budget they run only where they fit (``training.round_stop.verifier_fits``) and are otherwise
+deferred, the rows kept, so the stage never pushes a cycle past its budget.
 """
 
 from __future__ import annotations
@@ -70,10 +74,13 @@ def gate_verifier(new_auroc: float | None, current_auroc: float | None, margin: 
 
 def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: Path, run_dir: Path, run_id: int,
                        live: dict[str, Any], train: Callable[[TrainJob, Path, Path], Path],
-                       log: Callable[[str], None], shipped: dict[str, str] | None = None) -> dict[str, Any]:
+                       log: Callable[[str], None], shipped: dict[str, str] | None = None,
+                       fits: Callable[[dict[str, int]], tuple[bool, str]] | None = None) -> dict[str, Any]:
     """Steps 1-3 of the module docstring; returns what the run records (``cycle.json["verifier"]``). ``shipped``
     (``{"id", "path"}``): the verifier the critic uses while none is live (the shipped default), which a new one
-    must beat like a live one."""
+    must beat like a live one. ``fits(counts)``: whether steps 2-3 for these row counts (train, held_out,
+    support) end within the cycle's time budget, and why not; when not, they are deferred (the rows stay kept,
+    so a later cycle trains on them)."""
     from feedback.db import run_in_transaction
     from feedback.registry import get_live_checkpoint, record_dataset
     from training.store_io import load_rated_samples
@@ -106,6 +113,13 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
             out["skipped"] = f"{len(part)} {name} rows ({sum(r['label'] for r in part)} right): too few to train and gate"
             log(f"verifier not trained: {out['skipped']}")
             return out
+
+    counts = {"train": len(train_rows), "held_out": len(held), "support": min(vc.support_rows, len(train_rows))}
+    runs, why = fits(counts) if fits is not None else (True, "")
+    if not runs:
+        out["deferred"] = why
+        log(why)
+        return out
 
     current = run_in_transaction(db, lambda s: _live_verifier(get_live_checkpoint(session=s, family="verifier"))) \
         or shipped

@@ -530,6 +530,30 @@ def test_a_failing_verifier_stage_leaves_the_policy_candidate_standing(settings,
         assert run.status == "succeeded" and run.progress["train_verifier"]["status"] == "failed"
 
 
+def test_a_verifier_stage_past_the_time_budget_is_deferred_with_its_rows_kept(settings, db, tmp_path):
+    from training.verifier_data import ROWS_FILE, load_verifier_rows
+
+    slow = fake_deps(tmp_path, verifier_aurocs=[0.8])
+    timed: list[int] = []
+    slow.time_verifier_pass = lambda path, pairs: timed.append(len(pairs)) or (60.0, 0.2)  # a minute an answer
+    result = run_cycle(settings, verifier_config(time_budget_s=3600), deps=slow, db=db)
+    deferred = result["verifier"]
+    assert deferred["deferred"].startswith("verifier stage deferred: it would end the cycle at")
+    assert "id" not in deferred and timed and len(timed) == 1 and 0 < timed[0] <= 16, "timed once, on samples"
+    kept = load_verifier_rows(Path(settings.training.workdir) / ROWS_FILE)
+    assert len(kept) == deferred["store"]["rows"] > 0
+    with session_scope(db) as s:
+        assert not s.query(Checkpoint).filter(Checkpoint.kind == "verifier").count()
+        assert "verifier stage deferred" in s.get(TrainingRun, result["run_id"]).log
+    fast = fake_deps(tmp_path, verifier_aurocs=[0.8])
+    fast.time_verifier_pass = lambda path, pairs: (0.01, 0.2)
+    second = run_cycle(settings, verifier_config(time_budget_s=3600), deps=fast, db=db)
+    assert second["verifier"]["live"] is True and "deferred" not in second["verifier"]
+    trained_on = {json.loads(line)["id"] for line in
+                  (Path(second["run_dir"]) / "verifier_train.jsonl").read_text().splitlines()}
+    assert trained_on & {r["id"] for r in kept if r["split"] == "train"}, "the deferred rows train the next verifier"
+
+
 def test_the_verifier_stage_is_off_with_its_flag(settings, db, tmp_path):
     result = run_cycle(settings, verifier_config(train_verifier=False), deps=fake_deps(tmp_path), db=db)
     assert "verifier" not in result

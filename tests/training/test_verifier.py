@@ -87,12 +87,29 @@ def test_train_entry_fits_a_mean_pooled_probe_on_the_policys_first_layers(tiny_l
                                                                           for r in rows(9, "held_out")])
     # trained on the cut backbone's pooled states, served from the whole LM's layer 1: the same logit
     assert [round(p, 2) for p in fresh] == [round(scores[r["id"]], 2) for r in rows(9, "held_out")]
+    pairs = [(r["question"], r["answer"]) for r in rows(9, "held_out")]
+    probe_only = Verifier(tmp_path / "probe", dtype="float32")
+    assert all(m is None for _, m in probe_only.readings(pairs, logprob=False)), "the probe's layers only"
+    whole = probe_only.readings(pairs)  # the support check needs the log-probability: the whole pass runs now
+    assert all(m is not None and m < 0 for _, m in whole)
+    assert [z for z, _ in whole] == pytest.approx(probe_only.logits(pairs), abs=1e-5)
     row = rows(1, "held_out")[0]
     spoken = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
     assert spoken.score is not None and spoken.data["mean_logprob"] < 0
     (tmp_path / "probe" / PROBE_FILE).write_text(json.dumps(probe | {"support": {"min_mean_logprob": 0.0}}))
     silent = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
     assert silent.score is None and silent.data["abstained"] and "abstains" in silent.detail
+
+
+def test_the_verifier_pass_is_timed_on_the_policy_with_the_probe_share(tiny_llama: Path) -> None:
+    from training.verifier import time_verifier_pass
+
+    pairs = [(r["question"], r["answer"]) for r in rows(3, "train")]
+    seconds, share = time_verifier_pass(str(tiny_llama), pairs, VerifierTrainSettings(backbone_layers=1,
+                                                                                      num_threads=1))
+    assert seconds > 0 and share == 0.5  # one of the tiny model's two layers
+    with pytest.raises(ValueError):
+        time_verifier_pass(str(tiny_llama), [], VerifierTrainSettings())
 
 
 @pytest.mark.training

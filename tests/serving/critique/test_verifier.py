@@ -66,7 +66,8 @@ def test_a_pair_read_before_is_not_computed_again_and_the_oldest_readings_go(tin
     verifier = Verifier(tiny_verifier, dtype="float32")
     computed: list[tuple[str, str]] = []
     real = verifier._compute_locked
-    monkeypatch.setattr(verifier, "_compute_locked", lambda pairs: computed.extend(pairs) or real(pairs))
+    monkeypatch.setattr(verifier, "_compute_locked",
+                        lambda pairs, logprob=True: computed.extend(pairs) or real(pairs, logprob))
     first = verifier.probabilities([(QUESTION, ANSWER), (QUESTION, ANSWER), ("What is 2 + 3?", "5")])
     assert computed == [(QUESTION, ANSWER), ("What is 2 + 3?", "5")] and first[0] == first[1]
     again = verifier.probabilities([("What is 2 + 3?", "5"), (QUESTION, ANSWER)])
