@@ -27,7 +27,9 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    The live checkpoint is never changed here (only by step 8, when it is on).
 7. ``train_verifier`` (``train_verifier=true``): the run's reference-checked samples join the verifier rows kept
    across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
-   on the same rows (``training/verifier_stage.py``). Its failure is logged; the policy candidate stands.
+   on the same rows (``training/verifier_stage.py``). Its failure is logged; the policy candidate stands. Under
+   a time budget its cost is projected from one answer's pass timed here (``deps.time_verifier_pass``): it
+   runs only where it fits and is otherwise deferred (``cycle.json["verifier"]["deferred"]``), its rows kept.
 8. ``auto_promote`` (``TrainingSettings.auto_promote``, off by default): a candidate that passed its gate is
    promoted, recorded as automatic, so the next cycle starts from it (``training/auto_promote.py``); what
    happened, or why not, is in ``progress["auto_promote"]`` and ``cycle.json``.
