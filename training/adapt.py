@@ -52,6 +52,8 @@ class PreviousRun:
     """The adapted settings it ran with (dotted field -> value)."""
     base_sha: str | None = None
     """Hash of its configured (unadapted) settings."""
+    verifier_deferred: bool = False
+    """Whether its verifier stage did not fit its time budget (``training/round_stop.py``): this run's comes first."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ Stages, each timed on the TrainingRun row and in ``cycle.json``:
    across cycles; a verifier trained on them replaces the live verifier only when its held-out AUROC beats it
    on the same rows (``training/verifier_stage.py``). Its failure is logged; the policy candidate stands. Under
    a time budget its cost is projected from one answer's pass timed here (``deps.time_verifier_pass``): it
-   runs only where it fits and is otherwise deferred (``cycle.json["verifier"]["deferred"]``), its rows kept.
+   runs only where it fits and is otherwise deferred (``cycle.json["verifier"]["deferred"]``), its rows kept;
+   the next cycle then gives it a round's priority (``verifier_first``), so a slow machine alternates.
 8. ``auto_promote`` (``TrainingSettings.auto_promote``, off by default): a candidate that passed its gate is
    promoted, recorded as automatic, so the next cycle starts from it (``training/auto_promote.py``); what
    happened, or why not, is in ``progress["auto_promote"]`` and ``cycle.json``.
@@ -92,6 +93,7 @@ class Cycle:
         self.base_ppl: float | None = None  # the chain's base model, measured once live is no longer it
         self.pass_timing: tuple[float, float] | None = None  # the verifier's costs here, timed once a run
         self.pass_timed = False
+        self.verifier_first = False  # the last run deferred its verifier stage: it comes before a round now
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
@@ -132,16 +134,17 @@ class Cycle:
                                                            cfg.eval.base_ppl_tolerance),
                          stop_on_drift=cfg.stop_rounds_on_drift,
                          elapsed_s=time.monotonic() - self.started, last=times, budget_s=cfg.time_budget_s,
-                         run_dpo=cfg.run_dpo, verifier_s=self._verifier_projection() or 0.0)
+                         run_dpo=cfg.run_dpo, verifier_s=self._verifier_projection() or 0.0,
+                         verifier_first=self.verifier_first)
 
     def _verifier_pass_timing(self) -> tuple[float, float] | None:
-        """(seconds of one answer's whole verifier pass, probe-only share) on this machine, timed once a run on 16
-        of the live model's samples (``deps.time_verifier_pass``) where a time budget needs it; None when it could
-        not be timed."""
+        """(seconds of one answer's whole verifier pass, probe-only share) on this machine, timed once a run on 24
+        of the live model's samples (``deps.time_verifier_pass``; the first batch warms up) where a time budget
+        needs it; None when it could not be timed."""
         if not self.pass_timed and self.cfg.train_verifier and self.cfg.time_budget_s is not None:
             self.pass_timed = True
             try:
-                rows = read_jsonl(Path(self.result["run_dir"]) / "samples_live.jsonl")[:16]
+                rows = read_jsonl(Path(self.result["run_dir"]) / "samples_live.jsonl")[:24]
                 self.pass_timing = self.deps.time_verifier_pass(self.result["live"]["path"],
                                                                 [(r["question"], r["answer"]) for r in rows])
             except Exception:  # noqa: BLE001 - without it the verifier stage runs unprojected, as it always did
@@ -186,6 +189,8 @@ class Cycle:
                                      log_path=None)
         self.rec.progress("adapt", force=True, status="done", **adaptation.to_dict())
         self.rec.log(f"adaptation: {adaptation.note}")
+        if self.verifier_first:
+            self.rec.log("the last run deferred its verifier stage: this one gives it priority over another RFT round")
         run_id = self.rec.run_id
         run_dir = workroot / f"run-{run_id:05d}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -227,12 +232,13 @@ class Cycle:
     def _train_verifier(self, run_dir: Path, live: dict[str, Any]) -> dict[str, Any]:
         """The ``train_verifier`` stage (``training/verifier_stage.py``); if it fails, the policy candidate stands."""
         from serving.critique.critic import shipped_verifier
+        from training.store_io import VERIFIER_DEFERRED
         from training.verifier_stage import run_verifier_stage
 
         try:
             with self.rec.stage("train_verifier"):
                 shipped = shipped_verifier(self.settings, self.settings.critique)
-                return run_verifier_stage(db=self.db, cfg=self.cfg, workdir=Path(self.settings.training.workdir),
+                out = run_verifier_stage(db=self.db, cfg=self.cfg, workdir=Path(self.settings.training.workdir),
                                           checkpoints_dir=Path(self.settings.model.checkpoints_dir), run_dir=run_dir,
                                           run_id=self.rec.run_id, live=live, train=self.deps.train, log=self.rec.log,
                                           shipped=None if shipped is None else {"id": shipped.checkpoint_id,
@@ -240,6 +246,9 @@ class Cycle:
                                           fits=lambda counts: verifier_fits(time.monotonic() - self.started,
                                                                             self._verifier_projection(counts),
                                                                             self.cfg.time_budget_s))
+            if "deferred" in out:  # the next run gives the stage a round's priority (round_stop.plan_rest)
+                self.rec.progress(VERIFIER_DEFERRED, force=True, status="done", reason=out["deferred"])
+            return out
         except Exception as exc:  # noqa: BLE001 - the verifier is an extra; the policy's cycle result holds
             log.exception("train_verifier failed")
             self.rec.log(f"train_verifier failed: {exc!r}; the policy candidate stands")
@@ -249,13 +258,15 @@ class Cycle:
         """This run's config after the previous run's gate verdict (``training/adapt.py``)."""
         from training.store_io import load_previous_run
 
+        previous = run_in_transaction(self.db, lambda s: load_previous_run(session=s))
         if self.cfg.adapt:
-            previous = run_in_transaction(self.db, lambda s: load_previous_run(session=s))
             cfg, adaptation = adapt_config(previous, self.cfg)
         else:
             cfg, adaptation = self.cfg, Adaptation("adaptation off (adapt=false): configured settings")
         self.cfg = cfg
-        self.result.update(config=cfg.model_dump(mode="json"), adaptation=adaptation.to_dict())
+        self.verifier_first = bool(previous and previous.verifier_deferred and cfg.train_verifier)
+        self.result.update(config=cfg.model_dump(mode="json"), adaptation=adaptation.to_dict(),
+                           verifier_first=self.verifier_first)
         return cfg, adaptation
 
     def _run_stages(self, run_dir: Path, live: dict[str, Any], run_in_transaction, load_logged_questions,

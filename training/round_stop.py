@@ -125,12 +125,13 @@ def verifier_fits(elapsed_s: float, projected_s: float | None, budget_s: float |
 
 def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float], ppl_tolerance: float,
               stop_on_drift: bool, elapsed_s: float, last: RoundTimes | None, budget_s: float | None,
-              run_dpo: bool, verifier_s: float = 0.0) -> RestPlan:
+              run_dpo: bool, verifier_s: float = 0.0, verifier_first: bool = False) -> RestPlan:
     """Whether to train RFT round ``round_no`` (``another_round``: the config asks for it) and to run DPO.
 
     ``ppl_ratios`` are the evaluated RFT models' perplexity / live's, round 1 first. ``verifier_s``: the verifier
     stage's projected seconds (0: none). It never stops a round, which comes first, but DPO runs only where the
-    verifier stage still fits after it.
+    verifier stage still fits after it; with ``verifier_first`` (the last run deferred it) it comes before the
+    round, so a machine too slow for both does them in turn instead of never training a verifier.
 
     >>> plan = lambda **kw: plan_rest(**{**dict(round_no=3, another_round=True, ppl_ratios=[1.01, 1.02],
     ...     ppl_tolerance=0.05, stop_on_drift=True, elapsed_s=1000, last=RoundTimes(200, 300, 60), budget_s=None,
@@ -149,6 +150,10 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
     (True, False, 1650.0)
     >>> p.reason
     'DPO dropped; the verifier stage would end the cycle at 2250 s, past its 1700 s budget, so it will be deferred unless the round ends sooner than projected'
+    >>> p = plan(budget_s=1700, verifier_s=600, verifier_first=True); (p.train_round, p.run_dpo, p.projected_finish_s)
+    (False, False, 1600.0)
+    >>> p.reason
+    'round 3 not trained: with the verifier stage, deferred by the last run and first in this one, the cycle would end at 2250 s, past its 1700 s budget; DPO dropped: the cycle would end at 2085 s, past its 1700 s budget'
     """
     projected = project_perplexity(ppl_ratios)
     reasons: list[str] = []
@@ -173,6 +178,11 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
             reasons.append(f"DPO dropped: with it the cycle would end at {finish(True, True):.0f} s, past its "
                            f"{budget_s:.0f} s budget")
             dpo = False
+        elif verifier_first and finish(True, False, False) <= budget_s:
+            reasons.append(f"round {round_no} not trained: with the verifier stage, deferred by the last run and "
+                           f"first in this one, the cycle would end at {finish(True, False):.0f} s, past its "
+                           f"{budget_s:.0f} s budget")
+            train = False
         elif finish(True, False, False) <= budget_s:  # the round comes before the verifier stage and DPO
             reasons.append(("DPO dropped; " if dpo else "") + f"the verifier stage would end the cycle at "
                            f"{finish(True, False):.0f} s, past its {budget_s:.0f} s budget, so it will be deferred "

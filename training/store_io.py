@@ -70,6 +70,10 @@ def reference_verdicts(session: Session, message_ids: Sequence[int], pass_mark: 
     return out
 
 
+VERIFIER_DEFERRED = "verifier_deferred"
+"""The run's progress key saying its verifier stage was deferred (``training/round_stop.py``), with the reason."""
+
+
 def load_previous_run(*, session: Session, before: int | None = None) -> PreviousRun | None:
     """The newest succeeded run (older than run ``before`` if given): its candidate's gate verdict and stage,
     and the adaptation it ran with (``progress["adapt"]``); None before the first."""
@@ -84,4 +88,5 @@ def load_previous_run(*, session: Session, before: int | None = None) -> Previou
     adapted = (run.progress or {}).get("adapt") or {}
     return PreviousRun(run_id=run.id, verdict=metrics.get("gate") if candidate is not None else None,
                        stage=metrics.get("stage"), overrides=dict(adapted.get("overrides") or {}),
-                       base_sha=adapted.get("base_sha"))
+                       base_sha=adapted.get("base_sha"),
+                       verifier_deferred=VERIFIER_DEFERRED in (run.progress or {}))

@@ -530,28 +530,39 @@ def test_a_failing_verifier_stage_leaves_the_policy_candidate_standing(settings,
         assert run.status == "succeeded" and run.progress["train_verifier"]["status"] == "failed"
 
 
-def test_a_verifier_stage_past_the_time_budget_is_deferred_with_its_rows_kept(settings, db, tmp_path):
+def test_a_verifier_stage_past_the_time_budget_is_deferred_with_its_rows_kept_and_comes_first_next(settings, db,
+                                                                                                 tmp_path):
     from training.verifier_data import ROWS_FILE, load_verifier_rows
 
-    slow = fake_deps(tmp_path, verifier_aurocs=[0.8])
+    def deps(pass_s: float, timed: list[int] | None = None):
+        made = fake_deps(tmp_path, verifier_aurocs=[0.8])
+        made.time_verifier_pass = lambda path, pairs: (timed.append(len(pairs)) if timed is not None else None) \
+            or (pass_s, 0.2)
+        return made
+
+    cfg = verifier_config(rft_rounds=2, run_dpo=False, time_budget_s=3600)
     timed: list[int] = []
-    slow.time_verifier_pass = lambda path, pairs: timed.append(len(pairs)) or (60.0, 0.2)  # a minute an answer
-    result = run_cycle(settings, verifier_config(time_budget_s=3600), deps=slow, db=db)
-    deferred = result["verifier"]
+    first = run_cycle(settings, cfg, deps=deps(60.0, timed), db=db)  # a minute an answer: no stage fits
+    deferred = first["verifier"]
     assert deferred["deferred"].startswith("verifier stage deferred: it would end the cycle at")
-    assert "id" not in deferred and timed and len(timed) == 1 and 0 < timed[0] <= 16, "timed once, on samples"
+    assert "id" not in deferred and len(timed) == 1 and 0 < timed[0] <= 24, "timed once, on the run's samples"
+    assert first["rounds"]["2"]["rest"]["train_round"] and not first["verifier_first"]  # the round came first
     kept = load_verifier_rows(Path(settings.training.workdir) / ROWS_FILE)
     assert len(kept) == deferred["store"]["rows"] > 0
     with session_scope(db) as s:
         assert not s.query(Checkpoint).filter(Checkpoint.kind == "verifier").count()
-        assert "verifier stage deferred" in s.get(TrainingRun, result["run_id"]).log
-    fast = fake_deps(tmp_path, verifier_aurocs=[0.8])
-    fast.time_verifier_pass = lambda path, pairs: (0.01, 0.2)
-    second = run_cycle(settings, verifier_config(time_budget_s=3600), deps=fast, db=db)
+        run = s.get(TrainingRun, first["run_id"])
+        assert "verifier stage deferred" in run.log and run.progress["verifier_deferred"]["reason"] == deferred["deferred"]
+    # 5 s an answer: the stage's few rows fit, but not with its projected full size beside another round
+    second = run_cycle(settings, cfg, deps=deps(5.0), db=db)
+    assert second["verifier_first"] and not second["rounds"]["2"]["rest"]["train_round"]
+    assert "deferred by the last run" in second["rounds"]["2"]["rest"]["reason"]
     assert second["verifier"]["live"] is True and "deferred" not in second["verifier"]
     trained_on = {json.loads(line)["id"] for line in
                   (Path(second["run_dir"]) / "verifier_train.jsonl").read_text().splitlines()}
     assert trained_on & {r["id"] for r in kept if r["split"] == "train"}, "the deferred rows train the next verifier"
+    third = run_cycle(settings, cfg, deps=deps(5.0), db=db)  # nothing deferred last time: the round first again
+    assert not third["verifier_first"] and third["rounds"]["2"]["rest"]["train_round"]
 
 
 def test_the_verifier_stage_is_off_with_its_flag(settings, db, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -98,5 +99,8 @@ def test_real_miniature_cycle_registers_a_candidate(settings, db, base_model, vl
         assert all(run.progress[st]["status"] == "done" for st in ("sample_live", "train_sft", "train_dpo"))
         row = s.get(Checkpoint, cand["id"])
         assert row.status == "candidate" and row.metrics["eval"]["perplexity"] > 1
+        # the budget's projection timed the real model's whole verifier pass on the run's own answers
+        timed = re.search(r"verifier pass timed \(seconds an answer, probe share\): \(([\d.e-]+), ([\d.]+)\)", run.log)
+        assert timed and float(timed[1]) > 0 and 0 < float(timed[2]) < 1, run.log[-2000:]
     report = json.loads((Path(result["run_dir"]) / "cycle.json").read_text())
     assert set(report["stages"]) >= {"pool", "sample_live", "train_sft", "sample_rft", "train_dpo", "eval_dpo"}
