@@ -8,7 +8,7 @@ JSON object.
 
     python bench/cycle.py [--state /tmp/mathchat-bench] [--backend auto|vllm|transformers]
                           [--live-url URL] [--config cycle.json] [--questions N] [--k K] [--no-dpo]
-                          [--rft-rounds 2] [--eval-questions N] [--auto-promote]
+                          [--rft-rounds 2] [--eval-questions N] [--auto-promote] [--resume]
 
 With ``--auto-promote`` (or ``MATHCHAT_TRAINING__AUTO_PROMOTE=true``) a candidate that passes its gate is promoted
 in the bench's own database, as ``mathchat cycle`` would; ``auto_promoted`` says what happened.
@@ -27,6 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mathchat.settings import DatabaseSettings, TrainingSettings, load_settings  # noqa: E402
 from training.config import CycleConfig  # noqa: E402
 from training.cycle import run_cycle  # noqa: E402
+
+
+def bench_database(state: Path, *, resume: bool) -> Path | None:
+    """The SQLite file a run uses: a fresh one, or with ``resume`` the state's newest (None: there is none)."""
+    if not resume:
+        return state / f"bench-{time.time_ns()}.db"
+    kept = sorted(state.glob("bench-*.db"), key=lambda path: path.stat().st_mtime)
+    return kept[-1] if kept else None
 
 
 def summarise_cycle(result: dict, wall: float) -> dict:
@@ -80,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-dpo", action="store_true")
     parser.add_argument("--rft-rounds", type=int, default=None)
     parser.add_argument("--auto-promote", action="store_true", help="promote a candidate that passes its gate")
+    parser.add_argument("--resume", action="store_true",
+                        help="run the next cycle in the state's newest database (what the last run deferred, "
+                             "adapted or promoted carries over) instead of a fresh one")
     args = parser.parse_args(argv)
 
     data = json.loads(args.config.read_text()) if args.config else {}
@@ -98,9 +109,12 @@ def main(argv: list[str] | None = None) -> None:
 
     base = load_settings()
     args.state.mkdir(parents=True, exist_ok=True)
+    db_path = bench_database(args.state, resume=args.resume)
+    if db_path is None:
+        parser.error(f"--resume: no bench database in {args.state}")
     settings = load_settings(
         state_dir=args.state,
-        database=DatabaseSettings(url=f"sqlite:///{args.state / f'bench-{int(time.time())}.db'}"),
+        database=DatabaseSettings(url=f"sqlite:///{db_path}"),
         training=TrainingSettings(workdir=args.state / "runs",
                                   auto_promote=args.auto_promote or base.training.auto_promote),
         model=base.model.model_copy(update={"checkpoints_dir": args.state / "checkpoints"}),  # keeps MATHCHAT_MODEL__DTYPE

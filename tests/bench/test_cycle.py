@@ -47,3 +47,19 @@ def test_cycle_bench_reports_the_candidate_against_live(vllm_url, tmp_path, caps
     assert set(result["done_criteria"]) == {"ratio_ge_3", "cis_disjoint", "ppl_within_5pct", "eval_ge_200",
                                             "wall_le_30min"}
     assert result["done_criteria"]["eval_ge_200"] is False
+
+
+def test_resume_continues_in_the_newest_bench_database(tmp_path):
+    import os
+
+    from bench.cycle import bench_database
+
+    assert bench_database(tmp_path, resume=True) is None, "nothing to resume"
+    fresh = bench_database(tmp_path, resume=False)
+    assert fresh.parent == tmp_path and fresh.name.startswith("bench-") and not fresh.exists()
+    older, newer = tmp_path / "bench-2.db", tmp_path / "bench-1.db"
+    for i, path in enumerate((newer, older)):  # the names sort the other way round from the times
+        path.write_bytes(b"")
+        os.utime(path, (1000 + 10 * (1 - i), 1000 + 10 * (1 - i)))
+    assert bench_database(tmp_path, resume=True) == newer
+    assert bench_database(tmp_path, resume=False) not in (older, newer)
