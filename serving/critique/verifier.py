@@ -246,7 +246,9 @@ def pooled_at_layer(causal_lm: Any, ids: Any, mask: Any, layer: int, pool: Any =
     SmolLM2-135M's 30 layers: about a fifth of the pass). The result is the same as the whole pass's: the cut
     stack's last hidden state is normed as ``pooled_and_logprob`` norms its layer's."""
     backbone = causal_lm.base_model
-    layers = backbone.layers
+    layers = getattr(backbone, "layers", None)
+    if layers is None:  # an architecture that names its stack otherwise: the whole pass gives the same states
+        return pooled_and_logprob(causal_lm, ids, mask, layer, [ids.shape[1]] * ids.shape[0], pool)[0]
     backbone.layers = layers[:layer]  # the Verifier's lock keeps every other call off this model meanwhile
     try:
         hidden = backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state

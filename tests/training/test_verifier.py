@@ -101,6 +101,31 @@ def test_train_entry_fits_a_mean_pooled_probe_on_the_policys_first_layers(tiny_l
     assert silent.score is None and silent.data["abstained"] and "abstains" in silent.detail
 
 
+def test_the_probe_layers_alone_give_the_whole_passs_pooled_states(tiny_llama: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from serving.critique.verifier import batch_ids, pooled_and_logprob, pooled_at_layer
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama), dtype=torch.float32).eval()
+    ids, mask = batch_ids([[5, 6, 7, 8, 9], [10, 11, 12]], 0)
+    class StackNamedOtherwise:  # the same model seen as an architecture without ``layers``
+        def __init__(self, lm) -> None:
+            self.lm = lm
+            self.base_model = lambda **kw: lm.base_model(**kw)
+            self.base_model.norm = lm.base_model.norm
+
+        def get_output_embeddings(self):
+            return self.lm.get_output_embeddings()
+
+    with torch.inference_mode():
+        whole = pooled_and_logprob(model, ids, mask, 1, [2, 1])[0]
+        cut = pooled_at_layer(model, ids, mask, 1)
+        fallback = pooled_at_layer(StackNamedOtherwise(model), ids, mask, 1)
+    assert len(model.model.layers) == 2, "the stack is whole again"
+    assert torch.allclose(cut, whole, atol=1e-5) and torch.allclose(fallback, whole, atol=1e-5)
+
+
 def test_the_verifier_pass_is_timed_on_the_policy_with_the_probe_share(tiny_llama: Path) -> None:
     from training.verifier import time_verifier_pass
 
