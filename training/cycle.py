@@ -47,6 +47,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,6 @@ class Cycle:
         self.last_sampled_questions = 0
         self.base: dict[str, str] = {}
         self.base_ppl: float | None = None  # the chain's base model, measured once live is no longer it
-        self.pass_timing: tuple[float, float] | None = None  # the verifier's costs here, timed once a run
-        self.pass_timed = False
         self.verifier_first = False  # the last run deferred its verifier stage: it comes before a round now
 
     # small helpers
@@ -137,25 +136,27 @@ class Cycle:
                          run_dpo=cfg.run_dpo, verifier_s=self._verifier_projection() or 0.0,
                          verifier_first=self.verifier_first)
 
-    def _verifier_pass_timing(self) -> tuple[float, float] | None:
+    @cached_property
+    def verifier_pass_timing(self) -> tuple[float, float] | None:
         """(seconds of one answer's whole verifier pass, probe-only share) on this machine, timed once a run on 24
         of the live model's samples (``deps.time_verifier_pass``; the first batch warms up) where a time budget
         needs it; None when it could not be timed."""
-        if not self.pass_timed and self.cfg.train_verifier and self.cfg.time_budget_s is not None:
-            self.pass_timed = True
-            try:
-                rows = read_jsonl(Path(self.result["run_dir"]) / "samples_live.jsonl")[:24]
-                self.pass_timing = self.deps.time_verifier_pass(self.result["live"]["path"],
-                                                                [(r["question"], r["answer"]) for r in rows])
-            except Exception:  # noqa: BLE001 - without it the verifier stage runs unprojected, as it always did
-                log.exception("could not time the verifier's pass")
-            self.rec.log(f"verifier pass timed (seconds an answer, probe share): {self.pass_timing}")
-        return self.pass_timing
+        if not self.cfg.train_verifier or self.cfg.time_budget_s is None:
+            return None
+        timing = None
+        try:
+            rows = read_jsonl(Path(self.result["run_dir"]) / "samples_live.jsonl")[:24]
+            timing = self.deps.time_verifier_pass(self.result["live"]["path"],
+                                                  [(r["question"], r["answer"]) for r in rows])
+        except Exception:  # noqa: BLE001 - without it the verifier stage runs unprojected, as it always did
+            log.exception("could not time the verifier's pass")
+        self.rec.log(f"verifier pass timed (seconds an answer, probe share): {timing}")
+        return timing
 
     def _verifier_projection(self, counts: dict[str, int] | None = None) -> float | None:
         """The verifier stage's projected seconds: for ``counts`` (train, held_out, support rows), else for the
         settings' caps (None: not timed)."""
-        timing = self._verifier_pass_timing()
+        timing = self.verifier_pass_timing
         if timing is None:
             return None
         vc = self.cfg.verifier

@@ -178,16 +178,17 @@ def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float]
             reasons.append(f"DPO dropped: with it the cycle would end at {finish(True, True):.0f} s, past its "
                            f"{budget_s:.0f} s budget")
             dpo = False
-        elif verifier_first and finish(True, False, False) <= budget_s:
-            reasons.append(f"round {round_no} not trained: with the verifier stage, deferred by the last run and "
-                           f"first in this one, the cycle would end at {finish(True, False):.0f} s, past its "
-                           f"{budget_s:.0f} s budget")
-            train = False
-        elif finish(True, False, False) <= budget_s:  # the round comes before the verifier stage and DPO
-            reasons.append(("DPO dropped; " if dpo else "") + f"the verifier stage would end the cycle at "
-                           f"{finish(True, False):.0f} s, past its {budget_s:.0f} s budget, so it will be deferred "
-                           f"unless the round ends sooner than projected")
-            dpo = False
+        elif finish(True, False, False) <= budget_s:  # the round fits; the verifier stage after it does not
+            if verifier_first:
+                reasons.append(f"round {round_no} not trained: with the verifier stage, deferred by the last run "
+                               f"and first in this one, the cycle would end at {finish(True, False):.0f} s, past "
+                               f"its {budget_s:.0f} s budget")
+                train = False
+            else:  # the round comes before the verifier stage and DPO
+                reasons.append(("DPO dropped; " if dpo else "") + f"the verifier stage would end the cycle at "
+                               f"{finish(True, False):.0f} s, past its {budget_s:.0f} s budget, so it will be "
+                               f"deferred unless the round ends sooner than projected")
+                dpo = False
         else:
             reasons.append(f"round {round_no} not trained: the cycle would end at {finish(True, False, False):.0f} s"
                            f", past its {budget_s:.0f} s budget")

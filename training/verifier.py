@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,23 @@ def probe_input(cfg: VerifierTrainSettings) -> Any:
                          template=cfg.template, system=POLICY_SYSTEM_PROMPT if cfg.template == "chat" else None)
 
 
+def whole_pass_means(causal_lm: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], spec: Any,
+                     cfg: VerifierTrainSettings) -> Iterator[list[float]]:
+    """The answers' mean token log-probabilities under the whole policy, one list per batch of ``cfg.batch_size``
+    pairs (in order), computed in the stage's precision as each batch is asked for."""
+    import torch
+
+    from serving.critique.verifier import batch_ids, encode_pair_with_start, pooled_and_logprob
+    from training.trainer_common import use_bf16
+
+    encoded = [encode_pair_with_start(tokenizer, q, a, spec) for q, a in pairs]
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
+        for start in range(0, len(encoded), cfg.batch_size):
+            chunk = encoded[start:start + cfg.batch_size]
+            ids, mask = batch_ids([ids for ids, _ in chunk], tokenizer.pad_token_id)
+            yield pooled_and_logprob(causal_lm, ids, mask, 1, [s for _, s in chunk])[1]
+
+
 def time_verifier_pass(model_path: str, pairs: Sequence[tuple[str, str]], cfg: VerifierTrainSettings
                        ) -> tuple[float, float]:
     """(seconds one answer's whole pass takes, the share of the model a probe-only pass runs) for a verifier on
@@ -313,27 +330,21 @@ def time_verifier_pass(model_path: str, pairs: Sequence[tuple[str, str]], cfg: V
     from transformers import AutoModelForCausalLM
 
     from mathchat.hardware import resolve_threads
-    from serving.critique.verifier import batch_ids, encode_pair_with_start, pooled_and_logprob, torch_threads
-    from training.trainer_common import use_bf16
+    from serving.critique.verifier import torch_threads
 
     if not pairs:
         raise ValueError("no answers to time")
     tokenizer = load_tokenizer(model_path)
-    spec = probe_input(cfg)
-    encoded = [encode_pair_with_start(tokenizer, q, a, spec) for q, a in pairs]
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
     threads = None if torch.cuda.is_available() else resolve_threads(cfg.num_threads)
-    batches = [encoded[i:i + cfg.batch_size] for i in range(0, len(encoded), cfg.batch_size)]
-    with torch_threads(threads), torch.inference_mode(), \
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
-        timed: list[float] = []
-        for chunk in batches:
+    batches: list[tuple[int, float]] = []  # (answers, seconds) per batch
+    with torch_threads(threads):
+        started = time.monotonic()
+        for means in whole_pass_means(model, tokenizer, pairs, probe_input(cfg), cfg):
+            batches.append((len(means), time.monotonic() - started))
             started = time.monotonic()
-            ids, mask = batch_ids([ids for ids, _ in chunk], tokenizer.pad_token_id)
-            pooled_and_logprob(model, ids, mask, 1, [s for _, s in chunk])
-            timed.append(time.monotonic() - started)
-        counted = slice(1, None) if len(batches) > 1 else slice(None)
-        seconds = sum(timed[counted]) / sum(len(chunk) for chunk in batches[counted])
+    counted = batches[1:] or batches
+    seconds = sum(t for _, t in counted) / sum(n for n, _ in counted)
     return seconds, probe_layers(model_path, cfg.backbone_layers) / model.config.num_hidden_layers
 
 
@@ -409,19 +420,9 @@ def answer_support(causal_lm: Any, tokenizer: Any, rows: Sequence[VerifierRow], 
     answers under the whole policy, and its ``cfg.support_quantile`` as the bound (``serving.critique.verifier``)."""
     import random
 
-    import torch
-
-    from serving.critique.verifier import batch_ids, encode_pair_with_start, pooled_and_logprob
-    from training.trainer_common import use_bf16
-
     drawn = random.Random(0).sample(list(rows), min(cfg.support_rows, len(rows)))
-    encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in drawn]
-    means: list[float] = []
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg)):
-        for start in range(0, len(encoded), cfg.batch_size):
-            chunk = encoded[start:start + cfg.batch_size]
-            ids, mask = batch_ids([ids for ids, _ in chunk], tokenizer.pad_token_id)
-            means += pooled_and_logprob(causal_lm, ids, mask, 1, [s for _, s in chunk])[1]
+    means = [m for batch in whole_pass_means(causal_lm, tokenizer, [(r["question"], r["answer"]) for r in drawn],
+                                             spec, cfg) for m in batch]
     return {"min_mean_logprob": round(support_bound(means, cfg.support_quantile), 4),
             "quantile": cfg.support_quantile, "rows": len(means)}
 

@@ -534,10 +534,9 @@ def test_a_verifier_stage_past_the_time_budget_is_deferred_with_its_rows_kept_an
                                                                                                  tmp_path):
     from training.verifier_data import ROWS_FILE, load_verifier_rows
 
-    def deps(pass_s: float, timed: list[int] | None = None):
+    def deps(pass_s: float, timed: list[int]):
         made = fake_deps(tmp_path, verifier_aurocs=[0.8])
-        made.time_verifier_pass = lambda path, pairs: (timed.append(len(pairs)) if timed is not None else None) \
-            or (pass_s, 0.2)
+        made.time_verifier_pass = lambda path, pairs: timed.append(len(pairs)) or (pass_s, 0.2)
         return made
 
     cfg = verifier_config(rft_rounds=2, run_dpo=False, time_budget_s=3600)
@@ -554,14 +553,14 @@ def test_a_verifier_stage_past_the_time_budget_is_deferred_with_its_rows_kept_an
         run = s.get(TrainingRun, first["run_id"])
         assert "verifier stage deferred" in run.log and run.progress["verifier_deferred"]["reason"] == deferred["deferred"]
     # 5 s an answer: the stage's few rows fit, but not with its projected full size beside another round
-    second = run_cycle(settings, cfg, deps=deps(5.0), db=db)
+    second = run_cycle(settings, cfg, deps=deps(5.0, []), db=db)
     assert second["verifier_first"] and not second["rounds"]["2"]["rest"]["train_round"]
     assert "deferred by the last run" in second["rounds"]["2"]["rest"]["reason"]
     assert second["verifier"]["live"] is True and "deferred" not in second["verifier"]
     trained_on = {json.loads(line)["id"] for line in
                   (Path(second["run_dir"]) / "verifier_train.jsonl").read_text().splitlines()}
     assert trained_on & {r["id"] for r in kept if r["split"] == "train"}, "the deferred rows train the next verifier"
-    third = run_cycle(settings, cfg, deps=deps(5.0), db=db)  # nothing deferred last time: the round first again
+    third = run_cycle(settings, cfg, deps=deps(5.0, []), db=db)  # nothing deferred last time: the round first again
     assert not third["verifier_first"] and third["rounds"]["2"]["rest"]["train_round"]
 
 
