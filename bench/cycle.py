@@ -49,7 +49,8 @@ def summarise_cycle(result: dict, wall: float) -> dict:
                  "dpo_pairs": (result.get("dpo_data") or {}).get("after_user_cap"), "candidate": cand_kind,
                  "candidate_stage": (result.get("candidate") or {}).get("stage"),
                  "skipped": result.get("skipped"), "rest_plan": result.get("rest_plan"),
-                 "auto_promoted": result.get("auto_promoted")}
+                 "auto_promoted": result.get("auto_promoted"),
+                 "started_from": (result.get("start") or {}).get("id") or (result.get("live") or {}).get("id")}
     if live:
         lacc = live["summary"]["overall"]["strict_accuracy"]
         out["live"] = {"strict_acc": lacc["rate"], "ci95": lacc["ci95"], "n": lacc["n"],

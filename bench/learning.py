@@ -177,15 +177,20 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
 
 
 def final_figures(reports: list[dict]) -> dict:
-    """The chain's headline: first live and last candidate accuracy, perplexity ratio vs the first base."""
+    """The chain's headline: first live and last candidate accuracy, and the accuracy of the model serving at the
+    end (the last candidate if it was promoted, else the live one it was gated against)."""
     if not reports or "live" not in reports[0]:
         return {}
     first = reports[0]["live"]
     last = reports[-1]
     best = last.get(last.get("candidate_stage") or "", {})
+    promoted = bool((last.get("auto_promoted") or {}).get("promoted"))
+    serving = best if promoted else last.get("live", {})
     return {"base_acc": first["strict_acc"], "base_ci95": first["ci95"], "final_acc": best.get("strict_acc"),
             "final_ci95": best.get("ci95"), "promotions": sum(bool((r.get("auto_promoted") or {}).get("promoted"))
-                                                              for r in reports)}
+                                                              for r in reports),
+            "live_acc": serving.get("strict_acc"), "live_ci95": serving.get("ci95"),
+            "started_from": [r.get("started_from") for r in reports]}
 
 
 def main(argv: list[str] | None = None) -> None:

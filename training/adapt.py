@@ -54,6 +54,13 @@ class PreviousRun:
     """Hash of its configured (unadapted) settings."""
     verifier_deferred: bool = False
     """Whether its verifier stage did not fit its time budget (``training/round_stop.py``): this run's comes first."""
+    candidate_id: str | None = None
+    """Its candidate checkpoint (None: it registered none)."""
+    candidate_path: str | None = None
+    candidate_status: str | None = None
+    """The candidate's status now (``candidate`` until an operator or a promotion changes it)."""
+    candidate_lineage: tuple[str, ...] = ()
+    """The candidate's ancestors, its parent first (``training/start_point.py`` looks for live among them)."""
 
 
 @dataclass(frozen=True)

@@ -428,6 +428,11 @@ class CycleConfig(_Config):
     make it the app's when its held-out AUROC beats the verifier in use."""
     verifier_data: VerifierDataSettings = VerifierDataSettings()
     verifier: VerifierTrainSettings = VerifierTrainSettings()
+    continue_unproven: bool = True
+    """Continue from the last run's candidate when the gate refused it only because its gain over live was below
+    the margin or not significant (every perplexity guard passed) and it descends from live
+    (``training/start_point.py``): the next candidate is still gated against live, so gains too small for one
+    cycle to prove add up. Off: every cycle samples and trains from live."""
     adapt: bool = True
     """Adapt this cycle's settings to the previous run's gate refusal (training/adapt.py): after a perplexity
     refusal halve the SFT learning rate and double the general rows; after too small a gain sample 1.5x the

@@ -59,7 +59,8 @@ from training.adapt import Adaptation, adapt_config
 from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
-from training.cycle_samples import critique_rated, rft_pass_rule, sample_and_critique, sample_pass_rate, samples_to_rows
+from training.cycle_samples import (critique_rated, questions_sampled_before, rft_pass_rule, sample_and_critique,
+                                    sample_pass_rate, samples_to_rows)
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
@@ -75,6 +76,7 @@ from training.round_stop import RestPlan, RoundTimes, plan_rest, verifier_fits, 
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
+from training.start_point import StartPoint, unproven_start
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class Cycle:
         self.base: dict[str, str] = {}
         self.base_ppl: float | None = None  # the chain's base model, measured once live is no longer it
         self.verifier_first = False  # the last run deferred its verifier stage: it comes before a round now
+        self.previous = None  # the last succeeded run (training.adapt.PreviousRun)
+        self.start: StartPoint | None = None  # the unproven candidate this run continues from; None: live
 
     # small helpers
     def _eval(self, engine: PolicyEngine, path: str, questions: Sequence[PoolQuestion], critic: Critic | None,
@@ -124,6 +128,8 @@ class Cycle:
         live_ppl = live_report.get("perplexity")
         ratios = [reports[n]["perplexity"] / live_ppl for n in names
                   if live_ppl and n in reports and reports[n].get("perplexity")]
+        if len(ratios) == len(names) and self.start and self.start.ppl_ratio:  # round 1 added only its own drift
+            ratios, names = [self.start.ppl_ratio, *ratios], ["start", *names]
         scale = next_questions / self.last_sampled_questions if self.last_sampled_questions else 1.0
         times = RoundTimes(self.last_sampling_s * scale,
                            self.rec.timings.get(_train_stage(last_round), 0.0), self.last_eval_s)
@@ -165,6 +171,14 @@ class Cycle:
         return verifier_stage_seconds(timing[0], train_rows=counts["train"], held_out_rows=counts["held_out"],
                                       support_rows=counts["support"], probe_share=timing[1])
 
+    def _eval_live(self, engine: PolicyEngine, live: dict[str, Any], eval_set: Sequence[PoolQuestion],
+                   cache_path: Path, critic: Critic | None = None) -> dict[str, Any]:
+        """Live's held-out evaluation on ``engine`` (serving live), kept in the cache for the runs after."""
+        report = self._eval(engine, live["path"], eval_set, critic or self.deps.make_critic(engine), "sample_live")
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(report, ensure_ascii=False, default=str))
+        return report
+
     def _cached_live_eval(self, live_id: str, questions: Sequence[PoolQuestion]) -> tuple[Path, dict | None]:
         key = sha256_rows([[q.source, q.question_id, q.question] for q in questions] + [self.cfg.system_prompt,
                                                                                          self.cfg.eval.max_tokens])
@@ -204,7 +218,8 @@ class Cycle:
                 config={"source": settings.model.path or "embedded-default"})))
             self.result["live"] = live
             self.rec.log(f"live checkpoint {live['id']} at {live['path']}")
-            candidate = self._run_stages(run_dir, live, run_in_transaction, load_logged_questions,
+            start = self._start_from(live)
+            candidate = self._run_stages(run_dir, live, start, run_in_transaction, load_logged_questions,
                                          load_rated_samples)
             if cfg.train_verifier:
                 self.result["verifier"] = self._train_verifier(run_dir, live)
@@ -246,7 +261,8 @@ class Cycle:
                                                                                 "path": str(shipped.path)},
                                           fits=lambda counts: verifier_fits(time.monotonic() - self.started,
                                                                             self._verifier_projection(counts),
-                                                                            self.cfg.time_budget_s))
+                                                                            self.cfg.time_budget_s),
+                                          started_from=self.start.id if self.start else None)
             if "deferred" in out:  # the next run gives the stage a round's priority (round_stop.plan_rest)
                 self.rec.progress(VERIFIER_DEFERRED, force=True, status="done", reason=out["deferred"])
             return out
@@ -266,12 +282,25 @@ class Cycle:
             cfg, adaptation = self.cfg, Adaptation("adaptation off (adapt=false): configured settings")
         self.cfg = cfg
         self.verifier_first = bool(previous and previous.verifier_deferred and cfg.train_verifier)
+        self.previous = previous
         self.result.update(config=cfg.model_dump(mode="json"), adaptation=adaptation.to_dict(),
                            verifier_first=self.verifier_first)
         return cfg, adaptation
 
-    def _run_stages(self, run_dir: Path, live: dict[str, Any], run_in_transaction, load_logged_questions,
-                    load_rated_samples) -> dict[str, Any] | None:
+    def _start_from(self, live: dict[str, Any]) -> dict[str, Any]:
+        """The model this run samples and trains from: live, or the last run's candidate that gained too little to
+        prove (``training/start_point.py``; ``CycleConfig.continue_unproven``)."""
+        start, note = unproven_start(self.previous, live["id"]) if self.cfg.continue_unproven else (None, "")
+        if start is not None and not Path(start.path).exists():
+            start, note = None, f"{note}; but its folder {start.path} is gone: starting from live"
+        if note:
+            self.rec.log(note)
+        self.start = start
+        self.result["start"] = start.to_dict() if start else None
+        return {"id": start.id, "path": start.path, "kind": "rft"} if start else live
+
+    def _run_stages(self, run_dir: Path, live: dict[str, Any], start: dict[str, Any], run_in_transaction,
+                    load_logged_questions, load_rated_samples) -> dict[str, Any] | None:
         cfg, rec = self.cfg, self.rec
         pc = cfg.pool
 
@@ -291,12 +320,17 @@ class Cycle:
             train_pool = select_sources(train_pool, pc.train_from)
             eval_set = [q for q in held_out if q.reference is not None and q.source != USER_SOURCE][:pc.eval_questions]
             held_keys = {question_key(q.question) for q in held_out}
-            ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed)
+            sampled = questions_sampled_before(Path(self.settings.training.workdir), before_run=self.rec.run_id)
+            sampled_before = {q.question_id: sampled[key] for q in train_pool if (key := question_key(q.question))
+                              in sampled}
+            ordered = choose_training_questions(train_pool, len(train_pool), cfg.seed, sampled_before)
             questions = ordered[:cfg.questions]
             write_mathusereval_jsonl(eval_set, run_dir / "held_out.jsonl")
             write_mathusereval_jsonl(questions, run_dir / "train_questions.jsonl")
             self.result["pool"] = {"seed": len(seed_pool), "logged": len(logged), "train": len(train_pool),
                                    "held_out": len(held_out), "eval": len(eval_set), "sampled": len(questions),
+                                   "sampled_before": len(sampled_before),
+                                   "new_in_round_1": sum(q.question_id not in sampled_before for q in questions),
                                    "logged_with_reference": sum(q.source == USER_SOURCE and q.reference is not None
                                                                 for q in pool),
                                    "logged_computable": sum(q.source == USER_SOURCE and q.reference is None
@@ -306,18 +340,20 @@ class Cycle:
             rec.log(f"pool {self.result['pool']}")
 
         with rec.stage("sample_live"):
-            with self.deps.open_engine(live["path"], live["id"], True) as engine:
+            cache_path, live_report = self._cached_live_eval(live["id"], eval_set)
+            if live_report is None and start is not live:  # the gate's baseline is live, whatever this run starts from
+                with self.deps.open_engine(live["path"], live["id"], True) as engine:
+                    live_report = self._eval_live(engine, live, eval_set, cache_path)
+            with self.deps.open_engine(start["path"], start["id"], start is live) as engine:
                 critic = self.deps.make_critic(engine)
-                live_samples = self._sample(engine, critic, questions, k=cfg.k, seed=cfg.seed, desc="sample live",
+                live_samples = self._sample(engine, critic, questions, k=cfg.k, seed=cfg.seed,
+                                            desc="sample live" if start is live else f"sample {start['id']}",
                                             stage="sample_live")
                 prompts = load_general_prompts()[:cfg.general_prompts] if cfg.rft.general_ratio > 0 else []
                 answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
                                                   concurrency=cfg.sample_concurrency) if prompts else []
-                cache_path, live_report = self._cached_live_eval(live["id"], eval_set)
                 if live_report is None:
-                    live_report = self._eval(engine, live["path"], eval_set, critic, "sample_live")
-                    cache_path.parent.mkdir(parents=True, exist_ok=True)
-                    cache_path.write_text(json.dumps(live_report, ensure_ascii=False, default=str))
+                    live_report = self._eval_live(engine, live, eval_set, cache_path, critic)
                 else:
                     rec.log(f"live evaluation reused from {cache_path}")
                 if live["id"] != self.base["id"]:  # the base's own live evaluation, where a cycle made one
@@ -362,7 +398,7 @@ class Cycle:
             return trained[name]
 
         with rec.stage(_train_stage(1)):
-            rft_ck = train("rft", "rft", "rft", rft_manifest, live, rft_round=1)
+            rft_ck = train("rft", "rft", "rft", rft_manifest, start, rft_round=1)
 
         reports: dict[str, dict[str, Any]] = {}
         model = rft_ck
@@ -382,7 +418,8 @@ class Cycle:
                               available=sum(q.question_id not in used for q in ordered),
                               max_questions=2 * cfg.dpo_questions) if cfg.plan_by_yield else None
             round_questions = later_round_questions(ordered, used, plan.questions if plan else cfg.dpo_questions,
-                                                    cfg.seed + r - 1, yields if cfg.later_rounds_by_yield else None)
+                                                    cfg.seed + r - 1, yields if cfg.later_rounds_by_yield else None,
+                                                    stale=sampled_before)
             fresh = {q.question_id for q in round_questions} - used
             info = {"questions": len(round_questions), "new": len(fresh),
                     "previous_yield": {str(k): list(v) for k, v in sorted(yields.items(), key=str)},

@@ -6,15 +6,19 @@ The ``ScoredSample``s it returns are all the RFT and DPO builders read (``traini
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from mathchat.jsonl import read_jsonl
 from mathchat.settings import PASS_THRESHOLD
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from training.config import CycleConfig
 from training.manifest import to_plain
-from training.pool import PoolQuestion
+from training.pool import PoolQuestion, question_key
 from training.sampler import sample_questions
 from training.sampling_plan import MixedTally
 from training.samples import PassRule, ScoredSample, scored_sample
@@ -88,6 +92,29 @@ def rft_pass_rule(cfg: CycleConfig) -> PassRule:
 def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:
     """Samples as JSON rows (kept with the run for audit and re-builds)."""
     return [to_plain(s) for s in samples]
+
+
+SAMPLED_FILES = ("samples_live.jsonl", "samples_rft*.jsonl")
+"""The samples a run keeps of the questions it sent (its students' rated answers, ``samples_rated``, are not)."""
+
+
+def questions_sampled_before(workroot: Path, *, before_run: int, runs: int = 20) -> Counter[str]:
+    """How many of the newest ``runs`` runs before ``before_run`` sampled each question (``question_key`` ->
+    runs), read from the samples they kept in their folders (``run-NNNNN``); a missing or unreadable file
+    counts as no samples, so a cleaned work folder only makes old questions look new."""
+    dirs = sorted((int(m.group(1)), d) for d in Path(workroot).glob("run-*")
+                  if (m := re.fullmatch(r"run-(\d+)", d.name)) and int(m.group(1)) < before_run)
+    counts: Counter[str] = Counter()
+    for _, run_dir in dirs[-runs:] if runs > 0 else []:
+        keys: set[str] = set()
+        for pattern in SAMPLED_FILES:
+            for path in run_dir.glob(pattern):
+                try:
+                    keys.update(question_key(row["question"]) for row in read_jsonl(path) if row.get("question"))
+                except (OSError, ValueError, TypeError, KeyError):
+                    log.warning("could not read the samples in %s; its questions count as new", path)
+        counts.update(keys)
+    return counts
 
 
 def sample_pass_rate(samples: Sequence[ScoredSample], pass_mark: int = PASS_THRESHOLD) -> float | None:

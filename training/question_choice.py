@@ -29,12 +29,21 @@ def stratum(q: PoolQuestion) -> Stratum:
     return q.level if q.level is not None else LOGGED
 
 
-def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) -> list[PoolQuestion]:
+def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int,
+                              sampled_before: Mapping[str, int] | None = None) -> list[PoolQuestion]:
     """Logged questions first, then seed questions spread evenly over categories (round-robin, seeded).
+
+    ``sampled_before`` (question id -> how many earlier cycles sampled it): within each group the questions
+    sampled fewer times come first, a stable sort, so a chain of cycles reaches questions its model has not
+    trained on before relearning the last cycle's (every cycle draws the same seeded order).
 
     >>> qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", "ab"[i % 2], "") for i in range(10)]
     >>> [q.category for q in choose_training_questions(qs, 4, seed=0)]
     ['a', 'b', 'a', 'b']
+    >>> first = [q.question_id for q in choose_training_questions(qs, 10, seed=0)]
+    >>> again = choose_training_questions(qs, 10, seed=0, sampled_before=dict.fromkeys(first[:4], 1))
+    >>> [q.question_id for q in again] == first[4:] + first[:4]
+    True
     """
     rng = random.Random(seed)
     logged = [q for q in train if q.reference is None or q.source == USER_SOURCE]  # corrected ones stay first
@@ -50,7 +59,9 @@ def choose_training_questions(train: Sequence[PoolQuestion], n: int, seed: int) 
         for c in cats:
             if by_cat[c]:
                 order.append(by_cat[c].pop())
-    return (logged + order)[:n]
+    times = sampled_before or {}
+    return sorted(logged, key=lambda q: times.get(q.question_id, 0))[:n] + \
+        sorted(order, key=lambda q: times.get(q.question_id, 0))[:max(0, n - len(logged))]
 
 
 def mixed_yield(questions: Sequence[PoolQuestion], samples: Sequence[ScoredSample],
@@ -86,9 +97,11 @@ def yield_weights(yields: Mapping[Stratum, tuple[int, int]]) -> tuple[dict[Strat
 
 
 def later_round_questions(ordered: Sequence[PoolQuestion], used: Collection[str], n: int, seed: int,
-                          yields: Mapping[Stratum, tuple[int, int]] | None = None) -> list[PoolQuestion]:
+                          yields: Mapping[Stratum, tuple[int, int]] | None = None,
+                          stale: Collection[str] = ()) -> list[PoolQuestion]:
     """``n`` questions for a later RFT round: ones no earlier round used (ids in ``used``) first, topped up
-    with a seeded draw from the used ones when the pool runs short.
+    with a seeded draw from the used ones when the pool runs short. Of the unused ones, those no earlier cycle
+    sampled come before the ``stale`` ones (ids an earlier cycle sampled).
 
     With ``yields`` (the previous round's ``mixed_yield``) the fresh questions are a seeded weighted draw
     without replacement, each weighted by its stratum's smoothed yield, kept in ``ordered``'s order;
@@ -99,18 +112,31 @@ def later_round_questions(ordered: Sequence[PoolQuestion], used: Collection[str]
     ['q3', 'q4']
     >>> len(later_round_questions(qs, {"q0", "q1", "q2"}, 4, seed=0)), len({q.question_id for q in later_round_questions(qs, {"q0", "q1", "q2"}, 4, 0)})
     (4, 4)
+    >>> [q.question_id for q in later_round_questions(qs, {"q0"}, 3, seed=0, stale={"q1", "q2"})]
+    ['q1', 'q3', 'q4']
     """
     rng = random.Random(seed)
     rest = [q for q in ordered if q.question_id not in used]
+    new = [q for q in rest if q.question_id not in stale]
+    fresh = _draw(new, n, rng, yields)
+    if len(fresh) < n:
+        picked = {q.question_id for q in fresh}
+        fresh += _draw([q for q in rest if q.question_id not in picked], n - len(fresh), rng, yields)
+        index = {q.question_id: i for i, q in enumerate(ordered)}
+        fresh.sort(key=lambda q: index[q.question_id])
+    if len(fresh) < n:
+        first = [q for q in ordered if q.question_id in used]
+        fresh += rng.sample(first, min(n - len(fresh), len(first)))
+    return fresh
+
+
+def _draw(rest: Sequence[PoolQuestion], n: int, rng: random.Random,
+          yields: Mapping[Stratum, tuple[int, int]] | None) -> list[PoolQuestion]:
+    """``n`` of ``rest`` in its order: a weighted draw by stratum yield when there are more than ``n``, else all."""
     if yields and len(rest) > n:
         weights, unseen = yield_weights(yields)
         # Efraimidis-Spirakis: the n largest u^(1/w) are a weighted sample without replacement
         keys = [rng.random() ** (1.0 / weights.get(stratum(q), unseen)) for q in rest]
         picked = sorted(sorted(range(len(rest)), key=keys.__getitem__, reverse=True)[:n])
-        fresh = [rest[i] for i in picked]
-    else:
-        fresh = rest[:n]
-    if len(fresh) < n:
-        first = [q for q in ordered if q.question_id in used]
-        fresh += rng.sample(first, min(n - len(fresh), len(first)))
-    return fresh
+        return [rest[i] for i in picked]
+    return list(rest[:n])

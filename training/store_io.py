@@ -89,4 +89,19 @@ def load_previous_run(*, session: Session, before: int | None = None) -> Previou
     return PreviousRun(run_id=run.id, verdict=metrics.get("gate") if candidate is not None else None,
                        stage=metrics.get("stage"), overrides=dict(adapted.get("overrides") or {}),
                        base_sha=adapted.get("base_sha"),
-                       verifier_deferred=VERIFIER_DEFERRED in (run.progress or {}))
+                       verifier_deferred=VERIFIER_DEFERRED in (run.progress or {}),
+                       candidate_id=candidate.id if candidate is not None else None,
+                       candidate_path=candidate.path if candidate is not None else None,
+                       candidate_status=candidate.status if candidate is not None else None,
+                       candidate_lineage=ancestors(session, candidate) if candidate is not None else ())
+
+
+def ancestors(session: Session, checkpoint: Checkpoint, limit: int = 64) -> tuple[str, ...]:
+    """The checkpoint's ancestors' ids, its parent first (at most ``limit``; a cycle in the links ends the walk)."""
+    out: list[str] = []
+    parent_id = checkpoint.parent_id
+    while parent_id and parent_id not in out and len(out) < limit:
+        out.append(parent_id)
+        parent = session.get(Checkpoint, parent_id)
+        parent_id = parent.parent_id if parent is not None else None
+    return tuple(out)

@@ -39,8 +39,9 @@ from training.verifier_data import (ROWS_FILE, SampleBatch, append_verifier_rows
 
 
 def sample_batches(run_dir: Path, live_id: str, temperature: float, run_id: int | None) -> list[SampleBatch]:
-    """The run's sample files as batches: ``samples_live`` from the live checkpoint, ``samples_<name>`` from the
-    checkpoint trained as ``<name>`` (its id read from ``job_<name>.json``)."""
+    """The run's sample files as batches: ``samples_live`` from ``live_id`` (the checkpoint the run started from:
+    live, or the unproven candidate it continued from), ``samples_<name>`` from the checkpoint trained as
+    ``<name>`` (its id read from ``job_<name>.json``)."""
     batches = []
     for path in sorted(Path(run_dir).glob("samples_*.jsonl")):
         name = path.stem.removeprefix("samples_")
@@ -75,12 +76,13 @@ def gate_verifier(new_auroc: float | None, current_auroc: float | None, margin: 
 def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: Path, run_dir: Path, run_id: int,
                        live: dict[str, Any], train: Callable[[TrainJob, Path, Path], Path],
                        log: Callable[[str], None], shipped: dict[str, str] | None = None,
-                       fits: Callable[[dict[str, int]], tuple[bool, str]] | None = None) -> dict[str, Any]:
+                       fits: Callable[[dict[str, int]], tuple[bool, str]] | None = None,
+                       started_from: str | None = None) -> dict[str, Any]:
     """Steps 1-3 of the module docstring; returns what the run records (``cycle.json["verifier"]``). ``shipped``
     (``{"id", "path"}``): the verifier the critic uses while none is live (the shipped default), which a new one
     must beat like a live one. ``fits(counts)``: whether steps 2-3 for these row counts (train, held_out,
     support) end within the cycle's time budget, and why not; when not, they are deferred (the rows stay kept,
-    so a later cycle trains on them)."""
+    so a later cycle trains on them). ``started_from``: the checkpoint that drew ``samples_live`` when not live."""
     from feedback.db import run_in_transaction
     from feedback.registry import get_live_checkpoint, record_dataset
     from training.store_io import load_rated_samples
@@ -88,7 +90,7 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
     vd, vc = cfg.verifier_data, cfg.verifier
     store = Path(workdir) / ROWS_FILE
     before = load_verifier_rows(store)
-    batches = sample_batches(run_dir, live["id"], cfg.sampling.temperature, run_id)
+    batches = sample_batches(run_dir, started_from or live["id"], cfg.sampling.temperature, run_id)
     if vd.use_thumbs:
         rated = run_in_transaction(db, lambda s: load_rated_samples(session=s, system=cfg.system_prompt))
         batches.append(SampleBatch(rated, None, None, source="thumbs", run_id=run_id))

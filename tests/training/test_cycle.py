@@ -13,7 +13,7 @@ from feedback.db import session_scope
 from feedback.models import Checkpoint, Dataset, Promotion, TrainingRun
 from feedback.registry import create_run, get_live_checkpoint
 from tests.fakes import fake_deps, make_chat, small_config
-from training.config import CycleConfig, PoolSettings, RFTDataSettings
+from training.config import CycleConfig, EvalSettings, PoolSettings, RFTDataSettings
 from training.cycle import run_cycle
 from training.question_choice import choose_training_questions
 from training.pool import PoolQuestion, question_key
@@ -586,3 +586,49 @@ def test_with_no_live_verifier_a_new_one_must_beat_the_shipped_default(settings,
     with session_scope(db) as s:
         assert s.get(Checkpoint, result["verifier"]["id"]).metrics["current"]["id"] == CHECKPOINT_ID
         assert get_live_checkpoint(session=s, family="verifier") is None
+
+
+def unproven_config(**changes) -> CycleConfig:
+    """One round, no DPO, 8 held-out questions: the scripted RFT engine's 4 of 8 against live's 2 of 8 gains
+    without significance, so the gate refuses it for that alone."""
+    return small_config(run_dpo=False, eval=EvalSettings(margin=0.0),
+                        pool=PoolSettings(seed_questions=400, eval_questions=8, logged_questions=0), **changes)
+
+
+def test_a_candidate_refused_only_for_significance_is_where_the_next_cycle_continues(settings, db, tmp_path):
+    first = run_cycle(settings, unproven_config(), deps=fake_deps(tmp_path), db=db)
+    assert first["candidate"]["gate"]["failed_guards"] == ["significance"] and first["start"] is None
+    cand, live = first["candidate"]["id"], first["live"]["id"]
+    import shutil
+
+    shutil.rmtree(Path(settings.training.workdir) / "eval_cache")  # live's baseline is evaluated on live again
+    calls, jobs = [], []
+    deps = fake_deps(tmp_path, calls=calls)
+    train = deps.train
+    deps.train = lambda job, *a: (jobs.append(job), train(job, *a))[1]
+    second = run_cycle(settings, unproven_config(), deps=deps, db=db)
+    assert second["start"]["id"] == cand and second["live"]["id"] == live
+    assert calls[:2] == [(live, True), (cand, False)]  # the gate's baseline from live, the samples from the candidate
+    assert jobs[0].model_path == first["candidate"]["path"]
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == cand
+        assert get_live_checkpoint(session=s).id == live
+        assert "continuing from run" in s.get(TrainingRun, second["run_id"]).log
+    asked = [{json.loads(line)["question"] for line in (Path(r["run_dir"]) / "train_questions.jsonl").open()}
+             for r in (first, second)]
+    assert second["pool"]["sampled_before"] >= len(asked[0]) and not asked[0] & asked[1]  # new questions first
+
+    off = run_cycle(settings, unproven_config(continue_unproven=False), deps=fake_deps(tmp_path), db=db)
+    assert off["start"] is None
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, off["candidate"]["id"]).parent_id == live
+
+
+def test_a_candidate_refused_for_perplexity_is_not_continued(settings, db, tmp_path):
+    drifting = fake_deps(tmp_path, perplexity=lambda path: 10.0 if "base" in str(path) else 12.0)
+    first = run_cycle(settings, unproven_config(), deps=drifting, db=db)
+    assert "perplexity" in first["candidate"]["gate"]["failed_guards"]
+    second = run_cycle(settings, unproven_config(), deps=fake_deps(tmp_path), db=db)
+    assert second["start"] is None
+    with session_scope(db) as s:
+        assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == first["live"]["id"]

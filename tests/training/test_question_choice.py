@@ -57,3 +57,26 @@ def test_a_corrected_logged_question_is_still_chosen_first():
                             {question_key("Ann has 3 bags of 4 pears; how many?"): "12"})
     chosen = choose_training_questions(seeds + logged, 2, seed=0)
     assert [q.source for q in chosen] == [USER_SOURCE, USER_SOURCE]
+
+
+def test_questions_earlier_cycles_sampled_come_after_new_ones_in_both_groups():
+    seeds = [PoolQuestion(f"s{i}", "mathchat-seed", f"Seed {i}", "1", "ab"[i % 2], "", level=1) for i in range(8)]
+    logged = logged_to_pool([("old question from a student", "u1"), ("new question from a student", "u2")], {})
+    first = choose_training_questions(seeds + logged, 10, seed=0)
+    before = {first[0].question_id: 1, first[2].question_id: 2, first[3].question_id: 1}
+    again = choose_training_questions(seeds + logged, 10, seed=0, sampled_before=before)
+    assert [q.source for q in again[:2]] == [USER_SOURCE, USER_SOURCE]  # logged questions still come first
+    assert again[0] == first[1] and again[1] == first[0]
+    assert again[2:] == [q for q in first[2:] if q.question_id not in before] + [first[3], first[2]]
+    assert len(choose_training_questions(seeds + logged, 3, seed=0, sampled_before=before)) == 3
+
+
+def test_a_later_round_draws_from_questions_no_earlier_cycle_sampled_while_there_are_enough():
+    ordered = [q(i, 1 + i % 2) for i in range(40)]
+    stale = {x.question_id for x in ordered[10:30]}
+    picked = later_round_questions(ordered, {"q0"}, 15, seed=0, yields={1: (3, 10), 2: (1, 10)}, stale=stale)
+    assert len(picked) == 15 and not {x.question_id for x in picked} & (stale | {"q0"})
+    short = later_round_questions(ordered, {"q0"}, 25, seed=0, yields={1: (3, 10), 2: (1, 10)}, stale=stale)
+    ids = [x.question_id for x in short]
+    assert len(set(ids)) == 25 and {x.question_id for x in ordered[1:10] + ordered[30:]} <= set(ids)
+    assert ids == sorted(ids, key=lambda s: int(s[1:]))  # in the pool's order
