@@ -168,6 +168,9 @@ def run_summary_markdown(run: RunInfo | None) -> str:
     if adaptation and adaptation.get("note"):
         text += f"\n\n**Settings adapted:** {adaptation['note']}" if adaptation.get("changes") else \
             f"\n\n**Settings:** {adaptation['note']}"
+    start = (run.progress or {}).get("start_point")  # training/start_point.py
+    if isinstance(start, Mapping) and start.get("note"):
+        text += f"\n\n**Started from:** {start['note']}"
     round_stop = (run.progress or {}).get("round_stop")
     if isinstance(round_stop, Mapping) and round_stop.get("reason"):
         text += f"\n\n**Rounds:** {round_stop['reason']}"

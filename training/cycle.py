@@ -295,6 +295,8 @@ class Cycle:
             start, note = None, f"{note}; but its folder {start.path} is gone: starting from live"
         if note:
             self.rec.log(note)
+            self.rec.progress("start_point", force=True, status="done", note=note,
+                              **({"id": start.id, "accuracy_delta": start.accuracy_delta} if start else {}))
         self.start = start
         self.result["start"] = start.to_dict() if start else None
         return {"id": start.id, "path": start.path, "kind": "rft"} if start else live

@@ -613,7 +613,13 @@ def test_a_candidate_refused_only_for_significance_is_where_the_next_cycle_conti
     with session_scope(db) as s:
         assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == cand
         assert get_live_checkpoint(session=s).id == live
-        assert "continuing from run" in s.get(TrainingRun, second["run_id"]).log
+        run = s.get(TrainingRun, second["run_id"])
+        assert "continuing from run" in run.log and run.progress["start_point"]["id"] == cand
+        from console.tables import run_summary_markdown
+        from console.views import build_run_view
+
+        summary = run_summary_markdown(build_run_view(session=s, run_id=second["run_id"]).run)
+        assert f"**Started from:** continuing from run {first['run_id']}'s candidate {cand}" in summary
     asked = [{json.loads(line)["question"] for line in (Path(r["run_dir"]) / "train_questions.jsonl").open()}
              for r in (first, second)]
     assert second["pool"]["sampled_before"] >= len(asked[0]) and not asked[0] & asked[1]  # new questions first
