@@ -155,18 +155,27 @@ def build_verifier_rows(batches: Sequence[SampleBatch], *, held_out_fraction: fl
 
 def select_training_rows(rows: Sequence[VerifierRow], max_rows: int | None, seed: int = 0) -> list[VerifierRow]:
     """The train-split rows a verifier trains on: the newest ``max_rows`` (later rows come from later
-    checkpoints, closer to the live policy), right answers first kept so the rare class is never cut.
+    checkpoints, closer to the live policy), the rarer label kept whole up to half of them, so neither class is
+    ever cut away. Right answers are the rare class while the policy is weak; after a few cycles of a chain they
+    are not (2026-12-06: 1,150 right rows in the store, and keeping right answers first left 800 right and no wrong
+    rows, so the stage could not train).
 
     >>> rows = [{"id": str(i), "split": "train", "label": i == 0} for i in range(5)] + [{"id": "h", "split": "held_out", "label": True}]
     >>> [r["id"] for r in select_training_rows(rows, 3)]
     ['0', '3', '4']
+    >>> strong = [{"id": str(i), "split": "train", "label": i % 4 != 0} for i in range(12)]  # 9 right, 3 wrong
+    >>> [(r["id"], r["label"]) for r in select_training_rows(strong, 4)]
+    [('4', False), ('8', False), ('10', True), ('11', True)]
     """
     train = [r for r in rows if r["split"] == "train"]
     if max_rows is None or len(train) <= max_rows:
         return train
-    right = [r for r in train if r["label"]][-max_rows:]
-    wrong = [r for r in train if not r["label"]][-(max_rows - len(right)):] if max_rows > len(right) else []
-    keep = {r["id"] for r in right} | {r["id"] for r in wrong}
+    right = [r for r in train if r["label"]]
+    wrong = [r for r in train if not r["label"]]
+    rare, common = sorted((right, wrong), key=len)
+    n_rare = min(len(rare), max(max_rows // 2, max_rows - len(common)))
+    n_common = min(len(common), max_rows - n_rare)
+    keep = {r["id"] for r in rare[len(rare) - n_rare:]} | {r["id"] for r in common[len(common) - n_common:]}
     return [r for r in train if r["id"] in keep]
 
 
