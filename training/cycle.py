@@ -76,9 +76,13 @@ from training.round_stop import RestPlan, RoundTimes, plan_rest, verifier_fits, 
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
+from training.replay import replay_rows
 from training.start_point import StartPoint, unproven_start
 
 log = logging.getLogger(__name__)
+
+REPLAY_FILE = "replay_rft"
+"""Round 1's rows when it retrains from the base (not ``rft*``, which holds each round's own rows)."""
 
 # --- pure helpers --------------------------------------------------------------------------------
 
@@ -387,20 +391,26 @@ class Cycle:
         trained: dict[str, dict[str, Any]] = {}  # name -> {id, kind, path, parent, manifest}, parents first
 
         def train(name: str, kind: str, data: str, manifest: dict[str, Any], start: dict[str, Any],
-                  rft_round: int | None = None) -> dict:
+                  rft_round: int | None = None, weights: dict[str, Any] | None = None) -> dict:
+            """Fine-tune ``weights`` (default: ``start``, the checkpoint it descends from) on ``data``."""
             ckpt_id = f"{name}-r{self.rec.run_id}-{stamp}"
             job = TrainJob(kind="dpo" if kind == "dpo" else "sft", data_path=run_dir / f"{data}.jsonl",
-                           model_path=start["path"], output_dir=Path(self.settings.model.checkpoints_dir) / ckpt_id,
-                           sft=cfg.sft, dpo=cfg.dpo,
+                           model_path=(weights or start)["path"],
+                           output_dir=Path(self.settings.model.checkpoints_dir) / ckpt_id, sft=cfg.sft, dpo=cfg.dpo,
                            metadata={"checkpoint_id": ckpt_id, "parent": start["id"], "data_manifest": manifest,
-                                     "run_id": self.rec.run_id})
+                                     "run_id": self.rec.run_id, "weights_from": (weights or start)["id"]})
             path = str(self.deps.train(job, run_dir / f"job_{name}.json", run_dir / f"train_{name}.log"))
             trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest,
                              "round": rft_round}
             return trained[name]
 
+        data, weights = "rft", None
+        if cfg.retrain_from_base and start["id"] != self.base["id"]:
+            with rec.stage("build_replay"):
+                rft_manifest = self._build_replay(start, held_keys, run_dir)
+            data, weights = REPLAY_FILE, self.base
         with rec.stage(_train_stage(1)):
-            rft_ck = train("rft", "rft", "rft", rft_manifest, start, rft_round=1)
+            rft_ck = train("rft", "rft", data, rft_manifest, start, rft_round=1, weights=weights)
 
         reports: dict[str, dict[str, Any]] = {}
         model = rft_ck
@@ -553,6 +563,25 @@ class Cycle:
         self._record_dataset("rft", manifest)
         self.rec.log(f"{name} rows {len(rft.rows)} (+{mixed.counts['general_rows']} general)")
         return rft, manifest
+
+    def _build_replay(self, start: dict[str, Any], held_keys: set[str], run_dir: Path) -> dict[str, Any]:
+        """Round 1's rows when it retrains from the base: this cycle's plus the start lineage's (``training/replay.py``)."""
+        from feedback.db import run_in_transaction
+        from training.store_io import lineage_training_files
+
+        files = run_in_transaction(self.db, lambda s: lineage_training_files(session=s, checkpoint_id=start["id"]))
+        earlier = []
+        for path in files:
+            try:
+                earlier.append(read_jsonl(Path(path)))
+            except (OSError, ValueError) as exc:
+                self.rec.log(f"replay: could not read {path} ({exc!r}); its rows are left out")
+        built = replay_rows(read_jsonl(run_dir / "rft.jsonl"), earlier, held_keys, self.cfg.replay_max_rows)
+        manifest = write_dataset(REPLAY_FILE, built, run_dir, inputs={"files": ",".join(files)})
+        self._record_dataset("rft", manifest)
+        self.result["replay_data"] = built.counts
+        self.rec.log(f"round 1 retrains the base {self.base['id']} on {built.counts['rows']} rows: {built.counts}")
+        return manifest
 
     def _eval_checkpoint(self, ck: dict[str, Any], eval_set: Sequence[PoolQuestion], stage: str,
                          live_report: dict[str, Any]) -> dict[str, Any]:

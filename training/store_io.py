@@ -96,6 +96,25 @@ def load_previous_run(*, session: Session, before: int | None = None) -> Previou
                        candidate_lineage=ancestors(session, candidate) if candidate is not None else ())
 
 
+def lineage_training_files(*, session: Session, checkpoint_id: str, kind: str = "rft",
+                           limit: int = 64) -> list[str]:
+    """The row files (``manifest["path"]``) every ``kind`` checkpoint from ``checkpoint_id`` up its lineage trained
+    on, nearest first (``training/replay.py``)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    current: str | None = checkpoint_id
+    while current and current not in seen and len(seen) < limit:
+        seen.add(current)
+        checkpoint = session.get(Checkpoint, current)
+        if checkpoint is None:
+            break
+        path = (checkpoint.manifest or {}).get("path")
+        if checkpoint.kind == kind and path:
+            out.append(str(path))
+        current = checkpoint.parent_id
+    return out
+
+
 def ancestors(session: Session, checkpoint: Checkpoint, limit: int = 64) -> tuple[str, ...]:
     """The checkpoint's ancestors' ids, its parent first (at most ``limit``; a cycle in the links ends the walk)."""
     out: list[str] = []

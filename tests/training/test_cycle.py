@@ -638,3 +638,28 @@ def test_a_candidate_refused_for_perplexity_is_not_continued(settings, db, tmp_p
     assert second["start"] is None
     with session_scope(db) as s:
         assert s.get(Checkpoint, second["candidate"]["id"]).parent_id == first["live"]["id"]
+
+
+def test_retrain_from_base_trains_round_one_from_the_base_on_this_and_the_lineages_rows(auto_settings, db, tmp_path):
+    first = run_cycle(auto_settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    assert first["auto_promoted"]["promoted"] is True
+    jobs = []
+    deps = fake_deps(tmp_path)
+    train = deps.train
+    deps.train = lambda job, *a: (jobs.append(job), train(job, *a))[1]
+    second = run_cycle(auto_settings, small_config(run_dpo=False, retrain_from_base=True), deps=deps, db=db)
+    assert jobs[0].model_path == str(tmp_path / "base-model") and jobs[0].data_path.name == "replay_rft.jsonl"
+    rows = lambda path: {json.dumps(r, sort_keys=True) for r in map(json.loads, Path(path).read_text().splitlines())}
+    replayed = rows(jobs[0].data_path)
+    assert replayed == rows(Path(first["run_dir"]) / "rft.jsonl") | rows(Path(second["run_dir"]) / "rft.jsonl")
+    counts = second["replay_data"]
+    assert counts["this_cycle"] > 0 and counts["earlier_files"] == 1 and counts["rows"] == len(replayed)
+    with session_scope(db) as s:
+        ck = s.get(Checkpoint, second["candidate"]["id"])
+        assert ck.parent_id == first["candidate"]["id"]  # the lineage is the chain's; the weights are the base's
+        assert ck.manifest["path"] == str(jobs[0].data_path)
+    off = []
+    deps = fake_deps(tmp_path)
+    deps.train = lambda job, *a: (off.append(job), train(job, *a))[1]
+    run_cycle(auto_settings, small_config(run_dpo=False), deps=deps, db=db)
+    assert off[0].data_path.name == "rft.jsonl" and "base-model" not in off[0].model_path
