@@ -132,7 +132,8 @@ class Cycle:
         live_ppl = live_report.get("perplexity")
         ratios = [reports[n]["perplexity"] / live_ppl for n in names
                   if live_ppl and n in reports and reports[n].get("perplexity")]
-        if len(ratios) == len(names) and self.start and self.start.ppl_ratio:  # round 1 added only its own drift
+        if len(ratios) == len(names) and self.start and self.start.ppl_ratio and not cfg.retrain_from_base:
+            # round 1 fine-tuned the unproven candidate: it added only its own drift to that one's
             ratios, names = [self.start.ppl_ratio, *ratios], ["start", *names]
         scale = next_questions / self.last_sampled_questions if self.last_sampled_questions else 1.0
         times = RoundTimes(self.last_sampling_s * scale,
@@ -303,7 +304,7 @@ class Cycle:
                               **({"id": start.id, "accuracy_delta": start.accuracy_delta} if start else {}))
         self.start = start
         self.result["start"] = start.to_dict() if start else None
-        return {"id": start.id, "path": start.path, "kind": "rft"} if start else live
+        return {"id": start.id, "path": start.path} if start else live
 
     def _run_stages(self, run_dir: Path, live: dict[str, Any], start: dict[str, Any], run_in_transaction,
                     load_logged_questions, load_rated_samples) -> dict[str, Any] | None:
@@ -347,13 +348,14 @@ class Cycle:
 
         with rec.stage("sample_live"):
             cache_path, live_report = self._cached_live_eval(live["id"], eval_set)
-            if live_report is None and start is not live:  # the gate's baseline is live, whatever this run starts from
+            from_live = start["id"] == live["id"]
+            if live_report is None and not from_live:  # the gate's baseline is live, whatever this run starts from
                 with self.deps.open_engine(live["path"], live["id"], True) as engine:
                     live_report = self._eval_live(engine, live, eval_set, cache_path)
-            with self.deps.open_engine(start["path"], start["id"], start is live) as engine:
+            with self.deps.open_engine(start["path"], start["id"], from_live) as engine:
                 critic = self.deps.make_critic(engine)
                 live_samples = self._sample(engine, critic, questions, k=cfg.k, seed=cfg.seed,
-                                            desc="sample live" if start is live else f"sample {start['id']}",
+                                            desc="sample live" if from_live else f"sample {start['id']}",
                                             stage="sample_live")
                 prompts = load_general_prompts()[:cfg.general_prompts] if cfg.rft.general_ratio > 0 else []
                 answered = answer_general_prompts(engine, prompts, cfg.general_sampling, n=cfg.general_samples,
