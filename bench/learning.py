@@ -38,6 +38,7 @@ from feedback.reads import normalise_question  # noqa: E402
 from mathchat.jsonl import read_jsonl  # noqa: E402
 from serving.critique.answers import answers_equivalent, extract_answer  # noqa: E402
 from training.config import CycleConfig  # noqa: E402
+from training.replay import row_question  # noqa: E402
 
 
 def selected_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int | float | None]:
@@ -48,8 +49,7 @@ def selected_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int |
     selected = right = 0
     for path in sorted(run_dir.glob("rft*.jsonl")):
         for row in read_jsonl(path):
-            user = next((m["content"] for m in reversed(row["prompt"]) if m["role"] == "user"), "")
-            truth = truths.get(normalise_question(user))
+            truth = truths.get(normalise_question(row_question(row)))
             if truth is None:
                 continue
             selected += 1

@@ -340,10 +340,13 @@ class CheckpointInfo:
     metrics: dict[str, Any] | None
     path: str
     created_at: datetime
+    manifest: dict[str, Any] | None = None
+    """The data manifest it was trained on (its rows file under ``path``)."""
 
 
 def _checkpoint_info(c: Checkpoint) -> CheckpointInfo:
-    return CheckpointInfo(c.id, c.parent_id, c.kind, c.status, c.gate_passed, c.metrics, c.path, c.created_at)
+    return CheckpointInfo(c.id, c.parent_id, c.kind, c.status, c.gate_passed, c.metrics, c.path, c.created_at,
+                          c.manifest)
 
 
 def list_checkpoint_infos(*, session: Session, limit: int = 200) -> list[CheckpointInfo]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback.models import Checkpoint, Critique, TrainingRun
-from feedback.reads import AnswerRecord, current_corrections, questions_for_training, rated_answers
+from feedback.reads import AnswerRecord, current_corrections, load_lineage, questions_for_training, rated_answers
 from mathchat.settings import PASS_THRESHOLD
 from training.adapt import PreviousRun
 from training.pool import question_key
@@ -96,31 +96,13 @@ def load_previous_run(*, session: Session, before: int | None = None) -> Previou
                        candidate_lineage=ancestors(session, candidate) if candidate is not None else ())
 
 
-def lineage_training_files(*, session: Session, checkpoint_id: str, kind: str = "rft",
-                           limit: int = 64) -> list[str]:
+def lineage_training_files(*, session: Session, checkpoint_id: str, kind: str = "rft") -> list[str]:
     """The row files (``manifest["path"]``) every ``kind`` checkpoint from ``checkpoint_id`` up its lineage trained
     on, nearest first (``training/replay.py``)."""
-    out: list[str] = []
-    seen: set[str] = set()
-    current: str | None = checkpoint_id
-    while current and current not in seen and len(seen) < limit:
-        seen.add(current)
-        checkpoint = session.get(Checkpoint, current)
-        if checkpoint is None:
-            break
-        path = (checkpoint.manifest or {}).get("path")
-        if checkpoint.kind == kind and path:
-            out.append(str(path))
-        current = checkpoint.parent_id
-    return out
+    return [str(c.manifest["path"]) for c in reversed(load_lineage(session=session, checkpoint_id=checkpoint_id))
+            if c.kind == kind and (c.manifest or {}).get("path")]
 
 
-def ancestors(session: Session, checkpoint: Checkpoint, limit: int = 64) -> tuple[str, ...]:
-    """The checkpoint's ancestors' ids, its parent first (at most ``limit``; a cycle in the links ends the walk)."""
-    out: list[str] = []
-    parent_id = checkpoint.parent_id
-    while parent_id and parent_id not in out and len(out) < limit:
-        out.append(parent_id)
-        parent = session.get(Checkpoint, parent_id)
-        parent_id = parent.parent_id if parent is not None else None
-    return tuple(out)
+def ancestors(session: Session, checkpoint: Checkpoint) -> tuple[str, ...]:
+    """The checkpoint's ancestors' ids, its parent first (``feedback.reads.load_lineage``)."""
+    return tuple(c.id for c in reversed(load_lineage(session=session, checkpoint_id=checkpoint.id)[:-1]))
