@@ -61,6 +61,8 @@ class PreviousRun:
     """The candidate's status now (``candidate`` until an operator or a promotion changes it)."""
     candidate_lineage: tuple[str, ...] = ()
     """The candidate's ancestors, its parent first (``training/start_point.py`` looks for live among them)."""
+    sft_seconds_per_row: float | None = None
+    """Its RFT fine-tunes' seconds per row (``training.round_stop.sft_seconds_per_row``): caps a replay in time."""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to
                            select_sources, split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
-from training.round_stop import RestPlan, RoundTimes, plan_rest, verifier_fits, verifier_stage_seconds
+from training.round_stop import (RestPlan, RoundTimes, plan_rest, replay_row_cap, verifier_fits,
+                                 verifier_stage_seconds)
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
@@ -83,6 +84,9 @@ log = logging.getLogger(__name__)
 
 REPLAY_FILE = "replay_rft"
 """Round 1's rows when it retrains from the base (not ``rft*``, which holds each round's own rows)."""
+REPLAY_RESERVE_S = 150.0
+"""Seconds kept after a retrain-from-base round 1, beyond one held-out evaluation: the server that evaluates it
+starts (vLLM on 2 CPU cores: 40-90 s with a warm compile cache), and the evaluation when live's came from the cache."""
 
 # --- pure helpers --------------------------------------------------------------------------------
 
@@ -402,6 +406,8 @@ class Cycle:
                            metadata={"checkpoint_id": ckpt_id, "parent": start["id"], "data_manifest": manifest,
                                      "run_id": self.rec.run_id, "weights_from": (weights or start)["id"]})
             path = str(self.deps.train(job, run_dir / f"job_{name}.json", run_dir / f"train_{name}.log"))
+            if rft_round is not None:  # rows beside the stage's seconds: the next run's replay cap (round_stop)
+                rec.progress(_train_stage(rft_round), force=True, rows=manifest.get("rows"))
             trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest,
                              "round": rft_round}
             return trained[name]
@@ -578,7 +584,15 @@ class Cycle:
                 earlier.append(read_jsonl(Path(path)))
             except (OSError, ValueError) as exc:
                 self.rec.log(f"replay: could not read {path} ({exc!r}); its rows are left out")
-        built = replay_rows(read_jsonl(run_dir / "rft.jsonl"), earlier, held_keys, self.cfg.replay_max_rows)
+        current = read_jsonl(run_dir / "rft.jsonl")
+        cap, why = replay_row_cap(elapsed_s=time.monotonic() - self.started, budget_s=self.cfg.time_budget_s,
+                                  seconds_per_row=self.previous.sft_seconds_per_row if self.previous else None,
+                                  reserve_s=self.last_eval_s + REPLAY_RESERVE_S, this_cycle_rows=len(current),
+                                  max_rows=self.cfg.replay_max_rows)
+        if why:
+            self.rec.log(why)
+            self.result.setdefault("rest_plan", []).append(why)
+        built = replay_rows(current, earlier, held_keys, cap)
         manifest = write_dataset(REPLAY_FILE, built, run_dir, inputs={"files": ",".join(files)})
         self._record_dataset("rft", manifest)
         self.result["replay_data"] = built.counts

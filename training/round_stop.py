@@ -19,8 +19,10 @@ Pure: what the cycle has measured so far in, a ``RestPlan`` out; the cycle recor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 ROUND_TRAIN_GROWTH = 1.3
 """A round's training seconds per the last round's: a later round trains on more rows, as its model passes more
@@ -121,6 +123,49 @@ def verifier_fits(elapsed_s: float, projected_s: float | None, budget_s: float |
         return True, ""
     return False, (f"verifier stage deferred: it would end the cycle at {elapsed_s + projected_s:.0f} s, past its "
                    f"{budget_s:.0f} s budget (its rows are kept for a later cycle)")
+
+
+def sft_seconds_per_row(progress: dict[str, Any] | None) -> float | None:
+    """Seconds an RFT round's fine-tune took per row it trained on, over a run's rounds (their stages' ``seconds``
+    and ``rows`` in ``TrainingRun.progress``); None when the run recorded none. Model loading and saving are in
+    it, so it overstates large sets a little: a safe basis for a cap.
+
+    >>> sft_seconds_per_row({"train_sft": {"seconds": 300.0, "rows": 150}, "train_sft2": {"seconds": 200.0, "rows": 100},
+    ...                      "train_dpo": {"seconds": 99.0, "rows": 5}, "sample_live": {"seconds": 700.0}})
+    2.0
+    >>> sft_seconds_per_row({"train_sft": {"seconds": 300.0}}), sft_seconds_per_row(None)
+    (None, None)
+    """
+    done = [v for k, v in (progress or {}).items() if re.fullmatch(r"train_sft\d*", k) and isinstance(v, dict)
+            and v.get("seconds") and v.get("rows")]
+    if not done:
+        return None
+    return round(sum(v["seconds"] for v in done) / sum(v["rows"] for v in done), 3)
+
+
+def replay_row_cap(*, elapsed_s: float, budget_s: float | None, seconds_per_row: float | None, reserve_s: float,
+                   this_cycle_rows: int, max_rows: int | None) -> tuple[int | None, str]:
+    """Rows at most in a retrain-from-base round 1 (``training/replay.py``) so that its training and ``reserve_s``
+    after it (round 1's evaluation) end within the budget, and why it was capped; this cycle's rows always fit.
+
+    >>> replay_row_cap(elapsed_s=900, budget_s=1800, seconds_per_row=1.5, reserve_s=150, this_cycle_rows=120,
+    ...                max_rows=2000)
+    (500, "round 1 replays at most 500 rows: at 1.5 s a row (the last run's fine-tune), more would end its evaluation past the 1800 s budget")
+    >>> replay_row_cap(elapsed_s=1700, budget_s=1800, seconds_per_row=1.5, reserve_s=150, this_cycle_rows=120,
+    ...                max_rows=2000)[0]
+    120
+    >>> replay_row_cap(elapsed_s=900, budget_s=1800, seconds_per_row=None, reserve_s=150, this_cycle_rows=120, max_rows=2000)
+    (2000, '')
+    >>> replay_row_cap(elapsed_s=100, budget_s=1800, seconds_per_row=0.1, reserve_s=150, this_cycle_rows=120, max_rows=2000)
+    (2000, '')
+    """
+    if budget_s is None or not seconds_per_row:
+        return max_rows, ""
+    fit = max(this_cycle_rows, int((budget_s - elapsed_s - reserve_s) / seconds_per_row))
+    if max_rows is not None and fit >= max_rows:
+        return max_rows, ""
+    return fit, (f"round 1 replays at most {fit} rows: at {seconds_per_row:g} s a row (the last run's fine-tune), "
+                 f"more would end its evaluation past the {budget_s:.0f} s budget")
 
 
 def plan_rest(*, round_no: int, another_round: bool, ppl_ratios: Sequence[float], ppl_tolerance: float,

@@ -12,6 +12,7 @@ from feedback.reads import AnswerRecord, current_corrections, load_lineage, ques
 from mathchat.settings import PASS_THRESHOLD
 from training.adapt import PreviousRun
 from training.pool import question_key
+from training.round_stop import sft_seconds_per_row
 from training.samples import ScoredSample
 
 
@@ -93,7 +94,8 @@ def load_previous_run(*, session: Session, before: int | None = None) -> Previou
                        candidate_id=candidate.id if candidate is not None else None,
                        candidate_path=candidate.path if candidate is not None else None,
                        candidate_status=candidate.status if candidate is not None else None,
-                       candidate_lineage=ancestors(session, candidate) if candidate is not None else ())
+                       candidate_lineage=ancestors(session, candidate) if candidate is not None else (),
+                       sft_seconds_per_row=sft_seconds_per_row(run.progress))
 
 
 def lineage_training_files(*, session: Session, checkpoint_id: str, kind: str = "rft") -> list[str]:

@@ -592,7 +592,8 @@ def unproven_config(**changes) -> CycleConfig:
     """One round, no DPO, 8 held-out questions: the scripted RFT engine's 4 of 8 against live's 2 of 8 gains
     without significance, so the gate refuses it for that alone."""
     return small_config(run_dpo=False, eval=EvalSettings(margin=0.0),
-                        pool=PoolSettings(seed_questions=400, eval_questions=8, logged_questions=0), **changes)
+                        pool=PoolSettings(seed_questions=400, eval_questions=8, logged_questions=0),
+                        **{"retrain_from_base": False, **changes})
 
 
 def test_a_candidate_refused_only_for_significance_is_where_the_next_cycle_continues(settings, db, tmp_path):
@@ -661,5 +662,18 @@ def test_retrain_from_base_trains_round_one_from_the_base_on_this_and_the_lineag
     off = []
     deps = fake_deps(tmp_path)
     deps.train = lambda job, *a: (off.append(job), train(job, *a))[1]
-    run_cycle(auto_settings, small_config(run_dpo=False), deps=deps, db=db)
+    run_cycle(auto_settings, small_config(run_dpo=False, retrain_from_base=False), deps=deps, db=db)
     assert off[0].data_path.name == "rft.jsonl" and "base-model" not in off[0].model_path
+
+
+def test_a_retrain_from_base_round_is_capped_to_what_the_time_budget_holds(auto_settings, db, tmp_path):
+    first = run_cycle(auto_settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    with session_scope(db) as s:
+        run = s.get(TrainingRun, first["run_id"])
+        trained = run.progress["train_sft"]
+        assert trained["rows"] == len((Path(first["run_dir"]) / "rft.jsonl").read_text().splitlines()) > 0
+        run.progress = {**run.progress, "train_sft": {**trained, "seconds": 100.0 * trained["rows"]}}  # 100 s a row
+    second = run_cycle(auto_settings, small_config(run_dpo=False), deps=fake_deps(tmp_path), db=db)
+    counts = second["replay_data"]  # 1800 s hold 16 rows at 100 s a row: this cycle's rows only
+    assert counts["rows"] == counts["this_cycle"] > 0 and counts["over_cap"] > 0
+    assert any("round 1 replays at most" in why for why in second["rest_plan"])
