@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from console.tables import Table, format_pct, format_time
 from feedback import registry
-from feedback.reads import CheckpointInfo
+from feedback.reads import CheckpointInfo, list_checkpoint_infos
 from mathchat.settings import CritiqueSettings
 
 VERIFIER_HEADERS = ["verifier", "created (UTC)", "live", "held-out n (right)", "AUROC", "calibrated AUROC",
@@ -62,8 +62,7 @@ def parse_bins(report: Mapping[str, Any] | None) -> list[ReliabilityBin]:
 
 def list_verifiers(*, session: Session, limit: int = 100) -> list[CheckpointInfo]:
     """Verifier checkpoints, newest first."""
-    return [CheckpointInfo(c.id, c.parent_id, c.kind, c.status, c.gate_passed, c.metrics, c.path, c.created_at)
-            for c in registry.list_checkpoints(session=session, kind="verifier", limit=limit)]
+    return list_checkpoint_infos(session=session, kind="verifier", limit=limit)
 
 
 def _num(x: Any, digits: int = 3) -> str:

@@ -349,9 +349,9 @@ def _checkpoint_info(c: Checkpoint) -> CheckpointInfo:
                           c.manifest)
 
 
-def list_checkpoint_infos(*, session: Session, limit: int = 200) -> list[CheckpointInfo]:
-    """Policy and critic checkpoints, newest first."""
-    return [_checkpoint_info(c) for c in registry.list_checkpoints(session=session, limit=limit)]
+def list_checkpoint_infos(*, session: Session, kind: str | None = None, limit: int = 200) -> list[CheckpointInfo]:
+    """Policy and critic checkpoints (only ``kind``'s if given), newest first."""
+    return [_checkpoint_info(c) for c in registry.list_checkpoints(session=session, kind=kind, limit=limit)]
 
 
 def get_checkpoint_info(*, session: Session, checkpoint_id: str) -> CheckpointInfo | None:

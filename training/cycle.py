@@ -59,8 +59,8 @@ from training.adapt import Adaptation, adapt_config
 from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
-from training.cycle_samples import (critique_rated, questions_sampled_before, rft_pass_rule, sample_and_critique,
-                                    sample_pass_rate, samples_to_rows)
+from training.cycle_samples import (critique_rated, questions_sampled_before, rft_pass_rule, run_folder,
+                                    sample_and_critique, sample_pass_rate, samples_to_rows)
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
@@ -216,7 +216,7 @@ class Cycle:
         if self.verifier_first:
             self.rec.log("the last run deferred its verifier stage: this one gives it priority over another RFT round")
         run_id = self.rec.run_id
-        run_dir = workroot / f"run-{run_id:05d}"
+        run_dir = run_folder(workroot, run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.result.update(run_id=run_id, run_dir=str(run_dir))
         self.started = time.monotonic()

@@ -98,12 +98,27 @@ SAMPLED_FILES = ("samples_live.jsonl", "samples_rft*.jsonl")
 """The samples a run keeps of the questions it sent (its students' rated answers, ``samples_rated``, are not)."""
 
 
+def run_folder(workroot: Path, run_id: int) -> Path:
+    """Where run ``run_id`` keeps its files (``run-00012``); ``questions_sampled_before`` reads them back.
+
+    >>> run_folder(Path("/w"), 12).name, run_folder_id(Path("/w/run-00012")), run_folder_id(Path("/w/eval_cache"))
+    ('run-00012', 12, None)
+    """
+    return Path(workroot) / f"run-{run_id:05d}"
+
+
+def run_folder_id(folder: Path) -> int | None:
+    """The run id of a ``run_folder`` (None: not one)."""
+    m = re.fullmatch(r"run-(\d+)", folder.name)
+    return int(m.group(1)) if m else None
+
+
 def questions_sampled_before(workroot: Path, *, before_run: int, runs: int = 20) -> Counter[str]:
     """How many of the newest ``runs`` runs before ``before_run`` sampled each question (``question_key`` ->
     runs), read from the samples they kept in their folders (``run-NNNNN``); a missing or unreadable file
     counts as no samples, so a cleaned work folder only makes old questions look new."""
-    dirs = sorted((int(m.group(1)), d) for d in Path(workroot).glob("run-*")
-                  if (m := re.fullmatch(r"run-(\d+)", d.name)) and int(m.group(1)) < before_run)
+    dirs = sorted((run_id, d) for d in Path(workroot).glob("run-*")
+                  if (run_id := run_folder_id(d)) is not None and run_id < before_run)
     counts: Counter[str] = Counter()
     for _, run_dir in dirs[-runs:] if runs > 0 else []:
         keys: set[str] = set()
