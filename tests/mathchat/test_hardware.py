@@ -15,7 +15,8 @@ from training.trainer_common import use_bf16
 
 @pytest.mark.parametrize(("flags", "expected"), [
     ({"sse2", "avx", "avx2", "fma", "f16c"}, "float32"),  # AVX2-only EPYC: bf16 emulated
-    ({"avx2", "avx512f", "avx512bw"}, "bfloat16"),
+    ({"avx2", "avx512f", "avx512bw", "avx512_vnni"}, "float32"),  # AVX-512 without bf16 instructions: emulated
+    ({"avx2", "avx512f", "avx512bw", "avx512_bf16"}, "bfloat16"),
     ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"),
     (set(), "float32"),
 ])
@@ -42,7 +43,7 @@ def test_cpu_flags_parse_proc_cpuinfo(monkeypatch, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("native", [True, False])
 def test_serving_and_training_agree_with_the_machine(monkeypatch, native: bool) -> None:
-    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f"} if native else {"avx2"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"} if native else {"avx2", "avx512f"}))
     monkeypatch.delenv("MATHCHAT_MODEL__DTYPE", raising=False)  # the machine decides, not the caller's override
     cmd = build_vllm_command(Settings(), "/m", 9001, "c", gpu=False)
     assert cmd[cmd.index("--dtype") + 1] == ("bfloat16" if native else "float32")
