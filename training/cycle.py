@@ -589,10 +589,10 @@ class Cycle:
                                   seconds_per_row=self.previous.sft_seconds_per_row if self.previous else None,
                                   reserve_s=self.last_eval_s + REPLAY_RESERVE_S, this_cycle_rows=len(current),
                                   max_rows=self.cfg.replay_max_rows)
-        if why:
+        built = replay_rows(current, earlier, held_keys, cap)
+        if why and built.counts["over_cap"]:
             self.rec.log(why)
             self.result.setdefault("rest_plan", []).append(why)
-        built = replay_rows(current, earlier, held_keys, cap)
         manifest = write_dataset(REPLAY_FILE, built, run_dir, inputs={"files": ",".join(files)})
         self._record_dataset("rft", manifest)
         self.result["replay_data"] = built.counts
