@@ -130,7 +130,7 @@ class LiveModelSync:
             live = registry.get_live_checkpoint(session=s)
             return (live.id, live.path) if live else None
 
-        return run_in_transaction(self.db, work, retries=1)
+        return run_in_transaction(self.db, work, retries=1, read_only=True)  # a poll: no write lock
 
     def sync(self) -> SwitchReport | None:
         """Switch to the DB's live checkpoint if it isn't served; returns the switch report (None: nothing to do).
