@@ -1,6 +1,6 @@
 """A student's side of the app's HTTP API, for the benches that drive a running app (loopback only).
 
-``signup`` gets a session cookie; ``ask`` streams one answer (``/api/chat/ask``, NDJSON) and times it;
+``signup`` (or ``login``) gets a session cookie; ``ask`` streams one answer (``/api/chat/ask``, NDJSON) and times it;
 ``critique`` asks for the badge. They raise nothing for HTTP errors a student could meet: the caller
 gets the status and decides.
 """
@@ -30,13 +30,22 @@ def signup(client: httpx.Client, username: str, password: str = "bench-student-p
 
     A class signing up at once meets the password-hashing cap (429): retry as the page says.
     """
+    return _session_from("/signup", client, username, password, attempts)
+
+
+def login(client: httpx.Client, username: str, password: str, attempts: int = 10) -> str | None:
+    """Sign in to an existing account (a student coming back); like ``signup``, 429s are retried."""
+    return _session_from("/login", client, username, password, attempts)
+
+
+def _session_from(path: str, client: httpx.Client, username: str, password: str, attempts: int) -> str | None:
     for attempt in range(attempts):
-        r = client.post("/signup", data={"username": username, "password": password})
+        r = client.post(path, data={"username": username, "password": password})
         if r.status_code != 429:
             break
         time.sleep(1 + attempt)
     if r.status_code != 303 or "set-cookie" not in r.headers:
-        return f"signup {r.status_code}"
+        return f"{path.strip('/')} {r.status_code}"
     client.cookies.set(SESSION_COOKIE, r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
     return None
 

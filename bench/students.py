@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.app_client import ask, is_loopback, signup
+from bench.app_client import ask, is_loopback, login, signup
 from serving.critique.answers import answers_equivalent, extract_answer
 from training.pool import is_held_out
 from training.seed_pool import generate_seed_questions
@@ -161,12 +161,9 @@ def run_student(url: str, profile: StudentProfile, questions: list[StudentQuesti
     log = StudentLog(profile.name)
     with httpx.Client(base_url=url, timeout=900) as client:
         problem = signup(client, profile.name, password)
-        if problem:
-            r = client.post("/login", data={"username": profile.name, "password": password})
-            if r.status_code != 303 or "set-cookie" not in r.headers:
-                log.errors.append(f"{problem}; login {r.status_code}")
-                return log
-            client.cookies.set("mathchat_session", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
+        if problem and (again := login(client, profile.name, password)):  # a returning student signs in
+            log.errors.append(f"{problem}; {again}")
+            return log
         conversation = None
         for item in questions:
             if deadline is not None and time.monotonic() > deadline:

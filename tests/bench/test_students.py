@@ -53,3 +53,28 @@ def test_a_student_asks_rates_and_corrects_through_the_http_api(served_app_facto
     assert stored == {(a.answer_id, False, "7") for a in log.asked}
     again = run_student(served.url, profile, [StudentQuestion("What is 3 + 4?", "7")], seed=1, max_tokens=32)
     assert again.errors == [] and len(again.asked) == 1, "a returning student logs in again"
+
+
+def test_a_returning_student_signs_in_after_the_hashing_cap_says_retry(monkeypatch):
+    import httpx
+
+    from bench import app_client
+
+    monkeypatch.setattr(app_client.time, "sleep", lambda s: None)
+    seen = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/signup":
+            return httpx.Response(303, headers={"location": "/signup?error=taken"})  # the name exists: no cookie
+        if len(seen) < 4:
+            return httpx.Response(429)  # the hashing cap: retry
+        return httpx.Response(303, headers={"set-cookie": f"{app_client.SESSION_COOKIE}=abc; Path=/"})
+
+    with httpx.Client(transport=httpx.MockTransport(reply), base_url="http://127.0.0.1") as client:
+        assert app_client.signup(client, "kim", "pw") == "signup 303"
+        assert app_client.login(client, "kim", "pw") is None
+        assert seen == ["/signup", "/login", "/login", "/login"]
+        assert {c.value for c in client.cookies.jar if c.name == app_client.SESSION_COOKIE} == {"abc"}
+    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(429)), base_url="http://127.0.0.1") as c:
+        assert app_client.login(c, "kim", "pw", attempts=3) == "login 429"  # gives up with the reason
