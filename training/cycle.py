@@ -72,8 +72,8 @@ from training.pool import (USER_SOURCE, PoolQuestion, build_seed_pool, logged_to
                            select_sources, split_pool, write_mathusereval_jsonl)
 from training.question_choice import choose_training_questions, later_round_questions, mixed_yield, stratum
 from training.rft_data import select_rft_examples
-from training.round_stop import (RestPlan, RoundTimes, plan_rest, replay_row_cap, verifier_fits,
-                                 verifier_stage_seconds)
+from training.round_stop import (RestPlan, RoundTimes, plan_rest, replay_row_cap, train_stage,
+                                 verifier_fits, verifier_stage_seconds)
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
@@ -141,7 +141,7 @@ class Cycle:
             ratios, names = [self.start.ppl_ratio, *ratios], ["start", *names]
         scale = next_questions / self.last_sampled_questions if self.last_sampled_questions else 1.0
         times = RoundTimes(self.last_sampling_s * scale,
-                           self.rec.timings.get(_train_stage(last_round), 0.0), self.last_eval_s)
+                           self.rec.timings.get(train_stage(last_round), 0.0), self.last_eval_s)
         return plan_rest(round_no=r, another_round=r <= cfg.rft_rounds,
                          ppl_ratios=ratios if len(ratios) == len(names) else [],
                          ppl_tolerance=tolerance_over_live(cfg.eval.ppl_tolerance, live_ppl, self.base_ppl,
@@ -407,7 +407,7 @@ class Cycle:
                                      "run_id": self.rec.run_id, "weights_from": (weights or start)["id"]})
             path = str(self.deps.train(job, run_dir / f"job_{name}.json", run_dir / f"train_{name}.log"))
             if rft_round is not None:  # rows beside the stage's seconds: the next run's replay cap (round_stop)
-                rec.progress(_train_stage(rft_round), force=True, rows=manifest.get("rows"))
+                rec.progress(train_stage(rft_round), force=True, rows=manifest.get("rows"))
             trained[name] = {"id": ckpt_id, "kind": kind, "path": path, "parent": start["id"], "manifest": manifest,
                              "round": rft_round}
             return trained[name]
@@ -417,7 +417,7 @@ class Cycle:
             with rec.stage("build_replay"):
                 rft_manifest = self._build_replay(start, held_keys, run_dir)
             data, weights = REPLAY_FILE, self.base
-        with rec.stage(_train_stage(1)):
+        with rec.stage(train_stage(1)):
             rft_ck = train("rft", "rft", data, rft_manifest, start, rft_round=1, weights=weights)
 
         reports: dict[str, dict[str, Any]] = {}
@@ -487,7 +487,7 @@ class Cycle:
             if len(built.rows) < cfg.min_rft_rows:
                 rec.log(f"only {len(built.rows)} round-{r} RFT rows (< {cfg.min_rft_rows}); rounds from {r} on skipped")
                 break
-            with rec.stage(_train_stage(r)):
+            with rec.stage(train_stage(r)):
                 model = train(rname, "rft", rname, built_manifest, model, rft_round=r)
             prev_questions, prev_samples = round_questions, last_samples
         if _round_name(model["round"]) not in reports:  # the last RFT model is always evaluated
@@ -612,11 +612,6 @@ class Cycle:
         run_in_transaction(self.db, lambda s: record_dataset(
             session=s, kind=kind, path=manifest["path"], count=manifest["rows"], content_hash=manifest["sha256"],
             manifest=manifest, run_id=self.rec.run_id))
-
-
-def _train_stage(r: int) -> str:
-    """The training stage of RFT round ``r``: ``train_sft``, ``train_sft2``, ..."""
-    return "train_sft" if r == 1 else f"train_sft{r}"
 
 
 def _round_name(r: int) -> str:

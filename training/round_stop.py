@@ -19,9 +19,9 @@ Pure: what the cycle has measured so far in, a ``RestPlan`` out; the cycle recor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import count, takewhile
 from typing import Any
 
 ROUND_TRAIN_GROWTH = 1.3
@@ -125,6 +125,11 @@ def verifier_fits(elapsed_s: float, projected_s: float | None, budget_s: float |
                    f"{budget_s:.0f} s budget (its rows are kept for a later cycle)")
 
 
+def train_stage(r: int) -> str:
+    """The training stage of RFT round ``r`` (its key in ``TrainingRun.progress``): train_sft, train_sft2, ..."""
+    return "train_sft" if r == 1 else f"train_sft{r}"
+
+
 def sft_seconds_per_row(progress: dict[str, Any] | None) -> float | None:
     """Seconds an RFT round's fine-tune took per row it trained on, over a run's rounds (their stages' ``seconds``
     and ``rows`` in ``TrainingRun.progress``); None when the run recorded none. Model loading and saving are in
@@ -136,8 +141,9 @@ def sft_seconds_per_row(progress: dict[str, Any] | None) -> float | None:
     >>> sft_seconds_per_row({"train_sft": {"seconds": 300.0}}), sft_seconds_per_row(None)
     (None, None)
     """
-    done = [v for k, v in (progress or {}).items() if re.fullmatch(r"train_sft\d*", k) and isinstance(v, dict)
-            and v.get("seconds") and v.get("rows")]
+    progress = progress or {}
+    rounds = (progress[name] for name in takewhile(progress.__contains__, map(train_stage, count(1))))  # in order
+    done = [v for v in rounds if isinstance(v, dict) and v.get("seconds") and v.get("rows")]
     if not done:
         return None
     return round(sum(v["seconds"] for v in done) / sum(v["rows"] for v in done), 3)
