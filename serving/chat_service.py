@@ -297,11 +297,18 @@ class ChatService:
         if loaded is None:
             self.prefetch.cancel(answer_id)
             return None
-        timeout = self.settings.vllm.request_timeout_s
-        # waited for only if the critic still wants samples once the step check and the verifier have spoken
-        samples = (lambda: self.prefetch.take(answer_id, timeout)) if self.prefetch.has(answer_id) else None
+        question, answer = loaded
+        wait = self.settings.critique.samples_wait_s or self.settings.vllm.request_timeout_s
+
+        def samples() -> list[str]:
+            """Called only if the critic still wants samples once the step check and the verifier have spoken;
+            waits at most ``wait`` (then ``SamplesLate``: the critique decides without them)."""
+            if not self.prefetch.has(answer_id):  # not drawn beside the stream: draw now, under the same bound
+                self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question, answer))  # type: ignore[union-attr]
+            return self.prefetch.take(answer_id, wait) or []  # [] after a failed draw: no samples, no second try
+
         try:
-            result: CritiqueResult = self.critic.critique(loaded[0], loaded[1], None, samples=samples)
+            result: CritiqueResult = self.critic.critique(question, answer, None, samples=samples)
         finally:
             self.prefetch.cancel(answer_id)  # not taken: the critique decided without them
         self._tx(lambda s: store.save_critique(session=s, message_id=answer_id, row=result.to_row()))

@@ -1,8 +1,10 @@
 """Self-consistency samples drawn while the answer streams, so the badge is ready soon after the answer ends.
 
 The samples depend on the question only (``MathCritic.draw_samples``), so the chat service starts them
-beside the stream and hands them to the critique. A failed answer cancels its entry; entries that no
-critique ever takes are dropped oldest first (``max_pending``), so memory stays bounded.
+beside the stream and hands them to the critique; where they are drawn after the answer, it starts them here
+too, so the critique's wait is bounded the same way (``take``'s timeout, ``CritiqueSettings.samples_wait_s``).
+A failed answer cancels its entry; entries that no critique ever takes are dropped oldest first
+(``max_pending``), so memory stays bounded. A request already running is not stopped: the server finishes it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+
+from serving.critique.consistency import SamplesLate
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,9 @@ class SamplePrefetcher:
                 oldest.cancel()
 
     def take(self, key: int, timeout_s: float) -> list[str] | None:
-        """The samples for ``key`` (waiting up to ``timeout_s``); None if none were started or drawing failed."""
+        """The samples for ``key`` (waiting up to ``timeout_s``); None if none were started or drawing failed.
+
+        Raises ``SamplesLate`` when they are not ready by then: the critique goes on without them."""
         with self._lock:
             future = self._jobs.pop(key, None)
         if future is None:
@@ -45,8 +51,9 @@ class SamplePrefetcher:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
             future.cancel()
-            log.warning("prefetched samples for answer %s not ready after %.0f s; drawing anew", key, timeout_s)
-        except Exception as exc:  # the critique draws its own samples instead
+            log.info("samples for answer %s not ready after %.1f s; the critique decides without them", key, timeout_s)
+            raise SamplesLate(f"the samples were not ready within {timeout_s:g} s") from None
+        except Exception as exc:
             log.warning("prefetched samples for answer %s failed: %s", key, exc)
         return None
 

@@ -111,4 +111,6 @@ def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str,
         part = parts.get(name)
         if part is not None and part.score is not None:
             lines.append(f"{prefix}: {part.detail}")
+        elif part is not None and part.data.get("late"):  # the student waited no longer: say what was skipped
+            lines.append(part.detail[0].upper() + part.detail[1:] + ".")
     return "\n".join(lines)

@@ -14,6 +14,20 @@ from serving.engine import ChatMessage, PolicyEngine
 from mathchat.sampling import SamplingSettings
 
 
+class SamplesLate(Exception):
+    """The samples were not ready within the time the caller may wait (the app's ``samples_wait_s``): the
+    critique decides without them and says why (``late_part``)."""
+
+
+def late_part(reason: str) -> PartScore:
+    """The consistency part of a critique whose samples came too late: unscored, with the reason.
+
+    >>> part = late_part("the samples were not ready within 2 s"); part.score, part.data["late"]
+    (None, True)
+    """
+    return PartScore("consistency", None, f"self-consistency not checked: {reason}", {"late": True})
+
+
 def draw_samples(engine: PolicyEngine, question: str, *, k: int, sampling: SamplingSettings,
                  messages: Sequence[ChatMessage] | None = None) -> list[str]:
     """k policy answers to the question, drawn in one request."""

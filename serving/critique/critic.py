@@ -26,7 +26,7 @@ from serving.critique.bands import band_label, band_of, is_pass
 from serving.critique.bounded import configure as configure_symbolic
 from serving.critique.calibration import UNCALIBRATED, Calibration, load_calibration
 from serving.critique.combine import explain, combine_score
-from serving.critique.consistency import consistency_part, draw_samples
+from serving.critique.consistency import SamplesLate, consistency_part, draw_samples, late_part
 from serving.critique.judge import judge_part
 from serving.critique.prompt import PROMPTS_DIR
 from serving.critique.steps import steps_part
@@ -276,7 +276,7 @@ class MathCritic:
 
         ``samples`` may also be a callable (samples drawn beside the stream, ``serving/sample_prefetch.py``):
         it is called, and waited for, only when the other parts leave the samples worth having; when it gives
-        None the samples are drawn here."""
+        None the samples are drawn here; when it raises ``SamplesLate`` the critique goes on without them."""
         source = samples if callable(samples) else None
         samples = None if callable(samples) else samples
         self.refresh_verifier()
@@ -295,8 +295,11 @@ class MathCritic:
             parts["verifier"] = verifier_part(verifier, question, answer)
         if samples is None and not reference_checked and self.policy is not None \
                 and self.settings.self_consistency_k > 0 and not self._confident_without_samples(parts, calibration):
-            samples = source() if source is not None else None
-            if samples is None:
+            try:
+                samples = source() if source is not None else None
+            except SamplesLate as late:
+                parts["consistency"] = late_part(str(late))
+            if samples is None and "consistency" not in parts:
                 try:
                     samples = self.draw_samples(question, answer)
                 except EngineError as error:

@@ -93,7 +93,9 @@ def _missing_evidence(parts: Mapping[str, PartScore], settings: VerdictSettings)
     steps, cons = parts.get("steps"), parts.get("consistency")
     n = steps.data.get("n_equations", 0) if steps is not None and steps.score is not None else 0
     reasons = [f"only {_plural(n, 'checkable step')}" if n else "no checkable arithmetic steps"]
-    if cons is None or cons.score is None:
+    if cons is not None and cons.data.get("late"):
+        reasons.append("the self-consistency samples were not ready in time")
+    elif cons is None or cons.score is None:
         reasons.append("no self-consistency samples")
     elif cons.data.get("k", 0) < settings.min_consistency_k:
         reasons.append(f"only {_plural(cons.data.get('k', 0), 'self-consistency sample')}")

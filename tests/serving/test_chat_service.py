@@ -285,6 +285,50 @@ def test_prefetch_auto_overlaps_only_where_a_gpu_serves(db, monkeypatch) -> None
         list(stream)
 
 
+def test_samples_drawn_after_the_answer_are_used_when_they_come_in_time(db) -> None:
+    engine = FakeEngine(["A hexagon has 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
+    svc = critic_service(db, engine, prefetch_samples=False, samples_wait_s=30)
+    user = new_user(db, "after")
+    *_, final = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
+    assert svc.prefetch.pending() == 0, "nothing drawn beside the stream"
+    view = svc.critique(user, final.answer_id)
+    assert sample_calls(engine) == 1 and view is not None and "4 of 4" in view.explanation
+    assert svc.prefetch.pending() == 0
+
+
+class HeldSamples(FakeEngine):
+    """Answers at once, but its samples wait until the test releases them (a slow CPU server)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = threading.Event()
+
+    def sample(self, *args, **kwargs):
+        self.release.wait(30)
+        return super().sample(*args, **kwargs)
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_the_badge_does_not_wait_past_samples_wait_s_for_samples(db, beside: bool) -> None:
+    from feedback.models import Critique
+
+    engine = HeldSamples(["A hexagon has 2 x 3 = 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
+    svc = critic_service(db, engine, prefetch_samples=beside, samples_wait_s=0.2)
+    user = new_user(db, f"late{beside}")
+    try:
+        *_, final = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
+        view = svc.critique(user, final.answer_id)  # returns while the samples are still held
+        assert not engine.release.is_set()
+        assert view is not None and view.verdict == "unverified"
+        assert "not ready within 0.2 s" in view.explanation and "4 of 4" not in view.explanation
+        with session_scope(db) as s:
+            stored = s.scalars(select(Critique).where(Critique.message_id == final.answer_id)).one()
+            assert stored.parts["consistency"]["data"]["late"] is True
+        assert svc.prefetch.pending() == 0, "the late entry is forgotten"
+    finally:
+        engine.release.set()
+
+
 def test_the_critiques_samples_use_top_k_and_no_nucleus_cut() -> None:
     from mathchat.settings import CritiqueSettings
     from serving.critique.critic import MathCritic

@@ -1,9 +1,13 @@
-"""SamplePrefetcher: take returns what was drawn, a failure or a missing key gives None, memory stays bounded."""
+"""SamplePrefetcher: take returns what was drawn, a failure or a missing key gives None, a late draw raises
+SamplesLate, memory stays bounded."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
+
+from serving.critique.consistency import SamplesLate
 from serving.sample_prefetch import SamplePrefetcher
 
 
@@ -17,13 +21,15 @@ def test_take_waits_for_the_samples_and_forgets_them() -> None:
     assert pre.take(1, timeout_s=0.1) is None and pre.pending() == 0 and not pre.has(1)
 
 
-def test_a_failed_or_late_draw_gives_none_so_the_critique_draws_its_own() -> None:
+def test_a_failed_draw_gives_none_and_a_late_one_says_it_is_late() -> None:
     pre = SamplePrefetcher(workers=2)
     pre.start(1, lambda: (_ for _ in ()).throw(RuntimeError("server gone")))
     blocker = threading.Event()
     pre.start(2, lambda: blocker.wait(10) and ["late"])
     assert pre.take(1, timeout_s=5) is None
-    assert pre.take(2, timeout_s=0.05) is None
+    with pytest.raises(SamplesLate, match="not ready within 0.05 s"):
+        pre.take(2, timeout_s=0.05)
+    assert not pre.has(2), "a late entry is forgotten: nobody waits for it again"
     blocker.set()
 
 

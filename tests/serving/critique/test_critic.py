@@ -262,3 +262,19 @@ def test_prefetched_samples_that_failed_are_drawn_anew():
     result = critic(policy=policy, settings={"use_judge": False}).critique(
         QUESTION, "Sam has eighteen left, so the answer is 18.", samples=lambda: None)
     assert [c[0] for c in policy.calls] == ["sample"] and result.parts["consistency"].data["k"] == 4
+
+
+def test_samples_not_ready_in_time_are_not_drawn_again_and_the_badge_says_why():
+    from serving.critique.consistency import SamplesLate
+
+    policy = FakeEngine(replies=["The answer is 31."])
+
+    def late() -> list[str]:
+        raise SamplesLate("the samples were not ready within 2 s")
+
+    result = critic(policy=policy, settings={"use_judge": False}).critique(ONE_STEP_Q, ONE_STEP_A, samples=late)
+    assert policy.calls == [], "a late sample set is not drawn again (that would take longer still)"
+    assert result.parts["consistency"].score is None and result.parts["consistency"].data["late"]
+    assert result.verdict == "unverified"
+    assert "the self-consistency samples were not ready in time" in result.verdict_reasons
+    assert "not ready within 2 s" in result.explanation
