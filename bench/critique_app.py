@@ -5,7 +5,9 @@ critique's self-consistency samples are drawn while the answer streams: the defa
 ``after`` (samples drawn only when the badge is asked for: the default on CPU; ``CritiqueSettings.prefetch_samples``). Each question is asked greedily in both (the same answer text), and the
 badge is asked for the moment the answer ends, as the page does. Reported per app: the answer's time, the
 badge's wait after the answer, and the overhead against the answer alone (the ``after`` app's answer,
-with nothing running beside it): (answer + badge wait - answer alone) / answer alone.
+with nothing running beside it): (answer + badge wait - answer alone) / answer alone. Both apps run in this
+process and share its verifier, whose readings are forgotten before each critique, so the second app to judge
+an answer pays for its own reading (before 2026-12-07 it did not, and the ``overlapped`` badge read ~0.01 s).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.app_client import ask, critique, signup
+from serving.critique.verifier import forget_open_readings
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -96,6 +99,7 @@ def run(questions: list[str], vllm_url: str, max_tokens: int, k: int | None = No
                     if not answer.ok:
                         errors.append(f"{name}: {answer.error}")
                         break
+                    forget_open_readings()  # the apps share this process's verifier: no reading carried over
                     status, view, badge_s = critique(clients[name], answer.final["answer_id"])
                     if status != 200:
                         errors.append(f"{name}: critique {status}")

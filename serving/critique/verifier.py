@@ -411,6 +411,11 @@ class Verifier:
                 out[i] = (float(z), m)
         return out
 
+    def forget_readings(self) -> None:
+        """Drop the cached readings (the next call computes again)."""
+        with self._lock:
+            self._seen.clear()
+
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """The raw logit of each pair, in order (the probe's layers only: no support check)."""
         return [z for z, _ in self.readings(pairs, logprob=False)]
@@ -448,6 +453,14 @@ def open_verifier(path: str | Path, *, checkpoint_id: str | None = None, dtype: 
             verifier = Verifier(folder, checkpoint_id=checkpoint_id, dtype=dtype, num_threads=num_threads)
         _keep_recent(_OPEN, key, verifier, VERIFIERS_KEPT)
         return verifier
+
+
+def forget_open_readings() -> None:
+    """Every open verifier forgets its readings: two apps in one process (``bench/critique_app.py``) share the
+    verifier, so the second to judge an answer would read the first one's cached reading and seem to cost nothing."""
+    with _OPEN_LOCK:
+        for verifier in _OPEN.values():
+            verifier.forget_readings()
 
 
 def verifier_part(verifier: Verifier, question: str, answer: str) -> PartScore:

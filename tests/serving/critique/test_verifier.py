@@ -78,6 +78,20 @@ def test_a_pair_read_before_is_not_computed_again_and_the_oldest_readings_go(tin
     assert computed[2:] == [(QUESTION, "The answer is 30."), ("What is 2 + 3?", "5")]
 
 
+def test_forgotten_readings_are_computed_again(tiny_verifier: Path, monkeypatch) -> None:
+    from serving.critique.verifier import forget_open_readings, open_verifier
+
+    verifier = open_verifier(tiny_verifier, dtype="float32")
+    computed: list[tuple[str, str]] = []
+    real = verifier._compute_locked
+    monkeypatch.setattr(verifier, "_compute_locked",
+                        lambda pairs, logprob=True: computed.extend(pairs) or real(pairs, logprob))
+    first = verifier.probabilities([(QUESTION, ANSWER)])
+    forget_open_readings()  # what bench/critique_app.py does before each app's critique
+    assert verifier.probabilities([(QUESTION, ANSWER)]) == pytest.approx(first, abs=1e-6)
+    assert computed == [(QUESTION, ANSWER)] * 2
+
+
 def test_concurrent_calls_load_once_and_agree(tiny_verifier: Path) -> None:
     verifier = Verifier(tiny_verifier, dtype="float32")
     results: list[float] = []
