@@ -190,15 +190,15 @@ class CritiqueSettings(BaseModel):
     AVX-512, 2026-12-03) the samples beside the stream made the answer itself 1.5x slower (2.84 s against
     1.89 s alone) and the total wait 114% over the answer alone, against 61% when drawn after it. Set true
     for an external GPU server."""
-    samples_wait_s: float | None = Field(2.0, gt=0.0)
-    """Longest the app's critique waits for its self-consistency samples once it asks for them, drawn beside the
-    stream or after the answer (seconds). Past it the critique decides without them and says so ("the samples
-    were not ready in time"; without other corroboration the badge reads "Not verified"), so the badge comes
-    within about this much plus the other parts' second after the answer, on any machine. On a 2-core AVX2 CPU
-    (fp32, 2026-12-07) an answer the verifier left undecided waited 8.6 s for its samples drawn after the answer,
-    5.3 s for samples drawn beside the stream (``bench/critique.py``). None: wait as long as a model request may
-    take (``VLLMSettings.request_timeout_s``). Only the app waits this way; the cycle and ``critique-eval`` draw
-    their samples in full."""
+    samples_deadline_s: float | None = Field(2.5, gt=0.0)
+    """Seconds after the app's critique starts (the page asks for the badge the moment the answer ends) past which
+    it no longer waits for its self-consistency samples, drawn beside the stream or after the answer. Past it the
+    critique decides without them and says so ("the samples were not ready in time"; without other corroboration
+    the badge reads "Not verified"), so the badge comes within about this long on any machine. On a 2-core AVX2
+    CPU (fp32, 2026-12-07, ``bench/critique.py``) an answer the verifier left undecided waited 8.6 s for samples
+    drawn after it and 5.3 s for samples drawn beside the stream; with a 2 s wait counted from the request for
+    samples, 2.7 s and 3.1 s. None: wait as long as a model request may take (``VLLMSettings.request_timeout_s``).
+    Only the app waits this way; the cycle and ``critique-eval`` draw their samples in full."""
     judge_url: str | None = None
     """OpenAI-compatible base URL of a judge model; None means the local policy server."""
     judge_model: str | None = None

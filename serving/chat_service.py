@@ -19,6 +19,7 @@ from feedback.db import run_in_transaction
 from feedback.errors import InvalidInput, StoreUnavailable
 from mathchat.hardware import has_cuda
 from mathchat.settings import Settings, replica_name
+from serving.critique.consistency import SamplesLate
 from serving.critique.types import Critic, CritiqueResult, stored_verdict
 from serving.engine import EngineError, PolicyEngine, StreamEvent
 from serving.input_checks import RejectedInput, clean_question, strip_control
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 1.0
 """How often partial answer text is written while streaming (seconds)."""
+MIN_SAMPLES_WAIT_S = 0.05
+"""Samples already drawn when the deadline has passed are still taken (a zero wait would miss finished ones)."""
 
 UserFacingError = (RejectedInput, RateLimited, InvalidInput, StoreUnavailable)
 """Errors whose message is shown to the student as it is."""
@@ -284,6 +287,7 @@ class ChatService:
         user or the address asks for too many)."""
         if self.critic is None:
             return None
+        started = time.monotonic()
         self.limits.hit("critique", user=user_id, ip=ip)
 
         def load(s):  # noqa: ANN001, ANN202
@@ -298,14 +302,19 @@ class ChatService:
             self.prefetch.cancel(answer_id)
             return None
         question, answer = loaded
-        wait = self.settings.critique.samples_wait_s or self.settings.vllm.request_timeout_s
+        budget = self.settings.critique.samples_deadline_s or self.settings.vllm.request_timeout_s
+        deadline = started + budget
 
         def samples() -> list[str]:
             """Called only if the critic still wants samples once the step check and the verifier have spoken;
-            waits at most ``wait`` (then ``SamplesLate``: the critique decides without them)."""
+            waits until the deadline at most (then ``SamplesLate``: the critique decides without them)."""
             if not self.prefetch.has(answer_id):  # not drawn beside the stream: draw now, under the same bound
                 self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question, answer))  # type: ignore[union-attr]
-            return self.prefetch.take(answer_id, wait) or []  # [] after a failed draw: no samples, no second try
+            try:
+                wait = max(MIN_SAMPLES_WAIT_S, deadline - time.monotonic())
+                return self.prefetch.take(answer_id, wait) or []  # [] after a failed draw: no samples, no second try
+            except SamplesLate:
+                raise SamplesLate(f"the samples were not ready within {budget:g} s") from None
 
         try:
             result: CritiqueResult = self.critic.critique(question, answer, None, samples=samples)

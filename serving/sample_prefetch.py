@@ -2,7 +2,7 @@
 
 The samples depend on the question only (``MathCritic.draw_samples``), so the chat service starts them
 beside the stream and hands them to the critique; where they are drawn after the answer, it starts them here
-too, so the critique's wait is bounded the same way (``take``'s timeout, ``CritiqueSettings.samples_wait_s``).
+too, so the critique's wait is bounded the same way (``take``'s timeout, ``CritiqueSettings.samples_deadline_s``).
 A failed answer cancels its entry; entries that no critique ever takes are dropped oldest first
 (``max_pending``), so memory stays bounded. A request already running is not stopped: the server finishes it.
 """

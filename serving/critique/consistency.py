@@ -15,7 +15,7 @@ from mathchat.sampling import SamplingSettings
 
 
 class SamplesLate(Exception):
-    """The samples were not ready within the time the caller may wait (the app's ``samples_wait_s``): the
+    """The samples were not ready within the time the caller may wait (the app's ``samples_deadline_s``): the
     critique decides without them and says why (``late_part``)."""
 
 

@@ -287,7 +287,7 @@ def test_prefetch_auto_overlaps_only_where_a_gpu_serves(db, monkeypatch) -> None
 
 def test_samples_drawn_after_the_answer_are_used_when_they_come_in_time(db) -> None:
     engine = FakeEngine(["A hexagon has 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
-    svc = critic_service(db, engine, prefetch_samples=False, samples_wait_s=30)
+    svc = critic_service(db, engine, prefetch_samples=False, samples_deadline_s=30)
     user = new_user(db, "after")
     *_, final = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
     assert svc.prefetch.pending() == 0, "nothing drawn beside the stream"
@@ -309,11 +309,11 @@ class HeldSamples(FakeEngine):
 
 
 @pytest.mark.parametrize("beside", [True, False])
-def test_the_badge_does_not_wait_past_samples_wait_s_for_samples(db, beside: bool) -> None:
+def test_the_badge_does_not_wait_past_samples_deadline_s_for_samples(db, beside: bool) -> None:
     from feedback.models import Critique
 
     engine = HeldSamples(["A hexagon has 2 x 3 = 6 sides. The answer is 6."] + ["The answer is 6."] * 4)
-    svc = critic_service(db, engine, prefetch_samples=beside, samples_wait_s=0.2)
+    svc = critic_service(db, engine, prefetch_samples=beside, samples_deadline_s=0.2)
     user = new_user(db, f"late{beside}")
     try:
         *_, final = svc.ask(user, None, WORD_PROBLEM, SAMPLING)
