@@ -27,6 +27,8 @@ _SYMBOL_OPS = {"×": "*", "·": "*", "÷": "/", "−": "-", "–": "-"}
 _OPS = {**_SYMBOL_OPS, "x": "*", "X": "*", "^": "**"}
 _EXPR = re.compile(r"[-(]*\d[\d,.]*(?:\s*(?:[-+*/×÷^·−–]|\s[xX]\s)\s*[(]*-?\d[\d,.]*[)]*)+")
 _PERCENT_OF = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(?:%|percent)\s+of\s+(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+_FRACTION_OF = re.compile(r"(\d+)\s*/\s*(\d+)\s+of\s+(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+""""1/4 of 60": a fraction of a number, which is their product."""
 _SENTENCE_END = re.compile(r"[.?!,:;。？！：，；]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 MAX_LEAD_WORDS = 3
@@ -52,6 +54,7 @@ def _rest_is_chatter(rest: str) -> bool:
 def _arithmetic_expression(text: str) -> str | None:
     """The question's one arithmetic expression in Python syntax, when the rest is chatter; else None."""
     text = _PERCENT_OF.sub(lambda m: f"({m[1]}/100)*{m[2]}", text)
+    text = _FRACTION_OF.sub(lambda m: f"({m[1]}/{m[2]})*{m[3]}", text)
     matches = list(_EXPR.finditer(text))
     if len(matches) != 1:
         return None
@@ -97,6 +100,8 @@ def solve_question(question: str) -> str | None:
     ('42', '6', '7/2')
     >>> solve_question("计算 1,200 - 35 等于多少？"), solve_question("Homework question: What is 10% of 200?")
     ('1165', '20')
+    >>> solve_question("What is 1/4 of 60?"), solve_question("What is 3/4 of the 60 apples?") is None
+    ('15', True)
     >>> solve_question("hey, waht is 8 - 8? Please explain."), solve_question("I don't get this. Solve for x: 9x = 180")
     ('0', '20')
     >>> solve_question("Tom has 3 apples and buys 4 more. How many now?") is None

@@ -21,6 +21,9 @@ from mathchat.settings import CritiqueSettings
     # percent of
     ("Homework question: What is 10% of 200?", "20"), ("I don't get this one. What is 50% of 150?", "75"),
     ("what is 12.5 percent of 80?", "10"),
+    # a fraction of a number (the seed pool's fractions questions; it was judged without a reference before)
+    ("What is 1/4 of 60?", "15"), ("Homework question: what is 2/3 of 9? Please explain.", "6"),
+    ("What is 3 / 8 of 20?", "15/2"),
 ])
 def test_solves_plain_arithmetic(question: str, value: str) -> None:
     assert solve_question(question) == value
