@@ -60,14 +60,20 @@ def test_a_checkpoint_scores_pairs_in_order_and_batches_do_not_change_scores(tin
     assert all(0.0 < p < 1.0 for p in together) and is_verifier_checkpoint(tiny_verifier)
 
 
-def test_a_pair_read_before_is_not_computed_again_and_the_oldest_readings_go(tiny_verifier: Path, monkeypatch) -> None:
-    import serving.critique.verifier as verifier_module
-
-    verifier = Verifier(tiny_verifier, dtype="float32")
+def recorded_computations(verifier: Verifier, monkeypatch) -> list[tuple[str, str]]:
+    """The pairs ``verifier`` computes from now on (not served from its readings), in order."""
     computed: list[tuple[str, str]] = []
     real = verifier._compute_locked
     monkeypatch.setattr(verifier, "_compute_locked",
                         lambda pairs, logprob=True: computed.extend(pairs) or real(pairs, logprob))
+    return computed
+
+
+def test_a_pair_read_before_is_not_computed_again_and_the_oldest_readings_go(tiny_verifier: Path, monkeypatch) -> None:
+    import serving.critique.verifier as verifier_module
+
+    verifier = Verifier(tiny_verifier, dtype="float32")
+    computed = recorded_computations(verifier, monkeypatch)
     first = verifier.probabilities([(QUESTION, ANSWER), (QUESTION, ANSWER), ("What is 2 + 3?", "5")])
     assert computed == [(QUESTION, ANSWER), ("What is 2 + 3?", "5")] and first[0] == first[1]
     again = verifier.probabilities([("What is 2 + 3?", "5"), (QUESTION, ANSWER)])
@@ -82,10 +88,7 @@ def test_forgotten_readings_are_computed_again(tiny_verifier: Path, monkeypatch)
     from serving.critique.verifier import forget_open_readings, open_verifier
 
     verifier = open_verifier(tiny_verifier, dtype="float32")
-    computed: list[tuple[str, str]] = []
-    real = verifier._compute_locked
-    monkeypatch.setattr(verifier, "_compute_locked",
-                        lambda pairs, logprob=True: computed.extend(pairs) or real(pairs, logprob))
+    computed = recorded_computations(verifier, monkeypatch)
     first = verifier.probabilities([(QUESTION, ANSWER)])
     forget_open_readings()  # what bench/critique_app.py does before each app's critique
     assert verifier.probabilities([(QUESTION, ANSWER)]) == pytest.approx(first, abs=1e-6)
