@@ -52,12 +52,12 @@ class TimedEngine:
     def stream_chat(self, messages: Sequence[ChatMessage], sampling: SamplingSettings):  # noqa: ANN201
         return self.engine.stream_chat(messages, sampling)
 
-    def sample(self, messages, sampling, n=1, logprobs=False):  # noqa: ANN001, ANN201
+    def sample(self, messages, sampling, n=1, logprobs=False, cancel=None):  # noqa: ANN001, ANN201
         kind = "judge" if sampling.temperature == 0.0 or "[AI answer start]" in messages[-1]["content"] \
             or "[AI 回答开始]" in messages[-1]["content"] else "samples"
         t0 = time.perf_counter()
         try:
-            return self.engine.sample(messages, sampling, n=n, logprobs=logprobs)
+            return self.engine.sample(messages, sampling, n=n, logprobs=logprobs, cancel=cancel)
         finally:
             self.seconds[kind] += time.perf_counter() - t0
             self.calls[kind] += 1

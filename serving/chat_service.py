@@ -245,7 +245,7 @@ class ChatService:
         """Start the critique's self-consistency samples beside the stream (they need the question only)."""
         wants = getattr(self.critic, "wants_samples", None)
         if wants is not None and self._prefetch_on and wants(question):
-            self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question))  # type: ignore[union-attr]
+            self.prefetch.start(answer_id, lambda stop: self.critic.draw_samples(question, cancel=stop))  # type: ignore[union-attr]
 
     def _stream(self, history: list, text: str, sampling: SamplingSettings) -> Iterator[StreamEvent]:
         """Stream with as much history as fits; if the server still finds the prompt too long, drop the history."""
@@ -309,7 +309,8 @@ class ChatService:
             """Called only if the critic still wants samples once the step check and the verifier have spoken;
             waits until the deadline at most (then ``SamplesLate``: the critique decides without them)."""
             if not self.prefetch.has(answer_id):  # not drawn beside the stream: draw now, under the same bound
-                self.prefetch.start(answer_id, lambda: self.critic.draw_samples(question, answer))  # type: ignore[union-attr]
+                self.prefetch.start(answer_id,  # type: ignore[union-attr]
+                                    lambda stop: self.critic.draw_samples(question, answer, cancel=stop))
             try:
                 wait = max(MIN_SAMPLES_WAIT_S, deadline - time.monotonic())
                 return self.prefetch.take(answer_id, wait) or []  # [] after a failed draw: no samples, no second try

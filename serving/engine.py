@@ -5,6 +5,7 @@ Engines know nothing about critique, storage or the UI. Sampling parameters are 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict, runtime_checkable
@@ -21,6 +22,10 @@ class ChatMessage(TypedDict):
 
 class EngineError(RuntimeError):
     """The engine could not produce (all of) a reply: server down, died mid-stream, timed out."""
+
+
+class SampleCancelled(EngineError):
+    """``sample`` stopped because its ``cancel`` event was set; the server stopped generating too."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,12 @@ class PolicyEngine(Protocol):
         sampling: SamplingSettings,
         n: int = 1,
         logprobs: bool = False,
+        cancel: threading.Event | None = None,
     ) -> list[Sample]:
-        """Draw n complete replies for one conversation."""
+        """Draw n complete replies for one conversation.
+
+        Setting ``cancel`` stops the request (the server stops generating within about a token) and raises
+        ``SampleCancelled``: a caller that stopped waiting does not leave the server working for nobody."""
         ...
 
     def sample_many(

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mathchat.hardware import local_dtype
-from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
+from serving.engine import ChatMessage, EngineError, Health, Sample, SampleCancelled, StreamEvent
 from serving.model_cache import MODEL_LOAD_LOCK, PAD_TOKEN
 from mathchat.sampling import SamplingSettings
 
@@ -102,8 +102,10 @@ class HFEngine:
                           checkpoint_id=self._checkpoint_id)
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
-               logprobs: bool = False) -> list[Sample]:
-        return self.sample_many([messages], sampling, n=n, logprobs=logprobs)[0]
+               logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
+        if n > 1 and sampling.temperature == 0:
+            raise ValueError("n > 1 needs temperature > 0 (greedy samples are identical)")
+        return self._generate([messages], sampling, n, logprobs, cancel)[0]
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
                     n: int = 1, logprobs: bool = False) -> list[list[Sample]]:
@@ -116,14 +118,19 @@ class HFEngine:
         return results
 
     def _generate(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings, n: int,
-                  logprobs: bool) -> list[list[Sample]]:
+                  logprobs: bool, cancel: threading.Event | None = None) -> list[list[Sample]]:
         torch = self._torch
         inputs = self._encode(conversations)
+        extra = {} if cancel is None else {"stopping_criteria": _stop_when_set(cancel)}
         with self._lock, torch.inference_mode():
+            if cancel is not None and cancel.is_set():
+                raise SampleCancelled("cancelled before generation started")
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             out = self.model.generate(**inputs, num_return_sequences=n, return_dict_in_generate=True,
-                                      output_scores=logprobs, **self._gen_kwargs(sampling))
+                                      output_scores=logprobs, **self._gen_kwargs(sampling), **extra)
+        if cancel is not None and cancel.is_set():
+            raise SampleCancelled("cancelled; generation stopped at the next token")
         prompt_len = inputs["input_ids"].shape[1]
         seqs = out.sequences[:, prompt_len:]
         token_lps = None
@@ -147,3 +154,15 @@ class HFEngine:
     def health(self) -> Health:
         return Health(ok=True, backend=self.backend, checkpoint_id=self._checkpoint_id,
                       extra={"model_path": self.model_path})
+
+
+def _stop_when_set(cancel: threading.Event) -> list:
+    """A ``generate`` stopping criterion that ends every sequence once ``cancel`` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Cancelled()])

@@ -56,8 +56,8 @@ class SwitchableEngine:
         return self._target.stream_chat(messages, sampling)
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
-               logprobs: bool = False) -> list[Sample]:
-        return self._target.sample(messages, sampling, n=n, logprobs=logprobs)
+               logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
+        return self._target.sample(messages, sampling, n=n, logprobs=logprobs, cancel=cancel)
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
                     n: int = 1, logprobs: bool = False) -> list[list[Sample]]:

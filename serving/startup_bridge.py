@@ -88,8 +88,8 @@ class BridgedEngine:
         return self._pick().stream_chat(messages, sampling)
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
-               logprobs: bool = False) -> list[Sample]:
-        return self._pick().sample(messages, sampling, n=n, logprobs=logprobs)
+               logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
+        return self._pick().sample(messages, sampling, n=n, logprobs=logprobs, cancel=cancel)
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
                     n: int = 1, logprobs: bool = False) -> list[list[Sample]]:

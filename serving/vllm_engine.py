@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
+from serving.engine import ChatMessage, EngineError, Health, Sample, SampleCancelled, StreamEvent
 from serving.router import Endpoint, EndpointRouter
 from mathchat.sampling import SamplingSettings
 
@@ -22,6 +24,20 @@ def discover_model(base_url: str, timeout_s: float = 10.0) -> str:
         return resp.json()["data"][0]["id"]
     except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
         raise EngineError(f"cannot list models at {base_url}: {exc}") from exc
+
+
+def _sse_chunks(resp: httpx.Response, cancel: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+    """The JSON chunks of an OpenAI server-sent-event stream, up to ``[DONE]``; raises ``SampleCancelled`` at the
+    first line after ``cancel`` is set."""
+    for line in resp.iter_lines():
+        if cancel is not None and cancel.is_set():
+            raise SampleCancelled("cancelled; the connection is closed, so the server stops generating")
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        yield json.loads(data)
 
 
 def strip_v1(url: str) -> str:
@@ -80,13 +96,7 @@ class OpenAIEngine:
                 with self._client.stream("POST", f"{endpoint.base_url}/v1/chat/completions", json=payload) as resp:
                     if resp.status_code != 200:
                         raise EngineError(f"model server answered {resp.status_code}: {resp.read()[:300]!r}")
-                    for line in resp.iter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
+                    for chunk in _sse_chunks(resp):
                         if chunk.get("usage"):
                             usage = chunk["usage"]
                         for choice in chunk.get("choices", []):
@@ -105,11 +115,13 @@ class OpenAIEngine:
             lease.__exit__(None, None, None)
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
-               logprobs: bool = False) -> list[Sample]:
+               logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
         if n > 1 and sampling.temperature == 0:
             raise ValueError("n > 1 needs temperature > 0 (greedy samples are identical)")
         try:
             with self.router.lease() as endpoint:
+                if cancel is not None:
+                    return self._sample_streamed(endpoint, messages, sampling, n, logprobs, cancel)
                 extra: dict[str, Any] = {"n": n}
                 if logprobs:
                     extra["logprobs"] = True
@@ -133,6 +145,40 @@ class OpenAIEngine:
         if not logprobs and len(samples) == 1:
             tokens = body.get("usage", {}).get("completion_tokens", 0)
             samples[0] = Sample(text=samples[0].text, finish_reason=samples[0].finish_reason, num_tokens=tokens)
+        return samples
+
+    def _sample_streamed(self, endpoint: Endpoint, messages: Sequence[ChatMessage], sampling: SamplingSettings,
+                         n: int, logprobs: bool, cancel: threading.Event) -> list[Sample]:
+        """``sample`` read as a stream, so a set ``cancel`` is seen at the next token: leaving the stream closes
+        the connection, and vLLM aborts a request whose client went away (``with_cancellation``)."""
+        if cancel.is_set():
+            raise SampleCancelled("cancelled before the request was sent")
+        extra: dict[str, Any] = {"n": n, "stream": True, "stream_options": {"include_usage": True}}
+        if logprobs:
+            extra["logprobs"] = True
+        texts: list[list[str]] = [[] for _ in range(n)]
+        token_lps: list[list[float]] = [[] for _ in range(n)]
+        finishes: list[str | None] = [None] * n
+        usage: dict[str, int] = {}
+        payload = self._payload(endpoint, messages, sampling, **extra)
+        with self._client.stream("POST", f"{endpoint.base_url}/v1/chat/completions", json=payload) as resp:
+            if resp.status_code != 200:
+                raise EngineError(f"model server answered {resp.status_code}: {resp.read()[:300]!r}")
+            for chunk in _sse_chunks(resp, cancel):
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices", []):
+                    i = choice["index"]
+                    texts[i].append(choice.get("delta", {}).get("content") or "")
+                    finishes[i] = choice.get("finish_reason") or finishes[i]
+                    if logprobs and choice.get("logprobs") and choice["logprobs"].get("content"):
+                        token_lps[i].extend(t["logprob"] for t in choice["logprobs"]["content"])
+        if any(f is None for f in finishes):
+            raise EngineError("the model server closed the stream before finishing")
+        samples = [Sample(text="".join(texts[i]), finish_reason=finishes[i],
+                          num_tokens=len(token_lps[i]) if logprobs else 0,
+                          token_logprobs=token_lps[i] if logprobs else None) for i in range(n)]
+        if not logprobs and n == 1:
+            samples[0] = replace(samples[0], num_tokens=usage.get("completion_tokens", 0))
         return samples
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,

@@ -16,6 +16,7 @@ import json
 from contextlib import contextmanager
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from mathchat.sampling import SamplingSettings
 from mathchat.settings import CritiqueSettings
 from serving.critique.critic import MathCritic
 from serving.critique.types import CritiqueResult
-from serving.engine import ChatMessage, EngineError, Health, Sample, StreamEvent
+from serving.engine import ChatMessage, EngineError, Health, Sample, SampleCancelled, StreamEvent
 from serving.live_model import SwitchStatus, SyncState
 from serving.vllm_supervisor import SwitchReport
 from serving.web_auth import SessionUser
@@ -92,8 +93,10 @@ class FakeEngine:
                           checkpoint_id=self._checkpoint_id)
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
-               logprobs: bool = False) -> list[Sample]:
+               logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
         self.calls.append(("sample", list(messages), sampling))
+        if cancel is not None and cancel.is_set():
+            raise SampleCancelled("fake engine: cancelled")
         out = []
         for _ in range(n):
             text = self._next(messages, sampling)
@@ -107,6 +110,19 @@ class FakeEngine:
 
     def health(self) -> Health:
         return Health(ok=True, backend=self.backend, checkpoint_id=self._checkpoint_id)
+
+
+class CancelAfter(threading.Event):
+    """A cancel event that reads as set from its ``after``-th look on: a cancel at an exact point of a stream or
+    a generation (each streamed line, each generated token looks once), with no timing in the test."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.looks = after, 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks >= self.after or super().is_set()
 
 
 # --- databases and chats -----------------------------------------------------------------------

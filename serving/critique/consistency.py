@@ -6,6 +6,8 @@ n=k)`` request (vLLM batches it), so the part costs about one extra answer's lat
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Sequence
 
 from serving.critique.answers import answers_equivalent, extract_answer
@@ -29,12 +31,12 @@ def late_part(reason: str) -> PartScore:
 
 
 def draw_samples(engine: PolicyEngine, question: str, *, k: int, sampling: SamplingSettings,
-                 messages: Sequence[ChatMessage] | None = None) -> list[str]:
-    """k policy answers to the question, drawn in one request."""
+                 messages: Sequence[ChatMessage] | None = None, cancel: threading.Event | None = None) -> list[str]:
+    """k policy answers to the question, drawn in one request (stopped, on the server too, once ``cancel`` is set)."""
     if k <= 0:
         return []
     conversation = list(messages) if messages else [{"role": "user", "content": question}]
-    return [s.text for s in engine.sample(conversation, sampling, n=k)]
+    return [s.text for s in engine.sample(conversation, sampling, n=k, cancel=cancel)]
 
 
 def cluster_answers(finals: Sequence[str | None]) -> list[list[int]]:

@@ -258,17 +258,20 @@ class MathCritic:
             return False
         return not (self.settings.compute_reference and solve_question(question) is not None)
 
-    def draw_samples(self, question: str, answer: str | None = None) -> list[str]:
+    def draw_samples(self, question: str, answer: str | None = None, *,
+                     cancel: threading.Event | None = None) -> list[str]:
         """The self-consistency samples for a question (one n=k request). They depend on the question only,
         so the app may draw them while the answer streams and pass them to ``critique(samples=...)``.
-        Given the answer, their budget is capped near its length (a sample need not be much longer)."""
+        Given the answer, their budget is capped near its length (a sample need not be much longer).
+        Setting ``cancel`` stops the request on the server too (``SampleCancelled``)."""
         if self.policy is None or self.settings.self_consistency_k <= 0:
             return []
         sampling = self.sample_settings
         if answer is not None:
             budget = max(_MIN_SAMPLE_TOKENS, int(_SAMPLE_LENGTH_FACTOR * estimate_tokens(answer)))
             sampling = sampling.with_(max_tokens=min(sampling.max_tokens, budget))
-        return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=sampling)
+        return draw_samples(self.policy, question, k=self.settings.self_consistency_k, sampling=sampling,
+                            cancel=cancel)
 
     def critique(self, question: str, answer: str, reference: str | None = None, *,
                  samples: list[str] | Callable[[], list[str] | None] | None = None) -> CritiqueResult:

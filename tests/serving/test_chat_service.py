@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -297,15 +298,21 @@ def test_samples_drawn_after_the_answer_are_used_when_they_come_in_time(db) -> N
 
 
 class HeldSamples(FakeEngine):
-    """Answers at once, but its samples wait until the test releases them (a slow CPU server)."""
+    """Answers at once, but its samples wait until the test releases them (a slow CPU server) or the caller
+    cancels them (then it records that the request was stopped)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.release = threading.Event()
+        self.stopped = threading.Event()
 
-    def sample(self, *args, **kwargs):
-        self.release.wait(30)
-        return super().sample(*args, **kwargs)
+    def sample(self, *args, cancel: threading.Event | None = None, **kwargs):
+        deadline = time.monotonic() + 30
+        while not self.release.is_set() and time.monotonic() < deadline:
+            if cancel is not None and cancel.wait(0.01):
+                self.stopped.set()
+                break
+        return super().sample(*args, cancel=cancel, **kwargs)
 
 
 @pytest.mark.parametrize("beside", [True, False])
@@ -325,6 +332,7 @@ def test_the_badge_does_not_wait_past_samples_deadline_s_for_samples(db, beside:
             stored = s.scalars(select(Critique).where(Critique.message_id == final.answer_id)).one()
             assert stored.parts["consistency"]["data"]["late"] is True
         assert svc.prefetch.pending() == 0, "the late entry is forgotten"
+        assert engine.stopped.wait(10), "the late request is stopped: the server does not generate for nobody"
     finally:
         engine.release.set()
 

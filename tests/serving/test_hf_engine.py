@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from serving.engine import collect_stream
@@ -38,3 +40,15 @@ def test_sample_many_n_with_logprobs(hf_engine) -> None:
 def test_health_names_checkpoint(hf_engine) -> None:
     h = hf_engine.health()
     assert h.ok and h.backend == "transformers" and h.checkpoint_id == "base"
+
+
+def test_a_cancelled_sample_stops_generating_at_the_next_token(hf_engine) -> None:
+    from serving.engine import SampleCancelled
+    from tests.fakes import CancelAfter
+
+    cancel = CancelAfter(4)  # looked at once before generating, then once per generated token
+    with pytest.raises(SampleCancelled):
+        hf_engine.sample(QUESTION, SamplingSettings(temperature=0.9, max_tokens=200, seed=0), n=2, cancel=cancel)
+    assert cancel.looks <= 6, f"generation went on after the cancel ({cancel.looks} looks for 200 tokens)"
+    [sample] = hf_engine.sample(QUESTION, SamplingSettings(temperature=0.0, max_tokens=16), cancel=threading.Event())
+    assert sample.text.strip(), "an event never set changes nothing"

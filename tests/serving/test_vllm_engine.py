@@ -84,3 +84,47 @@ def test_many_concurrent_seeded_n_samples_keep_the_server_alive(vllm_engine: Ope
         counts = list(pool.map(one, range(32)))
     assert counts == [4] * 32
     assert vllm_supervisor.active.proc.pid == pid, "the server died and was restarted"
+
+
+def _server_metric(engine: OpenAIEngine, name: str) -> float:
+    """Sum of one Prometheus metric's samples on the served vLLM (all label sets)."""
+    import httpx
+
+    text = httpx.get(f"{engine.router.current().base_url}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and (line[len(name)] in " {"))
+
+
+def test_a_cancelled_sample_is_aborted_on_the_server(vllm_engine: OpenAIEngine) -> None:
+    """A cancelled sample closes its stream and vLLM stops generating it: the app's late or unwanted
+    self-consistency samples do not keep the server busy for nobody."""
+    import time
+
+    from serving.engine import SampleCancelled
+    from tests.fakes import CancelAfter
+
+    counting = [{"role": "user", "content": "Count from 1 to 500, one number per line."}]
+    long_run = SamplingSettings(temperature=0.0, max_tokens=1500)
+    tokens_before = _server_metric(vllm_engine, "vllm:generation_tokens_total")
+    cancel = CancelAfter(12)  # each streamed line looks once: left after about 10 tokens
+    with pytest.raises(SampleCancelled):
+        vllm_engine.sample(counting, long_run, cancel=cancel)
+    deadline = time.monotonic() + 60
+    while _server_metric(vllm_engine, "vllm:num_requests_running") > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _server_metric(vllm_engine, "vllm:num_requests_running") == 0, "the request still runs on the server"
+    generated = _server_metric(vllm_engine, "vllm:generation_tokens_total") - tokens_before
+    assert generated < 300, f"the server generated {generated:.0f} tokens for a request left after about 10"
+
+
+def test_a_cancellable_sample_gives_what_a_plain_one_gives(vllm_engine: OpenAIEngine) -> None:
+    import threading
+
+    greedy = SamplingSettings(temperature=0.0, max_tokens=24)
+    [plain] = vllm_engine.sample(QUESTION, greedy, logprobs=True)
+    [streamed] = vllm_engine.sample(QUESTION, greedy, logprobs=True, cancel=threading.Event())
+    assert streamed.text == plain.text and streamed.finish_reason == plain.finish_reason
+    assert streamed.num_tokens == plain.num_tokens == len(streamed.token_logprobs or [])
+    several = vllm_engine.sample(QUESTION, SamplingSettings(temperature=0.8, max_tokens=16, seed=3), n=3,
+                                 cancel=threading.Event())
+    assert len(several) == 3 and all(s.text and s.finish_reason in ("stop", "length") for s in several)
