@@ -76,6 +76,7 @@ def summarise(rows: list[dict], name: str) -> dict:
         "first_token_p50_s": round(statistics.median(r[name]["first_token_s"] for r in rows), 3),
         "overhead": round((answer + sum(badge) - alone) / alone, 3) if alone else None,
         "unverified": sum(r[name]["verdict"] == "unverified" for r in rows),
+        "samples_late": sum(r[name]["samples_late"] for r in rows),
     }
 
 
@@ -106,6 +107,7 @@ def run(questions: list[str], vllm_url: str, max_tokens: int, k: int | None = No
                         break
                     row[name] = {"answer_s": round(answer.seconds, 3), "first_token_s": round(answer.first_token_s or 0, 3),
                                  "badge_s": round(badge_s, 3), "verdict": view.get("verdict"),
+                                 "samples_late": "were not ready within" in (view.get("explanation") or ""),
                                  "chars": len(answer.text)}
                 if len(row) == 2:
                     rows.append(row)

@@ -41,3 +41,4 @@ def test_critique_bench_app_path_times_the_badge_after_the_answer_in_both_apps(v
         assert figures["answer_s"] > 0 and figures["first_token_p50_s"] > 0
         assert 0 <= figures["badge_after_answer_p50_s"] <= figures["badge_after_answer_max_s"]
         assert figures["overhead"] is not None and 0 <= figures["unverified"] <= 2
+        assert 0 <= figures["samples_late"] <= 2
