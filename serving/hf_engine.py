@@ -10,11 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mathchat.hardware import local_dtype
 from serving.engine import ChatMessage, EngineError, Health, Sample, SampleCancelled, StreamEvent
 from serving.model_cache import MODEL_LOAD_LOCK, PAD_TOKEN
 from mathchat.sampling import SamplingSettings
+
+if TYPE_CHECKING:
+    from transformers import StoppingCriteriaList
 
 
 class HFEngine:
@@ -156,7 +160,7 @@ class HFEngine:
                       extra={"model_path": self.model_path})
 
 
-def _stop_when_set(cancel: threading.Event) -> list:
+def _stop_when_set(cancel: threading.Event) -> StoppingCriteriaList:
     """A ``generate`` stopping criterion that ends every sequence once ``cancel`` is set."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
