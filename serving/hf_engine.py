@@ -107,22 +107,24 @@ class HFEngine:
 
     def sample(self, messages: Sequence[ChatMessage], sampling: SamplingSettings, n: int = 1,
                logprobs: bool = False, cancel: threading.Event | None = None) -> list[Sample]:
-        if n > 1 and sampling.temperature == 0:
-            raise ValueError("n > 1 needs temperature > 0 (greedy samples are identical)")
-        return self._generate([messages], sampling, n, logprobs, cancel)[0]
+        return self._sample_batches([messages], sampling, n, logprobs, cancel)[0]
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
                     n: int = 1, logprobs: bool = False) -> list[list[Sample]]:
+        return self._sample_batches(conversations, sampling, n, logprobs, None)
+
+    def _sample_batches(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings, n: int,
+                        logprobs: bool, cancel: threading.Event | None) -> list[list[Sample]]:
         if n > 1 and sampling.temperature == 0:
             raise ValueError("n > 1 needs temperature > 0 (greedy samples are identical)")
         per_batch = max(1, self.max_batch // n)
         results: list[list[Sample]] = []
         for start in range(0, len(conversations), per_batch):
-            results.extend(self._generate(conversations[start:start + per_batch], sampling, n, logprobs))
+            results.extend(self._generate(conversations[start:start + per_batch], sampling, n, logprobs, cancel))
         return results
 
     def _generate(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings, n: int,
-                  logprobs: bool, cancel: threading.Event | None = None) -> list[list[Sample]]:
+                  logprobs: bool, cancel: threading.Event | None) -> list[list[Sample]]:
         torch = self._torch
         inputs = self._encode(conversations)
         extra = {} if cancel is None else {"stopping_criteria": _stop_when_set(cancel)}

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +39,17 @@ def _sse_chunks(resp: httpx.Response, cancel: threading.Event | None = None) -> 
         if data == "[DONE]":
             return
         yield json.loads(data)
+
+
+def _samples(choices: Sequence[tuple[str, str | None, list[float] | None]], logprobs: bool,
+             completion_tokens: int) -> list[Sample]:
+    """Samples from (text, finish reason, token log-probabilities) per choice. Without log-probabilities nothing
+    counts a choice's tokens, so a single choice takes the server's usage count."""
+    samples = [Sample(text=text, finish_reason=finish, num_tokens=len(lp) if lp is not None else 0, token_logprobs=lp)
+               for text, finish, lp in choices]
+    if not logprobs and len(samples) == 1:
+        samples[0] = replace(samples[0], num_tokens=completion_tokens)
+    return samples
 
 
 def strip_v1(url: str) -> str:
@@ -81,6 +93,14 @@ class OpenAIEngine:
                  **extra: Any) -> dict[str, Any]:
         return {"model": endpoint.model, "messages": list(messages), **sampling.to_openai_kwargs(), **extra}
 
+    @contextmanager
+    def _open_stream(self, endpoint: Endpoint, payload: dict[str, Any]) -> Iterator[httpx.Response]:
+        """A streamed chat/completions response, its status checked; leaving it early closes the connection."""
+        with self._client.stream("POST", f"{endpoint.base_url}/v1/chat/completions", json=payload) as resp:
+            if resp.status_code != 200:
+                raise EngineError(f"model server answered {resp.status_code}: {resp.read()[:300]!r}")
+            yield resp
+
     def stream_chat(self, messages: Sequence[ChatMessage], sampling: SamplingSettings) -> Iterator[StreamEvent]:
         try:
             lease = self.router.lease()
@@ -93,9 +113,7 @@ class OpenAIEngine:
             finish: str | None = None
             usage: dict[str, int] = {}
             try:
-                with self._client.stream("POST", f"{endpoint.base_url}/v1/chat/completions", json=payload) as resp:
-                    if resp.status_code != 200:
-                        raise EngineError(f"model server answered {resp.status_code}: {resp.read()[:300]!r}")
+                with self._open_stream(endpoint, payload) as resp:
                     for chunk in _sse_chunks(resp):
                         if chunk.get("usage"):
                             usage = chunk["usage"]
@@ -134,18 +152,13 @@ class OpenAIEngine:
         if resp.status_code != 200:
             raise EngineError(f"model server answered {resp.status_code}: {resp.text[:300]}")
         body = resp.json()
-        samples = []
+        choices = []
         for choice in sorted(body["choices"], key=lambda c: c["index"]):
             lp = None
             if logprobs and choice.get("logprobs") and choice["logprobs"].get("content") is not None:
                 lp = [t["logprob"] for t in choice["logprobs"]["content"]]
-            text = choice["message"].get("content") or ""
-            samples.append(Sample(text=text, finish_reason=choice.get("finish_reason"),
-                                  num_tokens=len(lp) if lp is not None else 0, token_logprobs=lp))
-        if not logprobs and len(samples) == 1:
-            tokens = body.get("usage", {}).get("completion_tokens", 0)
-            samples[0] = Sample(text=samples[0].text, finish_reason=samples[0].finish_reason, num_tokens=tokens)
-        return samples
+            choices.append((choice["message"].get("content") or "", choice.get("finish_reason"), lp))
+        return _samples(choices, logprobs, body.get("usage", {}).get("completion_tokens", 0))
 
     def _sample_streamed(self, endpoint: Endpoint, messages: Sequence[ChatMessage], sampling: SamplingSettings,
                          n: int, logprobs: bool, cancel: threading.Event) -> list[Sample]:
@@ -161,9 +174,7 @@ class OpenAIEngine:
         finishes: list[str | None] = [None] * n
         usage: dict[str, int] = {}
         payload = self._payload(endpoint, messages, sampling, **extra)
-        with self._client.stream("POST", f"{endpoint.base_url}/v1/chat/completions", json=payload) as resp:
-            if resp.status_code != 200:
-                raise EngineError(f"model server answered {resp.status_code}: {resp.read()[:300]!r}")
+        with self._open_stream(endpoint, payload) as resp:
             for chunk in _sse_chunks(resp, cancel):
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices", []):
@@ -174,12 +185,8 @@ class OpenAIEngine:
                         token_lps[i].extend(t["logprob"] for t in choice["logprobs"]["content"])
         if any(f is None for f in finishes):
             raise EngineError("the model server closed the stream before finishing")
-        samples = [Sample(text="".join(texts[i]), finish_reason=finishes[i],
-                          num_tokens=len(token_lps[i]) if logprobs else 0,
-                          token_logprobs=token_lps[i] if logprobs else None) for i in range(n)]
-        if not logprobs and n == 1:
-            samples[0] = replace(samples[0], num_tokens=usage.get("completion_tokens", 0))
-        return samples
+        return _samples([("".join(texts[i]), finishes[i], token_lps[i] if logprobs else None) for i in range(n)],
+                        logprobs, usage.get("completion_tokens", 0))
 
     def sample_many(self, conversations: Sequence[Sequence[ChatMessage]], sampling: SamplingSettings,
                     n: int = 1, logprobs: bool = False) -> list[list[Sample]]:

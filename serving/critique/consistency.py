@@ -7,7 +7,6 @@ n=k)`` request (vLLM batches it), so the part costs about one extra answer's lat
 from __future__ import annotations
 
 import threading
-
 from collections.abc import Sequence
 
 from serving.critique.answers import answers_equivalent, extract_answer
