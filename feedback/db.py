@@ -174,7 +174,7 @@ class Database:
     """An engine plus the retry policy from settings: what the app and jobs hold.
 
     ``db.write(lambda s: store.upsert_rating(session=s, ...))`` runs one retried transaction;
-    ``db.read`` the same for reads (a restart of the DB server is transient for them too).
+    ``db.read`` the same for reads, without the write lock (a restart of the DB server is transient for them too).
     Building it connects to nothing.
     """
 
@@ -192,7 +192,10 @@ class Database:
         """Run ``work`` in one committed transaction, retried on transient errors (``StoreUnavailable`` after)."""
         return run_in_transaction(self.engine, work, retries=self.write_retries)
 
-    read = write
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one read-only transaction, retried on transient errors: on SQLite it takes no write
+        lock (WAL readers never wait for the writer), so a long read cannot make the app's writes wait."""
+        return run_in_transaction(self.engine, work, retries=self.write_retries, read_only=True)
 
     def upgrade(self) -> None:
         """Migrate the schema to the latest revision."""

@@ -284,7 +284,7 @@ class Cycle:
         """This run's config after the previous run's gate verdict (``training/adapt.py``)."""
         from training.store_io import load_previous_run
 
-        previous = run_in_transaction(self.db, lambda s: load_previous_run(session=s))
+        previous = run_in_transaction(self.db, lambda s: load_previous_run(session=s), read_only=True)
         if self.cfg.adapt:
             cfg, adaptation = adapt_config(previous, self.cfg)
         else:
@@ -320,7 +320,8 @@ class Cycle:
             from training.store_io import load_corrections
 
             logged, corrections = run_in_transaction(self.db, lambda s: (
-                load_logged_questions(session=s, limit=pc.logged_questions), load_corrections(session=s)))
+                load_logged_questions(session=s, limit=pc.logged_questions), load_corrections(session=s)),
+                read_only=True)
             logged_keys = {question_key(text) for text, _ in logged}
             decided = agreed_references([c for c in corrections if question_key(c[0]) in logged_keys],
                                         min_agree=pc.correction_min_agree)
@@ -375,7 +376,7 @@ class Cycle:
                 rated: list[ScoredSample] = []
                 if cfg.rft.use_thumbs:  # students' rated answers to the questions just sampled, as their siblings
                     stored = run_in_transaction(self.db, lambda session: load_rated_samples(
-                        session=session, system=cfg.system_prompt, pass_mark=self.pass_mark))
+                        session=session, system=cfg.system_prompt, pass_mark=self.pass_mark), read_only=True)
                     rated = critique_rated(critic, stored, questions, live_samples, system=cfg.system_prompt,
                                            pass_mark=self.pass_mark)
             write_jsonl(samples_to_rows(live_samples), run_dir / "samples_live.jsonl")
@@ -500,7 +501,8 @@ class Cycle:
                 dc = cfg.dpo_data
                 rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
                                                                                  system=cfg.system_prompt,
-                                                                                 pass_mark=self.pass_mark))
+                                                                                 pass_mark=self.pass_mark),
+                                           read_only=True)
                 dpo = pair_by_score_gap(list(last_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,
@@ -577,7 +579,8 @@ class Cycle:
         from feedback.db import run_in_transaction
         from training.store_io import lineage_training_files
 
-        files = run_in_transaction(self.db, lambda s: lineage_training_files(session=s, checkpoint_id=start["id"]))
+        files = run_in_transaction(self.db, lambda s: lineage_training_files(session=s, checkpoint_id=start["id"]),
+                                   read_only=True)
         earlier = []
         for path in files:
             try:

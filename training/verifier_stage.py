@@ -92,7 +92,7 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
     before = load_verifier_rows(store)
     batches = sample_batches(run_dir, started_from or live["id"], cfg.sampling.temperature, run_id)
     if vd.use_thumbs:
-        rated = run_in_transaction(db, lambda s: load_rated_samples(session=s, system=cfg.system_prompt))
+        rated = run_in_transaction(db, lambda s: load_rated_samples(session=s, system=cfg.system_prompt), read_only=True)
         batches.append(SampleBatch(rated, None, None, source="thumbs", run_id=run_id))
     built = build_verifier_rows(batches, held_out_fraction=vd.held_out_fraction,
                                 existing_ids={r["id"] for r in before})
@@ -123,7 +123,8 @@ def run_verifier_stage(*, db, cfg: CycleConfig, workdir: Path, checkpoints_dir: 
         log(why)
         return out
 
-    current = run_in_transaction(db, lambda s: _live_verifier(get_live_checkpoint(session=s, family="verifier"))) \
+    current = run_in_transaction(db, lambda s: _live_verifier(get_live_checkpoint(session=s, family="verifier")),
+                                 read_only=True) \
         or shipped
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     ckpt_id = f"verifier-r{run_id}-{stamp}"

@@ -249,3 +249,35 @@ def test_database_from_settings_writes_and_reads_through_the_retry(tmp_path) -> 
     user_id = db.write(lambda s: store.create_user(session=s, username="ada", password_hash="x").id)
     assert db.read(lambda s: store.get_user(session=s, user_id=user_id).username) == "ada"
     db.dispose()
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_long_read_only_transaction_does_not_make_writers_wait_on_sqlite(tmp_path, read_only: bool) -> None:
+    """The cycle reads the logs (thousands of rated samples) while students rate: a read that held SQLite's
+    write lock for its whole length made their writes fail with "database is locked" past busy_timeout."""
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    upgrade_db(url)
+    engine = make_engine(url, busy_timeout_ms=50)
+    run_in_transaction(engine, lambda s: make_chat(s, "ada"))
+    reading, release = threading.Event(), threading.Event()
+
+    def long_read(session: Session) -> int:
+        count = session.scalar(select(func.count()).select_from(User)) or 0
+        reading.set()
+        release.wait(10)
+        return count
+
+    reader = threading.Thread(target=lambda: run_in_transaction(engine, long_read, retries=0, read_only=read_only))
+    reader.start()
+    try:
+        assert reading.wait(10)
+        if read_only:  # the writer goes through while the read is open
+            run_in_transaction(engine, lambda s: make_chat(s, "bob"), retries=0)
+        else:  # the control: a read begun IMMEDIATE holds the write lock, and the writer gives up
+            with pytest.raises(StoreUnavailable, match="database is locked"):
+                run_in_transaction(engine, lambda s: make_chat(s, "bob"), retries=0)
+    finally:
+        release.set()
+        reader.join(10)
+    assert _users(engine) == (2 if read_only else 1)
+    engine.dispose()
