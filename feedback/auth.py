@@ -66,25 +66,37 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(*, session: Session, username: str, password: str) -> User | None:
-    """The enabled user with these credentials, else None.
-
-    Unknown users cost the same hash check as known ones (no timing hint), and a hash made with
-    outdated parameters is upgraded in the caller's transaction.
-    """
-    user = get_user_by_name(session=session, username=fold_username(username))
+def password_matches(user: User | None, password: str) -> bool:
+    """Whether ``user`` is enabled and has this password. An unknown user costs the same hash check as a known
+    one (no timing hint). Pure argon2 work, no database: callers run it outside any transaction, since a hash
+    check inside one would hold SQLite's write lock for its whole length."""
     if user is None:
         verify_password(_DUMMY_HASH, password)
+        return False
+    return verify_password(user.password_hash, password) and not user.disabled
+
+
+def upgraded_hash(user: User, password: str) -> str | None:
+    """A fresh hash for a right password whose stored hash used outdated parameters (the caller stores it),
+    else None."""
+    return _HASHER.hash(password) if _HASHER.check_needs_rehash(user.password_hash) else None
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
+    """The enabled user with these credentials, else None; an outdated hash is upgraded in the caller's
+    transaction. (The web app checks the hash between two short transactions instead: ``password_matches``.)"""
+    user = get_user_by_name(session=session, username=fold_username(username))
+    if not password_matches(user, password):
         return None
-    if not verify_password(user.password_hash, password) or user.disabled:
-        return None
-    if _HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = _HASHER.hash(password)
+    fresh = upgraded_hash(user, password)
+    if fresh is not None:
+        user.password_hash = fresh
         session.flush()
     return user
 
 
 def register_user(*, session: Session, username: str, password: str, role: str = "student") -> User:
-    """Validate, hash and store a new user (``InvalidInput`` for a bad or taken name, or a weak password)."""
+    """Validate, hash and store a new user (``InvalidInput`` for a bad or taken name, or a weak password).
+    The hash is made before the first statement, so before the transaction takes any lock."""
     name = validate_username(username)
     return create_user(session=session, username=name, password_hash=hash_password(password), role=role)

@@ -86,6 +86,15 @@ def set_user_disabled(*, session: Session, user_id: int, disabled: bool) -> User
     return user
 
 
+def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
+    """Replace a user's password hash (an upgrade of its parameters on login); sessions stay valid."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise InvalidInput(f"No user with id {user_id}.")
+    user.password_hash = password_hash
+    session.flush()
+
+
 def revoke_sessions(*, session: Session, user_id: int) -> int:
     """Sign the user out of every browser: session cookies stamped with an older version stop working.
     Returns the new version."""

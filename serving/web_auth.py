@@ -109,6 +109,22 @@ class WebAuth:
         finally:
             self._hashing.release()
 
+    def _check_login(self, username: str, password: str) -> User | None:
+        """The enabled user with these credentials, else None. The argon2 check runs between two short
+        transactions, never inside one: on SQLite a write transaction holds the one write lock, and a burst of
+        sign-ins hashing inside it made students' ratings wait past busy_timeout ("database is locked")."""
+        name = user_auth.fold_username(username)
+        user = run_in_transaction(self.db, lambda s: store.get_user_by_name(session=s, username=name),
+                                  read_only=True)
+        with self._hashing_slot():
+            if not user_auth.password_matches(user, password):
+                return None
+            fresh = user_auth.upgraded_hash(user, password)
+        if fresh is not None:
+            run_in_transaction(self.db, lambda s: store.set_password_hash(session=s, user_id=user.id,
+                                                                          password_hash=fresh))
+        return user
+
     # --- sessions -------------------------------------------------------------------------------
 
     def user_from_request(self, request: Request) -> SessionUser | None:
@@ -177,9 +193,7 @@ class WebAuth:
             target = safe_next(next)
             try:
                 self.limits.hit("login", ip=client_address(request), account=user_auth.fold_username(username))
-                with self._hashing_slot():
-                    user = run_in_transaction(self.db, lambda s: user_auth.authenticate(
-                        session=s, username=username, password=password))
+                user = self._check_login(username, password)
             except RateLimited as exc:
                 return HTMLResponse(render_form("Sign in", "/login", target, str(exc),
                                                 self.settings.server.allow_signup), status_code=429)

@@ -49,9 +49,9 @@ def test_password_hashing_runs_at_most_hash_concurrency_at_once(served_app_facto
 
     app = start(served_app_factory, hash_concurrency=2)
     running, peak, lock = 0, 0, threading.Lock()
-    real = feedback.auth.authenticate
+    real = feedback.auth.password_matches
 
-    def slow_authenticate(**kwargs):  # noqa: ANN003, ANN202
+    def slow_check(*args):  # noqa: ANN002, ANN202
         nonlocal running, peak
         with lock:
             running += 1
@@ -59,12 +59,74 @@ def test_password_hashing_runs_at_most_hash_concurrency_at_once(served_app_facto
         time.sleep(0.3)
         with lock:
             running -= 1
-        return real(**kwargs)
+        return real(*args)
 
-    monkeypatch.setattr(feedback.auth, "authenticate", slow_authenticate)
+    monkeypatch.setattr(feedback.auth, "password_matches", slow_check)
     with ThreadPoolExecutor(6) as pool:
         codes = list(pool.map(lambda i: login(app, f"user{i}", "whatever-123").status_code, range(6)))
     assert codes == [303] * 6 and peak == 2
+
+
+@pytest.mark.parametrize("path", ["/login", "/signup"])
+def test_no_database_lock_is_held_while_a_password_is_hashed(served_app_factory, monkeypatch, path: str) -> None:  # noqa: ANN001
+    """argon2 costs a good fraction of a second on a busy CPU: done inside a write transaction it held SQLite's one
+    write lock, and a burst of sign-ins made students' ratings fail with "database is locked"."""
+    import feedback.auth
+    from feedback.db import make_engine, run_in_transaction
+    from tests.fakes import make_chat
+
+    app = start(served_app_factory)
+    signup_cookie(app.url, "ada_lovelace")
+    hashing, release = threading.Event(), threading.Event()
+    name = "password_matches" if path == "/login" else "hash_password"
+    real = getattr(feedback.auth, name)
+
+    def slow(*args):  # noqa: ANN002, ANN202
+        hashing.set()
+        release.wait(20)
+        return real(*args)
+
+    monkeypatch.setattr(feedback.auth, name, slow)
+    username = "ada_lovelace" if path == "/login" else "grace_hopper"
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(httpx.post, f"{app.url}{path}",
+                            data={"username": username, "password": "correct-horse-9", "next": "/chat/"}, timeout=60)
+        try:
+            assert hashing.wait(20)
+            writer = make_engine(app.settings.database.url, busy_timeout_ms=100)
+            try:  # another user's write while the hash runs: no lock to wait for
+                run_in_transaction(writer, lambda s: make_chat(s, "bob_writer"), retries=0)
+            finally:
+                writer.dispose()
+        finally:
+            release.set()
+        response = reply.result(60)
+    assert response.status_code == 303 and response.headers["location"] == "/chat/"
+    assert "set-cookie" in response.headers
+
+
+def test_a_sign_in_upgrades_an_outdated_hash_and_refuses_a_disabled_user(served_app_factory) -> None:  # noqa: ANN001
+    from argon2 import PasswordHasher
+
+    from feedback import auth, store
+    from feedback.db import make_engine, run_in_transaction
+
+    app = start(served_app_factory)
+    signup_cookie(app.url, "someone_else")  # the app has migrated its database
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("correct-horse-9")
+    db = make_engine(app.settings.database.url)
+    try:
+        ada = run_in_transaction(db, lambda s: store.create_user(session=s, username="ada_weak", password_hash=weak))
+        assert login(app, "ada_weak", "wrong-horse-99").headers["location"].startswith("/login")
+        assert run_in_transaction(db, lambda s: store.get_user(session=s, user_id=ada.id).password_hash) == weak
+        assert login(app, "ada_weak", "correct-horse-9").headers["location"] == "/chat/"
+        stored = run_in_transaction(db, lambda s: store.get_user(session=s, user_id=ada.id).password_hash)
+        assert stored != weak and auth.verify_password(stored, "correct-horse-9")
+        run_in_transaction(db, lambda s: store.set_user_disabled(session=s, user_id=ada.id, disabled=True))
+        refused = login(app, "ada_weak", "correct-horse-9")
+        assert refused.headers["location"].startswith("/login") and "set-cookie" not in refused.headers
+    finally:
+        db.dispose()
 
 
 def test_usernames_are_case_folded(served_app_factory) -> None:  # noqa: ANN001
