@@ -51,6 +51,7 @@ bench: install
 	$(PY) bench/serving.py
 	$(PY) bench/critique.py
 	$(PY) bench/feedback.py
+	$(PY) bench/signin_burst.py
 
 clean-state:
 	rm -rf .state
