@@ -20,17 +20,8 @@ from pathlib import Path
 import httpx
 
 from bench.app_client import ask, critique, signup
+from bench.summary import percentile
 from serving.critique.verifier import forget_open_readings
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 1]).
-
-    >>> percentile([3.0, 1.0, 2.0], 0.5), percentile([1.0, 2.0, 3.0, 4.0], 1.0)
-    (2.0, 4.0)
-    """
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def start_apps(vllm_url: str, tmp: Path, k: int | None, max_tokens: int | None, use_judge: bool):  # noqa: ANN201

@@ -28,17 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
+from bench.summary import percentile  # noqa: E402
 from mathchat.hardware import local_dtype  # noqa: E402
 from mathchat.settings import Settings, VLLMSettings, load_settings  # noqa: E402
 from serving.model_cache import resolve_model_path  # noqa: E402
 from mathchat.sampling import SamplingSettings  # noqa: E402
 
 PROMPTS = [f"Explain step by step how to compute {a} + {b}." for a, b in zip(range(11, 99, 5), range(23, 99, 4))]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_vllm(settings: Settings, model: str, concurrency: int, tokens: int, ttft_runs: int,

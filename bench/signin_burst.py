@@ -29,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.summary import percentile  # noqa: E402
 from feedback.db import make_engine, run_in_transaction  # noqa: E402
 from serving.local_app import ServedApp, free_port, isolated_settings, signup_cookie  # noqa: E402
 
@@ -48,15 +49,12 @@ class RetryCounter(logging.Handler):
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
-    """The q-quantile of ``values`` (seconds) in milliseconds, nearest rank; None for no values.
+    """``percentile`` of ``values`` (seconds) in milliseconds; None for no values.
 
     >>> percentile_ms([0.010, 0.020, 0.030], 0.5), percentile_ms([], 0.5)
     (20.0, None)
     """
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+    return round(1000 * percentile(values, q), 1) if values else None
 
 
 def write_until(url: str, busy_timeout_ms: int, every_s: float, stop: threading.Event) -> tuple[list[float], list[str]]:
