@@ -161,6 +161,14 @@ class VerifierTrainSettings(TrainerSettings):
     """Decoder layers of the policy kept (its first ones; None: all). 12 of SmolLM2-135M's 30 score a
     300-token answer in 0.16 s on one AVX-512 core (bf16), 0.46 s in fp32; 30 take 0.55 s / 0.93 s. The probe
     was as good on layer 6 as on 12 or 20 (above)."""
+    writer_check: bool = True
+    """Fit the writer check (``training.verifier.writer_check``): the verifier abstains on answers that read like
+    another writer's rather than the policy's."""
+    writer_c: float = 0.1
+    """Inverse L2 strength of the writer check's logistic regression."""
+    calibrate_on_other_writers: bool = True
+    """The calibration refitted with the verifier also takes in answers other writers wrote
+    (``training.other_writers``): the policy's own answers cannot teach it to weigh flaws the policy never makes."""
     support_rows: int = 256
     """mean_probe: train rows (a seeded draw) whose answers' mean token log-probability under the whole policy
     sets the verifier's support (count; 0: no support, the folder keeps only the cut backbone)."""

@@ -28,6 +28,7 @@ from serving.critique.calibration import DEFAULT_PATH, FEATURES, Calibration, fi
 from serving.critique.calibration import save_calibration
 from serving.critique.metrics import auroc, expected_calibration_error
 from training.formats import VerifierRow
+from training.other_writers import SET_B_PATH, load_other_writer_rows, other_writer_rows
 from training.verifier import calibration_rows
 
 CONFIDENT_AT = 0.7
@@ -98,12 +99,14 @@ def held_out_figures(calibration: Calibration, rows: Sequence[VerifierRow]) -> d
     return out
 
 
-def fit_default(rows: Sequence[VerifierRow], source: str) -> Calibration:
-    """The part calibration (no verifier) fitted on the train split of labelled rows."""
+def fit_default(rows: Sequence[VerifierRow], source: str, others: Sequence[VerifierRow] = ()) -> Calibration:
+    """The part calibration (no verifier) fitted on the train split of labelled rows and on ``others`` (answers
+    other writers wrote, ``training.other_writers``)."""
     train = [r for r in rows if r["split"] == "train"]
-    feats, labels = calibration_rows(train, None)
+    feats, labels = calibration_rows([*train, *others], None)
     return fit_calibration(feats, labels, trained_on={
         "source": source, "rows": len(train), "right": sum(bool(r["label"]) for r in train),
+        "other_writer_rows": len(others),
         "checkpoints": sorted({str(r.get("checkpoint")) for r in train}),
         "conditions": "no-ref +/- consistency, with-ref (training.verifier.calibration_rows)", "judge": False,
         "fitted_by": "python -m training.default_calibration"})
@@ -118,11 +121,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     held = [r for r in rows if r["split"] == "held_out"]
     old = load_calibration(DEFAULT_PATH)
     new = fit_default(rows, source=f"{args.rows.name}: SmolLM2-135M-Instruct samples of seed questions (one cycle, "
-                                   "three checkpoints, T=0.6), labelled by their exact references")
+                                   "three checkpoints, T=0.6), labelled by their exact references",
+                      others=load_other_writer_rows())
+    set_b = other_writer_rows(list(read_jsonl(SET_B_PATH)))
     if args.out is not None:
         save_calibration(new, args.out)
-    result = {"rows": str(args.rows), "held_out": len(held), "old": {"version": old.version, **held_out_figures(old, held)},
-              "new": {"version": new.version, **held_out_figures(new, held)}, "written": str(args.out) if args.out else None}
+    result = {"rows": str(args.rows), "held_out": len(held),
+              "old": {"version": old.version, **held_out_figures(old, held),
+                      "other_writers_b": held_out_figures(old, set_b)["without_samples"]},
+              "new": {"version": new.version, **held_out_figures(new, held),
+                      "other_writers_b": held_out_figures(new, set_b)["without_samples"]},
+              "written": str(args.out) if args.out else None}
     print(json.dumps(result))
     return result
 

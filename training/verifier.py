@@ -230,7 +230,10 @@ def train_verifier(rows: Sequence[VerifierRow], base_model_path: str | Path, out
     train = train_mean_probe if cfg.head == "mean_probe" else train_sequence_classifier
     path, meta = train(rows, str(base_model_path), Path(output_dir), cfg, dict(metadata or {}))
     if held_out:
-        meta["evaluation"] = evaluate_and_calibrate(path, held_out, current_path)
+        from training.other_writers import load_other_writer_rows
+
+        others = load_other_writer_rows() if cfg.calibrate_on_other_writers else []
+        meta["evaluation"] = evaluate_and_calibrate(path, held_out, current_path, others)
         write_metadata(path, meta)
     return path
 
@@ -357,8 +360,7 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     from sklearn.preprocessing import StandardScaler
     from transformers import AutoModel, AutoModelForCausalLM
 
-    from serving.critique.verifier import (batch_ids, encode_pair_with_start, mean_pooled, pooling_mask, write_probe,
-                                           write_verifier_config)
+    from serving.critique.verifier import write_probe, write_verifier_config
     from training.trainer_common import use_bf16
 
     started = time.monotonic()
@@ -366,6 +368,45 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
     spec = probe_input(cfg)
     layers = probe_layers(base_model_path, cfg.backbone_layers)
     backbone = AutoModel.from_pretrained(base_model_path, dtype=torch.float32, num_hidden_layers=layers).eval()
+    features = pooled_features(backbone, tokenizer, rows, spec, cfg)
+    labels = [int(bool(r["label"])) for r in rows]
+    scaler = StandardScaler().fit(features)
+    probe = LogisticRegression(C=cfg.probe_c, max_iter=2000, class_weight="balanced")
+    probe.fit(scaler.transform(features), labels)
+    weight, bias = fold_probe(scaler.mean_, scaler.scale_, probe.coef_[0], float(probe.intercept_[0]))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    support: dict[str, Any] | None = None
+    if cfg.support_rows > 0:
+        writer = writer_check(backbone, tokenizer, rows, features, spec, cfg)
+        del backbone
+        backbone = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32).eval()
+        support = answer_support(backbone, tokenizer, rows, spec, cfg) | ({"writer": writer} if writer else {})
+    backbone.config.pad_token_id = tokenizer.pad_token_id
+    backbone.save_pretrained(output_dir)  # the whole causal LM (with a support) or the cut backbone, fp32
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(output_dir)
+    write_verifier_config(output_dir, spec, {"base": base_model_path})
+    write_probe(output_dir, weight, bias, layer=layers if support else None, support=support)
+    meta: dict[str, Any] = {
+        "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
+        "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
+        "rows": len(rows), "right": sum(labels),
+        "support": support and {k: v for k, v in support.items() if k != "writer"} | (
+            {"writer": {k: v for k, v in support["writer"].items() if k not in ("weight", "bias")}}
+            if "writer" in support else {}),
+        "train_seconds": round(time.monotonic() - started, 1), **metadata}
+    write_metadata(output_dir, meta)
+    return output_dir, meta
+
+
+def pooled_features(backbone: Any, tokenizer: Any, rows: Sequence[VerifierRow], spec: Any,
+                    cfg: VerifierTrainSettings) -> list[Any]:
+    """Each row's mean-pooled hidden states from the cut backbone (numpy, float32), in the rows' order."""
+    import torch
+
+    from serving.critique.verifier import batch_ids, encode_pair_with_start, mean_pooled, pooling_mask
+    from training.trainer_common import use_bf16
+
     encoded = [encode_pair_with_start(tokenizer, r["question"], r["answer"], spec) for r in rows]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     features: list[Any] = [None] * len(encoded)
@@ -376,30 +417,34 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
             pool = pooling_mask(mask, [encoded[i][1] for i in chunk] if spec.template == "chat" else None)
             for i, vector in zip(chunk, mean_pooled(backbone, ids, mask, pool)):
                 features[i] = vector.float().numpy()
-    labels = [int(bool(r["label"])) for r in rows]
-    scaler = StandardScaler().fit(features)
-    probe = LogisticRegression(C=cfg.probe_c, max_iter=2000, class_weight="balanced")
-    probe.fit(scaler.transform(features), labels)
-    weight, bias = fold_probe(scaler.mean_, scaler.scale_, probe.coef_[0], float(probe.intercept_[0]))
-    output_dir.mkdir(parents=True, exist_ok=True)
-    support: dict[str, Any] | None = None
-    if cfg.support_rows > 0:
-        del backbone
-        backbone = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=torch.float32).eval()
-        support = answer_support(backbone, tokenizer, rows, spec, cfg)
-    backbone.config.pad_token_id = tokenizer.pad_token_id
-    backbone.save_pretrained(output_dir)  # the whole causal LM (with a support) or the cut backbone, fp32
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(output_dir)
-    write_verifier_config(output_dir, spec, {"base": base_model_path})
-    write_probe(output_dir, weight, bias, layer=layers if support else None, support=support)
-    meta: dict[str, Any] = {
-        "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
-        "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
-        "rows": len(rows), "right": sum(labels), "support": support,
-        "train_seconds": round(time.monotonic() - started, 1), **metadata}
-    write_metadata(output_dir, meta)
-    return output_dir, meta
+    return features
+
+
+def writer_check(backbone: Any, tokenizer: Any, rows: Sequence[VerifierRow], features: Sequence[Any], spec: Any,
+                 cfg: VerifierTrainSettings) -> dict[str, Any] | None:
+    """The writer check (``serving.critique.verifier``): a class-balanced logistic regression on the pooled states
+    telling the policy's answers (``rows``, their ``features``) from other writers' (``training.other_writers``),
+    folded into one weight and bias on the raw states; None when ``cfg.writer_check`` is off.
+
+    The log-probability bound let through answers in styles the policy predicts well (GSM8K's calculator notes),
+    where the probe gave right and wrong answers alike P(correct) near 0. On the committed rows (2026-12-07, 2-core
+    AMD EPYC, avx512_bf16) the check fitted on set A called none of 200 held-out policy answers another writer's
+    and none of set B's 80 answers the policy's."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from training.other_writers import load_other_writer_rows
+
+    if not cfg.writer_check:
+        return None
+    others = load_other_writer_rows()
+    x = list(features) + pooled_features(backbone, tokenizer, others, spec, cfg)
+    y = [1] * len(features) + [0] * len(others)
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=cfg.writer_c, max_iter=2000, class_weight="balanced").fit(scaler.transform(x), y)
+    weight, bias = fold_probe(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]))
+    return {"weight": weight, "bias": bias, "policy_rows": len(features), "other_rows": len(others),
+            "c": cfg.writer_c}
 
 
 def support_bound(mean_logprobs: Sequence[float], quantile: float) -> float:
@@ -427,8 +472,11 @@ def answer_support(causal_lm: Any, tokenizer: Any, rows: Sequence[VerifierRow], 
             "quantile": cfg.support_quantile, "rows": len(means)}
 
 
-def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_path: str | None) -> dict[str, Any]:
-    """Score the held-out rows with the new verifier (and the one in use), keep the scores, refit the calibration."""
+def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_path: str | None,
+                           others: Sequence[VerifierRow] = ()) -> dict[str, Any]:
+    """Score the held-out rows with the new verifier (and the one in use), keep the scores, refit the calibration
+    on them and on ``others`` (answers other writers wrote, ``training.other_writers``, read by the verifier as the
+    critic will: mostly abstaining)."""
     from serving.critique.calibration import fit_calibration, save_calibration
     from serving.critique.verifier import CALIBRATION_FILE
 
@@ -444,11 +492,15 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
     if current_path:
         evaluation["current"] = {"path": current_path, **held_out_metrics(score_rows(current_path, held_out), labels)}
     evaluation["confidence"] = confidence_evaluation(held_out, probs, spoken)
-    feats, ys = calibration_rows(held_out, spoken)
+    other_spoken = [s.p if s.in_support else None for s in score_rows_with_support(path, others)] if others else []
+    evaluation["other_writers"] = {"rows": len(others), "verifier_speaks": sum(p is not None for p in other_spoken)}
+    feats, ys = calibration_rows([*held_out, *others], [*spoken, *other_spoken])
     if len(set(ys)) == 2:
         calibration = fit_calibration(feats, ys, trained_on={
-            "source": "held-out verifier rows (the policy's own answers, labelled by their references)",
-            "rows": len(held_out), "verifier": str(path), "conditions": "no-ref +/- consistency, with-ref"})
+            "source": "held-out verifier rows (the policy's own answers, labelled by their references)"
+                      + (" and answers other writers wrote (training.other_writers)" if others else ""),
+            "rows": len(held_out), "other_writer_rows": len(others), "verifier": str(path),
+            "conditions": "no-ref +/- consistency, with-ref"})
         save_calibration(calibration, path / CALIBRATION_FILE)
         evaluation["calibration_version"] = calibration.version
         in_sample = [calibration.predict_features(no_reference_features(r, p)) for r, p in zip(held_out, spoken)]

@@ -22,7 +22,7 @@ DEFAULT_PATH = Path(__file__).parent / "calibration_default.json"
 FEATURES: tuple[str, ...] = (
     "ref_checked", "ref_match", "has_final", "steps_checked", "steps_wrong", "steps_tainted", "steps_early",
     "steps_ungrounded", "steps_unsupported", "cons_present", "cons_fraction", "judge_present", "judge_score",
-    "verifier_present", "verifier_logit", "steps_unused",
+    "verifier_present", "verifier_logit", "steps_unused", "steps_misfit",
 )
 STEP_FEATURES: tuple[str, ...] = ("has_final",) + tuple(f for f in FEATURES if f.startswith("steps_"))
 """The features the step check alone decides (recomputed when the checker changes)."""
@@ -54,6 +54,7 @@ def part_features(parts: Mapping[str, PartScore]) -> dict[str, float]:
             feats["steps_ungrounded"] = float(bool(steps.data.get("ungrounded")))
             feats["steps_unsupported"] = float(not steps.data.get("final_supported", True))
             feats["steps_unused"] = float(bool(steps.data.get("unused")))  # a given number the work never uses
+            feats["steps_misfit"] = float(bool(steps.data.get("misfit")))  # the answer may not fit the question
     if match is not None and match.data.get("has_final"):
         feats["has_final"] = 1.0
     cons = parts.get("consistency")

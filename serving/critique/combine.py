@@ -105,6 +105,8 @@ def explain(parts: Mapping[str, PartScore], score: int | None, band_label: str,
             lines.append(f"Numbers not in the question: {', '.join(steps.data['ungrounded'][:5])} (misread?).")
         if steps.data.get("unused"):
             lines.append(f"The work never uses {', '.join(steps.data['unused'][:5])} from the question.")
+        for reason in steps.data.get("misfit") or []:
+            lines.append(reason[0].upper() + reason[1:] + ".")
         if steps.data.get("final_placeholder") is not None:
             lines.append(f"The final answer {steps.data['final_placeholder']!r} is not a value: no final answer is given.")
     for name, prefix in (("consistency", "Self-consistency"), ("verifier", "Verifier"), ("judge", "Judge")):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import sympy
 
@@ -18,7 +19,9 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
                                       stated_placeholder)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
+from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.types import PartScore
+from serving.critique.units import MEASURE, UNIT_SYNONYMS
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +40,7 @@ COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 360
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
 WEEK_CONSTANTS = frozenset({7, 52})
 """Days a week and weeks a year: constants too where the question or the work speaks of weeks."""
-_UNIT_SYNONYMS = {
-    "s": "second", "sec": "second", "secs": "second", "second": "second", "seconds": "second",
-    "min": "minute", "mins": "minute", "minute": "minute", "minutes": "minute",
-    "h": "hour", "hr": "hour", "hrs": "hour", "hour": "hour", "hours": "hour", "day": "day", "days": "day",
-    "week": "week", "weeks": "week", "month": "month", "months": "month", "year": "year", "years": "year",
-    "mm": "mm", "millimeter": "mm", "millimeters": "mm", "cm": "cm", "centimeter": "cm", "centimeters": "cm",
-    "m": "m", "meter": "m", "meters": "m", "metre": "m", "metres": "m", "km": "km", "kilometer": "km",
-    "kilometers": "km", "kilometre": "km", "kilometres": "km", "inch": "inch", "inches": "inch", "foot": "foot",
-    "feet": "foot", "ft": "foot", "yard": "yard", "yards": "yard", "mile": "mile", "miles": "mile",
-    "ml": "ml", "milliliter": "ml", "milliliters": "ml", "millilitre": "ml", "millilitres": "ml", "l": "l",
-    "liter": "l", "liters": "l", "litre": "l", "litres": "l", "gallon": "gallon", "gallons": "gallon",
-    "quart": "quart", "quarts": "quart", "cup": "cup", "cups": "cup", "g": "g", "gram": "g", "grams": "g",
-    "kg": "kg", "kilogram": "kg", "kilograms": "kg", "lb": "pound", "lbs": "pound", "pound": "pound",
-    "pounds": "pound", "oz": "ounce", "ounce": "ounce", "ounces": "ounce", "ton": "ton", "tons": "ton",
-    "cent": "cent", "cents": "cent", "dollar": "dollar", "dollars": "dollar", "dozen": "dozen",
-}
-"""Units of measure, to their canonical name: two different ones on the sides of ``=`` make a conversion."""
-_MEASURE = "|".join(sorted(map(re.escape, _UNIT_SYNONYMS), key=len, reverse=True))
-_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({_MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({_MEASURE})(?![A-Za-z])",
+_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])",
                             re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
 _CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
@@ -129,6 +114,12 @@ class StepCheck:
     final_supported: bool = False
     """The final answer is a value some shown step computes (stated or true), or there is no numeric final
     to judge; an unsupported final comes from nowhere."""
+    rounded: list[str] = field(default_factory=list)
+    """Steps before the last that round an inexact value ("24 / 9 = 2.67", "56 * 1/3 ≈ 18.67"): a word problem
+    whose numbers are meant to go together divides evenly, so a rounded intermediate is the usual trace of a
+    wrong operation (dividing the wrong way, a share of the wrong whole)."""
+    final_value: Fraction | None = None
+    """The final answer's exact value, when it is a number."""
 
     @property
     def first_wrong_early(self) -> bool:
@@ -148,7 +139,7 @@ def _replace_frac(text: str) -> str:
 
 def _split_conversion(match: re.Match[str]) -> str:
     """``1050 m = 1.05 km`` -> two statements (a unit conversion, not arithmetic); the same unit twice stays."""
-    first, second = (_UNIT_SYNONYMS[match.group(i).lower()] if match.group(i).lower() in _UNIT_SYNONYMS
+    first, second = (UNIT_SYNONYMS[match.group(i).lower()] if match.group(i).lower() in UNIT_SYNONYMS
                      else match.group(i) for i in (2, 4))
     if first == second:
         return match.group(0)
@@ -199,6 +190,7 @@ def normalize_math(text: str) -> str:
     '16-3 = ;\\n16-3=13\\n;13 and 1250 + 5 = 1255'
     """
     text = re.sub(r"<<([^<>]*)>>", r";\n\1\n;", text)
+    text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
                      ("÷", "/"), ("−", "-"), ("–", "-"), ("＝", "="), ("＋", "+"), ("－", "-"), ("（", "("),
@@ -208,12 +200,13 @@ def normalize_math(text: str) -> str:
     for pattern, template in _VERBAL_STEPS:
         text = pattern.sub(lambda m, t=template: "\n" + t.format(*m.groups()), text)
     for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
-        text = re.sub(rf"(?<=\d)((?:\s+{_UNIT}){{0,2}}?)\s+{word}\s+(?=[\d(])", rf"\1 {op} ", text,
+        text = re.sub(rf"(?<=\d)((?:[ \t]+{_UNIT}){{0,2}}?)[ \t]+{word}[ \t]+(?=[\d(])", rf"\1 {op} ", text,
                       flags=re.IGNORECASE)
     text = re.sub(r"(\d+\s*/\s*\d+|\d+(?:\.\d+)?\s*%)\s+of\s+(?=\d)", r"\1 * ", text)  # "3/4 of 52", "25% of 80"
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
-    text = re.sub(rf"(?<=\d)(?:\s+{_UNIT}){{1,2}}(?=\s*[-+*/=≈])", "", text)
+    # (on one line: "5p = 30\np = 6" holds no unit; and "6 L/min" is a rate, not 6 divided by min)
+    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}){{1,2}}(?=[ \t]*(?:[-+*=≈]|/(?![ \t]*[A-Za-z])))", "", text)
     text = _VERBAL_EQUALS_RE.sub(r"\1 = ", text)  # "10 * 3 is 30"
     text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
@@ -343,14 +336,34 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     return found
 
 
+def _forms(written: str, value: sympy.Rational) -> set[sympy.Rational]:
+    """The values a solution may use a given number as: itself, and for a percentage also the factor of an
+    increase or a decrease ("60% longer" as 1.6, "25% off" as 0.75).
+
+    >>> sorted(_forms("60%", sympy.Rational(3, 5))), _forms("0.6", sympy.Rational(3, 5))
+    ([2/5, 3/5, 8/5], {3/5})
+    """
+    if written.endswith("%") and 0 < value < 1:
+        return {value, 1 + value, 1 - value}
+    return {value}
+
+
+def algebra_lines(answer: str) -> list[str]:
+    r"""The lines of algebra an answer writes ("5x/12 = 30", "2(p + 5) + 3p = 40"), which the arithmetic checker skips.
+
+    >>> algebra_lines("Let x be hers.\n5x/12 = 30, so x = 72.\n3 + 4 = 7")
+    ['5x/12 = 30, so x = 72.']
+    """
+    return [line for line in normalize_math(answer).splitlines()
+            if "=" in line and re.search(r"\d\s*[A-Za-z]\b|\b[A-Za-z]\s*[-+*/]", line)]
+
+
 def _used_numbers(equations: list[Equation], answer: str = "",
                   conversions: set[sympy.Rational] | frozenset = frozenset()) -> set[sympy.Rational]:
     """Every number the shown steps write or compute, and every number in a line of algebra the checker skips
     ("(b + 6) + (b + 10) = 40"); a written percentage ("40%", "40 / 100") as its fraction."""
     used = {v for eq in equations for v in eq.values if v is not None}
-    algebra = [line for line in normalize_math(answer).splitlines() if "=" in line and re.search(r"\d\s*[A-Za-z]\b|"
-                                                                                                 r"\b[A-Za-z]\s*[-+*/]", line)]
-    for side in [side for eq in equations for side in eq.sides] + algebra:
+    for side in [side for eq in equations for side in eq.sides] + algebra_lines(answer):
         used |= {sympy.Rational(x) for x in _NUMBER_RE.findall(re.sub(r"(\d)\s*%", r"\1", side))
                  if not re.search(rf"(?<![\d.]){re.escape(x)}\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|/\s*100(?!\d))", side)}
@@ -375,12 +388,15 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     tainted: set[sympy.Rational] = set()
     known: set[sympy.Rational] = set()
     sound: set[sympy.Rational] = set()  # results of right steps that inherit no error
-    sources = _numbers_in(question) | {value for _, value in _given_numbers(question)} if question else None
+    sources = _numbers_in(question) | {v for written, value in _given_numbers(question) for v in _forms(written, value)} \
+        if question else None
     conversions = conversion_values(answer)
     known |= conversions | stated_values(answer)
+    known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in _NUMBER_RE.findall(line)}  # "5x/12"
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
+    rounded: list[str] = []
     n = len(equations)
     for eq in equations:
         operands = {sympy.Rational(x) for x in _NUMBER_RE.findall(eq.sides[0])}
@@ -394,6 +410,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
         for i in range(len(eq.sides) - 1):
             a, b = eq.values[i], eq.values[i + 1]
             if a is None or b is None or _sides_agree(eq.sides[i], eq.sides[i + 1], a, b, eq.approximate):
+                if a is not None and b is not None and a != b and eq.index < n - 1 and eq.text not in rounded:
+                    rounded.append(eq.text)
                 continue
             continuation = re.match(r"\s*\(?\s*(\d+(?:\.\d+)?)", eq.sides[i + 1])
             if continuation and i + 1 < len(eq.sides) - 1 and sympy.Rational(continuation.group(1)) == a:
@@ -418,10 +436,11 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
     used = _used_numbers(equations, answer, conversions)
-    unused = [written for written, value in _given_numbers(question) if value not in used] \
+    unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
         if question and equations else []
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
-                     final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused)
+                     final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused,
+                     rounded=rounded, final_value=final_value)
 
 
 def _format(value: sympy.Rational) -> str:
@@ -453,7 +472,28 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
         return PartScore("steps", None, "the steps were too large to check in time",
                          {"n_equations": 0, "wrong": [], "final_tainted": False, "ungrounded": [],
                           "ungrounded_steps": [], "unused": [], "final_supported": True, "has_final": False,
-                          "final_placeholder": None, "stopped": str(exc)})
+                          "final_placeholder": None, "misfit": [], "stopped": str(exc)})
+
+
+def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[str]:
+    """Why the answer may not fit its question, in plain words (``serving.critique.plausibility``): a rounded
+    intermediate step, the asked unit never reached, a count that is not whole.
+
+    >>> q = "A box of 24 chocolates costs $9. How many chocolates can 60 dollars buy?"
+    >>> misfit_reasons(check_steps("9 / 24 = 0.38. 60 / 0.38 = 157.9. The answer is 157.9.", q), "", q)
+    ['a step rounds an inexact value (`9 / 24 = 0.38`)', 'a count of chocolates that is not whole (157.9)']
+    """
+    reasons = [f"a step rounds an inexact value (`{check.rounded[0]}`)"] if check.rounded else []
+    if question:
+        unit = unconverted_unit(question, answer)
+        if unit is not None:
+            reasons.append(f"the question asks for {unit}, and the work never converts to them")
+        if difference_not_taken(question, [eq.text for eq in check.equations] + algebra_lines(answer)):
+            reasons.append("the question asks for a difference, and no step subtracts")
+        noun = fractional_count(question, check.final_value)
+        if noun is not None:
+            reasons.append(f"a count of {noun} that is not whole ({_format(sympy.Rational(check.final_value))})")
+    return reasons
 
 
 def check_steps_part(answer: str, question: str | None = None) -> PartScore:
@@ -472,6 +512,7 @@ def check_steps_part(answer: str, question: str | None = None) -> PartScore:
         "final_supported": check.final_supported,
         "has_final": extract_answer(answer) is not None,
         "final_placeholder": placeholder,
+        "misfit": misfit_reasons(check, answer, question),
     }
     if not check.equations:
         return PartScore("steps", None, "no explicit arithmetic to check", data)
@@ -481,7 +522,7 @@ def check_steps_part(answer: str, question: str | None = None) -> PartScore:
         score = 2.0 if check.first_wrong_early else 4.0
     elif check.wrong and check.final_supported:
         score = 7.0
-    elif check.ungrounded or check.unused or not check.final_supported:
+    elif check.ungrounded or check.unused or not check.final_supported or data["misfit"]:
         score = 5.0 if not check.wrong else 4.0
     else:
         score = 10.0
@@ -495,6 +536,8 @@ def check_steps_part(answer: str, question: str | None = None) -> PartScore:
         detail += f"; operands not found in the question: {', '.join(check.ungrounded[:5])}"
     if check.unused:
         detail += f"; numbers the question gives but no step uses: {', '.join(check.unused[:5])}"
+    if data["misfit"]:
+        detail += "; " + "; ".join(data["misfit"])
     if placeholder is not None:
         detail += f"; the final answer {placeholder!r} is not a value"
     elif not check.final_supported and data["has_final"]:

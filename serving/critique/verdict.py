@@ -51,6 +51,7 @@ def red_flags(steps: PartScore | None) -> list[str]:
         flags.append(f"the work never uses {', '.join(data['unused'][:3])} from the question")
     if data.get("has_final") and not data.get("final_supported", True):
         flags.append("no shown step computes the final answer")
+    flags.extend((data.get("misfit") or [])[:1])
     return flags
 
 

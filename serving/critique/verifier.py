@@ -10,7 +10,11 @@ named in its ``verifier.json`` (which also says how inputs were built, read back
   An answer less likely than the policy's own answers ever were (``support.min_mean_logprob``, a low quantile of
   the training rows) is outside what the verifier learned from: it abstains there instead of guessing (answers
   written by other, stronger models read very differently from the policy's, and a probe trained on the
-  policy's mistakes ranked them near chance);
+  policy's mistakes ranked them near chance). Answers in a style the policy predicts well (GSM8K's calculator
+  notes repeat every number) passed that bound and got P(correct) near 0 whether right or wrong, so a probe also
+  carries a **writer check** (``support.writer``: a linear map of the same pooled states, fitted on the policy's
+  answers against a set other writers wrote): below 0 the answer reads like another writer's, and the verifier
+  abstains too;
 - ``sequence_classification``: an ``AutoModelForSequenceClassification`` with one logit (last-token pooling),
   fine-tuned end to end; vLLM's pooling runner can serve this kind in production.
 
@@ -173,18 +177,25 @@ class VerifierScore:
     in_support: bool = True
     mean_logprob: float | None = None
     """Mean log-probability of the answer's tokens under the backbone (None: the checkpoint has no LM head)."""
+    writer_logit: float | None = None
+    """The writer check's logit: above 0 the answer reads like the policy's own, below like another writer's
+    (None: the checkpoint has no writer check)."""
 
 
-def in_support(mean_logprob: float | None, support: dict[str, float] | None) -> bool:
-    """Whether an answer is as likely as the answers the verifier was trained on.
+def in_support(mean_logprob: float | None, support: dict[str, Any] | None, writer_logit: float | None = None) -> bool:
+    """Whether an answer is as likely as the answers the verifier was trained on, and (where the checkpoint has a
+    writer check) reads like the policy's own rather than another writer's.
 
     >>> in_support(-0.6, {"min_mean_logprob": -1.0}), in_support(-1.3, {"min_mean_logprob": -1.0})
     (True, False)
     >>> in_support(None, {"min_mean_logprob": -1.0}), in_support(-5.0, None)
     (True, True)
+    >>> in_support(-0.6, {"min_mean_logprob": -1.0}, writer_logit=-2.0), in_support(-0.6, {}, writer_logit=0.5)
+    (False, True)
     """
     bound = (support or {}).get("min_mean_logprob")
-    return mean_logprob is None or bound is None or mean_logprob >= bound
+    likely = mean_logprob is None or bound is None or mean_logprob >= bound
+    return likely and (writer_logit is None or writer_logit >= 0.0)
 
 
 def batch_ids(encoded: Sequence[Sequence[int]], pad_id: int):
@@ -308,8 +319,10 @@ class Verifier:
         self._tokenizer: Any = None
         self._probe: Any = None
         self._layer: int | None = None
-        self._seen: OrderedDict[tuple[str, str], tuple[float, float | None, bool]] = OrderedDict()
-        """The last READINGS_KEPT readings (logit, log-probability, whether the whole model ran): a checkpoint's
+        self._writer: Any = None
+        """The writer check (weight, bias) on the same pooled states, where the checkpoint has one."""
+        self._seen: OrderedDict[tuple[str, str], tuple[float, float | None, float | None, bool]] = OrderedDict()
+        """The last READINGS_KEPT readings (logit, log-probability, writer logit, whether the whole model ran): a checkpoint's
         reading of a pair never changes, and critique-eval's calibration fit reads every row twice (with and
         without its samples)."""
         self.support: dict[str, float] | None = None
@@ -351,6 +364,9 @@ class Verifier:
 
                 model = AutoModelForCausalLM.from_pretrained(str(self.path), dtype=dtype)
                 self._layer, self.support = int(probe["layer"]), dict(probe.get("support") or {})
+                writer = self.support.pop("writer", None)  # the check's weights; the support keeps the bounds
+                if writer is not None:
+                    self._writer = (torch.tensor(writer["weight"], dtype=torch.float32), float(writer["bias"]))
             else:
                 model = AutoModel.from_pretrained(str(self.path), dtype=dtype)
         else:
@@ -360,31 +376,31 @@ class Verifier:
         self._tokenizer, self._model = tokenizer, model
 
     def readings(self, pairs: Sequence[tuple[str, str]], *, logprob: bool = True
-                 ) -> list[tuple[float, float | None]]:
-        """(raw logit, mean answer log-probability or None) of each pair, in order; pairs read before are not
+                 ) -> list[tuple[float, float | None, float | None]]:
+        """(raw logit, mean answer log-probability or None, writer logit or None) of each pair, in order; pairs read before are not
         computed again. ``logprob=False``: the logit is all the caller needs (the log-probability may come back
         None), so a checkpoint with a support runs only the probe's layers."""
         with self._lock:
             distinct = list(dict.fromkeys(pairs))
             found = {pair: self._seen[pair] for pair in distinct
-                     if pair in self._seen and (self._seen[pair][2] or not logprob)}
+                     if pair in self._seen and (self._seen[pair][3] or not logprob)}
             todo = [pair for pair in distinct if pair not in found]
             if todo:
                 with torch_threads(self.num_threads):
                     self._load_locked()
                     whole = logprob or self._layer is None
                     computed = self._compute_locked(todo, whole)
-                    found.update((pair, (z, m, whole)) for pair, (z, m) in zip(todo, computed))
+                    found.update((pair, (z, m, w, whole)) for pair, (z, m, w) in zip(todo, computed))
             for pair in distinct:
                 _keep_recent(self._seen, pair, found[pair], READINGS_KEPT)
-            return [found[pair][:2] for pair in pairs]
+            return [found[pair][:3] for pair in pairs]
 
     def _compute_locked(self, pairs: Sequence[tuple[str, str]], logprob: bool = True
-                        ) -> list[tuple[float, float | None]]:
+                        ) -> list[tuple[float, float | None, float | None]]:
         """The readings of ``pairs``, computed in batches of similar length (the model loaded, the lock held)."""
         import torch
 
-        out: list[tuple[float, float | None]] = [(0.0, None)] * len(pairs)
+        out: list[tuple[float, float | None, float | None]] = [(0.0, None, None)] * len(pairs)
         pad = self._tokenizer.pad_token_id
         encoded = [encode_pair_with_start(self._tokenizer, q, a, self.spec) for q, a in pairs]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # similar lengths pad least
@@ -392,6 +408,7 @@ class Verifier:
             chunk = order[start:start + self.batch_size]
             ids, mask = batch_ids([encoded[i][0] for i in chunk], pad)
             means: list[float | None] = [None] * len(chunk)
+            writers: list[float | None] = [None] * len(chunk)
             starts = [encoded[i][1] for i in chunk]
             pool = pooling_mask(mask, starts if self.spec.template == "chat" else None)
             with torch.inference_mode():
@@ -402,13 +419,15 @@ class Verifier:
                     else:
                         pooled = pooled_at_layer(self._model, ids, mask, self._layer, pool)
                     logits = pooled @ weight + bias
+                    if self._writer is not None:
+                        writers = [float(w) for w in (pooled @ self._writer[0] + self._writer[1]).float()]
                 elif self._probe is not None:
                     weight, bias = self._probe
                     logits = mean_pooled(self._model, ids, mask, pool) @ weight + bias
                 else:
                     logits = self._model(input_ids=ids, attention_mask=mask).logits[:, 0]
-            for i, z, m in zip(chunk, logits.float(), means):
-                out[i] = (float(z), m)
+            for i, z, m, w in zip(chunk, logits.float(), means, writers):
+                out[i] = (float(z), m, w)
         return out
 
     def forget_readings(self) -> None:
@@ -418,7 +437,7 @@ class Verifier:
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """The raw logit of each pair, in order (the probe's layers only: no support check)."""
-        return [z for z, _ in self.readings(pairs, logprob=False)]
+        return [z for z, _, _ in self.readings(pairs, logprob=False)]
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """P(correct) of each (question, answer) pair, whether or not it lies in the verifier's support."""
@@ -426,8 +445,9 @@ class Verifier:
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> list[VerifierScore]:
         """P(correct) of each pair with whether the answer lies in the verifier's support."""
-        return [VerifierScore(sigmoid(z), in_support(m, self.support), None if m is None else round(m, 4))
-                for z, m in self.readings(pairs)]
+        return [VerifierScore(sigmoid(z), in_support(m, self.support, w), None if m is None else round(m, 4),
+                              None if w is None else round(w, 3))
+                for z, m, w in self.readings(pairs)]
 
 
 _OPEN: OrderedDict[tuple[str, str, str, int | None, int], Verifier] = OrderedDict()
@@ -472,7 +492,8 @@ def verifier_part(verifier: Verifier, question: str, answer: str) -> PartScore:
         log.warning("verifier %s failed: %s", verifier.checkpoint_id, error)
         return PartScore("verifier", None, f"verifier unavailable ({type(error).__name__})")
     p = score.p
-    data = {"p": round(p, 4), "checkpoint": verifier.checkpoint_id, "mean_logprob": score.mean_logprob}
+    data = {"p": round(p, 4), "checkpoint": verifier.checkpoint_id, "mean_logprob": score.mean_logprob,
+            "writer_logit": score.writer_logit}
     if not score.in_support:
         return PartScore("verifier", None, "the trained verifier abstains: this answer reads unlike the policy's "
                                            "answers it learned from", data | {"abstained": True})

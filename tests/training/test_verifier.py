@@ -89,16 +89,23 @@ def test_train_entry_fits_a_mean_pooled_probe_on_the_policys_first_layers(tiny_l
     assert [round(p, 2) for p in fresh] == [round(scores[r["id"]], 2) for r in rows(9, "held_out")]
     pairs = [(r["question"], r["answer"]) for r in rows(9, "held_out")]
     probe_only = Verifier(tmp_path / "probe", dtype="float32")
-    assert all(m is None for _, m in probe_only.readings(pairs, logprob=False)), "the probe's layers only"
+    assert all(m is None for _, m, _ in probe_only.readings(pairs, logprob=False)), "the probe's layers only"
     whole = probe_only.readings(pairs)  # the support check needs the log-probability: the whole pass runs now
-    assert all(m is not None and m < 0 for _, m in whole)
-    assert [z for z, _ in whole] == pytest.approx(probe_only.logits(pairs), abs=1e-5)
+    assert all(m is not None and m < 0 for _, m, _ in whole)
+    assert [z for z, _, _ in whole] == pytest.approx(probe_only.logits(pairs), abs=1e-5)
     row = rows(1, "held_out")[0]
     spoken = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
     assert spoken.score is not None and spoken.data["mean_logprob"] < 0
     (tmp_path / "probe" / PROBE_FILE).write_text(json.dumps(probe | {"support": {"min_mean_logprob": 0.0}}))
     silent = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
     assert silent.score is None and silent.data["abstained"] and "abstains" in silent.detail
+    # the writer check, fitted on these rows against the shipped answers of other writers (set A)
+    assert probe["support"]["writer"]["other_rows"] == 64 and meta["evaluation"]["other_writers"]["rows"] == 64
+    assert spoken.data["writer_logit"] > 0, "a held-out answer of the policy's kind reads like the policy's"
+    writer = probe["support"]["writer"] | {"bias": -1e6}  # now every answer reads like another writer's
+    (tmp_path / "probe" / PROBE_FILE).write_text(json.dumps(probe | {"support": probe["support"] | {"writer": writer}}))
+    other = verifier_part(Verifier(tmp_path / "probe", dtype="float32"), row["question"], row["answer"])
+    assert other.score is None and other.data["abstained"] and other.data["writer_logit"] < 0
 
 
 def test_the_probe_layers_alone_give_the_whole_passs_pooled_states(tiny_llama: Path) -> None:

@@ -1,0 +1,50 @@
+"""Labelled answers that other writers wrote, which every calibration fit takes in beside the policy's own.
+
+The part calibration turns the critic's evidence into the student's confidence. Fitted on the policy's answers
+alone, it can only weigh the flaws that policy makes: the 135M default almost never answers in the wrong unit or
+rounds an intermediate value (4 of 1,504 committed answers), so those signs got next to no weight, and on a
+capable writer's answers, where they are the usual trace of a wrong answer, the confidence ignored them. A small
+hand-written set in capable models' styles (``serving/critique/data/capable_styles_64.jsonl``, 32 right and 32
+wrong) joins every fit (the shipped default calibration, the shipped verifier's, and each cycle's), as the critic
+meets those answers: no reference and no samples, and with the reference. Set B (``capable_styles_b_80.jsonl``)
+never joins a fit: it measures whether this generalises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mathchat.jsonl import read_jsonl
+from serving.critique.calibration import STEP_FEATURES, part_features
+from serving.critique.steps import check_steps_part
+from training.formats import VerifierRow
+
+OTHER_WRITERS_PATH = Path(__file__).resolve().parents[1] / "serving" / "critique" / "data" / "capable_styles_64.jsonl"
+"""The set every fit takes in (set A)."""
+SET_B_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_b_80.jsonl")
+"""Set B: 40 other problems, written apart from set A and from the checks; no fit ever takes it in."""
+
+
+def other_writer_rows(rows: Sequence[dict]) -> list[VerifierRow]:
+    """Critique-eval rows (question, answer, is_correct) as VerifierRows with today's step features.
+
+    >>> rows = other_writer_rows([{"id": "a", "question": "Tom has 3 boxes of 12 apples. How many apples?",
+    ...                            "answer": "3 * 12 = 36. The answer is 36.", "is_correct": True}])
+    >>> rows[0]["label"], rows[0]["source"], rows[0]["features"]["steps_checked"]
+    (True, 'other_writers', 1.0)
+    """
+    out: list[VerifierRow] = []
+    for r in rows:
+        steps = part_features({"steps": check_steps_part(r["answer"], r["question"])})
+        out.append({"id": f"other-{r['id']}", "question_id": f"other-{r['id'].rsplit('-', 1)[0]}",
+                    "question": r["question"], "answer": r["answer"], "label": bool(r["is_correct"]),
+                    "split": "other_writers", "checkpoint": None, "temperature": None, "source": "other_writers",
+                    "sample_id": None, "finish_reason": "stop", "run_id": None,
+                    "features": {k: steps[k] for k in STEP_FEATURES if steps[k]}})
+    return out
+
+
+def load_other_writer_rows(path: Path = OTHER_WRITERS_PATH) -> list[VerifierRow]:
+    """The shipped set A, ready for a fit."""
+    return other_writer_rows(list(read_jsonl(path)))
