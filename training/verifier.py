@@ -391,9 +391,8 @@ def train_mean_probe(rows: Sequence[VerifierRow], base_model_path: str, output_d
         "kind": "verifier", "head": spec.head, "parent_path": base_model_path, "config": cfg.model_dump(mode="json"),
         "precision": {"compute": "bf16 autocast" if use_bf16(cfg) else "fp32", "saved": "fp32"},
         "rows": len(rows), "right": sum(labels),
-        "support": support and {k: v for k, v in support.items() if k != "writer"} | (
-            {"writer": {k: v for k, v in support["writer"].items() if k not in ("weight", "bias")}}
-            if "writer" in support else {}),
+        "support": support and {k: v if k != "writer" else {n: x for n, x in v.items() if n not in ("weight", "bias")}
+                                 for k, v in support.items()},  # the writer check's weights stay in probe.json
         "train_seconds": round(time.monotonic() - started, 1), **metadata}
     write_metadata(output_dir, meta)
     return output_dir, meta
