@@ -98,7 +98,7 @@ def run(questions: list[str], vllm_url: str, max_tokens: int, k: int | None = No
                         break
                     row[name] = {"answer_s": round(answer.seconds, 3), "first_token_s": round(answer.first_token_s or 0, 3),
                                  "badge_s": round(badge_s, 3), "verdict": view.get("verdict"),
-                                 "samples_late": "were not ready within" in (view.get("explanation") or ""),
+                                 "samples_late": "consistency" in (view.get("skipped") or ()),
                                  "chars": len(answer.text)}
                 if len(row) == 2:
                     rows.append(row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -50,6 +50,9 @@ class CritiqueView:
     explanation: str
     verdict: str | None = None
     """"right", "wrong" or "unverified"; None for critiques stored before verdicts existed."""
+    skipped: tuple[str, ...] = ()
+    """Parts the critic went on without because the student would have waited for them (the self-consistency
+    samples not ready in time): benches and the console count these, not words in the explanation."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,22 @@ def view_of(critique: object | None) -> CritiqueView | None:
     verdict = critique.verdict if isinstance(critique, CritiqueResult) else stored_verdict(critique.parts)  # type: ignore[attr-defined]
     return CritiqueView(score=critique.score, band=critique.band, passed=critique.passed,  # type: ignore[attr-defined]
                         confidence=critique.confidence, explanation=critique.explanation,  # type: ignore[attr-defined]
-                        verdict=verdict)
+                        verdict=verdict, skipped=skipped_parts(critique.parts))  # type: ignore[attr-defined]
+
+
+def skipped_parts(parts: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Names of the parts marked late, from a CritiqueResult's PartScores or a stored row's parts JSON.
+
+    >>> skipped_parts({"consistency": {"name": "consistency", "score": None, "data": {"late": True}},
+    ...                "steps": {"name": "steps", "score": 10.0, "data": {}}})
+    ('consistency',)
+    >>> skipped_parts(None)
+    ()
+    """
+    def data(part: Any) -> Mapping[str, Any]:
+        return (part.get("data") if isinstance(part, Mapping) else getattr(part, "data", None)) or {}
+
+    return tuple(name for name, part in (parts or {}).items() if data(part).get("late"))
 
 
 def student_reason(exc: BaseException) -> str:

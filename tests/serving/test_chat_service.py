@@ -15,7 +15,7 @@ from feedback.db import make_engine, run_in_transaction, session_scope, upgrade_
 from feedback.errors import InvalidInput, NotAllowed, StoreUnavailable
 from feedback.models import Message, Rating, RatingEvent
 from mathchat.settings import DatabaseSettings, RateLimitSettings, ServerSettings, Settings
-from serving.chat_service import ChatService
+from serving.chat_service import ChatService, view_of
 from serving.engine import EngineError
 from serving.input_checks import RejectedInput
 from serving.rate_limit import RateLimited
@@ -328,9 +328,11 @@ def test_the_badge_does_not_wait_past_samples_deadline_s_for_samples(db, beside:
         assert not engine.release.is_set()
         assert view is not None and view.verdict == "unverified"
         assert "not ready within 0.2 s" in view.explanation and "4 of 4" not in view.explanation
+        assert view.skipped == ("consistency",), "said in a field, not only in words"
         with session_scope(db) as s:
             stored = s.scalars(select(Critique).where(Critique.message_id == final.answer_id)).one()
             assert stored.parts["consistency"]["data"]["late"] is True
+            assert view_of(stored).skipped == ("consistency",), "and read back from the stored row"
         assert svc.prefetch.pending() == 0, "the late entry is forgotten"
         assert engine.stopped.wait(10), "the late request is stopped: the server does not generate for nobody"
     finally:
