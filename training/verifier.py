@@ -481,7 +481,8 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
 
     started = time.monotonic()
     labels = [bool(r["label"]) for r in held_out]
-    scores = score_rows_with_support(path, held_out)
+    read = score_rows_with_support(path, [*held_out, *others])  # one load of the checkpoint for both sets
+    scores, other_scores = read[:len(held_out)], read[len(held_out):]
     probs = [s.p for s in scores]
     spoken = [s.p if s.in_support else None for s in scores]  # what the critic will see: None where it abstains
     evaluation: dict[str, Any] = {"held_out": held_out_metrics(probs, labels), "held_out_ids_sha256": _ids_hash(held_out),
@@ -491,7 +492,7 @@ def evaluate_and_calibrate(path: Path, held_out: Sequence[VerifierRow], current_
     if current_path:
         evaluation["current"] = {"path": current_path, **held_out_metrics(score_rows(current_path, held_out), labels)}
     evaluation["confidence"] = confidence_evaluation(held_out, probs, spoken)
-    other_spoken = [s.p if s.in_support else None for s in score_rows_with_support(path, others)] if others else []
+    other_spoken = [s.p if s.in_support else None for s in other_scores]
     evaluation["other_writers"] = {"rows": len(others), "verifier_speaks": sum(p is not None for p in other_spoken)}
     feats, ys = calibration_rows([*held_out, *others], [*spoken, *other_spoken])
     if len(set(ys)) == 2:

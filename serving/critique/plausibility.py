@@ -1,6 +1,6 @@
 """Does the answer fit what its question asks? Checks that need no reference and no model.
 
-A capable writer's wrong answer rarely shows a wrong sum; it answers a slightly different question. Two traces
+A capable writer's wrong answer rarely shows a wrong sum; it answers a slightly different question. Three traces
 of that are visible without solving the problem:
 
 - **the unit asked for is never reached**: the question gives metres and asks for kilometres, and the work
@@ -9,7 +9,7 @@ of that are visible without solving the problem:
 - **a difference asked, none taken**: "How many more stickers does Sam have than Lee?" answered with Sam's count,
   and no step subtracts anything.
 
-(A third, a step that rounds an inexact intermediate value, "24 / 9 = 2.67", is found by the step checker, which
+(A fourth, a step that rounds an inexact intermediate value, "24 / 9 = 2.67", is found by the step checker, which
 knows which steps round.) Each is a reason to doubt, not a proof: the calibration weighs them with the rest.
 """
 
