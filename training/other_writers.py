@@ -7,7 +7,7 @@ capable writer's answers, where they are the usual trace of a wrong answer, the 
 hand-written set in capable models' styles (``serving/critique/data/capable_styles_64.jsonl``, 32 right and 32
 wrong) joins every fit (the shipped default calibration, the shipped verifier's, and each cycle's), as the critic
 meets those answers: no reference and no samples, and with the reference. Set B (``capable_styles_b_80.jsonl``)
-never joins a fit: it measures whether this generalises.
+and set C (``capable_styles_c_100.jsonl``) never join a fit: they measure whether this generalises.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ OTHER_WRITERS_PATH = Path(__file__).resolve().parents[1] / "serving" / "critique
 """The set every fit takes in (set A)."""
 SET_B_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_b_80.jsonl")
 """Set B: 40 other problems, written apart from set A and from the checks; no fit ever takes it in."""
+SET_C_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_c_100.jsonl")
+"""Set C: 50 more problems by another writer who never saw the checks or sets A and B; no fit takes it in, and
+its answers were not read while the checks were written (it measures them)."""
 
 
 def other_writer_rows(rows: Sequence[dict]) -> list[VerifierRow]:

@@ -20,6 +20,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
+from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
 from serving.critique.units import MEASURE, UNIT_SYNONYMS
 
@@ -438,9 +439,35 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     used = _used_numbers(equations, answer, conversions)
     unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
         if question and equations else []
+    if question and equations:  # then the stricter count, where the lenient one can be fooled
+        outside = [_fraction(sympy.Rational(x)) for line in algebra_lines(answer) for x in _NUMBER_RE.findall(line)]
+        unused += [s for s in short_copies(question, relation_steps(equations),
+                                           outside + [_fraction(c) for c in conversions])
+                   if s.split(" ")[0] not in unused]
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
                      final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused,
                      rounded=rounded, final_value=final_value)
+
+
+def _fraction(value: sympy.Rational) -> Fraction:
+    return Fraction(int(value.p), int(value.q))
+
+
+def relation_steps(equations: list[Equation]) -> list[Step]:
+    """The equations as ``relations.Step``: the computing side, its numbers in order (a percentage as its
+    fraction), and the result the writer carries on with (the last side's value).
+
+    >>> [(s.operands, s.result) for s in relation_steps(find_equations("20% * 50 = 10"))]
+    [((Fraction(1, 5), Fraction(50, 1)), Fraction(10, 1))]
+    """
+    steps = []
+    for eq in equations:
+        left = eq.sides[0]
+        operands = tuple(Fraction(m.group(1)) / (100 if m.group(2) else 1)
+                         for m in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", left))
+        result = eq.values[-1] if eq.values[-1] is not None else eq.values[0]
+        steps.append(Step(left, operands, None if result is None else _fraction(result)))
+    return steps
 
 
 def _format(value: sympy.Rational) -> str:
@@ -493,6 +520,24 @@ def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[
         noun = fractional_count(question, check.final_value)
         if noun is not None:
             reasons.append(f"a count of {noun} that is not whole ({_format(sympy.Rational(check.final_value))})")
+        reasons += _relation_reasons(question, check)
+    return reasons
+
+
+def _relation_reasons(question: str, check: StepCheck) -> list[str]:
+    """The ``serving.critique.relations`` checks of how the steps combine the question's quantities."""
+    steps = relation_steps(check.equations)
+    reasons = []
+    phrase = order_reversed(question, steps)
+    if phrase is not None:
+        reasons.append(f'"{phrase}" is worked in the wrong order (the sum or difference is scaled)')
+    given = {_fraction(value) for _, value in _given_numbers(question)}
+    whole = share_of_whole(question, steps, given)
+    if whole is not None:
+        reasons.append(f"the question takes a share of what is left, and two steps take shares of {whole}")
+    changed = percent_of_changed(question, steps)
+    if changed is not None:
+        reasons.append(f'"{changed}": the percentage is of the price before the change, not of this one')
     return reasons
 
 

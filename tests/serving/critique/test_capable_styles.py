@@ -1,8 +1,8 @@
 """Answers the project did not write: GSM8K-style problems, each with a right and a wrong solution written in
 capable chat models' styles (markdown, LaTeX, GSM8K calculator notes, unit conversions, algebra), the wrong ones
 with their usual mistakes (a misread relation, a missed step, a wrong operation, a unit slip, an arithmetic
-slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); set B (40 other problems,
-written apart from the checks) never does. The critic as a fresh install runs both (shipped calibration, shipped
+slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); sets B and C (40 and 50 other
+problems, written apart from the checks) never do. The critic as a fresh install runs both (shipped calibration, shipped
 verifier, no samples)."""
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from serving.critique.metrics import auroc
 DATA = Path(__file__).resolve().parents[3] / "serving" / "critique" / "data"
 ROWS = DATA / "capable_styles_64.jsonl"
 SET_B = DATA / "capable_styles_b_80.jsonl"
+SET_C = DATA / "capable_styles_c_100.jsonl"
 
 
-@pytest.fixture(scope="module", params=[ROWS, SET_B], ids=["set_a", "set_b"])
+@pytest.fixture(scope="module", params=[ROWS, SET_B, SET_C], ids=["set_a", "set_b", "set_c"])
 def judged(request, default_model_path):  # noqa: ANN001 - the shipped verifier reads the converted default model
     critic = build_critic(Settings(), policy=None, judge=None)
     rows = list(read_jsonl(request.param))
@@ -32,7 +33,7 @@ def judged(request, default_model_path):  # noqa: ANN001 - the shipped verifier 
 
 def test_the_set_is_balanced_and_its_references_check_every_label(judged) -> None:
     rows, _, with_ref = judged
-    assert len(rows) in (64, 80) and 2 * sum(r["is_correct"] for r in rows) == len(rows)
+    assert len(rows) in (64, 80, 100) and 2 * sum(r["is_correct"] for r in rows) == len(rows)
     assert [res.passed for res in with_ref] == [r["is_correct"] for r in rows]
 
 
