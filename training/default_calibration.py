@@ -28,7 +28,7 @@ from serving.critique.calibration import DEFAULT_PATH, FEATURES, Calibration, fi
 from serving.critique.calibration import save_calibration
 from serving.critique.metrics import auroc, expected_calibration_error
 from training.formats import VerifierRow
-from training.other_writers import SET_B_PATH, load_other_writer_rows, other_writer_rows
+from training.other_writers import SET_B_PATH, SET_C_PATH, load_other_writer_rows, other_writer_rows
 from training.verifier import calibration_rows
 
 CONFIDENT_AT = 0.7
@@ -124,13 +124,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "three checkpoints, T=0.6), labelled by their exact references",
                       others=load_other_writer_rows())
     set_b = other_writer_rows(list(read_jsonl(SET_B_PATH)))
+    set_c = other_writer_rows(list(read_jsonl(SET_C_PATH)))
     if args.out is not None:
         save_calibration(new, args.out)
     result = {"rows": str(args.rows), "held_out": len(held),
               "old": {"version": old.version, **held_out_figures(old, held),
-                      "other_writers_b": held_out_figures(old, set_b)["without_samples"]},
+                      "other_writers_b": held_out_figures(old, set_b)["without_samples"],
+                      "other_writers_c": held_out_figures(old, set_c)["without_samples"]},
               "new": {"version": new.version, **held_out_figures(new, held),
-                      "other_writers_b": held_out_figures(new, set_b)["without_samples"]},
+                      "other_writers_b": held_out_figures(new, set_b)["without_samples"],
+                      "other_writers_c": held_out_figures(new, set_c)["without_samples"]},
               "written": str(args.out) if args.out else None}
     print(json.dumps(result))
     return result
