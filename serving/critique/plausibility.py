@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
+from serving.critique.numerals import NUMBER_RE
 from serving.critique.units import MEASURE, UNIT_SYNONYMS, canonical_unit, conversion_factors, same_dimension
 
 _ASKED_RE = re.compile(
@@ -31,7 +32,6 @@ _COUNT_RE = re.compile(r"\bhow\s+many\s+(?:more\s+|fewer\s+|full\s+|whole\s+|com
 _NOT_COUNTS = frozenset({"times", "percent", "percentage", "points", "more", "fewer", "of", "in", "are", "is", "do",
                          "does", "did", "will", "would", "can", "could", "should", "were", "was", "have", "has"})
 """Words after "how many" that do not name whole things ("how many times", "how many points" can be halves)."""
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _question_sentence(question: str) -> str:
@@ -94,7 +94,7 @@ def unconverted_unit(question: str, answer: str) -> str | None:
     if unit in givens or not others or _names_unit(answer, unit):
         return None
     factors = set().union(*(conversion_factors(g, unit) for g in others))
-    used = {Fraction(n) for n in _NUMBER_RE.findall(answer.replace(",", ""))}
+    used = {Fraction(n) for n in NUMBER_RE.findall(answer.replace(",", ""))}
     if factors & used or {1 / f for f in factors} & used:
         return None
     return written

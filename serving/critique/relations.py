@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
-_CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
+from serving.critique.numerals import CLOCK_RE
+
 _FRACTION_RE = re.compile(r"\d+\s*/\s*\d+")
 _PERCENT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _REFERS = frozenset({"the", "all", "those", "these", "over", "above", "beyond", "under", "below", "first", "last",
@@ -62,7 +62,7 @@ def given_copies(question: str) -> Counter[tuple[str, tuple[Fraction, ...]]]:
     >>> [w for (w, _) in given_copies("A round trip costs twice as much, children pay half.")]
     ['twice', 'half']
     """
-    text = _FRACTION_RE.sub(" ", _CLOCK_RE.sub(" ", _statements(question)))
+    text = _FRACTION_RE.sub(" ", CLOCK_RE.sub(" ", _statements(question)))
     copies: Counter[tuple[str, tuple[Fraction, ...]]] = Counter()
     for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?|\b([A-Za-z]+)\b", text.replace(",", "")):
         before = re.findall(r"[A-Za-z]+", text[max(0, match.start() - 20):match.start()])

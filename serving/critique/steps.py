@@ -19,6 +19,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
                                       stated_placeholder)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
+from serving.critique.numerals import CLOCK_RE, NUMBER_RE
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 _SIDE_CHARS = r"[\d.+\-*/()%^ ]"
 _EQUATION_RE = re.compile(rf"(?:[\d(\-]|\.\d){_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CHARS}*)+")
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _ASSIGNMENT_RE = re.compile(r"(?:^|[\s,;:：，。(])[A-Za-z\u4e00-\u9fff]+\s*=$")  # "total = 2 + 3 = 5"
 _JUXTAPOSED_RE = re.compile(r"\d\.?\s+(?=[\d(])")
 _WORD_NUMBERS = {
@@ -44,7 +44,6 @@ WEEK_CONSTANTS = frozenset({7, 52})
 _CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])",
                             re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
-_CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
 _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
 _OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
                    ("x", "*"))
@@ -297,7 +296,7 @@ def find_equations(answer: str) -> list[Equation]:
         sides = _trim_sides(re.split(r"=|≈", raw))
         if len(sides) < 2 or any(not re.search(r"\d", s) for s in sides):
             continue
-        if all(_NUMBER_RE.fullmatch(s.strip()) for s in sides) and len(set(sides)) == 1:
+        if all(NUMBER_RE.fullmatch(s.strip()) for s in sides) and len(set(sides)) == 1:
             continue  # "5 = 5" carries no computation
         values = tuple(evaluate_side(s) for s in sides)
         if sum(v is not None for v in values) < 2:
@@ -314,7 +313,7 @@ def _numbers_in(text: str) -> set[sympy.Rational]:
     >>> sorted(_numbers_in("Twice the money: 7 apples"))
     [2, 7]
     """
-    values = {sympy.Rational(n) for n in _NUMBER_RE.findall(normalize_math(text))}
+    values = {sympy.Rational(n) for n in NUMBER_RE.findall(normalize_math(text))}
     lowered = text.lower()
     values |= {sympy.Integer(v) for w, v in _WORD_NUMBERS.items()
                if re.search(rf"(?<![a-z]){w}(?![a-z])" if w.isascii() else re.escape(w), lowered)}
@@ -329,7 +328,7 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     [('3', 3), ('1.2', 6/5), ('25%', 1/4)]
     """
     found: list[tuple[str, sympy.Rational]] = []
-    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(_CLOCK_RE.sub(" ", question))):
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(CLOCK_RE.sub(" ", question))):
         value = sympy.Rational(match.group(1))
         given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
         if value not in (0, 1) and given not in found:
@@ -365,7 +364,7 @@ def _used_numbers(equations: list[Equation], answer: str = "",
     ("(b + 6) + (b + 10) = 40"); a written percentage ("40%", "40 / 100") as its fraction."""
     used = {v for eq in equations for v in eq.values if v is not None}
     for side in [side for eq in equations for side in eq.sides] + algebra_lines(answer):
-        used |= {sympy.Rational(x) for x in _NUMBER_RE.findall(re.sub(r"(\d)\s*%", r"\1", side))
+        used |= {sympy.Rational(x) for x in NUMBER_RE.findall(re.sub(r"(\d)\s*%", r"\1", side))
                  if not re.search(rf"(?<![\d.]){re.escape(x)}\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) / 100 for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|/\s*100(?!\d))", side)}
         used |= {sympy.Rational(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*/\s*100(?!\d)", side)}  # 450 km / 100
@@ -393,14 +392,14 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
         if question else None
     conversions = conversion_values(answer)
     known |= conversions | stated_values(answer)
-    known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in _NUMBER_RE.findall(line)}  # "5x/12"
+    known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
     rounded: list[str] = []
     n = len(equations)
     for eq in equations:
-        operands = {sympy.Rational(x) for x in _NUMBER_RE.findall(eq.sides[0])}
+        operands = {sympy.Rational(x) for x in NUMBER_RE.findall(eq.sides[0])}
         if sources is not None:
             invented = sorted(operands - sources - known - {sympy.Integer(c) for c in constants})
             ungrounded.extend(_format(v) for v in invented)
@@ -440,7 +439,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
         if question and equations else []
     if question and equations:  # then the stricter count, where the lenient one can be fooled
-        outside = [_fraction(sympy.Rational(x)) for line in algebra_lines(answer) for x in _NUMBER_RE.findall(line)]
+        outside = [_fraction(sympy.Rational(x)) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)]
         unused += [s for s in short_copies(question, relation_steps(equations),
                                            outside + [_fraction(c) for c in conversions])
                    if s.split(" ")[0] not in unused]

@@ -1,0 +1,10 @@
+"""How a number is written, in the patterns every checker reads them with (one place, so they cannot drift)."""
+
+from __future__ import annotations
+
+import re
+
+NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+"""A plain numeral: "12", "1.50" (no sign, no thousands separator)."""
+CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
+"""A clock time, "9:30": two numbers that are no quantities."""
