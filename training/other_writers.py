@@ -12,6 +12,8 @@ and set C (``capable_styles_c_100.jsonl``) never join a fit: they measure whethe
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,5 +51,11 @@ def other_writer_rows(rows: Sequence[dict]) -> list[VerifierRow]:
 
 
 def load_other_writer_rows(path: Path = OTHER_WRITERS_PATH) -> list[VerifierRow]:
-    """The shipped set A, ready for a fit."""
-    return other_writer_rows(list(read_jsonl(path)))
+    """The shipped set A, ready for a fit: read and step-checked once per process (a verifier training asks
+    twice, for its writer check and for its calibration); each call gets its own copy."""
+    return copy.deepcopy(list(_checked_rows(path)))
+
+
+@functools.cache
+def _checked_rows(path: Path) -> tuple[VerifierRow, ...]:
+    return tuple(other_writer_rows(list(read_jsonl(path))))
