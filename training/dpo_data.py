@@ -1,9 +1,13 @@
 """DPO pairs: per question, the chosen/rejected answers with the largest critique-score gap.
 
 ChatGLM-Math's DPO stage (arXiv 2404.02893 §3.3) pairs the best and worst critiqued answers from the
-post-RFT model. Student thumbs may stand in for the critic (up -> chosen, down -> rejected), but a
-rating is ignored whenever a reference-verified critique contradicts it: a thumbs-up on an answer the
-reference check failed is never chosen, and a thumbs-down on a verified-correct answer never rejected.
+post-RFT model. Student thumbs may stand in for the critic (up -> chosen, down -> rejected) where the critic
+is unsure, but a rating is ignored whenever the critic contradicts it: a reference-verified critique (a thumbs-up
+on an answer the reference check failed is never chosen, a thumbs-down on a verified-correct answer never
+rejected), or, without a reference, a confident calibrated verdict (a thumbs-up on an answer the badge shows as
+likely wrong, a thumbs-down on one it shows as likely right). Without that second rule one careless thumbs-up made
+a wrong answer the chosen one of its question's pair, whatever the critic had found (``bench/learning.py
+--careless``: 20% of the students' ratings flipped cost 2.4-4.0 points of held-out accuracy after three cycles).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from mathchat.settings import PASS_THRESHOLD
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import ScoredSample, confident_enough
+from training.samples import ScoredSample, confident_enough, rating_contradicted
 from training.text_similarity import normalize_answer_text, states_answer
 
 
@@ -41,13 +45,6 @@ def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> floa
     if s.rating > 0:
         return max(score, chosen_min) if score is not None else chosen_min
     return min(score, rejected_max) if score is not None else rejected_max
-
-
-def rating_contradicted(s: ScoredSample) -> bool:
-    """A reference-verified critique disagrees with the student's thumbs."""
-    if s.rating is None or s.verified is None:
-        return False
-    return (s.rating > 0) != s.verified
 
 
 def can_be_chosen(s: ScoredSample, value: float | None, chosen_min: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mathchat.settings import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from serving.critique.types import CritiqueResult
 from serving.policy_prompt import POLICY_SYSTEM_PROMPT as DEFAULT_SYSTEM_PROMPT
 from training.formats import ChatMessage
@@ -45,7 +45,8 @@ class ScoredSample:
 
 
 def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) -> bool:
-    """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it,
+    """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it
+    (unless the badge shows it as likely wrong: ``rating_contradicted``),
     or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement). Where no
     reference checked it, a student's thumbs-down vetoes it whatever the confidence.
 
@@ -60,12 +61,39 @@ def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) ->
     (False, True)
     >>> confident_enough(ScoredSample("q", "?", "a", 9, confidence=0.95, rating=-1), 0.8)
     False
+    >>> confident_enough(ScoredSample("q", "?", "a", 9, confidence=0.2, rating=1), 0.8)
+    False
     """
     if min_confidence_unchecked is None or s.verified is not None:
         return True
-    if s.rating is not None:
-        return s.rating > 0
+    if s.rating is not None and (s.rating < 0 or not rating_contradicted(s)):
+        return s.rating > 0  # a thumbs-up against a confident "likely wrong" vouches for nothing
     return s.confidence is not None and s.confidence >= min_confidence_unchecked
+
+
+_VERDICT = VerdictSettings()
+"""Where the badge says "likely right" / "likely wrong": a rating against that is overruled."""
+
+
+def rating_contradicted(s: ScoredSample, verdict: VerdictSettings = _VERDICT) -> bool:
+    """The critic disagrees with the student's thumbs: a reference-verified critique, or without a reference a
+    calibrated confidence the badge shows as a verdict (up at or below ``doubtful_below``, down at or above
+    ``confident_at``). Between the two the critic is unsure, and the thumbs count.
+
+    >>> rating_contradicted(ScoredSample("q", "?", "a", 2, confidence=0.1, rating=1))
+    True
+    >>> rating_contradicted(ScoredSample("q", "?", "a", 6, confidence=0.5, rating=1))
+    False
+    >>> rating_contradicted(ScoredSample("q", "?", "a", 9, confidence=0.9, rating=-1))
+    True
+    """
+    if s.rating is None:
+        return False
+    if s.verified is not None:
+        return (s.rating > 0) != s.verified
+    if s.confidence is None:
+        return False
+    return s.confidence <= verdict.doubtful_below if s.rating > 0 else s.confidence >= verdict.confident_at
 
 
 def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None) -> bool:

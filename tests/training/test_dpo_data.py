@@ -80,6 +80,22 @@ def test_thumbs_down_on_verified_correct_answer_is_not_rejected():
     assert pair(pair_by_score_gap(samples)) == ("Well, the answer is 5.", "The answer is 3.")
 
 
+def test_without_a_reference_a_confident_critic_overrules_a_careless_thumb():
+    def c(answer, score, confidence, rating=None):
+        return ScoredSample("q", "question q?", answer, score, rating=rating, confidence=confidence)
+
+    # a thumbs-up on an answer the badge shows as likely wrong: not chosen, not vouched for
+    careless_up = [c("The answer is 6.", 2, 0.08, rating=1), c("The answer is 7.", 1, 0.05)]
+    result = pair_by_score_gap(careless_up)
+    assert result.rows == [] and result.counts["ratings_contradicted"] == 1
+    # a thumbs-down on one it shows as likely right: not rejected
+    careless_down = [c("The answer is 5.", 9, 0.9, rating=-1), c("Well, the answer is 5.", 9, 0.85)]
+    assert pair_by_score_gap(careless_down).rows == []
+    # where the critic is unsure, the thumbs decide
+    unsure = [c("The answer is 5.", 6, 0.5, rating=1), c("The answer is 8.", 5, 0.45, rating=-1)]
+    assert pair(pair_by_score_gap(unsure)) == ("The answer is 5.", "The answer is 8.")
+
+
 def test_uncontradicted_thumbs_up_lifts_a_middling_score_to_chosen():
     samples = [s("q", "The answer is 5.", 5, rating=1, verified=True), s("q", "The answer is 2.", 1)]
     assert pair(pair_by_score_gap(samples)) == ("The answer is 5.", "The answer is 2.")
