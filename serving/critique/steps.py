@@ -110,7 +110,8 @@ class StepCheck:
     ungrounded_steps: list[str] = field(default_factory=list)
     """The equations that use such an operand."""
     unused: list[str] = field(default_factory=list)
-    """Numbers the question gives that no shown step uses (the work solved some other problem)."""
+    """Numbers the question gives that no shown step uses (the work solved some other problem), and quantities
+    the steps use fewer times than the question gives them ("2 (given 3 times, used 2)", ``relations.short_copies``)."""
     final_supported: bool = False
     """The final answer is a value some shown step computes (stated or true), or there is no numeric final
     to judge; an unsupported final comes from nowhere."""
