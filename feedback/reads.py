@@ -62,6 +62,8 @@ class AnswerRecord:
     passed: bool | None
     liked: bool | None
     reason: str | None
+    confidence: float | None = None
+    """The critique's calibrated P(right): what the student's badge showed."""
 
 
 def questions_for_training(
@@ -105,6 +107,7 @@ def _answers_query(
         select(
             Message.id, question.id, Conversation.user_id, question.content, Message.content, Message.status,
             Message.checkpoint_id, Message.created_at, Critique.score, Critique.passed, Rating.liked, Rating.reason,
+            Critique.confidence,
         )
         .join(question, question.id == Message.parent_id)
         .join(Conversation, Conversation.id == Message.conversation_id)

@@ -44,7 +44,8 @@ def load_rated_samples(*, session: Session, system: str | None, limit: int = 500
 
 def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int, bool], *,
                          system: str | None) -> list[ScoredSample]:
-    """Stored answers as ScoredSamples for the DPO builder (pure).
+    """Stored answers as ScoredSamples for the DPO builder (pure), with the confidence their badge showed (a
+    thumbs against a confident badge is overruled: ``training.samples.rating_contradicted``).
 
     The question id is the pool's id for the question's text, so answers to the same question (and the
     policy's samples of it) group together; ``verdicts`` maps message id -> reference check passed.
@@ -53,7 +54,7 @@ def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int,
         ScoredSample(question_id=f"user-{question_key(r.question)}", question=r.question, answer=r.answer,
                      score=r.score, verified=verdicts.get(r.message_id),
                      rating=None if r.liked is None else (1 if r.liked else -1), user_id=str(r.user_id),
-                     system=system, sample_id=f"message-{r.message_id}")
+                     system=system, sample_id=f"message-{r.message_id}", confidence=r.confidence)
         for r in records
     ]
 

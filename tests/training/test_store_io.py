@@ -8,9 +8,9 @@ from training.dpo_data import pair_by_score_gap
 from training.store_io import load_corrections, load_logged_questions, load_rated_samples
 
 
-def critique(score, answer_score=None, has_reference=False):
+def critique(score, answer_score=None, has_reference=False, confidence=None):
     parts = {"answer_match": PartScore("answer_match", answer_score)} if answer_score is not None else {}
-    return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=None, explanation="", parts=parts,
+    return CritiqueResult(score=score, band=None, passed=score >= 7, confidence=confidence, explanation="", parts=parts,
                           critic_version="t", calibration_version="t", has_reference=has_reference)
 
 
@@ -58,6 +58,27 @@ def test_rated_answers_become_samples_and_contradicted_thumbs_are_ignored(db):
     row = pair_by_score_gap(samples).rows[0]
     assert row["chosen"][0]["content"] == "The answer is 42."  # never the thumbs-up the reference failed
     assert row["prompt"][0] == {"role": "system", "content": "SYS"}
+
+
+def test_without_a_reference_a_thumbs_against_the_badge_is_overruled(db):
+    """A careless student's thumbs-up on an answer the badge showed as likely wrong (no reference) is never
+    DPO's chosen answer; one on an answer the critic was unsure of still counts."""
+    with session_scope(db) as s:
+        u = create_user(session=s, username="dave", password_hash="x")
+        ask(s, u.id, "Tom has 3 bags of 4 pears. How many?", "3 * 4 = 13. The answer is 13.",
+            result=critique(2, confidence=0.06), liked=True)
+        ask(s, u.id, "Tom has 3 bags of 4 pears. How many?", "The answer is 7.",
+            result=critique(3, confidence=0.2))
+        ask(s, u.id, "Ann has 5 pens and buys 6. How many?", "The answer is 11.",
+            result=critique(6, confidence=0.5), liked=True)
+        ask(s, u.id, "Ann has 5 pens and buys 6. How many?", "The answer is 30.",
+            result=critique(2, confidence=0.1), liked=False)
+    with session_scope(db) as s:
+        samples = load_rated_samples(session=s, system="SYS")
+    assert sorted(x.confidence for x in samples) == [0.06, 0.1, 0.5]
+    result = pair_by_score_gap(samples)
+    assert result.counts["ratings_contradicted"] == 1
+    assert [r["chosen"][0]["content"] for r in result.rows] == ["The answer is 11."]
 
 
 def test_previous_run_is_the_newest_succeeded_one_with_its_verdict_and_adaptation(db):
