@@ -60,7 +60,7 @@ from training.auto_promote import auto_promote_step
 from training.config import CycleConfig, TrainJob
 from training.cycle_deps import CycleDeps, default_deps
 from training.cycle_samples import (critique_rated, questions_sampled_before, rft_pass_rule, run_folder,
-                                    sample_and_critique, sample_pass_rate, samples_to_rows)
+                                    sample_and_critique, sample_pass_rate, samples_to_rows, with_critiques)
 from training.dpo_data import pair_by_score_gap
 from training.eval_report import write_reports
 from training.evaluate import evaluate
@@ -499,10 +499,11 @@ class Cycle:
         if run_dpo:
             with rec.stage("build_dpo"):
                 dc = cfg.dpo_data
-                rated = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
-                                                                                 system=cfg.system_prompt,
-                                                                                 pass_mark=self.pass_mark),
-                                           read_only=True)
+                stored = run_in_transaction(self.db, lambda s: load_rated_samples(session=s,
+                                                                                  system=cfg.system_prompt,
+                                                                                  pass_mark=self.pass_mark),
+                                            read_only=True)
+                rated = with_critiques(stored, rated)  # the thumbs meet round 1's critique of the same answers
                 dpo = pair_by_score_gap(list(last_samples) + rated, chosen_min=dc.chosen_min,
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,

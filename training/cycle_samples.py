@@ -78,6 +78,22 @@ def critique_rated(critic: Critic, rated: Sequence[ScoredSample], questions: Seq
     return out
 
 
+def with_critiques(stored: Sequence[ScoredSample], critiqued: Sequence[ScoredSample]) -> list[ScoredSample]:
+    """Students' rated answers as the store gives them, each replaced by this cycle's critique of it where
+    ``critique_rated`` made one (same ``sample_id``). The app stores a critique only where one was asked for,
+    so without this DPO met most rated answers with no score and no confidence, and a thumbs stood in for the
+    critic even where the critic, asked, would have shown the answer as likely wrong.
+
+    >>> a = ScoredSample("q", "?", "The answer is 7.", None, rating=1, sample_id="message-3")
+    >>> b = ScoredSample("q", "?", "The answer is 8.", None, rating=-1, sample_id="message-4")
+    >>> seen = ScoredSample("q", "?", "The answer is 7.", 2, rating=1, sample_id="message-3", confidence=0.1)
+    >>> [(s.score, s.confidence) for s in with_critiques([a, b], [seen])]
+    [(2, 0.1), (None, None)]
+    """
+    by_id = {s.sample_id: s for s in critiqued if s.sample_id is not None}
+    return [by_id.get(s.sample_id, s) if s.sample_id is not None else s for s in stored]
+
+
 def rft_pass_rule(cfg: CycleConfig) -> PassRule:
     """The cycle's rule for a sample RFT may train on (``cfg.rft``): what the stop tally, the round plan and the
     per-level yields count, so a round on logged questions keeps sampling until it has questions whose passing

@@ -299,6 +299,28 @@ def test_a_thumbs_up_stands_in_for_the_confidence_and_a_thumbs_down_vetoes(setti
         assert counts["rated_answers"] == 0 and result["skipped"] == "too few RFT rows"
 
 
+def test_a_careless_thumbs_up_on_an_answer_the_critic_shows_as_wrong_is_never_dpo_chosen(settings, db, tmp_path):
+    """The app stores no critique unless one is asked for, so DPO used to meet students' rated answers with no
+    score: a thumbs-up alone made a wrong answer the chosen one. Now the thumbs meet the cycle's critique."""
+    import dataclasses
+
+    eggs = "A box holds 6 eggs. How many eggs are in 5 boxes?"
+    vouched = "5 boxes of 6 eggs: 5 x 6 = 30 eggs. The answer is 30."
+    careless = "6 + 5 = 11 eggs. The answer is 11."
+    _rated_answer(db, "ann", eggs, vouched, liked=True)
+    _rated_answer(db, "cal", eggs, careless, liked=True)  # a careless thumbs-up, the critic sure it is wrong
+    config = small_config(pool=PoolSettings(seed_questions=400, eval_questions=60, logged_questions=10,
+                                            train_from="logged"),
+                          rft=RFTDataSettings(use_thumbs=True), min_rft_rows=1, run_dpo=True, min_dpo_pairs=1)
+    deps = dataclasses.replace(fake_deps(tmp_path), make_critic=lambda engine: UnsureCritic())
+    result = run_cycle(settings, config, deps=deps, db=db)
+    run_dir = Path(result["run_dir"])
+    counts = json.loads((run_dir / "dpo.manifest.json").read_text())["counts"]
+    chosen = [json.loads(line)["chosen"][0]["content"] for line in (run_dir / "dpo.jsonl").read_text().splitlines()]
+    assert counts["ratings_contradicted"] == 1 and careless not in chosen
+    assert vouched in chosen  # the thumbs where the critic was unsure still counts
+
+
 def test_training_questions_spread_over_categories():
     qs = [PoolQuestion(f"q{i}", "s", f"Q{i}", "1", c, "") for i, c in enumerate("aaaaaaaabbc")]
     chosen = choose_training_questions(qs, 6, seed=0)
