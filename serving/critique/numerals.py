@@ -6,5 +6,7 @@ import re
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 """A plain numeral: "12", "1.50" (no sign, no thousands separator)."""
+QUANTITY_RE = re.compile(r"(\d+(?:\.\d+)?)(\s*%)?")
+"""A numeral and, in group 2, the percent sign that makes it a share ("25%" is 0.25)."""
 CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
 """A clock time, "9:30": two numbers that are no quantities."""

@@ -198,15 +198,15 @@ def _share_factors(question: str) -> set[Fraction]:
     return {s for s in shares if 0 < s < 1}
 
 
-def share_of_whole(question: str, steps: Sequence[Step], given: set[Fraction]) -> str | None:
+def share_of_whole(question: str, steps: Sequence[Step], given: set[Fraction]) -> Fraction | None:
     """The question takes a share of what is left ("half of the remaining", "tax on the sale price"), and two
     steps take shares of one and the same given number (``given``): the second share was taken of the whole.
-    Returns that number as written, or None.
+    Returns that number, or None.
 
     >>> q = "A bakery bakes 240 cookies. It sells 1/3 of them and half of the remaining ones. How many are left?"
     >>> s = lambda left, *o, r: Step(left, tuple(map(Fraction, o)), Fraction(r))
     >>> share_of_whole(q, [s("240/3", 240, 3, r=80), s("240/2", 240, 2, r=120)], {Fraction(240)})
-    '240'
+    Fraction(240, 1)
     >>> share_of_whole(q, [s("240/3", 240, 3, r=80), s("160/2", 160, 2, r=80)], {Fraction(240)}) is None
     True
     """
@@ -221,7 +221,7 @@ def share_of_whole(question: str, steps: Sequence[Step], given: set[Fraction]) -
             if any(_scales(step, base, share) for share in shares):
                 bases[base] += 1
     twice = [b for b, n in bases.items() if n >= 2]
-    return _written(twice[0]) if twice else None
+    return twice[0] if twice else None
 
 
 _AFTER_CHANGE_RE = re.compile(
@@ -246,7 +246,3 @@ def percent_of_changed(question: str, steps: Sequence[Step]) -> str | None:
         if any(_scales(step, price, rate) for step in steps):
             return match.group(0).strip()
     return None
-
-
-def _written(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else str(float(value))

@@ -19,7 +19,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
                                       stated_placeholder)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
-from serving.critique.numerals import CLOCK_RE, NUMBER_RE
+from serving.critique.numerals import CLOCK_RE, NUMBER_RE, QUANTITY_RE
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
@@ -329,7 +329,7 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     [('3', 3), ('1.2', 6/5), ('25%', 1/4)]
     """
     found: list[tuple[str, sympy.Rational]] = []
-    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", normalize_math(CLOCK_RE.sub(" ", question))):
+    for match in QUANTITY_RE.finditer(normalize_math(CLOCK_RE.sub(" ", question))):
         value = sympy.Rational(match.group(1))
         given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
         if value not in (0, 1) and given not in found:
@@ -464,7 +464,7 @@ def relation_steps(equations: list[Equation]) -> list[Step]:
     for eq in equations:
         left = eq.sides[0]
         operands = tuple(Fraction(m.group(1)) / (100 if m.group(2) else 1)
-                         for m in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?", left))
+                         for m in QUANTITY_RE.finditer(left))
         result = eq.values[-1] if eq.values[-1] is not None else eq.values[0]
         steps.append(Step(left, operands, None if result is None else _fraction(result)))
     return steps
@@ -534,7 +534,8 @@ def _relation_reasons(question: str, check: StepCheck) -> list[str]:
     given = {_fraction(value) for _, value in _given_numbers(question)}
     whole = share_of_whole(question, steps, given)
     if whole is not None:
-        reasons.append(f"the question takes a share of what is left, and two steps take shares of {whole}")
+        reasons.append(f"the question takes a share of what is left, and two steps take shares of "
+                       f"{_format(sympy.Rational(whole.numerator, whole.denominator))}")
     changed = percent_of_changed(question, steps)
     if changed is not None:
         reasons.append(f'"{changed}": the percentage is of the price before the change, not of this one')
