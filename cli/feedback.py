@@ -102,8 +102,9 @@ def export(
     engine = make_engine(_database_url(url))
     try:
         with session_scope(engine) as session, tqdm(unit=" rows", desc=f"export {format}", file=sys.stderr) as bar:
+            critique = load_settings().critique
             manifest = write_export(session=session, fmt=format, out=out, filters=filters, on_row=lambda _: bar.update(),
-                                    pass_mark=load_settings().critique.pass_threshold)
+                                    pass_mark=critique.pass_threshold, verdict=critique.verdict)
             if format != "mathusereval":
                 record_dataset(session=session, kind=format, path=str(out.resolve()), count=manifest.count,
                                content_hash=manifest.content_hash, manifest=manifest.__dict__)

@@ -433,7 +433,7 @@ class Cycle:
         run_dpo = cfg.run_dpo  # each round's plan may drop it to fit the time budget
         for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
             final_sampling = r > cfg.rft_rounds
-            rule = rft_pass_rule(cfg)
+            rule = rft_pass_rule(cfg, self.settings.critique.verdict)
             yields = mixed_yield(prev_questions, prev_samples, rule)
             plan = plan_round(pass_rates(samples_by_question(prev_samples), rule), cfg.stop_at_mixed or 0,
                               available=sum(q.question_id not in used for q in ordered),
@@ -508,7 +508,8 @@ class Cycle:
                                         rejected_max=dc.rejected_max, use_ratings=dc.use_ratings,
                                         require_stated_answer=dc.require_stated_answer,
                                         max_per_user=dc.max_per_user, exclude_questions=held_keys,
-                                        min_confidence_unchecked=dc.min_confidence_unchecked, seed=cfg.seed)
+                                        min_confidence_unchecked=dc.min_confidence_unchecked,
+                                        verdict=self.settings.critique.verdict, seed=cfg.seed)
                 dpo.counts["rated_answers"] = len(rated)
                 dpo_manifest = write_dataset("dpo", dpo, run_dir, config=dc,
                                              inputs={"samples_rft": sha256_rows(samples_to_rows(last_samples))})
@@ -565,7 +566,8 @@ class Cycle:
         rft = select_rft_examples(samples, rc.min_score, max_per_question=rc.max_per_question,
                                   max_per_user=rc.max_per_user, similarity=rc.similarity,
                                   require_stated_answer=rc.require_stated_answer, exclude_questions=held_keys,
-                                  min_confidence_unchecked=rc.min_confidence_unchecked, seed=cfg.seed)
+                                  min_confidence_unchecked=rc.min_confidence_unchecked,
+                                  verdict=self.settings.critique.verdict, seed=cfg.seed)
         rft.counts.update(extra_counts or {})
         mixed = mix_rows(rft.rows, general.rows, rc.general_ratio, cfg.seed)
         mixed.counts = {**rft.counts, **{f"general_{k}": v for k, v in general.counts.items()}, **mixed.counts}

@@ -17,11 +17,11 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from mathchat.settings import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import ScoredSample, confident_enough, rating_contradicted
+from training.samples import DEFAULT_VERDICT, ScoredSample, confident_enough, rating_contradicted
 from training.text_similarity import normalize_answer_text, states_answer
 
 
@@ -31,7 +31,8 @@ REJECTED_MAX = 4
 """A rejected answer scores at most this (our choice: a clear failure, DESIGN.md)."""
 
 
-def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> float | None:
+def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int,
+                    verdict: VerdictSettings = DEFAULT_VERDICT) -> float | None:
     """The score a sample pairs with, after applying its (uncontradicted) rating.
 
     >>> effective_score(ScoredSample("q", "?", "a", 5, rating=1), 7, 4)
@@ -40,7 +41,7 @@ def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> floa
     5
     """
     score: float | None = s.score
-    if s.rating is None or rating_contradicted(s):
+    if s.rating is None or rating_contradicted(s, verdict):
         return score
     if s.rating > 0:
         return max(score, chosen_min) if score is not None else chosen_min
@@ -48,11 +49,11 @@ def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int) -> floa
 
 
 def can_be_chosen(s: ScoredSample, value: float | None, chosen_min: int,
-                  min_confidence_unchecked: float | None = None) -> bool:
+                  min_confidence_unchecked: float | None = None, verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
     """Chosen needs a high effective score, never a failed reference check, and where neither a reference nor a
     thumbs-up vouches for it, the confidence (``samples.confident_enough``)."""
     return value is not None and value >= chosen_min and s.verified is not False \
-        and confident_enough(s, min_confidence_unchecked)
+        and confident_enough(s, min_confidence_unchecked, verdict)
 
 
 def can_be_rejected(s: ScoredSample, value: float | None, rejected_max: int) -> bool:
@@ -70,6 +71,7 @@ def pair_by_score_gap(
     max_per_user: int | None = 20,
     exclude_questions: Collection[str] = (),
     min_confidence_unchecked: float | None = None,
+    verdict: VerdictSettings = DEFAULT_VERDICT,
     seed: int = 0,
 ) -> BuildResult:
     """At most one PreferenceRow per question: its highest- vs lowest-scoring eligible answers (the shortest
@@ -79,8 +81,8 @@ def pair_by_score_gap(
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
     (<= ``rejected_max``) answer with different text (with ``require_stated_answer`` a chosen answer must
     state its final answer explicitly; where no reference checked it and no thumbs-up vouches for it, its
-    confidence must reach ``min_confidence_unchecked``); at most ``max_per_user`` pairs per asking user (None: no
-    cap).
+    confidence must reach ``min_confidence_unchecked``; a thumbs the badge's ``verdict`` contradicts is ignored);
+    at most ``max_per_user`` pairs per asking user (None: no cap).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 7.", 1),
     ...      ScoredSample("q1", "2+3?", "The answer is 6.", 3)]
@@ -95,8 +97,8 @@ def pair_by_score_gap(
     counts["after_held_out_excluded"] = len(pool)
     if not use_ratings:
         pool = [replace(s, rating=None) for s in pool]
-    counts["ratings_used"] = sum(1 for s in pool if s.rating is not None and not rating_contradicted(s))
-    counts["ratings_contradicted"] = sum(1 for s in pool if rating_contradicted(s))
+    counts["ratings_used"] = sum(1 for s in pool if s.rating is not None and not rating_contradicted(s, verdict))
+    counts["ratings_contradicted"] = sum(1 for s in pool if rating_contradicted(s, verdict))
 
     by_q: dict[str, list[ScoredSample]] = defaultdict(list)
     for s in pool:
@@ -108,8 +110,8 @@ def pair_by_score_gap(
     for qid in sorted(by_q):
         group = list(by_q[qid])
         rng.shuffle(group)  # seeded tie-breaking
-        scored = [(s, effective_score(s, chosen_min, rejected_max)) for s in group]
-        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min, min_confidence_unchecked)
+        scored = [(s, effective_score(s, chosen_min, rejected_max, verdict)) for s in group]
+        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min, min_confidence_unchecked, verdict)
                   and s.finish_reason != "length"
                   and (not require_stated_answer or states_answer(s.answer))]
         rejected = [(s, v) for s, v in scored if can_be_rejected(s, v, rejected_max)]

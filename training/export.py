@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from feedback.models import utcnow
 from feedback.reads import AnswerRecord, normalise_question, rated_answers
-from mathchat.settings import PASS_THRESHOLD
+from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from training.dpo_data import REJECTED_MAX, pair_by_score_gap
+from training.samples import DEFAULT_VERDICT
 from training.formats import FORMAT_VERSION, KTORow, MathUserEvalRow, PreferenceRow, SFTRow
 from training.manifest import config_hash
 from training.store_io import reference_verdicts, samples_from_records
@@ -83,7 +84,8 @@ def build_kto_row(question: str, answer: str, liked: bool) -> KTORow:
 
 
 def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[int, bool] | None = None,
-                              pass_mark: int = PASS_THRESHOLD) -> list[PreferenceRow]:
+                              pass_mark: int = PASS_THRESHOLD,
+                              verdict: VerdictSettings = DEFAULT_VERDICT) -> list[PreferenceRow]:
     """DPO pairs from stored answers, with the training loop's own builder (``pair_by_score_gap``).
 
     Per question, its best answer (>= ``pass_mark``) against its worst (<= REJECTED_MAX); an uncontradicted
@@ -91,7 +93,8 @@ def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[in
     does not require the "The answer is" format.
     """
     samples = samples_from_records(records, verdicts or {}, system=None)
-    return pair_by_score_gap(samples, chosen_min=pass_mark, require_stated_answer=False, max_per_user=None).rows
+    return pair_by_score_gap(samples, chosen_min=pass_mark, require_stated_answer=False, max_per_user=None,
+                             verdict=verdict).rows
 
 
 def build_mathusereval_rows(
@@ -125,8 +128,8 @@ def build_mathusereval_rows(
 # --- streaming from the store ------------------------------------------------------------------
 
 
-def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters,
-                     pass_mark: int = PASS_THRESHOLD) -> Iterator[dict[str, Any]]:
+def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD,
+                     verdict: VerdictSettings = DEFAULT_VERDICT) -> Iterator[dict[str, Any]]:
     """The rows of one export format, streamed from the store (only ``ok`` answers are used; sft keeps answers
     scored >= ``pass_mark`` unless ``filters.min_score`` says otherwise)."""
     query = {
@@ -144,14 +147,15 @@ def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters,
     elif fmt == "dpo":
         records = list(rated_answers(session=session, **query))
         verdicts = reference_verdicts(session, [r.message_id for r in records], pass_mark)
-        yield from pair_records_by_score_gap(records, verdicts, pass_mark)
+        yield from pair_records_by_score_gap(records, verdicts, pass_mark, verdict)
     elif fmt == "mathusereval":
         yield from build_mathusereval_rows(rated_answers(session=session, **query))
     else:
         raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
 
 
-def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD) -> dict[str, Any]:
+def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD,
+                  verdict: VerdictSettings = DEFAULT_VERDICT) -> dict[str, Any]:
     """What defines an export (format, version, filters, thresholds); its ``config_hash`` goes in the manifest.
 
     >>> export_config("sft", ExportFilters())["dpo"]
@@ -160,6 +164,7 @@ def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESH
     return {
         "format": fmt, "format_version": FORMAT_VERSION, "filters": filters.to_dict(),
         "sft_min_score": pass_mark, "dpo": [pass_mark, REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
+        "thumbs_overruled": [verdict.doubtful_below, verdict.confident_at],
     }
 
 
@@ -176,11 +181,12 @@ def write_export(
     filters: ExportFilters = ExportFilters(),
     on_row: Callable[[int], None] | None = None,
     pass_mark: int = PASS_THRESHOLD,
+    verdict: VerdictSettings = DEFAULT_VERDICT,
 ) -> ExportManifest:
     """Write one export as JSONL plus its manifest, atomically (a temp file renamed into place).
 
     ``on_row(count)`` is called after each row (progress bars); ``pass_mark`` is the settings'
-    ``critique.pass_threshold``.
+    ``critique.pass_threshold``, ``verdict`` its ``critique.verdict`` (where a thumbs is overruled).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}.")
@@ -190,7 +196,7 @@ def write_export(
     count = 0
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("wb") as handle:
-        for row in iter_export_rows(session=session, fmt=fmt, filters=filters, pass_mark=pass_mark):
+        for row in iter_export_rows(session=session, fmt=fmt, filters=filters, pass_mark=pass_mark, verdict=verdict):
             line = (json.dumps(row, ensure_ascii=False) + "\n").encode()
             handle.write(line)
             digest.update(line)
@@ -204,7 +210,7 @@ def write_export(
         path=str(out),
         count=count,
         content_hash="sha256:" + digest.hexdigest(),
-        config_hash=config_hash(export_config(fmt, filters, pass_mark)),
+        config_hash=config_hash(export_config(fmt, filters, pass_mark, verdict)),
         filters=filters.to_dict(),
         created_at=utcnow().isoformat(),
     )

@@ -7,7 +7,7 @@ never see sessions, engines or critics, only these.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from serving.critique.types import CritiqueResult
@@ -44,7 +44,13 @@ class ScoredSample:
         return msgs + [{"role": "user", "content": self.question}]
 
 
-def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) -> bool:
+DEFAULT_VERDICT = VerdictSettings()
+"""The default thresholds of the badge's "likely right" / "likely wrong"; callers pass the configured ones
+(``CritiqueSettings.verdict``), so a thumbs is overruled exactly where the student's badge said otherwise."""
+
+
+def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None,
+                     verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
     """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it
     (unless the badge shows it as likely wrong: ``rating_contradicted``),
     or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement). Where no
@@ -66,16 +72,12 @@ def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None) ->
     """
     if min_confidence_unchecked is None or s.verified is not None:
         return True
-    if s.rating is not None and (s.rating < 0 or not rating_contradicted(s)):
+    if s.rating is not None and (s.rating < 0 or not rating_contradicted(s, verdict)):
         return s.rating > 0  # a thumbs-up against a confident "likely wrong" vouches for nothing
     return s.confidence is not None and s.confidence >= min_confidence_unchecked
 
 
-_VERDICT = VerdictSettings()
-"""Where the badge says "likely right" / "likely wrong": a rating against that is overruled."""
-
-
-def rating_contradicted(s: ScoredSample, verdict: VerdictSettings = _VERDICT) -> bool:
+def rating_contradicted(s: ScoredSample, verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
     """The critic disagrees with the student's thumbs: a reference-verified critique, or without a reference a
     calibrated confidence the badge shows as a verdict (up at or below ``doubtful_below``, down at or above
     ``confident_at``). Between the two the critic is unsure, and the thumbs count.
@@ -96,7 +98,8 @@ def rating_contradicted(s: ScoredSample, verdict: VerdictSettings = _VERDICT) ->
     return s.confidence <= verdict.doubtful_below if s.rating > 0 else s.confidence >= verdict.confident_at
 
 
-def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None) -> bool:
+def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None,
+           verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
     """Whether a sample counts as a right answer to train on: its score reaches ``min_score`` and it is
     ``confident_enough``.
 
@@ -105,7 +108,7 @@ def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | No
     >>> passes(ScoredSample("q", "?", "a", 3, confidence=0.9), 7, 0.8)
     False
     """
-    return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked)
+    return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked, verdict)
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,11 @@ class PassRule:
 
     min_score: int = PASS_THRESHOLD
     min_confidence_unchecked: float | None = None
+    verdict: VerdictSettings = field(default_factory=VerdictSettings, repr=False, compare=False)
+    """Where a thumbs-up is overruled (``rating_contradicted``)."""
 
     def passes(self, s: ScoredSample) -> bool:
-        return passes(s, self.min_score, self.min_confidence_unchecked)
+        return passes(s, self.min_score, self.min_confidence_unchecked, self.verdict)
 
     @staticmethod
     def counted(s: ScoredSample) -> bool:

@@ -1,8 +1,11 @@
 """pair_by_score_gap on hand-made lists: thresholds, gaps, thumbs and their contradiction, caps."""
 
+from dataclasses import replace
+
+from mathchat.settings import VerdictSettings
 from training.dpo_data import pair_by_score_gap
 from training.pool import question_key
-from training.samples import ScoredSample
+from training.samples import PassRule, ScoredSample
 
 
 def s(qid, answer, score, *, rating=None, verified=None, user=None, question=None, finish="stop"):
@@ -94,6 +97,19 @@ def test_without_a_reference_a_confident_critic_overrules_a_careless_thumb():
     # where the critic is unsure, the thumbs decide
     unsure = [c("The answer is 5.", 6, 0.5, rating=1), c("The answer is 8.", 5, 0.45, rating=-1)]
     assert pair(pair_by_score_gap(unsure)) == ("The answer is 5.", "The answer is 8.")
+
+
+def test_the_configured_badge_thresholds_decide_which_thumbs_are_overruled():
+    """An operator who moves the badge's bounds (``critique.verdict``) moves where a thumbs is overruled with them:
+    the student's badge and the training data agree on what "likely wrong" meant."""
+    up = ScoredSample("q", "question q?", "The answer is 6.", 5, rating=1, confidence=0.25)
+    down = ScoredSample("q", "question q?", "The answer is 3.", 2, confidence=0.05)
+    samples = [up, down]
+    assert pair_by_score_gap(samples).rows == []  # 0.25 <= 0.3: the default badge said "likely wrong"
+    narrow = VerdictSettings(doubtful_below=0.2, confident_at=0.8)
+    result = pair_by_score_gap(samples, verdict=narrow)
+    assert pair(result) == ("The answer is 6.", "The answer is 3.") and result.counts["ratings_contradicted"] == 0
+    assert not PassRule(7, 0.8).passes(up) and PassRule(7, 0.8, narrow).passes(replace(up, score=9))
 
 
 def test_uncontradicted_thumbs_up_lifts_a_middling_score_to_chosen():
