@@ -9,8 +9,8 @@ the app and the cycle never see. The cycle draws its training questions as ``--t
 
 Reported per cycle: held-out strict accuracy of live and candidate (Wilson CIs), general-text perplexity
 ratio, gate, whether it was promoted, RFT rows by source (logs, seed pool, thumbs), the critic's precision on
-the RFT answers it selected for logged questions (measured with the students' true answers), the students'
-thumbs-up rate and their accuracy on the model they used, and the wall time per stage. ``--ablation`` runs
+the RFT answers it selected and on the DPO pairs it built for logged questions (measured with the students' true
+answers), the students' thumbs-up rate and their accuracy on the model they used, and the wall time per stage. ``--ablation`` runs
 one cycle per source (logged, seed, mixed) from the same fresh start instead of a chain. The last line printed
 is one JSON object.
 
@@ -55,6 +55,25 @@ def selected_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int |
             selected += 1
             right += answers_equivalent(extract_answer(row["completion"][0]["content"]), truth)
     return {"selected": selected, "right": right, "precision": round(right / selected, 4) if selected else None}
+
+
+def pairs_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int | float | None]:
+    """The DPO pairs the cycle built on logged questions: how many chosen answers are right and how many rejected
+    ones wrong (where careless thumbs would show first: a thumbs stands in for the critic only in DPO and RFT).
+
+    ``truths`` maps a typed question (normalised) to its true answer; pairs on other questions are skipped.
+    """
+    pairs = chosen_right = rejected_wrong = 0
+    for path in sorted(run_dir.glob("dpo*.jsonl")):
+        for row in read_jsonl(path):
+            truth = truths.get(normalise_question(row_question(row)))
+            if truth is None:
+                continue
+            pairs += 1
+            chosen_right += answers_equivalent(extract_answer(row["chosen"][0]["content"]), truth)
+            rejected_wrong += not answers_equivalent(extract_answer(row["rejected"][0]["content"]), truth)
+    return {"pairs": pairs, "chosen_right": chosen_right, "rejected_wrong": rejected_wrong,
+            "chosen_precision": round(chosen_right / pairs, 4) if pairs else None}
 
 
 def rows_by_source(result: dict) -> dict[str, int]:
@@ -163,6 +182,7 @@ def run_chain(args: argparse.Namespace, state: Path, train_from: str, cycles: in
                              "wall_s": round(students_s, 1)},
                 "rows_by_source": rows_by_source(result),
                 "selected_on_logs": selected_precision(run_dir, truths_all) if run_dir else None,
+                "pairs_on_logs": pairs_precision(run_dir, truths_all) if run_dir else None,
                 "auto_promoted": promoted, "switch_s": switch_s,
             })
             reports.append(report)

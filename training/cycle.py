@@ -77,6 +77,7 @@ from training.round_stop import (RestPlan, RoundTimes, plan_rest, replay_row_cap
 from training.run_record import CycleBusy, RunRecorder
 from training.sampling_plan import pass_rates, plan_round, samples_by_question
 from training.samples import ScoredSample
+from training.thumbs import ThumbsRule
 from training.replay import replay_rows
 from training.start_point import StartPoint, unproven_start
 
@@ -433,7 +434,7 @@ class Cycle:
         run_dpo = cfg.run_dpo  # each round's plan may drop it to fit the time budget
         for r in range(2, max(cfg.rft_rounds, 2 if cfg.run_dpo else 1) + 1):
             final_sampling = r > cfg.rft_rounds
-            rule = rft_pass_rule(cfg, self.settings.critique.verdict)
+            rule = rft_pass_rule(cfg, ThumbsRule(self.settings.critique.verdict))
             yields = mixed_yield(prev_questions, prev_samples, rule)
             plan = plan_round(pass_rates(samples_by_question(prev_samples), rule), cfg.stop_at_mixed or 0,
                               available=sum(q.question_id not in used for q in ordered),

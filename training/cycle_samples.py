@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mathchat.jsonl import read_jsonl
-from mathchat.settings import PASS_THRESHOLD, VerdictSettings
+from mathchat.settings import PASS_THRESHOLD
 from serving.critique.types import Critic
 from serving.engine import PolicyEngine
 from training.config import CycleConfig
@@ -21,7 +21,8 @@ from training.manifest import to_plain
 from training.pool import PoolQuestion, question_key
 from training.sampler import sample_questions
 from training.sampling_plan import MixedTally
-from training.samples import DEFAULT_VERDICT, PassRule, ScoredSample, scored_sample
+from training.samples import PassRule, ScoredSample, scored_sample
+from training.thumbs import ThumbsRule
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def with_critiques(stored: Sequence[ScoredSample], critiqued: Sequence[ScoredSam
     return [by_id.get(s.sample_id, s) if s.sample_id is not None else s for s in stored]
 
 
-def rft_pass_rule(cfg: CycleConfig, verdict: VerdictSettings = DEFAULT_VERDICT) -> PassRule:
+def rft_pass_rule(cfg: CycleConfig, thumbs: ThumbsRule = ThumbsRule()) -> PassRule:
     """The cycle's rule for a sample RFT may train on (``cfg.rft``): what the stop tally, the round plan and the
     per-level yields count, so a round on logged questions keeps sampling until it has questions whose passing
     answers the calibrated confidence backs.
@@ -102,7 +103,7 @@ def rft_pass_rule(cfg: CycleConfig, verdict: VerdictSettings = DEFAULT_VERDICT) 
     >>> rft_pass_rule(CycleConfig())
     PassRule(min_score=7, min_confidence_unchecked=0.8)
     """
-    return PassRule(cfg.rft.min_score, cfg.rft.min_confidence_unchecked, verdict)
+    return PassRule(cfg.rft.min_score, cfg.rft.min_confidence_unchecked, thumbs)
 
 
 def samples_to_rows(samples: Sequence[ScoredSample]) -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@ rejected), or, without a reference, a confident calibrated verdict (a thumbs-up 
 likely wrong, a thumbs-down on one it shows as likely right). Without that second rule one careless thumbs-up made
 a wrong answer the chosen one of its question's pair, whatever the critic had found (``bench/learning.py
 --careless``: 20% of the students' ratings flipped cost 2.4-4.0 points of held-out accuracy after three cycles).
+Where the critic is unsure, a thumbs counts only if, weighed by how often these students' thumbs agree with a sure
+critic (``training.thumbs``), it is decisive: a careful class's thumbs count almost everywhere there, a careless
+class's only where they lean the critic's way.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from training.formats import PreferenceRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import DEFAULT_VERDICT, ScoredSample, confident_enough, rating_contradicted
+from training.samples import ScoredSample, confident_enough
+from training.thumbs import ThumbsRule
 from training.text_similarity import normalize_answer_text, states_answer
 
 
@@ -32,8 +36,8 @@ REJECTED_MAX = 4
 
 
 def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int,
-                    verdict: VerdictSettings = DEFAULT_VERDICT) -> float | None:
-    """The score a sample pairs with, after applying its (uncontradicted) rating.
+                    thumbs: ThumbsRule = ThumbsRule()) -> float | None:
+    """The score a sample pairs with, after applying its rating where ``thumbs`` says it counts.
 
     >>> effective_score(ScoredSample("q", "?", "a", 5, rating=1), 7, 4)
     7
@@ -41,7 +45,7 @@ def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int,
     5
     """
     score: float | None = s.score
-    if s.rating is None or rating_contradicted(s, verdict):
+    if s.rating is None or not thumbs.counts(s):
         return score
     if s.rating > 0:
         return max(score, chosen_min) if score is not None else chosen_min
@@ -49,11 +53,11 @@ def effective_score(s: ScoredSample, chosen_min: int, rejected_max: int,
 
 
 def can_be_chosen(s: ScoredSample, value: float | None, chosen_min: int,
-                  min_confidence_unchecked: float | None = None, verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
+                  min_confidence_unchecked: float | None = None, thumbs: ThumbsRule = ThumbsRule()) -> bool:
     """Chosen needs a high effective score, never a failed reference check, and where neither a reference nor a
     thumbs-up vouches for it, the confidence (``samples.confident_enough``)."""
     return value is not None and value >= chosen_min and s.verified is not False \
-        and confident_enough(s, min_confidence_unchecked, verdict)
+        and confident_enough(s, min_confidence_unchecked, thumbs)
 
 
 def can_be_rejected(s: ScoredSample, value: float | None, rejected_max: int) -> bool:
@@ -71,7 +75,7 @@ def pair_by_score_gap(
     max_per_user: int | None = 20,
     exclude_questions: Collection[str] = (),
     min_confidence_unchecked: float | None = None,
-    verdict: VerdictSettings = DEFAULT_VERDICT,
+    verdict: VerdictSettings | None = None,
     seed: int = 0,
 ) -> BuildResult:
     """At most one PreferenceRow per question: its highest- vs lowest-scoring eligible answers (the shortest
@@ -81,7 +85,9 @@ def pair_by_score_gap(
     held-out questions excluded; a question needs an eligible chosen (>= ``chosen_min``) and rejected
     (<= ``rejected_max``) answer with different text (with ``require_stated_answer`` a chosen answer must
     state its final answer explicitly; where no reference checked it and no thumbs-up vouches for it, its
-    confidence must reach ``min_confidence_unchecked``; a thumbs the badge's ``verdict`` contradicts is ignored);
+    confidence must reach ``min_confidence_unchecked``); a thumbs stands in for the score only where
+    ``training.thumbs.ThumbsRule`` says it counts, with the badge's ``verdict`` and the reliability these samples'
+    thumbs show;
     at most ``max_per_user`` pairs per asking user (None: no cap).
 
     >>> s = [ScoredSample("q1", "2+3?", "The answer is 5.", 9), ScoredSample("q1", "2+3?", "The answer is 7.", 1),
@@ -97,8 +103,12 @@ def pair_by_score_gap(
     counts["after_held_out_excluded"] = len(pool)
     if not use_ratings:
         pool = [replace(s, rating=None) for s in pool]
-    counts["ratings_used"] = sum(1 for s in pool if s.rating is not None and not rating_contradicted(s, verdict))
-    counts["ratings_contradicted"] = sum(1 for s in pool if rating_contradicted(s, verdict))
+    thumbs = ThumbsRule.fitted(pool, verdict)
+    counts["ratings_used"] = sum(1 for s in pool if thumbs.counts(s))
+    counts["ratings_contradicted"] = sum(1 for s in pool if thumbs.contradicted(s))
+    counts["ratings_too_weak"] = sum(1 for s in pool if s.rating is not None) - counts["ratings_used"] \
+        - counts["ratings_contradicted"]
+    counts["thumbs_reliability_permille"] = round(1000 * thumbs.reliability)
 
     by_q: dict[str, list[ScoredSample]] = defaultdict(list)
     for s in pool:
@@ -110,8 +120,8 @@ def pair_by_score_gap(
     for qid in sorted(by_q):
         group = list(by_q[qid])
         rng.shuffle(group)  # seeded tie-breaking
-        scored = [(s, effective_score(s, chosen_min, rejected_max, verdict)) for s in group]
-        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min, min_confidence_unchecked, verdict)
+        scored = [(s, effective_score(s, chosen_min, rejected_max, thumbs)) for s in group]
+        chosen = [(s, v) for s, v in scored if can_be_chosen(s, v, chosen_min, min_confidence_unchecked, thumbs)
                   and s.finish_reason != "length"
                   and (not require_stated_answer or states_answer(s.answer))]
         rejected = [(s, v) for s, v in scored if can_be_rejected(s, v, rejected_max)]

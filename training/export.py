@@ -23,7 +23,6 @@ from feedback.models import utcnow
 from feedback.reads import AnswerRecord, normalise_question, rated_answers
 from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from training.dpo_data import REJECTED_MAX, pair_by_score_gap
-from training.samples import DEFAULT_VERDICT
 from training.formats import FORMAT_VERSION, KTORow, MathUserEvalRow, PreferenceRow, SFTRow
 from training.manifest import config_hash
 from training.store_io import reference_verdicts, samples_from_records
@@ -85,7 +84,7 @@ def build_kto_row(question: str, answer: str, liked: bool) -> KTORow:
 
 def pair_records_by_score_gap(records: Iterable[AnswerRecord], verdicts: dict[int, bool] | None = None,
                               pass_mark: int = PASS_THRESHOLD,
-                              verdict: VerdictSettings = DEFAULT_VERDICT) -> list[PreferenceRow]:
+                              verdict: VerdictSettings | None = None) -> list[PreferenceRow]:
     """DPO pairs from stored answers, with the training loop's own builder (``pair_by_score_gap``).
 
     Per question, its best answer (>= ``pass_mark``) against its worst (<= REJECTED_MAX); an uncontradicted
@@ -129,7 +128,7 @@ def build_mathusereval_rows(
 
 
 def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD,
-                     verdict: VerdictSettings = DEFAULT_VERDICT) -> Iterator[dict[str, Any]]:
+                     verdict: VerdictSettings | None = None) -> Iterator[dict[str, Any]]:
     """The rows of one export format, streamed from the store (only ``ok`` answers are used; sft keeps answers
     scored >= ``pass_mark`` unless ``filters.min_score`` says otherwise)."""
     query = {
@@ -155,7 +154,7 @@ def iter_export_rows(*, session: Session, fmt: str, filters: ExportFilters, pass
 
 
 def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESHOLD,
-                  verdict: VerdictSettings = DEFAULT_VERDICT) -> dict[str, Any]:
+                  verdict: VerdictSettings | None = None) -> dict[str, Any]:
     """What defines an export (format, version, filters, thresholds); its ``config_hash`` goes in the manifest.
 
     >>> export_config("sft", ExportFilters())["dpo"]
@@ -164,7 +163,7 @@ def export_config(fmt: str, filters: ExportFilters, pass_mark: int = PASS_THRESH
     return {
         "format": fmt, "format_version": FORMAT_VERSION, "filters": filters.to_dict(),
         "sft_min_score": pass_mark, "dpo": [pass_mark, REJECTED_MAX], "reference_min": REFERENCE_MIN_SCORE,
-        "thumbs_overruled": [verdict.doubtful_below, verdict.confident_at],
+        "verdict": (verdict or VerdictSettings()).model_dump(include={"doubtful_below", "confident_at"}),
     }
 
 
@@ -181,7 +180,7 @@ def write_export(
     filters: ExportFilters = ExportFilters(),
     on_row: Callable[[int], None] | None = None,
     pass_mark: int = PASS_THRESHOLD,
-    verdict: VerdictSettings = DEFAULT_VERDICT,
+    verdict: VerdictSettings | None = None,
 ) -> ExportManifest:
     """Write one export as JSONL plus its manifest, atomically (a temp file renamed into place).
 

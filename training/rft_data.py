@@ -14,7 +14,8 @@ from mathchat.settings import PASS_THRESHOLD, VerdictSettings
 from training.formats import SFTRow
 from training.manifest import BuildResult
 from training.pool import question_key
-from training.samples import DEFAULT_VERDICT, PassRule, ScoredSample, passes
+from training.samples import PassRule, ScoredSample, passes
+from training.thumbs import ThumbsRule
 from training.text_similarity import dedupe_texts, states_answer
 
 
@@ -29,7 +30,7 @@ def select_rft_examples(
     require_stated_answer: bool = True,
     exclude_questions: Collection[str] = (),
     min_confidence_unchecked: float | None = None,
-    verdict: VerdictSettings = DEFAULT_VERDICT,
+    verdict: VerdictSettings | None = None,
     seed: int = 0,
 ) -> BuildResult:
     """SFT rows from critiqued samples.
@@ -66,7 +67,9 @@ def select_rft_examples(
 
     kept_by_q: dict[str, list[ScoredSample]] = {}
     n_all_pass = n_all_fail = n_unsure = 0
-    rule = PassRule(min_score, min_confidence_unchecked, verdict)  # the sampler's stop tally counts mixed questions by it
+    thumbs = ThumbsRule.fitted(usable, verdict)  # a thumbs-up vouches where, weighed, it is decisive
+    counts["thumbs_reliability_permille"] = round(1000 * thumbs.reliability)
+    rule = PassRule(min_score, min_confidence_unchecked, thumbs)  # the sampler's stop tally counts mixed questions by it
     for qid, group in by_q.items():
         passing = [s for s in group if rule.passes(s)]
         n_unsure += sum(passes(s, min_score) for s in group) - len(passing)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mathchat.settings import PASS_THRESHOLD, VerdictSettings
+from mathchat.settings import PASS_THRESHOLD
 from serving.critique.types import CritiqueResult
 from serving.policy_prompt import POLICY_SYSTEM_PROMPT as DEFAULT_SYSTEM_PROMPT
 from training.formats import ChatMessage
+from training.thumbs import ThumbsRule
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,12 @@ class ScoredSample:
         return msgs + [{"role": "user", "content": self.question}]
 
 
-DEFAULT_VERDICT = VerdictSettings()
-"""The default thresholds of the badge's "likely right" / "likely wrong"; callers pass the configured ones
-(``CritiqueSettings.verdict``), so a thumbs is overruled exactly where the student's badge said otherwise."""
-
-
-def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None,
-                     verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
-    """Whether a sample may be trained on as right: a reference checked it, a student's thumbs-up vouches for it
-    (unless the badge shows it as likely wrong: ``rating_contradicted``),
-    or its calibrated confidence reaches ``min_confidence_unchecked`` (None: no such requirement). Where no
-    reference checked it, a student's thumbs-down vetoes it whatever the confidence.
+def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None, thumbs: ThumbsRule = ThumbsRule()) -> bool:
+    """Whether a sample may be trained on as right: a reference checked it, or its calibrated confidence reaches
+    ``min_confidence_unchecked`` (None: no such requirement), with a student's thumbs-up folded in as ``thumbs``
+    weighs it (nothing against a confident "likely wrong"; elsewhere as much as the students' thumbs are
+    reliable), or, on an answer nobody critiqued, a thumbs-up alone. Where no reference checked it, a student's
+    thumbs-down vetoes it whatever the confidence.
 
     Without a reference the score passes at confidence 0.5, a coin's odds on a question the policy usually
     gets wrong (``RFTDataSettings.min_confidence_unchecked`` has the measurement).
@@ -72,34 +68,16 @@ def confident_enough(s: ScoredSample, min_confidence_unchecked: float | None,
     """
     if min_confidence_unchecked is None or s.verified is not None:
         return True
-    if s.rating is not None and (s.rating < 0 or not rating_contradicted(s, verdict)):
-        return s.rating > 0  # a thumbs-up against a confident "likely wrong" vouches for nothing
-    return s.confidence is not None and s.confidence >= min_confidence_unchecked
-
-
-def rating_contradicted(s: ScoredSample, verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
-    """The critic disagrees with the student's thumbs: a reference-verified critique, or without a reference a
-    calibrated confidence the badge shows as a verdict (up at or below ``doubtful_below``, down at or above
-    ``confident_at``). Between the two the critic is unsure, and the thumbs count.
-
-    >>> rating_contradicted(ScoredSample("q", "?", "a", 2, confidence=0.1, rating=1))
-    True
-    >>> rating_contradicted(ScoredSample("q", "?", "a", 6, confidence=0.5, rating=1))
-    False
-    >>> rating_contradicted(ScoredSample("q", "?", "a", 9, confidence=0.9, rating=-1))
-    True
-    """
-    if s.rating is None:
+    if s.rating is not None and s.rating < 0:
         return False
-    if s.verified is not None:
-        return (s.rating > 0) != s.verified
-    if s.confidence is None:
-        return False
-    return s.confidence <= verdict.doubtful_below if s.rating > 0 else s.confidence >= verdict.confident_at
+    if s.rating is not None and s.confidence is None:
+        return True  # nobody critiqued it: the student's word is all there is
+    confidence = thumbs.weighed(s)  # a thumbs-up against a confident "likely wrong" adds nothing
+    return confidence is not None and confidence >= min_confidence_unchecked
 
 
 def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | None = None,
-           verdict: VerdictSettings = DEFAULT_VERDICT) -> bool:
+           thumbs: ThumbsRule = ThumbsRule()) -> bool:
     """Whether a sample counts as a right answer to train on: its score reaches ``min_score`` and it is
     ``confident_enough``.
 
@@ -108,7 +86,7 @@ def passes(s: ScoredSample, min_score: int, min_confidence_unchecked: float | No
     >>> passes(ScoredSample("q", "?", "a", 3, confidence=0.9), 7, 0.8)
     False
     """
-    return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked, verdict)
+    return s.score is not None and s.score >= min_score and confident_enough(s, min_confidence_unchecked, thumbs)
 
 
 @dataclass(frozen=True)
@@ -129,11 +107,11 @@ class PassRule:
 
     min_score: int = PASS_THRESHOLD
     min_confidence_unchecked: float | None = None
-    verdict: VerdictSettings = field(default_factory=VerdictSettings, repr=False, compare=False)
-    """Where a thumbs-up is overruled (``rating_contradicted``)."""
+    thumbs: ThumbsRule = field(default_factory=ThumbsRule, repr=False, compare=False)
+    """When a thumbs-up vouches for an answer."""
 
     def passes(self, s: ScoredSample) -> bool:
-        return passes(s, self.min_score, self.min_confidence_unchecked, self.verdict)
+        return passes(s, self.min_score, self.min_confidence_unchecked, self.thumbs)
 
     @staticmethod
     def counted(s: ScoredSample) -> bool:

@@ -45,7 +45,7 @@ def load_rated_samples(*, session: Session, system: str | None, limit: int = 500
 def samples_from_records(records: Iterable[AnswerRecord], verdicts: Mapping[int, bool], *,
                          system: str | None) -> list[ScoredSample]:
     """Stored answers as ScoredSamples for the DPO builder (pure), with the confidence their badge showed (a
-    thumbs against a confident badge is overruled: ``training.samples.rating_contradicted``).
+    thumbs against a confident badge is overruled: ``training.thumbs.ThumbsRule``).
 
     The question id is the pool's id for the question's text, so answers to the same question (and the
     policy's samples of it) group together; ``verdicts`` maps message id -> reference check passed.

@@ -9,7 +9,7 @@ import pytest
 
 import training.cycle
 import bench.learning
-from bench.learning import main, rows_by_source, selected_precision, wait_serving
+from bench.learning import main, pairs_precision, rows_by_source, selected_precision, wait_serving
 from feedback.reads import normalise_question
 from tests.fakes import ShortestPassesCritic, miniature_cycle_config
 
@@ -27,6 +27,21 @@ def test_selected_precision_counts_only_logged_questions_and_checks_them_against
     truths = {normalise_question("hey, what is 2 + 3?"): "5", normalise_question("Homework question: What is 7 - 1?"): "6"}
     assert selected_precision(tmp_path, truths) == {"selected": 2, "right": 1, "precision": 0.5}
     assert selected_precision(tmp_path, {}) == {"selected": 0, "right": 0, "precision": None}
+
+
+def test_pairs_precision_checks_chosen_and_rejected_answers_of_logged_questions_against_the_truth(tmp_path):
+    def pair(question, chosen, rejected):
+        return {"prompt": [{"role": "user", "content": question}],
+                "chosen": [{"role": "assistant", "content": chosen}], "rejected": [{"role": "assistant", "content": rejected}]}
+
+    rows = [pair("hey, what is 2 + 3?", "The answer is 5.", "The answer is 6."),
+            pair("What is 7 - 1?", "The answer is 5.", "The answer is 6."),  # a careless thumbs' pair: upside down
+            pair("A seed question nobody asked?", "The answer is 1.", "The answer is 2.")]
+    (tmp_path / "dpo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    truths = {normalise_question("hey, what is 2 + 3?"): "5", normalise_question("What is 7 - 1?"): "6"}
+    assert pairs_precision(tmp_path, truths) == {"pairs": 2, "chosen_right": 1, "rejected_wrong": 1,
+                                                 "chosen_precision": 0.5}
+    assert pairs_precision(tmp_path, {})["chosen_precision"] is None
 
 
 def test_rows_by_source_adds_up_every_round():
@@ -77,6 +92,7 @@ def test_miniature_chain_learns_from_logged_questions_and_the_promoted_model_ser
     assert report["rows_by_source"]["rows_from_logs"] >= 1 and report["rows_by_source"]["rows_from_seed"] == 0
     # rows on the students' maths questions (their off-topic chat and follow-ups are logged questions too)
     assert 1 <= report["selected_on_logs"]["selected"] <= report["rows_by_source"]["rows_from_logs"]
+    assert report["pairs_on_logs"]["pairs"] == 0  # no DPO in this miniature
     promoted = report["auto_promoted"]
     assert promoted["promoted"] is True
     assert report["next_chat_checkpoint"] == promoted["candidate_id"], "the promoted model answers the next student"

@@ -6,6 +6,7 @@ from mathchat.settings import VerdictSettings
 from training.dpo_data import pair_by_score_gap
 from training.pool import question_key
 from training.samples import PassRule, ScoredSample
+from training.thumbs import ThumbsRule
 
 
 def s(qid, answer, score, *, rating=None, verified=None, user=None, question=None, finish="stop"):
@@ -102,14 +103,32 @@ def test_without_a_reference_a_confident_critic_overrules_a_careless_thumb():
 def test_the_configured_badge_thresholds_decide_which_thumbs_are_overruled():
     """An operator who moves the badge's bounds (``critique.verdict``) moves where a thumbs is overruled with them:
     the student's badge and the training data agree on what "likely wrong" meant."""
-    up = ScoredSample("q", "question q?", "The answer is 6.", 5, rating=1, confidence=0.25)
+    up = ScoredSample("q", "question q?", "The answer is 6.", 5, rating=1, confidence=0.28)
     down = ScoredSample("q", "question q?", "The answer is 3.", 2, confidence=0.05)
     samples = [up, down]
-    assert pair_by_score_gap(samples).rows == []  # 0.25 <= 0.3: the default badge said "likely wrong"
-    narrow = VerdictSettings(doubtful_below=0.2, confident_at=0.8)
+    assert pair_by_score_gap(samples).rows == []  # 0.28 <= 0.3: the default badge said "likely wrong"
+    narrow = VerdictSettings(doubtful_below=0.2, confident_at=0.6)
     result = pair_by_score_gap(samples, verdict=narrow)
     assert pair(result) == ("The answer is 6.", "The answer is 3.") and result.counts["ratings_contradicted"] == 0
-    assert not PassRule(7, 0.8).passes(up) and PassRule(7, 0.8, narrow).passes(replace(up, score=9))
+    thumbs = ThumbsRule(narrow)
+    assert not PassRule(7, 0.6).passes(replace(up, score=9)) and PassRule(7, 0.6, thumbs).passes(replace(up, score=9))
+
+
+def _judged(agree: int, disagree: int) -> list[ScoredSample]:
+    """Rated answers to other questions where the critic is sure (they pair with nothing): the thumbs' record."""
+    return [ScoredSample(f"r{i}", f"question r{i}?", "The answer is 1.", 9, rating=1 if i < agree else -1,
+                         confidence=0.9) for i in range(agree + disagree)]
+
+
+def test_a_thumbs_where_the_critic_is_unsure_weighs_as_much_as_the_class_thumbs_agree_with_a_sure_critic():
+    unsure = [ScoredSample("q", "question q?", "The answer is 6.", 6, rating=1, confidence=0.4),
+              ScoredSample("q", "question q?", "The answer is 3.", 2, confidence=0.05)]
+    careful = pair_by_score_gap(unsure + _judged(20, 0))
+    assert pair(careful) == ("The answer is 6.", "The answer is 3.")
+    assert careful.counts["thumbs_reliability_permille"] == 933
+    careless = pair_by_score_gap(unsure + _judged(14, 6))  # 6 of 20 thumbs against a sure critic
+    assert careless.rows == [] and careless.counts["ratings_too_weak"] == 1
+    assert careless.counts["ratings_contradicted"] == 6
 
 
 def test_uncontradicted_thumbs_up_lifts_a_middling_score_to_chosen():

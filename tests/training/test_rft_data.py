@@ -52,6 +52,22 @@ def test_unchecked_answers_need_the_confidence_as_well_as_the_score():
     assert completions(select_rft_examples(samples)) == ["The answer is 4.", "The answer is 5.", "The answer is 8."]
 
 
+def test_a_thumbs_up_vouches_for_an_unsure_answer_only_as_far_as_the_class_thumbs_are_reliable():
+    """Where the critic is unsure (0.45), a careful class's thumbs-up lets the answer in; a class whose thumbs
+    often contradict a sure critic does not, and its record is in the counts."""
+    unsure = [ScoredSample("q", "question q?", "The answer is 8.", 9, rating=1, confidence=0.45, user_id="u1"),
+              ScoredSample("q", "question q?", "The answer is 3.", 2, confidence=0.05)]
+
+    def record(agree, disagree):  # rated answers to other questions, where the critic is sure they are right
+        return [ScoredSample(f"r{i}", f"question r{i}?", "The answer is 1.", 9, rating=1 if i < agree else -1,
+                             confidence=0.95) for i in range(agree + disagree)]
+
+    careful = select_rft_examples(unsure + record(20, 0), min_confidence_unchecked=0.8)
+    assert completions(careful) == ["The answer is 8."]
+    careless = select_rft_examples(unsure + record(12, 8), min_confidence_unchecked=0.8)
+    assert careless.rows == [] and careless.counts["thumbs_reliability_permille"] == 667
+
+
 def test_unscored_and_truncated_samples_are_dropped():
     samples = [s("q", "The answer is 5.", None), s("q", "Long... The answer is 5.", 9, finish="length"),
                s("q", "The answer is 4.", 2)]
