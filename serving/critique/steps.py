@@ -23,7 +23,7 @@ from serving.critique.numerals import CLOCK_RE, NUMBER_RE, QUANTITY_RE
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
-from serving.critique.units import MEASURE, UNIT_SYNONYMS
+from serving.critique.units import MEASURE, UNIT_SYNONYMS, canonical_unit, exact_ratio
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ WEEK_CONSTANTS = frozenset({7, 52})
 _CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])",
                             re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
+_COMPOUND_BEFORE_RE = re.compile(rf"\d\s*(?:{MEASURE})\s*(?:and\s*)?$", re.IGNORECASE)
+"""Text that ends in a number with its unit: the conversion after it converts a compound ("1 hour 15 minutes")."""
 _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
 _OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
                    ("x", "*"))
@@ -147,6 +149,13 @@ def _split_conversion(match: re.Match[str]) -> str:
     return f"{match.group(1)} {match.group(2)};\n{match.group(3)} {match.group(4)}"
 
 
+def _conversions(answer: str) -> list[re.Match[str]]:
+    """Every unit conversion an answer writes: a number with one unit set equal to a number with another."""
+    text = _replace_frac(answer).replace("−", "-")
+    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
+    return [m for m in _CONVERSION_RE.finditer(text) if _split_conversion(m) != m.group(0)]
+
+
 def conversion_values(answer: str) -> set[sympy.Rational]:
     """Both numbers of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
     results the work may go on with, though no arithmetic computes them.
@@ -154,13 +163,32 @@ def conversion_values(answer: str) -> set[sympy.Rational]:
     >>> sorted(conversion_values("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples"))
     [1, 3, 60, 3000]
     """
-    text = _replace_frac(answer).replace("−", "-")
-    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
-    found: set[sympy.Rational] = set()
-    for match in _CONVERSION_RE.finditer(text):
-        if _split_conversion(match) != match.group(0):
-            found |= {sympy.Rational(match.group(1)), sympy.Rational(match.group(3))}
-    return found
+    return {sympy.Rational(m.group(i)) for m in _conversions(answer) for i in (1, 3)}
+
+
+def wrong_conversions(answer: str) -> list[str]:
+    """The unit conversions an answer writes that are not true ("75 minutes = 0.75 hours", "16 inches = 1.6
+    feet": the decimal point taken for the unit's size), as written. A converted value rounded or cut to the
+    places it is written with is true; calendar units ("a month is 4 weeks") are never checked.
+
+    >>> wrong_conversions("75 minutes = 0.75 hours, 100 minutes = 1.67 hours, 2 weeks (14 days), 1 month = 4 weeks")
+    ['75 minutes = 0.75 hours']
+    >>> wrong_conversions("16 inches = 1.6 feet, 3 L = 3000 mL, 150 cents = 1.5 dollars, 1 hour 15 minutes = 1.25 hours")
+    ['16 inches = 1.6 feet']
+    """
+    wrong = []
+    for m in _conversions(answer):
+        if _COMPOUND_BEFORE_RE.search(m.string[:m.start()]):
+            continue  # "1 hour 15 minutes = 1.25 hours": the conversion is of the whole, not of its last part
+        first, second = canonical_unit(m.group(2)), canonical_unit(m.group(4))
+        ratio = exact_ratio(first, second) if first and second else None
+        if ratio is None:
+            continue
+        written = Fraction(m.group(3))
+        places = len(m.group(3).partition(".")[2])
+        if abs(Fraction(m.group(1)) * ratio - written) >= Fraction(1, 10 ** places):  # rounded or cut short
+            wrong.append(m.group(0))
+    return wrong
 
 
 def stated_values(answer: str) -> set[sympy.Rational]:
@@ -504,13 +532,14 @@ def steps_part(answer: str, question: str | None = None) -> PartScore:
 
 def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[str]:
     """Why the answer may not fit its question, in plain words (``serving.critique.plausibility``): a rounded
-    intermediate step, the asked unit never reached, a count that is not whole.
+    intermediate step, a unit conversion that is not true, the asked unit never reached, a count that is not whole.
 
     >>> q = "A box of 24 chocolates costs $9. How many chocolates can 60 dollars buy?"
     >>> misfit_reasons(check_steps("9 / 24 = 0.38. 60 / 0.38 = 157.9. The answer is 157.9.", q), "", q)
     ['a step rounds an inexact value (`9 / 24 = 0.38`)', 'a count of chocolates that is not whole (157.9)']
     """
     reasons = [f"a step rounds an inexact value (`{check.rounded[0]}`)"] if check.rounded else []
+    reasons += [f"`{c}` is not a true conversion" for c in wrong_conversions(answer)[:1]]
     if question:
         unit = unconverted_unit(question, answer)
         if unit is not None:

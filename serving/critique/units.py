@@ -43,6 +43,9 @@ SYSTEMS: dict[str, dict[str, Fraction]] = {
     "money": {"cent": Fraction(1), "dollar": Fraction(100)},
 }
 """Sizes within one system of units; "a year is 12 months" also holds (``conversion_factors`` adds it)."""
+APPROXIMATE_SYSTEMS = frozenset({"calendar"})
+"""Systems whose sizes are conventions ("a month is 4 weeks" and "30 days" are both written): no conversion
+between their units is ever called wrong."""
 
 
 def canonical_unit(word: str) -> str | None:
@@ -76,3 +79,16 @@ def conversion_factors(given: str, asked: str) -> set[Fraction]:
     if {given, asked} == {"month", "year"}:
         factors.add(Fraction(12))
     return factors
+
+
+def exact_ratio(a: str, b: str) -> Fraction | None:
+    """How many ``b`` make one ``a``, where a system fixes it exactly; None otherwise (other kinds of thing, or
+    calendar units).
+
+    >>> exact_ratio("hour", "minute"), exact_ratio("inch", "foot"), exact_ratio("month", "day"), exact_ratio("m", "hour")
+    (Fraction(60, 1), Fraction(1, 12), None, None)
+    """
+    for name, sizes in SYSTEMS.items():
+        if name not in APPROXIMATE_SYSTEMS and a in sizes and b in sizes:
+            return sizes[a] / sizes[b]
+    return None

@@ -61,6 +61,22 @@ def test_a_rounded_intermediate_step_is_doubted_and_a_rounded_final_one_is_not()
     assert check_steps("56 × 1/4 = 14. Then 56 - 14 = 42. The answer is 42.").rounded == []
 
 
+def test_a_unit_conversion_that_is_not_true_is_doubted_and_a_true_or_rounded_one_is_not() -> None:
+    question = "Maya jogs for 75 minutes at 6 miles per hour. How many miles does she jog?"
+    decimal = "75 minutes = 0.75 hours. 0.75 × 6 = 4.5 miles. The answer is 4.5."
+    part = check_steps_part(decimal, question)
+    assert part.data["misfit"] == ["`75 minutes = 0.75 hours` is not a true conversion"] and part.score == 5.0
+    assert "`75 minutes = 0.75 hours` is not a true conversion" in red_flags(part)
+    for right in ("75 minutes = 1.25 hours. 1.25 × 6 = 7.5 miles. The answer is 7.5.",
+                  "1 hour 15 minutes = 1.25 hours, and 1.25 × 6 = 7.5. The answer is 7.5.",
+                  "100 minutes = 1.67 hours, 1.67 × 6 = 10.02, about 10 miles. The answer is 10."):
+        assert check_steps_part(right, question).data["misfit"] == [], right
+    board = "A board is 16 inches long. How many feet long are 3 boards?"
+    assert check_steps_part("16 inches = 1.6 feet. 3 × 1.6 = 4.8. The answer is 4.8.", board).data["misfit"]
+    assert not check_steps_part("16 inches = 4/3 feet. 3 × 16 = 48 inches = 4 feet. The answer is 4.",
+                                board).data["misfit"]
+
+
 def test_the_reasons_reach_the_part_the_flags_and_the_explanation() -> None:
     answer = "Lengths: 18 + 24 = 42. Distance: 42 × 25 = 1050. The answer is 1050."
     part = check_steps_part(answer, POOL)
