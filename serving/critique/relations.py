@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from serving.critique.numerals import CLOCK_RE
+from serving.critique.numerals import CARDINALS, CLOCK_RE
 
 _FRACTION_RE = re.compile(r"\d+\s*/\s*\d+")
 _PERCENT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*%")
@@ -30,8 +30,7 @@ _REFERS = frozenset({"the", "all", "those", "these", "over", "above", "beyond", 
                      "remaining", "his", "her", "their", "its", "other", "each", "every"})
 """A word before a number that points back at a quantity already given ("the 32 rooms", "each text over 200")."""
 _COUNT_WORDS = {"twice": (2,), "double": (2,), "triple": (3,), "thrice": (3,), "half": (2, Fraction(1, 2)),
-                "two": (2,), "three": (3,), "four": (4,), "five": (5,), "six": (6,), "seven": (7,), "eight": (8,),
-                "nine": (9,), "ten": (10,)}
+                **{word: (value,) for word, value in CARDINALS.items() if 2 <= value <= 10}}
 """Words that give a number a step must use (a "half" as /2 or x 0.5); "one" gives nothing to check."""
 
 
@@ -191,7 +190,7 @@ def _share_factors(question: str) -> set[Fraction]:
     shares |= {Fraction(int(a), int(b)) for a, b in re.findall(r"(\d+)\s*/\s*(\d+)", text) if int(b)}
     words = {"half": Fraction(1, 2), "third": Fraction(1, 3), "quarter": Fraction(1, 4), "fourth": Fraction(1, 4),
              "fifth": Fraction(1, 5), "sixth": Fraction(1, 6), "tenth": Fraction(1, 10)}
-    counts = {"one": 1, "two": 2, "three": 3, "four": 4, "a": 1}
+    counts = {**CARDINALS, "a": 1}
     for count, word in re.findall(r"\b(?:(one|two|three|four|a)[\s-]+)?(half|third|quarter|fourth|fifth|sixth|tenth)s?\b",
                                   text):
         shares.add(words[word] * counts.get(count, 1))

@@ -19,7 +19,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
                                       stated_placeholder)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
-from serving.critique.numerals import CLOCK_RE, NUMBER_RE, QUANTITY_RE
+from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
@@ -32,10 +32,8 @@ _EQUATION_RE = re.compile(rf"(?:[\d(\-]|\.\d){_SIDE_CHARS}*(?:(?:=|≈){_SIDE_CH
 _ASSIGNMENT_RE = re.compile(r"(?:^|[\s,;:：，。(])[A-Za-z\u4e00-\u9fff]+\s*=$")  # "total = 2 + 3 = 5"
 _JUXTAPOSED_RE = re.compile(r"\d\.?\s+(?=[\d(])")
 _WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "half": 2, "twice": 2, "double": 2, "triple": 3,
-    "dozen": 12, "quarter": 4, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-    "八": 8, "九": 9, "十": 10, "半": 2, "倍": 2,
+    **CARDINALS, "half": 2, "twice": 2, "double": 2, "triple": 3, "dozen": 12, "quarter": 4,
+    "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "半": 2, "倍": 2,
 }
 COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 3600})
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
