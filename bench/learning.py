@@ -25,6 +25,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,37 +42,40 @@ from training.config import CycleConfig  # noqa: E402
 from training.replay import row_question  # noqa: E402
 
 
-def selected_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int | float | None]:
-    """How many RFT answers the cycle selected for logged questions, and how many of them are right.
+def _logged_rows(run_dir: Path, pattern: str, truths: dict[str, str]) -> Iterator[tuple[dict, str]]:
+    """The rows of ``run_dir``'s files matching ``pattern`` whose question a student typed, with its true answer.
 
     ``truths`` maps a typed question (normalised) to its true answer; rows on other questions are skipped.
     """
-    selected = right = 0
-    for path in sorted(run_dir.glob("rft*.jsonl")):
+    for path in sorted(run_dir.glob(pattern)):
         for row in read_jsonl(path):
             truth = truths.get(normalise_question(row_question(row)))
-            if truth is None:
-                continue
-            selected += 1
-            right += answers_equivalent(extract_answer(row["completion"][0]["content"]), truth)
+            if truth is not None:
+                yield row, truth
+
+
+def _is_right(message: list[dict], truth: str) -> bool:
+    """Whether a one-message answer states the true final answer."""
+    return answers_equivalent(extract_answer(message[0]["content"]), truth)
+
+
+def selected_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int | float | None]:
+    """How many RFT answers the cycle selected for logged questions, and how many of them are right."""
+    selected = right = 0
+    for row, truth in _logged_rows(run_dir, "rft*.jsonl", truths):
+        selected += 1
+        right += _is_right(row["completion"], truth)
     return {"selected": selected, "right": right, "precision": round(right / selected, 4) if selected else None}
 
 
 def pairs_precision(run_dir: Path, truths: dict[str, str]) -> dict[str, int | float | None]:
     """The DPO pairs the cycle built on logged questions: how many chosen answers are right and how many rejected
-    ones wrong (where careless thumbs would show first: a thumbs stands in for the critic only in DPO and RFT).
-
-    ``truths`` maps a typed question (normalised) to its true answer; pairs on other questions are skipped.
-    """
+    ones wrong (where careless thumbs would show first: a thumbs stands in for the critic only in DPO and RFT)."""
     pairs = chosen_right = rejected_wrong = 0
-    for path in sorted(run_dir.glob("dpo*.jsonl")):
-        for row in read_jsonl(path):
-            truth = truths.get(normalise_question(row_question(row)))
-            if truth is None:
-                continue
-            pairs += 1
-            chosen_right += answers_equivalent(extract_answer(row["chosen"][0]["content"]), truth)
-            rejected_wrong += not answers_equivalent(extract_answer(row["rejected"][0]["content"]), truth)
+    for row, truth in _logged_rows(run_dir, "dpo*.jsonl", truths):
+        pairs += 1
+        chosen_right += _is_right(row["chosen"], truth)
+        rejected_wrong += not _is_right(row["rejected"], truth)
     return {"pairs": pairs, "chosen_right": chosen_right, "rejected_wrong": rejected_wrong,
             "chosen_precision": round(chosen_right / pairs, 4) if pairs else None}
 
