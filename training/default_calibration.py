@@ -28,7 +28,7 @@ from serving.critique.calibration import DEFAULT_PATH, FEATURES, Calibration, fi
 from serving.critique.calibration import save_calibration
 from serving.critique.metrics import auroc, expected_calibration_error
 from training.formats import VerifierRow
-from training.other_writers import SET_B_PATH, SET_C_PATH, load_other_writer_rows, other_writer_rows
+from training.other_writers import HELD_OUT_SETS, load_other_writer_rows, other_writer_rows
 from training.verifier import calibration_rows
 
 CONFIDENT_AT = 0.7
@@ -123,17 +123,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     new = fit_default(rows, source=f"{args.rows.name}: SmolLM2-135M-Instruct samples of seed questions (one cycle, "
                                    "three checkpoints, T=0.6), labelled by their exact references",
                       others=load_other_writer_rows())
-    set_b = other_writer_rows(list(read_jsonl(SET_B_PATH)))
-    set_c = other_writer_rows(list(read_jsonl(SET_C_PATH)))
+    held_out_sets = {name: other_writer_rows(list(read_jsonl(path))) for name, path in HELD_OUT_SETS.items()}
     if args.out is not None:
         save_calibration(new, args.out)
     result = {"rows": str(args.rows), "held_out": len(held),
-              "old": {"version": old.version, **held_out_figures(old, held),
-                      "other_writers_b": held_out_figures(old, set_b)["without_samples"],
-                      "other_writers_c": held_out_figures(old, set_c)["without_samples"]},
-              "new": {"version": new.version, **held_out_figures(new, held),
-                      "other_writers_b": held_out_figures(new, set_b)["without_samples"],
-                      "other_writers_c": held_out_figures(new, set_c)["without_samples"]},
+              **{label: {"version": cal.version, **held_out_figures(cal, held),
+                         **{f"other_writers_{name}": held_out_figures(cal, rows_)["without_samples"]
+                            for name, rows_ in held_out_sets.items()}}
+                 for label, cal in (("old", old), ("new", new))},
               "written": str(args.out) if args.out else None}
     print(json.dumps(result))
     return result

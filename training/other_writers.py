@@ -29,6 +29,11 @@ SET_B_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_b_80.jsonl")
 SET_C_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_c_100.jsonl")
 """Set C: 50 more problems by another writer who never saw the checks or sets A and B; no fit takes it in, and
 its answers were not read while the checks were written (it measures them)."""
+SET_D_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_d_100.jsonl")
+"""Set D: 50 more problems by a fourth writer who saw neither the checks nor the other sets (2026-12-07); its wrong
+answers were not read, its right ones only where the step reader misread them (the fixes of that day)."""
+HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH}
+"""The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 
 def other_writer_rows(rows: Sequence[dict]) -> list[VerifierRow]:

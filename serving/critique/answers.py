@@ -43,6 +43,12 @@ _UNIT_WORDS_RE = re.compile(
     r"years?|apples?|people|students?|items?|units?|degrees?)(?![A-Za-z])|°|个|只|人|元|米|厘米|千米|克|千克|天|小时|分钟|秒|岁|本|块|辆|张|支)",
     re.IGNORECASE,
 )
+_SCALE_WORDS = (r"(?:hundred|thousand|million|billion|trillion|dozens?|percent|per|pi|sqrt|root|squared|cubed|times"
+                r"|over|plus|minus|and|or|to|of|x|i|e)")
+_NOUNS_AFTER_NUMBER_RE = re.compile(rf"^(-?\d+(?:\.\d+)?(?:/\d+)?)(?:\s+(?!{_SCALE_WORDS}\b)[A-Za-z]+){{1,3}}\s*\.?$",
+                                    re.IGNORECASE)
+"""A number followed only by the words that name what it counts ("10 guests", "7 full boxes"): the number is the
+answer; a word that scales or continues it ("2 million", "3 times", "5 and a half") keeps the text as written."""
 _MAX_ANSWER_CHARS = 200
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 LONG_ANSWER_CHARS = 600
@@ -219,6 +225,8 @@ def normalize_answer(answer: str) -> str:
     '12'
     >>> normalize_answer(r"\\text{ 5 cm}")
     '5'
+    >>> normalize_answer("10 guests"), normalize_answer("7 full boxes."), normalize_answer("2 million")
+    ('10', '7', '2 million')
     """
     text = answer.strip()
     text = re.sub(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}", r"\1", text)
@@ -227,6 +235,7 @@ def normalize_answer(answer: str) -> str:
     text = _CURRENCY_RE.sub("", text)
     text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _UNIT_WORDS_RE.sub("", text)
+    text = _NOUNS_AFTER_NUMBER_RE.sub(r"\1", text.strip())
     text = text.replace("\\/", "/")
     if text.count("=") >= 1 and not re.search(r"[<>≤≥]", text):
         text = text.rsplit("=", 1)[1] or text  # "x = 5" -> "5", "4^3=64" -> "64"

@@ -44,6 +44,13 @@ _CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
 _COMPOUND_BEFORE_RE = re.compile(rf"\d\s*(?:{MEASURE})\s*(?:and\s*)?$", re.IGNORECASE)
 """Text that ends in a number with its unit: the conversion after it converts a compound ("1 hour 15 minutes")."""
+_OPERAND_BEFORE_RE = re.compile(r"(?:[-+*/×÷·]|(?<![A-Za-z])(?:x|times|by))[ \t]*\Z", re.IGNORECASE)
+"""Text that ends in an operator: the number after it is an operand, not the start of a statement."""
+_PARTIAL_LEFT_RE = re.compile(rf"(?:(?<![A-Za-z\d])[A-Za-z][ \t]*[-+*/]|\d[ \t]*(?:{MEASURE}))[ \t]*\Z", re.IGNORECASE)
+"""Text before an equation that leaves its first side only the tail of a quantity: a letter's expression
+("m + 7 = 31 + 7 = 38") or the first part of a compound ("1 h 45 min = 60 + 45 = 105"); the later sides compute."""
+_MARKDOWN_BOLD_RE = re.compile(r"(?<![\d)])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\d(])")
+"""``**Total:** 140 + 70 = **210**``: emphasis, not the ``**`` of a power ("3**2 + 4**2" is left alone)."""
 _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
 _OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
                    ("x", "*"))
@@ -139,7 +146,10 @@ def _replace_frac(text: str) -> str:
 
 
 def _split_conversion(match: re.Match[str]) -> str:
-    """``1050 m = 1.05 km`` -> two statements (a unit conversion, not arithmetic); the same unit twice stays."""
+    """``1050 m = 1.05 km`` -> two statements (a unit conversion, not arithmetic); the same unit twice stays, and
+    so does a step whose first number is an operand ("6 hours/day × 5 days = 30 hours" computes)."""
+    if _OPERAND_BEFORE_RE.search(match.string, max(0, match.start() - 12), match.start()):
+        return match.group(0)
     first, second = (UNIT_SYNONYMS[match.group(i).lower()] if match.group(i).lower() in UNIT_SYNONYMS
                      else match.group(i) for i in (2, 4))
     if first == second:
@@ -217,13 +227,17 @@ def normalize_math(text: str) -> str:
     '16-3 = ;\\n16-3=13\\n;13 and 1250 + 5 = 1255'
     """
     text = re.sub(r"<<([^<>]*)>>", r";\n\1\n;", text)
+    text = _MARKDOWN_BOLD_RE.sub(r"\1", text)
+    text = re.sub(r"\\(?:text|mathrm|textbf|mbox)\s*\{([^{}]*)\}", r"\1", text)  # "1 \text{ L} = 1000 mL"
     text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
                      ("÷", "/"), ("−", "-"), ("–", "-"), ("＝", "="), ("＋", "+"), ("－", "-"), ("（", "("),
                      ("）", ")"), ("\\left", ""), ("\\right", ""), ("\\approx", "≈"), ("\\%", "%"), ("\\,", ""),
-                     ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " "), ("$", " "), ("{", "("), ("}", ")")):
+                     ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " "), ("$", " "), ("{,}", ","), ("{", "("),
+                     ("}", ")")):
         text = text.replace(old, new)
+    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)  # 5,000
     for pattern, template in _VERBAL_STEPS:
         text = pattern.sub(lambda m, t=template: "\n" + t.format(*m.groups()), text)
     for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
@@ -233,9 +247,9 @@ def normalize_math(text: str) -> str:
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
     # (on one line: "5p = 30\np = 6" holds no unit; and "6 L/min" is a rate, not 6 divided by min)
-    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}){{1,2}}(?=[ \t]*(?:[-+*=≈]|/(?![ \t]*[A-Za-z])))", "", text)
+    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}(?:/{_UNIT})?){{1,2}}(?=[ \t]*(?:[-+*=≈]|/(?![ \t]*[A-Za-z])))", "",
+                  text)  # and rates before an operator: "6 hours/day * 5 days = 30 hours" -> "6 * 5 = 30 hours"
     text = _VERBAL_EQUALS_RE.sub(r"\1 = ", text)  # "10 * 3 is 30"
-    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
 
@@ -310,7 +324,8 @@ def find_equations(answer: str) -> list[Equation]:
         if before and (before[-1].isalnum() or before[-1] in "_.:!^'\""):  # "x2", "1:2 = 0.5", "x^2 = 4"
             continue
         stripped = before.rstrip(" ")
-        if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped):
+        partial = bool(_PARTIAL_LEFT_RE.search(stripped) and re.match(r"\d+(?:\.\d+)?\s*[=≈]", raw))
+        if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped) and not partial:
             continue
         if raw.startswith("-") and stripped and stripped[-1].isalnum():
             continue  # "apples - 89 = 10": a minus whose left operand is a word, not a negative number
@@ -321,6 +336,8 @@ def find_equations(answer: str) -> list[Equation]:
         if end < len(text) and text[end] == "(" and (raw[-1].isdigit() or raw[-1] == ")"):
             continue  # "1 = 2(xA - xB)^2": a product with letters; "= 0.5%(daily)" is a remark
         sides = _trim_sides(re.split(r"=|≈", raw))
+        if partial:  # "m + 7 = 31 + 7 = 38": the first side is not all there, the rest is a step
+            sides = sides[1:] if len(sides) > 2 else []
         if len(sides) < 2 or any(not re.search(r"\d", s) for s in sides):
             continue
         if all(NUMBER_RE.fullmatch(s.strip()) for s in sides) and len(set(sides)) == 1:

@@ -1,6 +1,7 @@
 import pytest
 
-from serving.critique.steps import check_steps, evaluate_side, find_equations, steps_part
+from serving.critique.steps import (check_steps, evaluate_side, find_equations, misfit_reasons, steps_part,
+                                    wrong_conversions)
 
 
 @pytest.mark.parametrize("text,expected_text", [
@@ -250,3 +251,29 @@ def test_days_a_week_are_a_constant_only_where_weeks_are_spoken_of():
     week = check_steps("3 × 7 = 21. The answer is 21.", question="Peter drinks 3 liters a day. How much in a week?")
     other = check_steps("36 - 7 = 29. The answer is 29.", question="Tom has 36 apples. He eats 5. How many are left?")
     assert week.ungrounded == [] and other.ungrounded == ["7"]
+
+
+@pytest.mark.parametrize(("answer", "steps"), [
+    ("**Rent:** 3 days × $40 = $120\n**Fuel:** 2 tanks × $15 = $30\n**Total:** $120 + $30 = **$150**",
+     ["3 * 40 = 120", "2 * 15 = 30", "120 + 30 = 150"]),  # markdown bold labels and results
+    ("She works 8 hours/day × 5 days = 40 hours a week.", ["8 * 5 = 40"]),  # a product, not "5 days = 40 hours"
+    ("A car at 50 km/h × 3 h = 150 km.", ["50 * 3 = 150"]),
+    ("3 liters = 3,000 mL; 3,000 mL ÷ 250 mL = 12 cups", ["3000 / 250 = 12"]),  # a conversion with a comma
+    (r"$12{,}500 \div 100 = 125$", ["12500 / 100 = 125"]),  # LaTeX's thousands separator
+    ("2 h 15 min = 120 + 15 = 135 min", ["120 + 15 = 135"]),  # a compound's first part is not "15 = 120 + 15"
+    ("1 h 45 min = 105 min", []),
+    ("a + 9 = 14 + 9 = 23", ["14 + 9 = 23"]),  # the letter's side is left out, the rest is a step
+    ("only 5 days (4 * 5 = 20)", ["4 * 5 = 20"]),
+    ("3**2 + 4**2 = 25", ["3**2 + 4**2 = 25"]),  # a power, not bold
+])
+def test_steps_are_read_as_capable_models_format_them(answer, steps):
+    assert [e.text for e in find_equations(answer)] == steps
+    check = check_steps(answer)
+    assert check.wrong == [] and misfit_reasons(check, answer, None) == []
+
+
+def test_a_step_after_a_letter_or_a_compound_is_still_checked():
+    assert [w.text for w in check_steps("a + 9 = 14 + 9 = 24").wrong] == ["14 + 9 = 24"]
+    assert [w.text for w in check_steps("2 h 15 min = 120 + 15 = 145 min").wrong] == ["120 + 15 = 145"]
+    assert wrong_conversions("6 hours/day × 5 days = 30 hours") == []
+    assert wrong_conversions("It takes 75 minutes = 0.75 hours") == ["75 minutes = 0.75 hours"]
