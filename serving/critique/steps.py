@@ -364,6 +364,22 @@ def _numbers_in(text: str) -> set[sympy.Rational]:
     return values
 
 
+_SHARE_WORDS = {r"half|halves": sympy.Rational(1, 2), r"(?:a|one) third": sympy.Rational(1, 3),
+                r"(?:a|one) quarter": sympy.Rational(1, 4), r"twice|double": sympy.Integer(2), r"triple": sympy.Integer(3)}
+"""Shares named in words (an ordinal "the third one" is no share)."""
+
+
+def _named_shares(question: str, values: set[sympy.Rational]) -> set[sympy.Rational]:
+    """The shares of given numbers a question names in words ("the third is half price" with "$14": 7), which a
+    step may write without computing them.
+
+    >>> sorted(_named_shares("Pizzas cost $14; the third one is half price.", {sympy.Integer(14)}))
+    [7]
+    """
+    factors = {f for word, f in _SHARE_WORDS.items() if re.search(rf"\b(?:{word})\b", question, re.IGNORECASE)}
+    return {v * f for v in values for f in factors if v not in (0, 1, 2)}
+
+
 def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     """The numerals a question gives, as (how it is written, the value a solution must use): a percentage
     must be used as one (25% as 25% or 0.25; "140 - 40" does not use "40% off").
@@ -434,6 +450,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     sound: set[sympy.Rational] = set()  # results of right steps that inherit no error
     sources = _numbers_in(question) | {v for written, value in _given_numbers(question) for v in _forms(written, value)} \
         if question else None
+    if sources is not None:
+        sources |= _named_shares(question, sources)
     conversions = conversion_values(answer)
     known |= conversions | stated_values(answer)
     known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"

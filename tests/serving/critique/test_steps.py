@@ -277,3 +277,11 @@ def test_a_step_after_a_letter_or_a_compound_is_still_checked():
     assert [w.text for w in check_steps("2 h 15 min = 120 + 15 = 145 min").wrong] == ["120 + 15 = 145"]
     assert wrong_conversions("6 hours/day × 5 days = 30 hours") == []
     assert wrong_conversions("It takes 75 minutes = 0.75 hours") == ["75 minutes = 0.75 hours"]
+
+
+def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_is_not():
+    answer = "Each set of three costs $18 + $18 + $9 = $45, and 2 sets cost 2 × $45 = $90."
+    named = "Shirts cost $18 each. Buy two and the next one is half price. How much do 6 shirts cost?"
+    assert check_steps(answer, named).ungrounded == []
+    assert check_steps(answer, named.replace("is half price", "costs less")).ungrounded == ["9"]
+    assert check_steps(answer, named.replace("is half price", "is the third one free")).ungrounded == ["9"]  # ordinal
