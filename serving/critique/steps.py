@@ -128,6 +128,10 @@ class StepCheck:
     wrong operation (dividing the wrong way, a share of the wrong whole)."""
     final_value: Fraction | None = None
     """The final answer's exact value, when it is a number."""
+    relations: list[Step] = field(default_factory=list)
+    """The equations as ``relations.Step`` (``relation_steps``), for the checks of how they combine the givens."""
+    untrue_conversions: list[str] = field(default_factory=list)
+    """Unit conversions the work writes that are not true (``wrong_conversions``)."""
 
     @property
     def first_wrong_early(self) -> bool:
@@ -171,7 +175,11 @@ def conversion_values(answer: str) -> set[sympy.Rational]:
     >>> sorted(conversion_values("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples"))
     [1, 3, 60, 3000]
     """
-    return {sympy.Rational(m.group(i)) for m in _conversions(answer) for i in (1, 3)}
+    return _values_of(_conversions(answer))
+
+
+def _values_of(conversions: list[re.Match[str]]) -> set[sympy.Rational]:
+    return {sympy.Rational(m.group(i)) for m in conversions for i in (1, 3)}
 
 
 def wrong_conversions(answer: str) -> list[str]:
@@ -184,8 +192,13 @@ def wrong_conversions(answer: str) -> list[str]:
     >>> wrong_conversions("16 inches = 1.6 feet, 3 L = 3000 mL, 150 cents = 1.5 dollars, 1 hour 15 minutes = 1.25 hours")
     ['16 inches = 1.6 feet']
     """
+    return _untrue(_conversions(answer))
+
+
+def _untrue(conversions: list[re.Match[str]]) -> list[str]:
+    """``wrong_conversions`` of conversions already found."""
     wrong = []
-    for m in _conversions(answer):
+    for m in conversions:
         if _COMPOUND_BEFORE_RE.search(m.string[:m.start()]):
             continue  # "1 hour 15 minutes = 1.25 hours": the conversion is of the whole, not of its last part
         first, second = canonical_unit(m.group(2)), canonical_unit(m.group(4))
@@ -452,7 +465,8 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
         if question else None
     if sources is not None:
         sources |= _named_shares(question, sources)
-    conversions = conversion_values(answer)
+    found_conversions = _conversions(answer)
+    conversions = _values_of(found_conversions)
     known |= conversions | stated_values(answer)
     known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
@@ -500,14 +514,16 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     used = _used_numbers(equations, answer, conversions)
     unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
         if question and equations else []
+    relations = relation_steps(equations)
     if question and equations:  # then the stricter count, where the lenient one can be fooled
         outside = [_fraction(sympy.Rational(x)) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)]
-        unused += [s for s in short_copies(question, relation_steps(equations),
+        unused += [s for s in short_copies(question, relations,
                                            outside + [_fraction(c) for c in conversions])
                    if s.split(" ")[0] not in unused]
     return StepCheck(equations=equations, wrong=wrong, final_tainted=final_tainted, ungrounded=ungrounded,
                      final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused,
-                     rounded=rounded, final_value=final_value)
+                     rounded=rounded, final_value=final_value, relations=relations,
+                     untrue_conversions=_untrue(found_conversions))
 
 
 def _fraction(value: sympy.Rational) -> Fraction:
@@ -572,7 +588,7 @@ def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[
     ['a step rounds an inexact value (`9 / 24 = 0.38`)', 'a count of chocolates that is not whole (157.9)']
     """
     reasons = [f"a step rounds an inexact value (`{check.rounded[0]}`)"] if check.rounded else []
-    reasons += [f"`{c}` is not a true conversion" for c in wrong_conversions(answer)[:1]]
+    reasons += [f"`{c}` is not a true conversion" for c in check.untrue_conversions[:1]]
     if question:
         unit = unconverted_unit(question, answer)
         if unit is not None:
@@ -588,7 +604,7 @@ def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[
 
 def _relation_reasons(question: str, check: StepCheck) -> list[str]:
     """The ``serving.critique.relations`` checks of how the steps combine the question's quantities."""
-    steps = relation_steps(check.equations)
+    steps = check.relations
     reasons = []
     phrase = order_reversed(question, steps)
     if phrase is not None:
