@@ -124,13 +124,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "three checkpoints, T=0.6), labelled by their exact references",
                       others=load_other_writer_rows())
     held_out_sets = {name: other_writer_rows(list(read_jsonl(path))) for name, path in HELD_OUT_SETS.items()}
+
+    def figures(cal: Calibration) -> dict[str, Any]:
+        """The held-out policy answers' figures, and each other writers' set without samples."""
+        others = {f"other_writers_{name}": held_out_figures(cal, rows_)["without_samples"]
+                  for name, rows_ in held_out_sets.items()}
+        return {"version": cal.version, **held_out_figures(cal, held), **others}
+
     if args.out is not None:
         save_calibration(new, args.out)
-    result = {"rows": str(args.rows), "held_out": len(held),
-              **{label: {"version": cal.version, **held_out_figures(cal, held),
-                         **{f"other_writers_{name}": held_out_figures(cal, rows_)["without_samples"]
-                            for name, rows_ in held_out_sets.items()}}
-                 for label, cal in (("old", old), ("new", new))},
+    result = {"rows": str(args.rows), "held_out": len(held), "old": figures(old), "new": figures(new),
               "written": str(args.out) if args.out else None}
     print(json.dumps(result))
     return result

@@ -37,6 +37,7 @@ _STATEMENT_RES = [
     re.compile(r"(?:^|[\n。.!！])\s*答\s*[:：]\s*(.+)"),
 ]
 _THOUSANDS_RE = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])")
+_LATEX_TEXT_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}")
 _CURRENCY_RE = re.compile(r"[$€£¥￥]|\\\$|\b(?:USD|RMB|dollars?|cents?|yuan)\b|元|美元")
 _UNIT_WORDS_RE = re.compile(
     r"(?<=\d)\s*(?:(?:cm\^?2|cm|mm|km|m\^?2|m|kg|g|mg|ml|l|s|sec|seconds?|min|minutes?|hours?|h|days?|weeks?|"
@@ -216,6 +217,20 @@ def gsm8k_reference(answer_text: str) -> str | None:
     return found[-1].replace(",", "").rstrip(".") if found else None
 
 
+def without_thousands_commas(text: str) -> str:
+    """``1,250`` -> ``1250`` wherever a number groups its thousands with commas ("3, 4" and "1,25" stay).
+
+    >>> without_thousands_commas("5 liters = 5,000 mL; 1,234,567 and 3, 4")
+    '5 liters = 5000 mL; 1234567 and 3, 4'
+    """
+    return _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
+
+
+def unwrap_latex_text(text: str) -> str:
+    r"""``\text{ L}`` -> `` L``: LaTeX's text commands keep their words and drop the markup."""
+    return _LATEX_TEXT_RE.sub(r"\1", text)
+
+
 def normalize_answer(answer: str) -> str:
     """Strip what never changes an answer's value: LaTeX wrappers, currency, units, thousands commas.
 
@@ -229,11 +244,11 @@ def normalize_answer(answer: str) -> str:
     ('10', '7', '2 million')
     """
     text = answer.strip()
-    text = re.sub(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}", r"\1", text)
+    text = unwrap_latex_text(text)
     text = text.replace("\\!", "").replace("\\,", "").replace("\\ ", " ").replace("\\%", "%")
     text = text.strip().strip("$").strip()
     text = _CURRENCY_RE.sub("", text)
-    text = _THOUSANDS_RE.sub(lambda m: m.group(1).replace(",", ""), text)
+    text = without_thousands_commas(text)
     text = _UNIT_WORDS_RE.sub("", text)
     text = _NOUNS_AFTER_NUMBER_RE.sub(r"\1", text.strip())
     text = text.replace("\\/", "/")

@@ -16,7 +16,7 @@ from fractions import Fraction
 import sympy
 
 from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_answer, normalize_answer,
-                                      stated_placeholder)
+                                      stated_placeholder, unwrap_latex_text, without_thousands_commas)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
 from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE
@@ -164,21 +164,17 @@ def _split_conversion(match: re.Match[str]) -> str:
 def _conversions(answer: str) -> list[re.Match[str]]:
     """Every unit conversion an answer writes: a number with one unit set equal to a number with another."""
     text = _replace_frac(answer).replace("−", "-")
-    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)
+    text = without_thousands_commas(text)
     return [m for m in _CONVERSION_RE.finditer(text) if _split_conversion(m) != m.group(0)]
 
 
-def conversion_values(answer: str) -> set[sympy.Rational]:
+def conversion_values(conversions: list[re.Match[str]]) -> set[sympy.Rational]:
     """Both numbers of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
     results the work may go on with, though no arithmetic computes them.
 
-    >>> sorted(conversion_values("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples"))
+    >>> sorted(conversion_values(_conversions("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples")))
     [1, 3, 60, 3000]
     """
-    return _values_of(_conversions(answer))
-
-
-def _values_of(conversions: list[re.Match[str]]) -> set[sympy.Rational]:
     return {sympy.Rational(m.group(i)) for m in conversions for i in (1, 3)}
 
 
@@ -241,7 +237,7 @@ def normalize_math(text: str) -> str:
     """
     text = re.sub(r"<<([^<>]*)>>", r";\n\1\n;", text)
     text = _MARKDOWN_BOLD_RE.sub(r"\1", text)
-    text = re.sub(r"\\(?:text|mathrm|textbf|mbox)\s*\{([^{}]*)\}", r"\1", text)  # "1 \text{ L} = 1000 mL"
+    text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
     text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
@@ -250,7 +246,7 @@ def normalize_math(text: str) -> str:
                      ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " "), ("$", " "), ("{,}", ","), ("{", "("),
                      ("}", ")")):
         text = text.replace(old, new)
-    text = re.sub(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])", lambda m: m.group(1).replace(",", ""), text)  # 5,000
+    text = without_thousands_commas(text)  # "5,000 mL" before the conversions are read
     for pattern, template in _VERBAL_STEPS:
         text = pattern.sub(lambda m, t=template: "\n" + t.format(*m.groups()), text)
     for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
@@ -466,7 +462,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     if sources is not None:
         sources |= _named_shares(question, sources)
     found_conversions = _conversions(answer)
-    conversions = _values_of(found_conversions)
+    conversions = conversion_values(found_conversions)
     known |= conversions | stated_values(answer)
     known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
