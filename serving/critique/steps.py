@@ -42,7 +42,7 @@ WEEK_CONSTANTS = frozenset({7, 52})
 _CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])",
                             re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
-_COMPOUND_BEFORE_RE = re.compile(rf"\d\s*(?:{MEASURE})\s*(?:and\s*)?$", re.IGNORECASE)
+_COMPOUND_BEFORE_RE = re.compile(rf"\d\s*(?:{MEASURE})[ \t]*(?:and[ \t]*)?\Z", re.IGNORECASE)
 """Text that ends in a number with its unit: the conversion after it converts a compound ("1 hour 15 minutes")."""
 _OPERAND_BEFORE_RE = re.compile(r"(?:[-+*/×÷·]|(?<![A-Za-z])(?:x|times|by))[ \t]*\Z", re.IGNORECASE)
 """Text that ends in an operator: the number after it is an operand, not the start of a statement."""

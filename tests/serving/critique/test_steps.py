@@ -279,6 +279,11 @@ def test_a_step_after_a_letter_or_a_compound_is_still_checked():
     assert wrong_conversions("It takes 75 minutes = 0.75 hours") == ["75 minutes = 0.75 hours"]
 
 
+def test_a_conversion_on_the_line_after_a_quantity_is_checked_and_a_compound_on_one_line_is_not():
+    assert wrong_conversions("She trains for 4 weeks\n2 weeks = 12 days") == ["2 weeks = 12 days"]
+    assert wrong_conversions("1 hour 15 minutes = 1.25 hours") == []
+
+
 def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_is_not():
     answer = "Each set of three costs $18 + $18 + $9 = $45, and 2 sets cost 2 × $45 = $90."
     named = "Shirts cost $18 each. Buy two and the next one is half price. How much do 6 shirts cost?"
