@@ -7,7 +7,6 @@ steps every client does first: sign up or sign in to get a session cookie.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,13 +14,7 @@ from pathlib import Path
 import httpx
 
 from mathchat.settings import DatabaseSettings, Settings, VLLMSettings
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (loopback)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving.ports import free_port
 
 
 def isolated_settings(state_dir: Path, **overrides: object) -> Settings:

@@ -23,6 +23,7 @@ import httpx
 from mathchat.hardware import has_cuda, resolve_dtype
 from mathchat.settings import Settings
 from serving.model_cache import offline_env
+from serving.ports import free_port, port_is_free
 from serving.router import Endpoint, EndpointRouter
 
 log = logging.getLogger(__name__)
@@ -275,10 +276,17 @@ class VLLMSupervisor:
         self._next_port = settings.vllm.port
 
     def _alloc_port(self) -> int:
-        # Alternate between two ports: blue and green.
+        """Blue and green alternate between the configured port and the next one. A green server whose port
+        another process has bound since (an ephemeral client port, a helper server) takes any free port
+        instead: the router, not the port, tells chats where the live server is, and a switch that fails on
+        a busy port would leave the candidate unserved."""
         base = self.settings.vllm.port
         port = base if self.active is None or self.active.port != base else base + 1
-        return port
+        if self.active is None or port_is_free(self.settings.vllm.host, port):
+            return port
+        spare = free_port(self.settings.vllm.host)
+        log.warning("port %d is taken; the new server listens on %d", port, spare)
+        return spare
 
     def start(self, model_path: str, checkpoint_id: str, wait: bool = True) -> None:
         """Start the live server; with ``wait`` block until it is ready."""
