@@ -32,7 +32,10 @@ its answers were not read while the checks were written (it measures them)."""
 SET_D_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_d_100.jsonl")
 """Set D: 50 more problems by a fourth writer who saw neither the checks nor the other sets (2026-12-07); its wrong
 answers were not read, its right ones only where the step reader misread them (the fixes of that day)."""
-HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH}
+SET_E_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_e_100.jsonl")
+"""Set E: 50 more problems by a fifth writer, asked for the styles and the error mix of 2023-24 open chat models
+(2026-12-07); measured as it came, then its right answers read where the step reader misread them."""
+HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH}
 """The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 

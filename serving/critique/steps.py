@@ -39,10 +39,10 @@ COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 360
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
 WEEK_CONSTANTS = frozenset({7, 52})
 """Days a week and weeks a year: constants too where the question or the work speaks of weeks."""
-_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\()\s*(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])",
-                            re.IGNORECASE)
-"""``60 minutes = 1 hour``, ``2 weeks (14 days)``."""
-_COMPOUND_BEFORE_RE = re.compile(rf"\d\s*(?:{MEASURE})[ \t]*(?:and[ \t]*)?\Z", re.IGNORECASE)
+_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\(|\bis\b|\bequals\b)\s*(\d+(?:\.\d+)?)\s*({MEASURE})"
+                            r"(?![A-Za-z])", re.IGNORECASE)
+"""``60 minutes = 1 hour``, ``2 weeks (14 days)``, ``2 hours 30 minutes is 2.5 hours``."""
+_COMPOUND_BEFORE_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*(?:{MEASURE})[ \t]*(?:and[ \t]*)?\Z", re.IGNORECASE)
 """Text that ends in a number with its unit: the conversion after it converts a compound ("1 hour 15 minutes")."""
 _OPERAND_BEFORE_RE = re.compile(r"(?:[-+*/×÷·]|(?<![A-Za-z])(?:x|times|by))[ \t]*\Z", re.IGNORECASE)
 """Text that ends in an operator: the number after it is an operand, not the start of a statement."""
@@ -69,7 +69,44 @@ _VERBAL_STEPS = (  # "adding 10 to the original total of 3. This is 12." -> "3 +
     (re.compile(rf"\bdivid(?:e|ing){_GAP}{_N}\s+by\s+{_N}{_CONNECTOR}{_N}", re.I), "{0} / {1} = {2}"),
 )
 _ARITHMETIC = r"(?:\d+(?:\.\d+)?%?|\))(?:\s*[-+*/]\s*\(*\d+(?:\.\d+)?%?\)*)+"
-_VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are)\s+(?=-?\(?\d)", re.I)
+_VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are)\s+(?=-?\(?\d)"
+                               rf"|((?=[^,\n]{{0,60}}?[-+*])(?:{_ARITHMETIC}))\s*,?\s+(?:which|that)\s+(?:is|equals|makes|gives)\s+(?=-?\(?\d)",
+                               re.I)
+"""``10 * 3 is 30``; ``8% * 60, which is 4.80`` (a bare fraction is a quantity: "both 2/3 and 2/3, which is 6"
+names a denominator)."""
+_CENTS_AFTER_DOLLARS_RE = re.compile(r"(\$\s*\d+(?:\.\d+)?(?:\s+per\s+[A-Za-z]+)?\s*=\s*)(\d+(?:\.\d+)?)\s*(?:cents?\b|¢)",
+                                     re.IGNORECASE)
+"""``$0.25 per ounce = 25 cents``: the same amount in cents, read as dollars so the chain still computes."""
+_SHARE_FRACTIONS = {"half": "1/2", "a half": "1/2", "one half": "1/2", "a third": "1/3", "one third": "1/3",
+                    "two thirds": "2/3", "a quarter": "1/4", "one quarter": "1/4", "a fourth": "1/4",
+                    "one fourth": "1/4", "three quarters": "3/4"}
+_SHARE_OF_RE = re.compile(r"\b((?:a|one)\s+(?:half|third|quarter|fourth)|half|two[\s-]+thirds|three[\s-]+quarters)"
+                          r"\s+of\s+(?=\d)", re.IGNORECASE)
+"""Shares named in words before "of" and a number: "a third of 84" is ``1/3 * 84``."""
+def _share_as_fraction(match: re.Match[str]) -> str:
+    return _SHARE_FRACTIONS[" ".join(re.split(r"[\s-]+", match.group(1).lower()))] + " * "
+
+
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+_COMPOUND_WORDS_RE = re.compile(rf"\b({'|'.join(_TENS)})-(one|two|three|four|five|six|seven|eight|nine)\b", re.I)
+_WORD_PERCENT_RE = re.compile(rf"\b({'|'.join([*CARDINALS, *_TENS])})\s+percent\b", re.IGNORECASE)
+
+
+def _words_as_numerals(text: str) -> str:
+    """Numbers that words write unmistakably, as numerals: "twenty-five" (a hyphenated compound), and a number
+    word before "percent" ("Twenty-five percent of $80 is $20" computes ``25% * 80 = 20``).
+
+    >>> _words_as_numerals("Twenty-five percent of $80; ten percent off; one of them; 6 percent")
+    '25% of $80; 10% off; one of them; 6%'
+    """
+    lowered = text.lower()  # most answers hold neither: skip the long alternations then
+    if "ty-" in lowered:
+        text = _COMPOUND_WORDS_RE.sub(lambda m: str(_TENS[m.group(1).lower()] + CARDINALS[m.group(2).lower()]), text)
+    if "percent" not in lowered:
+        return text
+    text = _WORD_PERCENT_RE.sub(lambda m: f"{CARDINALS.get(m.group(1).lower()) or _TENS[m.group(1).lower()]}%", text)
+    return re.sub(r"(?<=\d)\s+percent\b", "%", text, flags=re.IGNORECASE)
 _DANGLING_RE = re.compile(r"(?:(?<![A-Za-z])(?:x|X|times|plus|minus|by|of|over)|[×÷])\Z")
 """An operator word just before an equation: what precedes it is an operand we could not read."""
 _GLUED_UNIT_RE = re.compile(r"(?:cents?|dollars?|yuan|euros?|kg|km|cm|mm|ml|mg|hours?|hrs?|min|minutes?|secs?|"
@@ -139,7 +176,8 @@ class StepCheck:
 
 
 def _replace_frac(text: str) -> str:
-    """``\\frac{a}{b}`` -> ``((a)/(b))``, innermost first."""
+    """``\\frac{a}{b}`` -> ``((a)/(b))``, innermost first; ``\\tfrac16`` -> ``((1)/(6))``."""
+    text = re.sub(r"\\[dt]?frac\s*(\d)\s*(\d)", r"((\1)/(\2))", text)  # "\tfrac16": one digit each, no braces
     pattern = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
     for _ in range(10):
         new = pattern.sub(r"((\1)/(\2))", text)
@@ -172,10 +210,16 @@ def conversion_values(conversions: list[re.Match[str]]) -> set[sympy.Rational]:
     """Both numbers of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
     results the work may go on with, though no arithmetic computes them.
 
+    A compound's first part counts too ("2 hours 30 minutes is 2.5 hours" uses the 2).
+
     >>> sorted(conversion_values(_conversions("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples")))
     [1, 3, 60, 3000]
+    >>> sorted(conversion_values(_conversions("2 hours 30 minutes is 2.5 hours")))
+    [2, 5/2, 30]
     """
-    return {sympy.Rational(m.group(i)) for m in conversions for i in (1, 3)}
+    values = {sympy.Rational(m.group(i)) for m in conversions for i in (1, 3)}
+    compounds = (_COMPOUND_BEFORE_RE.search(m.string[:m.start()]) for m in conversions)
+    return values | {sympy.Rational(c.group(1)) for c in compounds if c}
 
 
 def wrong_conversions(answer: str) -> list[str]:
@@ -240,6 +284,8 @@ def normalize_math(text: str) -> str:
     text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
     text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
+    text = _CENTS_AFTER_DOLLARS_RE.sub(r"\1(\2/100) dollars", text.replace("\\$", "$"))  # "$0.25 = 25 cents"
+    text = _words_as_numerals(text)
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
                      ("÷", "/"), ("−", "-"), ("–", "-"), ("＝", "="), ("＋", "+"), ("－", "-"), ("（", "("),
                      ("）", ")"), ("\\left", ""), ("\\right", ""), ("\\approx", "≈"), ("\\%", "%"), ("\\,", ""),
@@ -252,13 +298,14 @@ def normalize_math(text: str) -> str:
     for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
         text = re.sub(rf"(?<=\d)((?:[ \t]+{_UNIT}){{0,2}}?)[ \t]+{word}[ \t]+(?=[\d(])", rf"\1 {op} ", text,
                       flags=re.IGNORECASE)
+    text = _SHARE_OF_RE.sub(_share_as_fraction, text)  # "a third of 84 is 28", "half of 36 = 18"
     text = re.sub(r"(\d+\s*/\s*\d+|\d+(?:\.\d+)?\s*%)\s+of\s+(?=\d)", r"\1 * ", text)  # "3/4 of 52", "25% of 80"
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
     # (on one line: "5p = 30\np = 6" holds no unit; and "6 L/min" is a rate, not 6 divided by min)
     text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}(?:/{_UNIT})?){{1,2}}(?=[ \t]*(?:[-+*=≈]|/(?![ \t]*[A-Za-z])))", "",
                   text)  # and rates before an operator: "6 hours/day * 5 days = 30 hours" -> "6 * 5 = 30 hours"
-    text = _VERBAL_EQUALS_RE.sub(r"\1 = ", text)  # "10 * 3 is 30"
+    text = _VERBAL_EQUALS_RE.sub(lambda m: f"{m.group(1) or m.group(2)} = ", text)  # "10 * 3 is 30"
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
 
@@ -338,8 +385,9 @@ def find_equations(answer: str) -> list[Equation]:
             continue
         if raw.startswith("-") and stripped and stripped[-1].isalnum():
             continue  # "apples - 89 = 10": a minus whose left operand is a word, not a negative number
-        if _DANGLING_RE.search(stripped):
-            continue  # "half of 36 = 18": only part of the step was read
+        dangling = _DANGLING_RE.search(stripped)
+        if dangling and not (dangling.group(0) == "by" and re.match(r"[\d.]+\s*[-+*/]", raw)):
+            continue  # "half of 36 = 18": only part of the step was read ("cheaper by 720 - 712.5 = 7.5" is all there)
         if end < len(text) and (text[end] == "_" or text[end].isalpha() and not _GLUED_UNIT_RE.match(text, end)):
             continue  # "2 + 3 = 5x" is algebra; "= 30cents" is a unit
         if end < len(text) and text[end] == "(" and (raw[-1].isdigit() or raw[-1] == ")"):
@@ -373,6 +421,7 @@ def _numbers_in(text: str) -> set[sympy.Rational]:
     return values
 
 
+_ORDINAL_RE = re.compile(r"\b\d+(?:st|nd|rd|th)\b", re.IGNORECASE)
 _SHARE_WORDS = {r"half|halves": sympy.Rational(1, 2), r"(?:a|one) third": sympy.Rational(1, 3),
                 r"(?:a|one) quarter": sympy.Rational(1, 4), r"twice|double": sympy.Integer(2), r"triple": sympy.Integer(3)}
 """Shares named in words (an ordinal "the third one" is no share)."""
@@ -389,15 +438,49 @@ def _named_shares(question: str, values: set[sympy.Rational]) -> set[sympy.Ratio
     return {v * f for v in values for f in factors if v not in (0, 1, 2)}
 
 
+_COINS = {r"quarters?": sympy.Rational(1, 4), r"dimes?": sympy.Rational(1, 10), r"nickels?": sympy.Rational(1, 20),
+          r"penn(?:y|ies)": sympy.Rational(1, 100)}
+_CENTS_RE = re.compile(r"\bcents?\b|¢", re.IGNORECASE)
+_COMPARED_RE = re.compile(r"\b(?:over|above|under|below|exceeds?|more\s+than|less\s+than|fewer\s+than|greater\s+than"
+                          r"|at\s+least|at\s+most)\s+\\?\$?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _coin_values(question: str) -> set[sympy.Rational]:
+    """What the coins a question names are worth, in dollars and in cents (a quarter: 0.25 and 25): a step
+    multiplies by them though the question never writes them.
+
+    >>> sorted(_coin_values("A jar holds 36 quarters and 45 dimes."))
+    [1/10, 1/4, 10, 25]
+    """
+    worth = {v for word, v in _COINS.items() if re.search(rf"\b{word}\b", question, re.IGNORECASE)}
+    return worth | _as_cents(worth)
+
+
+def _as_cents(values: set[sympy.Rational]) -> set[sympy.Rational]:
+    """Amounts in dollars as cents: where the work speaks of cents, "$0.25" may go on as 25."""
+    return {v * 100 for v in values}
+
+
+def _compared_numbers(answer: str) -> set[sympy.Rational]:
+    """Numbers the work compares with ("82, which is over $75, so the coupon applies"): a threshold the
+    question gives is used by the comparison, though no arithmetic computes with it.
+
+    >>> sorted(_compared_numbers(r"82 dollars, which is over \\$75; at least 3 boxes; 5 more apples"))
+    [3, 75]
+    """
+    return {sympy.Rational(x) for x in _COMPARED_RE.findall(answer)}
+
+
 def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     """The numerals a question gives, as (how it is written, the value a solution must use): a percentage
-    must be used as one (25% as 25% or 0.25; "140 - 40" does not use "40% off").
+    must be used as one (25% as 25% or 0.25; "140 - 40" does not use "40% off"); an ordinal ("the 4th
+    period", "her 12th deposit") names a place, no quantity to use.
 
-    >>> _given_numbers("3 for $1.20, 25% off, 1 pen")
+    >>> _given_numbers("3 for $1.20, 25% off, 1 pen, between the 3rd and 4th periods")
     [('3', 3), ('1.2', 6/5), ('25%', 1/4)]
     """
     found: list[tuple[str, sympy.Rational]] = []
-    for match in QUANTITY_RE.finditer(normalize_math(CLOCK_RE.sub(" ", question))):
+    for match in QUANTITY_RE.finditer(normalize_math(_ORDINAL_RE.sub(" ", CLOCK_RE.sub(" ", question)))):
         value = sympy.Rational(match.group(1))
         given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
         if value not in (0, 1) and given not in found:
@@ -460,11 +543,13 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     sources = _numbers_in(question) | {v for written, value in _given_numbers(question) for v in _forms(written, value)} \
         if question else None
     if sources is not None:
-        sources |= _named_shares(question, sources)
+        sources |= _named_shares(question, sources) | _coin_values(question)
     found_conversions = _conversions(answer)
     conversions = conversion_values(found_conversions)
     known |= conversions | stated_values(answer)
     known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"
+    speaks_cents = bool(_CENTS_RE.search(answer))  # "$0.25 = 25 cents": the same amount, scaled
+    known |= _as_cents(known) if speaks_cents else set()
     constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
@@ -493,7 +578,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             is_wrong = True
         results = {v for v in eq.values[1:] if v is not None}
         known |= results | ({eq.values[0]} if eq.values[0] is not None else set())  # stated and true values
-        known |= _rounded(known)
+        known |= _rounded(known) | (_as_cents(known) if speaks_cents else set())
         if inherits:
             tainted |= results
         elif is_wrong:
@@ -507,7 +592,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     values = {v for eq in equations for v in eq.values if v is not None} | conversions
     values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
-    used = _used_numbers(equations, answer, conversions)
+    used = _used_numbers(equations, answer, conversions) | _compared_numbers(answer)
     unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
         if question and equations else []
     relations = relation_steps(equations)

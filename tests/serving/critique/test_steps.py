@@ -1,6 +1,6 @@
 import pytest
 
-from serving.critique.steps import (check_steps, evaluate_side, find_equations, misfit_reasons, steps_part,
+from serving.critique.steps import (check_steps, check_steps_part, evaluate_side, find_equations, misfit_reasons, steps_part,
                                     wrong_conversions)
 
 
@@ -115,6 +115,7 @@ def test_true_value_of_a_slipped_step_counts_as_grounded():
     ("so 30 + 10 = 30cents.", "30 + 10 = 30"),
     ("3/4 of 52 = 39", "3/4 * 52 = 39"),
     ("25% of 80 is 20", "25% * 80 = 20"),
+    ("half of 36 = 18", "1/2 * 36 = 18"),
     ("we start by adding 10 to the original total of 3. This is 12.", "3 + 10 = 12"),
     ("subtracting 5 from 36 gives 31", "36 - 5 = 31"),
     ("multiply 12 by 3 to get 36", "12 * 3 = 36"),
@@ -123,7 +124,7 @@ def test_find_equations_reads_the_whole_step_around_units_and_words(text, expect
     assert [e.text for e in find_equations(text)] == [expected_text]
 
 
-@pytest.mark.parametrize("text", ["half of 36 = 18", "12 red apples each x 3 boxes = 36 apples", "2 + 3 = 5x"])
+@pytest.mark.parametrize("text", ["a part of 36 = 18", "12 red apples each x 3 boxes = 36 apples", "2 + 3 = 5x"])
 def test_find_equations_skips_a_step_it_can_only_read_in_part(text):
     assert find_equations(text) == []
 
@@ -290,3 +291,44 @@ def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_
     assert check_steps(answer, named).ungrounded == []
     assert check_steps(answer, named.replace("is half price", "costs less")).ungrounded == ["9"]
     assert check_steps(answer, named.replace("is half price", "is the third one free")).ungrounded == ["9"]  # ordinal
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("A jacket costs $80. It is 25% off, then 8% tax is added. What is the final price?",
+     "Twenty-five percent of $80 is $20, so the sale price is $60. The tax is 8% of $60, which is $4.80. "
+     "Adding that on gives $60 + $4.80 = $64.80."),
+    ("Grandma has 84 candies. She gives 1/3 of them to Sam and shares the rest among 4 cousins. How many each?",
+     "A third of 84 is 28, so 84 − 28 = 56 are left. Sharing 56 among 4 cousins gives 56 ÷ 4 = 14 candies."),
+    ("A jar contains 36 quarters and 45 dimes. How much money, in dollars, is in the jar?",
+     r"\[ 36 \times \$0.25 = \$9.00 \] \[ 45 \times \$0.10 = \$4.50 \] Total: \[ 9.00 + 4.50 = 13.50 \]"),
+    ("Two trains go opposite ways at 65 and 55 miles per hour. How far apart are they after 2 hours and 30 minutes?",
+     "2 hours 30 minutes is 2.5 hours. 65*2.5 = 162.5 and 55*2.5 = 137.5, so 162.5+137.5 = 300 miles."),
+    ("A day has 6 periods of 50 minutes, with 5-minute breaks, except a 30-minute lunch between the 3rd and 4th "
+     "periods. How long is it?", "6 × 50 = 300 minutes. 4 × 5 = 20 minutes. 300 + 20 + 30 = 350 minutes."),
+    ("Shoes cost $64 and socks $6 a pair. Liam buys shoes and 3 pairs. A coupon takes $10 off orders over $75. "
+     "How much does he pay?", r"\(3 \times 6 = 18\). \(64 + 18 = 82\), which is over \$75. \[ 82 - 10 = 72 \]"),
+    ("Brand A costs $4.50 for 18 ounces, Brand B $5.40 for 24 ounces. How many cents per ounce cheaper is B?",
+     "$4.50 ÷ 18 ounces = $0.25 per ounce = 25 cents per ounce\n$5.40 ÷ 24 ounces = $0.225 per ounce = 22.5 cents "
+     "per ounce\n25 − 22.5 = 2.5 cents"),
+    ("Jo paints a fence in 6 hours, Kim in 3 hours. How many hours together?",
+     r"\[ \frac16 + \frac13 = \frac36 = \frac12 \] \[ 1 \div \frac12 = 2 \text{ hours} \]"),
+    ("A laptop is $900. Store A takes 20% off; store B $150 off. How much cheaper is B?",
+     "Store A: 900 × 0.80 = 720. Store B: 900 − 150 = 750. Store B is cheaper by 750 - 720 = 30."),
+])
+def test_how_capable_writers_word_a_right_step_is_read_as_right(question: str, answer: str) -> None:
+    """Set E's right answers that the reader misread (2026-12-07): percent and share words, "which is", LaTeX's
+    ``\\$`` and ``\\frac16``, a dollar amount restated in cents, an ordinal, a compound conversion with "is",
+    a threshold used by a comparison, coin values, a step after "cheaper by"."""
+    part = check_steps_part(answer, question)
+    assert part.score == 10.0 and part.data["final_supported"], part.data
+    assert not (part.data["wrong"] or part.data["ungrounded"] or part.data["unused"] or part.data["misfit"]), part.data
+
+
+def test_the_new_readings_still_catch_the_slips_they_could_hide() -> None:
+    assert [w.text for w in check_steps("A third of 84 is 24, so 84 - 24 = 60.").wrong] == ["1/3 * 84 = 24"]
+    assert check_steps("$0.25 per ounce = 2.5 cents per ounce").wrong  # a dollar amount restated wrongly in cents
+    assert check_steps("Twenty-five percent of $80 is $25.").wrong
+    assert wrong_conversions("2 hours 30 minutes is 2.3 hours") == []  # a compound's sum is not checked (yet)
+    assert wrong_conversions("90 minutes is 1.3 hours") == ["90 minutes is 1.3 hours"]
+    unused = check_steps_part("6 × 50 = 300. 300 + 20 = 320.", "6 periods of 50 minutes; the 3rd one has 30 more.")
+    assert unused.data["unused"] == ["30"]  # the 3rd names a place; 30 is a quantity the work forgot
