@@ -35,7 +35,10 @@ answers were not read, its right ones only where the step reader misread them (t
 SET_E_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_e_100.jsonl")
 """Set E: 50 more problems by a fifth writer, asked for the styles and the error mix of 2023-24 open chat models
 (2026-12-07); measured as it came, then its right answers read where the step reader misread them."""
-HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH}
+SET_F_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_f_100.jsonl")
+"""Set F: 50 more by a sixth writer (small instruction-tuned models, GPT-3.5, GSM8K's format, Python code, LaTeX;
+2026-12-07), measured as it came, then its right answers read where the step reader misread them."""
+HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH, "f": SET_F_PATH}
 """The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 

@@ -19,6 +19,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
                                       stated_placeholder, unwrap_latex_text, without_thousands_commas)
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
+from serving.critique.code_steps import with_code_read
 from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
@@ -279,6 +280,7 @@ def normalize_math(text: str) -> str:
     >>> normalize_math("16-3 = <<16-3=13>>13 and 1,250 + 5 = 1,255")
     '16-3 = ;\\n16-3=13\\n;13 and 1250 + 5 = 1255'
     """
+    text = with_code_read(text)  # "pay = rate * hours  # 720" as "18 * 40 = 720"
     text = re.sub(r"<<([^<>]*)>>", r";\n\1\n;", text)
     text = _MARKDOWN_BOLD_RE.sub(r"\1", text)
     text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
@@ -441,8 +443,11 @@ def _named_shares(question: str, values: set[sympy.Rational]) -> set[sympy.Ratio
 _COINS = {r"quarters?": sympy.Rational(1, 4), r"dimes?": sympy.Rational(1, 10), r"nickels?": sympy.Rational(1, 20),
           r"penn(?:y|ies)": sympy.Rational(1, 100)}
 _CENTS_RE = re.compile(r"\bcents?\b|¢", re.IGNORECASE)
-_COMPARED_RE = re.compile(r"\b(?:over|above|under|below|exceeds?|more\s+than|less\s+than|fewer\s+than|greater\s+than"
-                          r"|at\s+least|at\s+most)\s+\\?\$?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_COMPARED_RE = re.compile(r"(?:\b(?:is|are|was|were|be)\s+(?:over|above|under|below|more\s+than|less\s+than|fewer\s+than"
+                          r"|greater\s+than|at\s+least|at\s+most)\s|\bexceeds?\s|[≥≤<>]=?|\\[gl]eq?\b|\\[gl]t\b)"
+                          r"\s*\\?\$?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+"""A comparison stated with its verb ("82, which is over $75") or its sign ("17 \\ge 15"); "over 2 years" is a
+duration, no comparison."""
 
 
 def _coin_values(question: str) -> set[sympy.Rational]:
@@ -465,8 +470,10 @@ def _compared_numbers(answer: str) -> set[sympy.Rational]:
     """Numbers the work compares with ("82, which is over $75, so the coupon applies"): a threshold the
     question gives is used by the comparison, though no arithmetic computes with it.
 
-    >>> sorted(_compared_numbers(r"82 dollars, which is over \\$75; at least 3 boxes; 5 more apples"))
+    >>> sorted(_compared_numbers(r"82 dollars, which is over \\$75; it is at least 3 boxes; over 2 years; 5 more"))
     [3, 75]
+    >>> sorted(_compared_numbers(r"$5 + 12 = 17 \\ge 15$ people; 40 > 36; x ≤ 8"))
+    [8, 15, 36]
     """
     return {sympy.Rational(x) for x in _COMPARED_RE.findall(answer)}
 

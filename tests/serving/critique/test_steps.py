@@ -314,11 +314,20 @@ def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_
      r"\[ \frac16 + \frac13 = \frac36 = \frac12 \] \[ 1 \div \frac12 = 2 \text{ hours} \]"),
     ("A laptop is $900. Store A takes 20% off; store B $150 off. How much cheaper is B?",
      "Store A: 900 × 0.80 = 720. Store B: 900 − 150 = 750. Store B is cheaper by 750 - 720 = 30."),
+    ("Maria earns $18 an hour for the first 40 hours and 1.5 times that for every hour over 40. She worked 47 hours. "
+     "How much did she earn?", "```python\nrate = 18\nregular_hours = 40\novertime_hours = 47 - 40   # 7\n"
+     "overtime_rate = rate * 1.5   # 27.0\nregular_pay = rate * regular_hours   # 720\n"
+     "overtime_pay = overtime_rate * overtime_hours   # 189.0\ntotal = regular_pay + overtime_pay   # 909.0\n```\n"
+     "Maria earned $909 last week."),
+    ("Adults pay $14 and children $8. Groups of 15 or more get 10% off. 5 adults and 12 children come. What do they pay?",
+     r"$5 \times 14 = 70$ and $12 \times 8 = 96$, so $70 + 96 = 166$. They are $5 + 12 = 17 \ge 15$ people: "
+     r"$$166 \times (1 - 0.10) = 166 \times 0.9 = 149.4.$$"),
 ])
 def test_how_capable_writers_word_a_right_step_is_read_as_right(question: str, answer: str) -> None:
-    """Set E's right answers that the reader misread (2026-12-07): percent and share words, "which is", LaTeX's
-    ``\\$`` and ``\\frac16``, a dollar amount restated in cents, an ordinal, a compound conversion with "is",
-    a threshold used by a comparison, coin values, a step after "cheaper by"."""
+    """Set E's and F's right answers that the reader misread (2026-12-07): percent and share words, "which is",
+    LaTeX's ``\\$`` and ``\\frac16``, a dollar amount restated in cents, an ordinal, a compound conversion with
+    "is", a threshold used by a comparison (in words or a sign), coin values, a step after "cheaper by", a
+    Python code block."""
     part = check_steps_part(answer, question)
     assert part.score == 10.0 and part.data["final_supported"], part.data
     assert not (part.data["wrong"] or part.data["ungrounded"] or part.data["unused"] or part.data["misfit"]), part.data
@@ -332,3 +341,8 @@ def test_the_new_readings_still_catch_the_slips_they_could_hide() -> None:
     assert wrong_conversions("90 minutes is 1.3 hours") == ["90 minutes is 1.3 hours"]
     unused = check_steps_part("6 × 50 = 300. 300 + 20 = 320.", "6 periods of 50 minutes; the 3rd one has 30 more.")
     assert unused.data["unused"] == ["30"]  # the 3rd names a place; 30 is a quantity the work forgot
+
+
+def test_a_code_answer_whose_comment_disagrees_with_its_code_is_a_wrong_step() -> None:
+    answer = "```python\nhours = 47 - 40   # 7\npay = 27 * hours   # 179\n```\nShe earned $179."
+    assert [w.text for w in check_steps(answer).wrong] == ["27 * 7 = 179"]

@@ -1,0 +1,83 @@
+"""An answer's Python code block read as the arithmetic it computes.
+
+Some models answer a word problem with a few lines of code ("program of thought")::
+
+    overtime_hours = 47 - 40          # 7
+    overtime_pay = rate * 1.5 * overtime_hours   # 189.0
+
+The step checker reads numbers and operators, not names, so such an answer held no step at all and went
+unscored. Here each assignment becomes the equation it computes, with every name replaced by its value
+("47 - 40 = 7", "18 * 1.5 * 7 = 189.0"). A comment's number is what the answer states for that line (so a
+comment that disagrees with the code is a wrong step, as a wrong result written in prose would be); a line
+without one states the value the code computes. A name's value is the code's, as Python would run it. Lines
+the bounded evaluator cannot compute (calls, strings, loops) define nothing, and lines that use them are left out.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from serving.critique.bounded import SymbolicFailure, evaluate_arithmetic
+
+_FENCE_RE = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
+_ASSIGNMENT_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([^#\n=]+?)[ \t]*(?:#[ \t]*(.*))?$")
+_NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
+_ARITHMETIC_ONLY_RE = re.compile(r"[\d.+\-*/() ]+")
+_FLOOR_DIVISION_RE = re.compile(r"\s*([\d.]+)\s*//\s*([\d.]+)\s*")
+_STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)")
+
+
+def _literal(value: sympy.Rational) -> str:
+    """A value as the checker reads it: an integer, a short decimal, or a bracketed fraction."""
+    if value.is_integer:
+        return str(int(value))
+    decimal = round(float(value), 6)
+    return repr(decimal) if sympy.Rational(repr(decimal)) == value else f"({value.p}/{value.q})"
+
+
+def code_as_arithmetic(code: str) -> list[str]:
+    """The equations one block of code computes, in order.
+
+    >>> code_as_arithmetic("rate = 18\\nhours = 47 - 40   # 7\\npay = rate * 1.5 * hours  # 189.0\\nprint(pay)")
+    ['47 - 40 = 7', '18 * 1.5 * 7 = 189.0']
+    >>> code_as_arithmetic("n = 10 / 4   # 3\\nm = len(x)\\nk = m + 1\\nd = 315 // 12\\ncost = d * 3.5  # 91.0")
+    ['10 / 4 = 3', '26 * 3.5 = 91.0']
+    """
+    values: dict[str, sympy.Rational] = {}
+    lines = []
+    for raw in code.splitlines():
+        match = _ASSIGNMENT_RE.match(raw)
+        if not match:
+            continue
+        name, expr, comment = match.group(1), match.group(2).strip(), match.group(3) or ""
+        names = set(_NAME_RE.findall(expr))
+        if not names <= values.keys():
+            values.pop(name, None)  # a value we cannot know: lines that use it are left out
+            continue
+        substituted = _NAME_RE.sub(lambda m: _literal(values[m.group(0)]), expr)
+        if not _ARITHMETIC_ONLY_RE.fullmatch(substituted):
+            values.pop(name, None)
+            continue
+        floor = _FLOOR_DIVISION_RE.fullmatch(substituted)
+        try:
+            value = evaluate_arithmetic(substituted) if not floor else \
+                sympy.floor(evaluate_arithmetic(floor.group(1)) / evaluate_arithmetic(floor.group(2)))
+        except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
+            values.pop(name, None)
+            continue
+        values[name] = value
+        if floor:
+            continue  # "eggs // 12": whole dozens, a step the checker's arithmetic does not write
+        if re.search(r"\d\s*[-+*/]", substituted):  # a computation, not a given ("rate = 18")
+            stated = _STATED_RE.match(comment.strip())
+            lines.append(f"{substituted} = {stated.group(1) if stated else _literal(value)}")
+    return lines
+
+
+def with_code_read(text: str) -> str:
+    """``text`` with each fenced code block replaced by the equations it computes, one per line."""
+    if "```" not in text:
+        return text
+    return _FENCE_RE.sub(lambda m: "\n" + "\n".join(code_as_arithmetic(m.group(1))) + "\n", text)
