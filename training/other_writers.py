@@ -38,7 +38,11 @@ SET_E_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_e_100.jsonl")
 SET_F_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_f_100.jsonl")
 """Set F: 50 more by a sixth writer (small instruction-tuned models, GPT-3.5, GSM8K's format, Python code, LaTeX;
 2026-12-07), measured as it came, then its right answers read where the step reader misread them."""
-HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH, "f": SET_F_PATH}
+SET_G_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_g_100.jsonl")
+"""Set G: 50 more by a seventh writer (WizardMath, Llama-3, Mistral, Qwen-Math styles; 2026-12-07), measured as it
+came after the fixes from sets E and F, then its right answers read where misread."""
+HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH, "f": SET_F_PATH,
+                 "g": SET_G_PATH}
 """The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 

@@ -33,6 +33,7 @@ _GSM8K_RE = re.compile(r"####\s*(\-?[0-9\.\,]+(?:/[0-9]+)?)")
 _STATEMENT_RES = [
     re.compile(r"(?:final answer|the answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE),
     re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^[\s#>]*\*\*answer\s*[:：]\s*([$]?-?\d[^*\n]*?)\s*\*\*", re.IGNORECASE | re.MULTILINE),  # "**Answer: 63 L**"
     re.compile(r"(?:最终答案|答案)\s*(?:是|为|[:：=])\s*[:：]?\s*(.+)"),
     re.compile(r"(?:^|[\n。.!！])\s*答\s*[:：]\s*(.+)"),
 ]
@@ -86,7 +87,9 @@ def _trim_statement(tail: str) -> str:
     if boxed is not None:
         return boxed
     tail = re.split(r"[.。;；!！](?!\d)|,\s(?=[A-Za-z])|，", tail, maxsplit=1)[0]
-    return tail.strip().lstrip(":：").strip().strip("*").strip("$ ").strip()
+    tail = tail.strip().lstrip(":：").strip().lstrip("*")
+    tail = re.split(r"\*\*|\s+\(", tail, maxsplit=1)[0]  # "248.2 minutes** (that's about 4 hours and 8 minutes)"
+    return tail.strip().strip("*").strip("$ ").strip()
 
 
 _PLACEHOLDER_RE = re.compile(
@@ -161,6 +164,8 @@ def extract_answer(text: str, *, fallback: bool = True) -> str | None:
     '12个'
     >>> extract_answer("First 3 + 4 = 7, then 7 * 2 = 14")
     '14'
+    >>> extract_answer("**Answer: 248.2 minutes** (that's about 4 hours and 8 minutes).")
+    '248.2 minutes'
     >>> extract_answer("I don't know") is None, extract_answer("12 - 12 = 0 left. The answer is N") is None
     (True, True)
     """

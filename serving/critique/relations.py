@@ -61,9 +61,10 @@ def given_copies(question: str) -> Counter[tuple[str, tuple[Fraction, ...]]]:
     >>> [w for (w, _) in given_copies("A round trip costs twice as much, children pay half.")]
     ['twice', 'half']
     """
-    text = _FRACTION_RE.sub(" ", CLOCK_RE.sub(" ", _statements(question)))
+    text = _FRACTION_RE.sub(" ", CLOCK_RE.sub(" ", _statements(question))).replace(",", "")  # "1,000"; and every
+    # offset below is into this same text (they were into the text with its commas, so each comma shifted them)
     copies: Counter[tuple[str, tuple[Fraction, ...]]] = Counter()
-    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?|\b([A-Za-z]+)\b", text.replace(",", "")):
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(\s*%)?|\b([A-Za-z]+)\b", text):
         before = re.findall(r"[A-Za-z]+", text[max(0, match.start() - 20):match.start()])
         if before and before[-1].lower() in _REFERS:
             continue
@@ -78,7 +79,8 @@ def given_copies(question: str) -> Counter[tuple[str, tuple[Fraction, ...]]]:
                 copies[(match.group(1), (value,))] += 1
         elif (word := match.group(3).lower()) in _COUNT_WORDS:
             after = text[match.end():match.end() + 12].lower()
-            if after.startswith("-") or word == "half" and re.match(r"\s+(?:an?|and)\b", after):  # two-thirds, half an hour
+            if after.startswith("-") or text[match.start() - 1:match.start()] == "-" \
+                    or word == "half" and re.match(r"\s+(?:an?|and)\b", after):  # two-thirds, twenty-three, half an hour
                 continue
             copies[(word, tuple(Fraction(v) for v in _COUNT_WORDS[word]))] += 1
     return copies

@@ -56,7 +56,7 @@ _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\
 _OPERATOR_WORDS = (("times", "*"), ("multiplied by", "*"), ("plus", "+"), ("minus", "-"), ("divided by", "/"),
                    ("x", "*"))
 _STOP_WORDS = r"(?:of|and|or|is|are|was|were|so|then|to|from|by|than|for|at|in|on|this|that|which|we|it)\b"
-_UNIT = rf"(?!{_STOP_WORDS})[A-Za-z]+"
+_UNIT = rf"(?!{_STOP_WORDS})[A-Za-z]+[²³]?"
 """A unit or noun written between a number and an operator ("12 apples x 3", "3 boxes × 12")."""
 _N = r"(\d+(?:\.\d+)?)"
 _CONNECTOR = (r"\s*[.,;:]?\s*(?:(?:this|that|which|it)\s+(?:is|gives(?:\s+us)?|makes|equals)|(?:we|you)\s+get"
@@ -124,6 +124,8 @@ class Equation:
     values: tuple[sympy.Rational | None, ...]
     index: int
     approximate: bool = False
+    remainder: sympy.Rational | None = None
+    """What a whole quotient leaves ("30 / 12 = 2 full bags" leaves 6): a result the work may go on with."""
 
 
 @dataclass(frozen=True)
@@ -305,8 +307,10 @@ def normalize_math(text: str) -> str:
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
     # (on one line: "5p = 30\np = 6" holds no unit; and "6 L/min" is a rate, not 6 divided by min)
-    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}(?:/{_UNIT})?){{1,2}}(?=[ \t]*(?:[-+*=≈]|/(?![ \t]*[A-Za-z])))", "",
-                  text)  # and rates before an operator: "6 hours/day * 5 days = 30 hours" -> "6 * 5 = 30 hours"
+    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}(?:/{_UNIT})?){{1,2}}(?:[ \t]+per[ \t]+{_UNIT})?"
+                  rf"(?=[ \t]*(?:[+*=≈)]|-(?![A-Za-z])|/(?![ \t]*[A-Za-z])))", "",
+                  text)  # and rates before an operator: "6 hours/day * 5 days = 30 hours" -> "6 * 5 = 30 hours",
+    # "9 minutes per mile = 180" -> "9 = 180"; not a hyphen ("18 book-days"); and before a bracket ("(6 * 7 per hour)")
     text = _VERBAL_EQUALS_RE.sub(lambda m: f"{m.group(1) or m.group(2)} = ", text)  # "10 * 3 is 30"
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
@@ -365,6 +369,26 @@ def _trim_sides(sides: list[str]) -> list[str]:
     return [first, *[s.strip() for s in sides[1:-1]], last]
 
 
+_REMAINDER_RE = re.compile(r"\A\W*\w*\W*(?:full|whole|complete)\b|\bremainder\b|\A\s*r\s*\d|\bwith\s+\d+(?:\.\d+)?\s+"
+                           r"(?:[A-Za-z]+\s+)?(?:left|left\s+over|remaining)\b", re.IGNORECASE)
+"""Words that make a quotient whole: "= 2 full bags", "= 11 remainder 5", "= 11 R 5", "= 2, with 6 left" (a bare "3
+apples left" after "11 / 3 = 3" is no such word)."""
+
+
+def _whole_quotient(sides: list[str], values: tuple[sympy.Rational | None, ...], after: str) -> bool:
+    """A division whose stated result is its whole part, and the words after it say so ("30 / 12 = 2 full bags,
+    with 6 left"; "93 / 8 = 11 remainder 5").
+
+    >>> import sympy
+    >>> _whole_quotient(["30 / 12", "2"], (sympy.Rational(5, 2), sympy.Integer(2)), " full bags (24), 6 left")
+    True
+    >>> _whole_quotient(["30 / 12", "2"], (sympy.Rational(5, 2), sympy.Integer(2)), " bags")
+    False
+    """
+    return (len(values) == 2 and None not in values and sides[0].count("/") == 1 and "*" not in sides[0]
+            and values[1] == sympy.floor(values[0]) != values[0] and bool(_REMAINDER_RE.search(after)))
+
+
 def find_equations(answer: str) -> list[Equation]:
     """Every explicit arithmetic equation (plain numbers only; algebra with letters is skipped).
 
@@ -404,8 +428,13 @@ def find_equations(answer: str) -> list[Equation]:
         values = tuple(evaluate_side(s) for s in sides)
         if sum(v is not None for v in values) < 2:
             continue
+        remainder = None
+        if _whole_quotient(sides, values, text[end:end + 60]):  # "30 / 12 = 2 full bags, with 6 left"
+            numerator, denominator = (evaluate_side(part) for part in sides[0].split("/"))
+            remainder = numerator - denominator * values[1] if numerator is not None and denominator else None
+            values = (values[1], values[1])
         found.append(Equation(text=" = ".join(sides), sides=tuple(sides), values=values, index=len(found),
-                              approximate="≈" in raw))
+                              approximate="≈" in raw, remainder=remainder))
     return found
 
 
@@ -431,13 +460,13 @@ _SHARE_WORDS = {r"half|halves": sympy.Rational(1, 2), r"(?:a|one) third": sympy.
 
 def _named_shares(question: str, values: set[sympy.Rational]) -> set[sympy.Rational]:
     """The shares of given numbers a question names in words ("the third is half price" with "$14": 7), which a
-    step may write without computing them.
+    step may write without computing them, and the share itself ("half a cup": 0.5).
 
     >>> sorted(_named_shares("Pizzas cost $14; the third one is half price.", {sympy.Integer(14)}))
-    [7]
+    [1/2, 7]
     """
     factors = {f for word, f in _SHARE_WORDS.items() if re.search(rf"\b(?:{word})\b", question, re.IGNORECASE)}
-    return {v * f for v in values for f in factors if v not in (0, 1, 2)}
+    return {v * f for v in values for f in factors if v not in (0, 1, 2)} | {f for f in factors if f < 1}  # "half a cup"
 
 
 _COINS = {r"quarters?": sympy.Rational(1, 4), r"dimes?": sympy.Rational(1, 10), r"nickels?": sympy.Rational(1, 20),
@@ -583,7 +612,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             wrong.append(WrongStep(text=eq.text, left=eq.sides[i], stated=eq.sides[i + 1],
                                    expected=_format(a), index=eq.index, early=eq.index < n / 2))
             is_wrong = True
-        results = {v for v in eq.values[1:] if v is not None}
+        results = {v for v in eq.values[1:] if v is not None} | ({eq.remainder} if eq.remainder is not None else set())
         known |= results | ({eq.values[0]} if eq.values[0] is not None else set())  # stated and true values
         known |= _rounded(known) | (_as_cents(known) if speaks_cents else set())
         if inherits:
@@ -594,6 +623,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             sound |= results
     final = extract_answer(answer, fallback=len(answer) <= LONG_ANSWER_CHARS)
     final_value = _as_fraction(normalize_answer(final)) if final else None
+    rounded = [text for text in rounded if not _rounds_to_the_count(equations, text, final_value)]
     final_tainted = final_value is not None and sympy.Rational(final_value) in tainted - sound  # a right step
     # that computes the same value supports the final answer whatever a later slip wrote
     values = {v for eq in equations for v in eq.values if v is not None} | conversions
@@ -612,6 +642,18 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
                      final_supported=final_supported, ungrounded_steps=ungrounded_steps, unused=unused,
                      rounded=rounded, final_value=final_value, relations=relations,
                      untrue_conversions=_untrue(found_conversions))
+
+
+def _rounds_to_the_count(equations: list[Equation], text: str, final: Fraction | None) -> bool:
+    """A rounded step that only sizes a whole count: no later step computes with it, and the final answer is its
+    whole part or the next whole number ("100 / 30 = 3.33 ... 3 full days", "706 / 120 = 5.88 ... 6 nights")."""
+    index = next(i for i, eq in enumerate(equations) if eq.text == text)
+    value = equations[index].values[0]
+    if final is None or value is None or final not in (sympy.floor(value), sympy.ceiling(value)):
+        return False
+    results = {v for v in equations[index].values[1:] if v is not None}
+    later = {sympy.Rational(x) for eq in equations[index + 1:] for x in NUMBER_RE.findall(eq.sides[0])}
+    return not results & later
 
 
 def _fraction(value: sympy.Rational) -> Fraction:

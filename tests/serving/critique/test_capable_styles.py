@@ -1,8 +1,8 @@
 """Answers the project did not write: GSM8K-style problems, each with a right and a wrong solution written in
 capable chat models' styles (markdown, LaTeX, GSM8K calculator notes, unit conversions, algebra), the wrong ones
 with their usual mistakes (a misread relation, a missed step, a wrong operation, a unit slip, an arithmetic
-slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); sets B to F (40, 50, 50, 50
-and 50 other problems, written apart from the checks) never do. The critic as a fresh install runs each (shipped calibration, shipped
+slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); sets B to G (40 and 5 × 50 other
+problems, written apart from the checks) never do. The critic as a fresh install runs each (shipped calibration, shipped
 verifier, no samples)."""
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ SET_C = DATA / "capable_styles_c_100.jsonl"
 SET_D = DATA / "capable_styles_d_100.jsonl"
 SET_E = DATA / "capable_styles_e_100.jsonl"
 SET_F = DATA / "capable_styles_f_100.jsonl"
+SET_G = DATA / "capable_styles_g_100.jsonl"
 
 
-@pytest.fixture(scope="module", params=[ROWS, SET_B, SET_C, SET_D, SET_E, SET_F],
-                ids=["set_a", "set_b", "set_c", "set_d", "set_e", "set_f"])
+@pytest.fixture(scope="module", params=[ROWS, SET_B, SET_C, SET_D, SET_E, SET_F, SET_G],
+                ids=["set_a", "set_b", "set_c", "set_d", "set_e", "set_f", "set_g"])
 def judged(request, default_model_path):  # noqa: ANN001 - the shipped verifier reads the converted default model
     critic = build_critic(Settings(), policy=None, judge=None)
     rows = list(read_jsonl(request.param))

@@ -322,12 +322,28 @@ def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_
     ("Adults pay $14 and children $8. Groups of 15 or more get 10% off. 5 adults and 12 children come. What do they pay?",
      r"$5 \times 14 = 70$ and $12 \times 8 = 96$, so $70 + 96 = 166$. They are $5 + 12 = 17 \ge 15$ people: "
      r"$$166 \times (1 - 0.10) = 166 \times 0.9 = 149.4.$$"),
+    ("Jamal runs the first 20 miles at 9 minutes per mile and the last 6.2 miles at 11 minutes per mile. How long?",
+     "- **First part:** 20 miles × 9 minutes per mile = 180 minutes\n- **Second part:** 6.2 miles × 11 minutes per "
+     "mile = 68.2 minutes\n- **Whole race:** 180 minutes + 68.2 minutes = 248.2 minutes"),
+    ("Maya returns 3 books 6 days late and 2 books 11 days late at $0.25 per book-day. What does she owe?",
+     r"\(3 \times 6 = 18\) book-days, \(2 \times 11 = 22\) book-days, \(18 + 22 = 40\). \[ 40 \times 0.25 = 10 \]"),
+    ("Oranges cost $0.45 each or $4.80 for a bag of 12. She buys 30 oranges, as many full bags as she can. Cost?",
+     "30 oranges ÷ 12 oranges per bag = 2 full bags (24 oranges), with 6 oranges left.\n2 × $4.80 = $9.60 and "
+     "6 × $0.45 = $2.70, so $9.60 + $2.70 = $12.30."),
+    ("A zookeeper has 100 kg of fish; the animals eat 30 kg a day. For how many full days will it last?",
+     "100 kg ÷ 30 kg per day = 3.33 days, so the fish lasts 3 full days."),
+    ("Twenty-three kids each eat 3 slices. How many slices do they eat?", "23 × 3 = 69 slices."),
+    ("A batch uses 1.5 cups of flour and half a cup of sugar. How many cups for 5 batches?",
+     "1.5 + 0.5 = 2 cups per batch, and 5 × 2 = 10 cups."),
+    ("Shop B charges a $20 fee plus $7 per hour. What does a 6-hour ride cost?",
+     "$20 flat fee + (6 hours × $7 per hour) = $20 + $42 = $62"),
 ])
 def test_how_capable_writers_word_a_right_step_is_read_as_right(question: str, answer: str) -> None:
-    """Set E's and F's right answers that the reader misread (2026-12-07): percent and share words, "which is",
+    """Sets E, F and G's right answers that the reader misread (2026-12-07): percent and share words, "which is",
     LaTeX's ``\\$`` and ``\\frac16``, a dollar amount restated in cents, an ordinal, a compound conversion with
     "is", a threshold used by a comparison (in words or a sign), coin values, a step after "cheaper by", a
-    Python code block."""
+    Python code block, a rate's "per mile", a hyphenated unit, a whole quotient with its remainder, a decimal
+    that only sizes a whole count, "twenty-three", "half a cup"."""
     part = check_steps_part(answer, question)
     assert part.score == 10.0 and part.data["final_supported"], part.data
     assert not (part.data["wrong"] or part.data["ungrounded"] or part.data["unused"] or part.data["misfit"]), part.data
@@ -346,3 +362,12 @@ def test_the_new_readings_still_catch_the_slips_they_could_hide() -> None:
 def test_a_code_answer_whose_comment_disagrees_with_its_code_is_a_wrong_step() -> None:
     answer = "```python\nhours = 47 - 40   # 7\npay = 27 * hours   # 179\n```\nShe earned $179."
     assert [w.text for w in check_steps(answer).wrong] == ["27 * 7 = 179"]
+
+
+def test_a_whole_quotient_needs_its_words_and_a_rounded_step_that_goes_on_is_still_doubted() -> None:
+    assert [w.text for w in check_steps("30 / 12 = 2 bags.").wrong] == ["30 / 12 = 2"]
+    assert check_steps("30 / 12 = 3 full bags, with 6 left.").wrong  # not the whole part
+    assert check_steps("9 / 24 = 0.38. 60 / 0.38 = 157.9. The answer is 158.").rounded == ["9 / 24 = 0.38"]
+    sized = "100 / 30 = 3.33 days; 3 * 30 = 90 kg are eaten in 3 days. The answer is {}."
+    assert check_steps(sized.format(3)).rounded == []  # the decimal only sizes the whole count
+    assert check_steps(sized.format(5)).rounded == ["100 / 30 = 3.33"]
