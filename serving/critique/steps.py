@@ -25,6 +25,7 @@ from serving.critique.plausibility import difference_not_taken, fractional_count
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
 from serving.critique.units import MEASURE, UNIT_SYNONYMS, canonical_unit, exact_ratio
+from serving.critique.wording import words_as_arithmetic
 
 log = logging.getLogger(__name__)
 
@@ -75,39 +76,6 @@ _VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are
                                re.I)
 """``10 * 3 is 30``; ``8% * 60, which is 4.80`` (a bare fraction is a quantity: "both 2/3 and 2/3, which is 6"
 names a denominator)."""
-_CENTS_AFTER_DOLLARS_RE = re.compile(r"(\$\s*\d+(?:\.\d+)?(?:\s+per\s+[A-Za-z]+)?\s*=\s*)(\d+(?:\.\d+)?)\s*(?:cents?\b|¢)",
-                                     re.IGNORECASE)
-"""``$0.25 per ounce = 25 cents``: the same amount in cents, read as dollars so the chain still computes."""
-_SHARE_FRACTIONS = {"half": "1/2", "a half": "1/2", "one half": "1/2", "a third": "1/3", "one third": "1/3",
-                    "two thirds": "2/3", "a quarter": "1/4", "one quarter": "1/4", "a fourth": "1/4",
-                    "one fourth": "1/4", "three quarters": "3/4"}
-_SHARE_OF_RE = re.compile(r"\b((?:a|one)\s+(?:half|third|quarter|fourth)|half|two[\s-]+thirds|three[\s-]+quarters)"
-                          r"\s+of\s+(?=\d)", re.IGNORECASE)
-"""Shares named in words before "of" and a number: "a third of 84" is ``1/3 * 84``."""
-def _share_as_fraction(match: re.Match[str]) -> str:
-    return _SHARE_FRACTIONS[" ".join(re.split(r"[\s-]+", match.group(1).lower()))] + " * "
-
-
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-         "ninety": 90}
-_COMPOUND_WORDS_RE = re.compile(rf"\b({'|'.join(_TENS)})-(one|two|three|four|five|six|seven|eight|nine)\b", re.I)
-_WORD_PERCENT_RE = re.compile(rf"\b({'|'.join([*CARDINALS, *_TENS])})\s+percent\b", re.IGNORECASE)
-
-
-def _words_as_numerals(text: str) -> str:
-    """Numbers that words write unmistakably, as numerals: "twenty-five" (a hyphenated compound), and a number
-    word before "percent" ("Twenty-five percent of $80 is $20" computes ``25% * 80 = 20``).
-
-    >>> _words_as_numerals("Twenty-five percent of $80; ten percent off; one of them; 6 percent")
-    '25% of $80; 10% off; one of them; 6%'
-    """
-    lowered = text.lower()  # most answers hold neither: skip the long alternations then
-    if "ty-" in lowered:
-        text = _COMPOUND_WORDS_RE.sub(lambda m: str(_TENS[m.group(1).lower()] + CARDINALS[m.group(2).lower()]), text)
-    if "percent" not in lowered:
-        return text
-    text = _WORD_PERCENT_RE.sub(lambda m: f"{CARDINALS.get(m.group(1).lower()) or _TENS[m.group(1).lower()]}%", text)
-    return re.sub(r"(?<=\d)\s+percent\b", "%", text, flags=re.IGNORECASE)
 _DANGLING_RE = re.compile(r"(?:(?<![A-Za-z])(?:x|X|times|plus|minus|by|of|over)|[×÷])\Z")
 """An operator word just before an equation: what precedes it is an operand we could not read."""
 _GLUED_UNIT_RE = re.compile(r"(?:cents?|dollars?|yuan|euros?|kg|km|cm|mm|ml|mg|hours?|hrs?|min|minutes?|secs?|"
@@ -288,8 +256,7 @@ def normalize_math(text: str) -> str:
     text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
     text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
-    text = _CENTS_AFTER_DOLLARS_RE.sub(r"\1(\2/100) dollars", text.replace("\\$", "$"))  # "$0.25 = 25 cents"
-    text = _words_as_numerals(text)
+    text = words_as_arithmetic(text)  # "Twenty-five percent of $80", "a third of 84", "$0.25 = 25 cents"
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
                      ("÷", "/"), ("−", "-"), ("–", "-"), ("＝", "="), ("＋", "+"), ("－", "-"), ("（", "("),
                      ("）", ")"), ("\\left", ""), ("\\right", ""), ("\\approx", "≈"), ("\\%", "%"), ("\\,", ""),
@@ -302,7 +269,6 @@ def normalize_math(text: str) -> str:
     for word, op in _OPERATOR_WORDS:  # "12 apples x 3", "10 times 3": the unit words stay for the next step
         text = re.sub(rf"(?<=\d)((?:[ \t]+{_UNIT}){{0,2}}?)[ \t]+{word}[ \t]+(?=[\d(])", rf"\1 {op} ", text,
                       flags=re.IGNORECASE)
-    text = _SHARE_OF_RE.sub(_share_as_fraction, text)  # "a third of 84 is 28", "half of 36 = 18"
     text = re.sub(r"(\d+\s*/\s*\d+|\d+(?:\.\d+)?\s*%)\s+of\s+(?=\d)", r"\1 * ", text)  # "3/4 of 52", "25% of 80"
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
