@@ -41,8 +41,11 @@ SET_F_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_f_100.jsonl")
 SET_G_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_g_100.jsonl")
 """Set G: 50 more by a seventh writer (WizardMath, Llama-3, Mistral, Qwen-Math styles; 2026-12-07), measured as it
 came after the fixes from sets E and F, then its right answers read where misread."""
+SET_H_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_h_100.jsonl")
+"""Set H: 50 more by an eighth writer (GSM8K-test-like problems; Llama-2, Mistral, Gemma, GPT-4 styles; 2026-12-08),
+measured as it came after the fixes from sets E to G, then its right answers read where misread."""
 HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH, "f": SET_F_PATH,
-                 "g": SET_G_PATH}
+                 "g": SET_G_PATH, "h": SET_H_PATH}
 """The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 

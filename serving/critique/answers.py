@@ -137,7 +137,29 @@ def _explicit_answer(text: str) -> str | None:
             answer = _trim_statement(found[-1])
             if answer:
                 return answer[:_MAX_ANSWER_CHARS]
-    return None
+    return _answer_sentence(text)
+
+
+_ANSWER_SENTENCE_RE = re.compile(r"^[\s#>]*\*\*answer\s*[:：]\s*\*\*[ \t]*(.+)", re.IGNORECASE | re.MULTILINE)
+_RESULT_RE = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
+
+
+def _answer_sentence(text: str) -> str | None:
+    """The value of a "**Answer:** sentence" line: the sentence's last number that the work computed as a
+    result ("**Answer:** The Hawks must score 28 goals in their last 6 games." after "70 - 42 = 28"), else None.
+
+    >>> _answer_sentence("70 - 42 = 28 goals\\n\\n**Answer:** The Hawks must score 28 goals in their last 6 games.")
+    '28'
+    >>> _answer_sentence("**Answer:** They need 6 more games.") is None
+    True
+    """
+    found = _ANSWER_SENTENCE_RE.findall(text)
+    if not found:
+        return None
+    results = {r.replace(",", "") for r in _RESULT_RE.findall(text[:text.rfind(found[-1])])}
+    stated = [n.replace(",", "") for n, *_ in _NUMBER_RE.findall(found[-1])]
+    computed = [n for n in stated if n in results]
+    return computed[-1] if computed else None
 
 
 def stated_placeholder(text: str) -> str | None:

@@ -26,7 +26,8 @@ _ASSIGNMENT_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([^#\n=]+?)[ \t]
 _NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
 _ARITHMETIC_ONLY_RE = re.compile(r"[\d.+\-*/() ]+")
 _FLOOR_DIVISION_RE = re.compile(r"\s*([\d.]+)\s*//\s*([\d.]+)\s*")
-_STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)")
+_STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)(?![\d:])")
+"""A comment that states the line's value ("# 189.0", "# 315 eggs in a week"); "# 9:15 AM to 1:45 PM" states none."""
 
 
 def _literal(value: sympy.Rational) -> str:
@@ -44,6 +45,8 @@ def code_as_arithmetic(code: str) -> list[str]:
     ['47 - 40 = 7', '18 * 1.5 * 7 = 189.0']
     >>> code_as_arithmetic("n = 10 / 4   # 3\\nm = len(x)\\nk = m + 1\\nd = 315 // 12\\ncost = d * 3.5  # 91.0")
     ['10 / 4 = 3', '26 * 3.5 = 91.0']
+    >>> code_as_arithmetic("minutes = (13*60 + 45) - (9*60 + 15)   # 9:15 AM to 1:45 PM")
+    ['(13*60 + 45) - (9*60 + 15) = 270']
     """
     values: dict[str, sympy.Rational] = {}
     lines = []

@@ -41,6 +41,8 @@ COMMON_CONSTANTS = frozenset({0, 1, 2, 3, 4, 10, 12, 24, 60, 100, 1000, 365, 360
 """Operands that need no source in the question (halves, percent, dozens, time units)."""
 WEEK_CONSTANTS = frozenset({7, 52})
 """Days a week and weeks a year: constants too where the question or the work speaks of weeks."""
+WEEKDAY_CONSTANTS = frozenset({5})
+"""Weekdays in a week: a constant where the question or the work speaks of weekdays."""
 _CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\(|\bis\b|\bequals\b)\s*(\d+(?:\.\d+)?)\s*({MEASURE})"
                             r"(?![A-Za-z])", re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``, ``2 hours 30 minutes is 2.5 hours``."""
@@ -51,6 +53,11 @@ _OPERAND_BEFORE_RE = re.compile(r"(?:[-+*/×÷·]|(?<![A-Za-z])(?:x|times|by))[ 
 _PARTIAL_LEFT_RE = re.compile(rf"(?:(?<![A-Za-z\d])[A-Za-z][ \t]*[-+*/]|\d[ \t]*(?:{MEASURE}))[ \t]*\Z", re.IGNORECASE)
 """Text before an equation that leaves its first side only the tail of a quantity: a letter's expression
 ("m + 7 = 31 + 7 = 38") or the first part of a compound ("1 h 45 min = 60 + 45 = 105"); the later sides compute."""
+_LABEL_BEFORE_RE = re.compile(r"(?<![A-Za-z])(?:Week|Day|Month|Year|Hour|Step|Round|Stage|Level|Phase|Part|Game|Trip|"
+                              r"Room|Box|Bag|Row|Shelf|Floor|Team|Group|Class|Store|Shop|Option|Plan|Case|Scenario)"
+                              r"[ \t]+\Z")
+"""A capitalised word before a small number that starts an equation: "Week 2 = 10 × 1.2 = 12" names week 2, and
+its first side is a label, not a value."""
 _MARKDOWN_BOLD_RE = re.compile(r"(?<![\d)])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\d(])")
 """``**Total:** 140 + 70 = **210**``: emphasis, not the ``**`` of a power ("3**2 + 4**2" is left alone)."""
 _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
@@ -256,6 +263,7 @@ def normalize_math(text: str) -> str:
     text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
     text = re.sub(r"(?m)^[ \t]*[-*+•][ \t]+", "", text)  # markdown bullets: "- 30 - 22 = 8" is not -30 - 22
     text = _replace_frac(text)
+    text = re.sub(r"(÷|\\div)\s*(\d+)\s*/\s*(\d+)(?![\d.])", r"\1 (\2/\3)", text)  # "10 ÷ 3/4" divides by 3/4
     text = words_as_arithmetic(text)  # "Twenty-five percent of $80", "a third of 84", "$0.25 = 25 cents"
     for old, new in (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("∗", "*"),
                      ("÷", "/"), ("−", "-"), ("–", "-"), ("＝", "="), ("＋", "+"), ("－", "-"), ("（", "("),
@@ -372,7 +380,8 @@ def find_equations(answer: str) -> list[Equation]:
         if before and (before[-1].isalnum() or before[-1] in "_.:!^'\""):  # "x2", "1:2 = 0.5", "x^2 = 4"
             continue
         stripped = before.rstrip(" ")
-        partial = bool(_PARTIAL_LEFT_RE.search(stripped) and re.match(r"\d+(?:\.\d+)?\s*[=≈]", raw))
+        partial = bool(_PARTIAL_LEFT_RE.search(stripped) and re.match(r"\d+(?:\.\d+)?\s*[=≈]", raw)
+                       or _LABEL_BEFORE_RE.search(before) and re.match(r"\d{1,3}\s*[=≈]", raw))
         if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped) and not partial:
             continue
         if raw.startswith("-") and stripped and stripped[-1].isalnum():
@@ -454,6 +463,16 @@ def _coin_values(question: str) -> set[sympy.Rational]:
     """
     worth = {v for word, v in _COINS.items() if re.search(rf"\b{word}\b", question, re.IGNORECASE)}
     return worth | _as_cents(worth)
+
+
+def _afternoon_hours(question: str) -> set[sympy.Rational]:
+    """The 24-hour hour of each afternoon clock time ("1:45 PM" is hour 13), which a step subtracts with.
+
+    >>> sorted(_afternoon_hours("from 9:15 AM to 1:45 PM, then 12:30 pm"))
+    [13]
+    """
+    return {sympy.Integer(int(h) + 12) for h in re.findall(r"\b(\d{1,2})(?::\d{2})?\s*p\.?m\b", question, re.I)
+            if 1 <= int(h) < 12}
 
 
 def _as_cents(values: set[sympy.Rational]) -> set[sympy.Rational]:
@@ -545,14 +564,15 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     sources = _numbers_in(question) | {v for written, value in _given_numbers(question) for v in _forms(written, value)} \
         if question else None
     if sources is not None:
-        sources |= _named_shares(question, sources) | _coin_values(question)
+        sources |= _named_shares(question, sources) | _coin_values(question) | _afternoon_hours(question)
     found_conversions = _conversions(answer)
     conversions = conversion_values(found_conversions)
     known |= conversions | stated_values(answer)
     known |= {sympy.Rational(x) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)}  # "5x/12"
     speaks_cents = bool(_CENTS_RE.search(answer))  # "$0.25 = 25 cents": the same amount, scaled
     known |= _as_cents(known) if speaks_cents else set()
-    constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set())
+    constants = COMMON_CONSTANTS | (WEEK_CONSTANTS if re.search(r"week", f"{question} {answer}", re.I) else set()) \
+        | (WEEKDAY_CONSTANTS if re.search(r"week ?days?", f"{question} {answer}", re.I) else set())
     ungrounded: list[str] = []
     ungrounded_steps: list[str] = []
     rounded: list[str] = []

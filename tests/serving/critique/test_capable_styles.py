@@ -1,7 +1,7 @@
 """Answers the project did not write: GSM8K-style problems, each with a right and a wrong solution written in
 capable chat models' styles (markdown, LaTeX, GSM8K calculator notes, unit conversions, algebra), the wrong ones
 with their usual mistakes (a misread relation, a missed step, a wrong operation, a unit slip, an arithmetic
-slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); sets B to G (40 and 5 × 50 other
+slip). Set A (32 problems) joins every calibration fit (``training.other_writers``); sets B to H (40 and 6 × 50 other
 problems, written apart from the checks) never do. The critic as a fresh install runs each (shipped calibration, shipped
 verifier, no samples)."""
 
@@ -25,10 +25,11 @@ SET_D = DATA / "capable_styles_d_100.jsonl"
 SET_E = DATA / "capable_styles_e_100.jsonl"
 SET_F = DATA / "capable_styles_f_100.jsonl"
 SET_G = DATA / "capable_styles_g_100.jsonl"
+SET_H = DATA / "capable_styles_h_100.jsonl"
 
 
-@pytest.fixture(scope="module", params=[ROWS, SET_B, SET_C, SET_D, SET_E, SET_F, SET_G],
-                ids=["set_a", "set_b", "set_c", "set_d", "set_e", "set_f", "set_g"])
+@pytest.fixture(scope="module", params=[ROWS, SET_B, SET_C, SET_D, SET_E, SET_F, SET_G, SET_H],
+                ids=["set_a", "set_b", "set_c", "set_d", "set_e", "set_f", "set_g", "set_h"])
 def judged(request, default_model_path):  # noqa: ANN001 - the shipped verifier reads the converted default model
     critic = build_critic(Settings(), policy=None, judge=None)
     rows = list(read_jsonl(request.param))

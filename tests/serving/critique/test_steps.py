@@ -337,13 +337,21 @@ def test_a_share_the_question_names_in_words_is_grounded_and_an_invented_number_
      "1.5 + 0.5 = 2 cups per batch, and 5 × 2 = 10 cups."),
     ("Shop B charges a $20 fee plus $7 per hour. What does a 6-hour ride cost?",
      "$20 flat fee + (6 hours × $7 per hour) = $20 + $42 = $62"),
+    ("Sofia runs 10 miles in her first week and 20% more each week after. How far does she run in her third week?",
+     "**Step 1:** Week 1 = 10 miles\n\n**Step 2:** Week 2 = 10 × 1.2 = 12 miles\n\n**Step 3:** Week 3 = 12 × 1.2 = "
+     "14.4 miles"),
+    ("Each batch needs 3/4 of a cup of sugar and she has 10 cups. How many full batches can she make?",
+     "10 ÷ 3/4 = 10 × 4/3 = 40/3 ≈ 13.33, so she can make 13 full batches."),
+    ("Raj parks from 9:15 AM to 1:45 PM. How many minutes does he park?",
+     "```python\nminutes = (13*60 + 45) - (9*60 + 15)   # 9:15 AM to 1:45 PM\n```\nHe parks 270 minutes."),
 ])
 def test_how_capable_writers_word_a_right_step_is_read_as_right(question: str, answer: str) -> None:
-    """Sets E, F and G's right answers that the reader misread (2026-12-07): percent and share words, "which is",
+    """Sets E to H's right answers that the reader misread (2026-12-07): percent and share words, "which is",
     LaTeX's ``\\$`` and ``\\frac16``, a dollar amount restated in cents, an ordinal, a compound conversion with
     "is", a threshold used by a comparison (in words or a sign), coin values, a step after "cheaper by", a
     Python code block, a rate's "per mile", a hyphenated unit, a whole quotient with its remainder, a decimal
-    that only sizes a whole count, "twenty-three", "half a cup"."""
+    that only sizes a whole count, "twenty-three", "half a cup", "Week 2 = ..." (a label), "÷ 3/4", a comment
+    that names a time, not a value."""
     part = check_steps_part(answer, question)
     assert part.score == 10.0 and part.data["final_supported"], part.data
     assert not (part.data["wrong"] or part.data["ungrounded"] or part.data["unused"] or part.data["misfit"]), part.data
