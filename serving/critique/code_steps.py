@@ -10,7 +10,8 @@ unscored. Here each assignment becomes the equation it computes, with every name
 ("47 - 40 = 7", "18 * 1.5 * 7 = 189.0"). A comment's number is what the answer states for that line (so a
 comment that disagrees with the code is a wrong step, as a wrong result written in prose would be); a line
 without one states the value the code computes. A name's value is the code's, as Python would run it. Lines
-the bounded evaluator cannot compute (calls, strings, loops) define nothing, and lines that use them are left out.
+the bounded evaluator cannot compute (calls other than ``ceil`` and ``floor``, strings, loops) define nothing,
+and lines that use them are left out.
 """
 
 from __future__ import annotations
@@ -30,6 +31,33 @@ _STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)(?![\d:])")
 """A comment that states the line's value ("# 189.0", "# 315 eggs in a week"); "# 9:15 AM to 1:45 PM" states none."""
 
 
+_ROUNDING_CALLS = {"ceil", "floor"}
+_CALL_RE = re.compile(r"\s*(ceil|floor)\((.+)\)\s*")
+_NEGATED_FLOOR_RE = re.compile(r"\s*-\s*\(\s*-\s*([\d.]+)\s*//\s*([\d.]+)\s*\)\s*")
+
+
+def _whole_part(expr: str) -> tuple[sympy.Integer, str] | None:
+    """A whole-count expression (``a // b``, ``-(-a // b)``, ``ceil(...)``, ``floor(...)``) as its value and the
+    arithmetic it rounds; None for any other expression.
+
+    >>> _whole_part("315 // 12"), _whole_part("-(-2250 // 450)"), _whole_part("ceil(210 / 30)"), _whole_part("3 + 4")
+    ((26, '315 / 12'), (5, '2250 / 450'), (7, '210 / 30'), None)
+    """
+    if (m := _FLOOR_DIVISION_RE.fullmatch(expr)) is not None:
+        inner, round_up = f"{m.group(1)} / {m.group(2)}", False
+    elif (m := _NEGATED_FLOOR_RE.fullmatch(expr)) is not None:
+        inner, round_up = f"{m.group(1)} / {m.group(2)}", True
+    elif (m := _CALL_RE.fullmatch(expr)) is not None and _ARITHMETIC_ONLY_RE.fullmatch(m.group(2)):
+        inner, round_up = m.group(2).strip(), m.group(1) == "ceil"
+    else:
+        return None
+    try:
+        exact = evaluate_arithmetic(inner)
+    except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
+        return None
+    return (sympy.ceiling(exact) if round_up else sympy.floor(exact)), inner
+
+
 def _literal(value: sympy.Rational) -> str:
     """A value as the checker reads it: an integer, a short decimal, or a bracketed fraction."""
     if value.is_integer:
@@ -44,9 +72,11 @@ def code_as_arithmetic(code: str) -> list[str]:
     >>> code_as_arithmetic("rate = 18\\nhours = 47 - 40   # 7\\npay = rate * 1.5 * hours  # 189.0\\nprint(pay)")
     ['47 - 40 = 7', '18 * 1.5 * 7 = 189.0']
     >>> code_as_arithmetic("n = 10 / 4   # 3\\nm = len(x)\\nk = m + 1\\nd = 315 // 12\\ncost = d * 3.5  # 91.0")
-    ['10 / 4 = 3', '26 * 3.5 = 91.0']
+    ['10 / 4 = 3', '315 / 12 = 26.25', '26 * 3.5 = 91.0']
     >>> code_as_arithmetic("minutes = (13*60 + 45) - (9*60 + 15)   # 9:15 AM to 1:45 PM")
     ['(13*60 + 45) - (9*60 + 15) = 270']
+    >>> code_as_arithmetic("pages = 30 * 75\\ncartridges = -(-pages // 451)\\ncost = cartridges * 27")
+    ['30 * 75 = 2250', '2250 / 451 = (2250/451)', '5 * 27 = 135']
     """
     values: dict[str, sympy.Rational] = {}
     lines = []
@@ -54,25 +84,26 @@ def code_as_arithmetic(code: str) -> list[str]:
         match = _ASSIGNMENT_RE.match(raw)
         if not match:
             continue
-        name, expr, comment = match.group(1), match.group(2).strip(), match.group(3) or ""
-        names = set(_NAME_RE.findall(expr))
-        if not names <= values.keys():
+        name, expr, comment = match.group(1), match.group(2).strip().replace("math.", ""), match.group(3) or ""
+        if not set(_NAME_RE.findall(expr)) - _ROUNDING_CALLS <= values.keys():
             values.pop(name, None)  # a value we cannot know: lines that use it are left out
             continue
-        substituted = _NAME_RE.sub(lambda m: _literal(values[m.group(0)]), expr)
-        if not _ARITHMETIC_ONLY_RE.fullmatch(substituted):
-            values.pop(name, None)
+        substituted = _NAME_RE.sub(lambda m: m.group(0) if m.group(0) in _ROUNDING_CALLS else _literal(values[m.group(0)]),
+                                   expr)
+        whole = _whole_part(substituted)
+        if whole is not None:  # "eggs // 12", "ceil(pages / 450)": the name holds the whole count, and the step
+            values[name], inner = whole  # shown is the exact arithmetic it rounds ("2250 / 450 = 5")
+            if re.search(r"\d\s*[-+*/]", inner):
+                lines.append(f"{inner} = {_literal(evaluate_arithmetic(inner))}")
             continue
-        floor = _FLOOR_DIVISION_RE.fullmatch(substituted)
         try:
-            value = evaluate_arithmetic(substituted) if not floor else \
-                sympy.floor(evaluate_arithmetic(floor.group(1)) / evaluate_arithmetic(floor.group(2)))
+            value = evaluate_arithmetic(substituted) if _ARITHMETIC_ONLY_RE.fullmatch(substituted) else None
         except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
+            value = None
+        if value is None:
             values.pop(name, None)
             continue
         values[name] = value
-        if floor:
-            continue  # "eggs // 12": whole dozens, a step the checker's arithmetic does not write
         if re.search(r"\d\s*[-+*/]", substituted):  # a computation, not a given ("rate = 18")
             stated = _STATED_RE.match(comment.strip())
             lines.append(f"{substituted} = {stated.group(1) if stated else _literal(value)}")

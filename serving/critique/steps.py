@@ -281,10 +281,12 @@ def normalize_math(text: str) -> str:
     text = _CONVERSION_RE.sub(_split_conversion, text)  # "60 minutes = 1 hour" converts, it computes nothing
     # unit words between a number and an operator: "48 apples - 19 apples = 29 apples" -> "48 - 19 = 29 apples"
     # (on one line: "5p = 30\np = 6" holds no unit; and "6 L/min" is a rate, not 6 divided by min)
-    text = re.sub(rf"(?<=\d)(?:[ \t]+{_UNIT}(?:/{_UNIT})?){{1,2}}(?:[ \t]+per[ \t]+{_UNIT})?"
+    text = re.sub(rf"(?<=\d)(?:[ \t]+(?:[A-Za-z]+/[A-Za-z]+|{_UNIT}))(?:[ \t]+{_UNIT}(?:/{_UNIT})?)?"
+                  rf"(?:[ \t]+per[ \t]+{_UNIT})?"
                   rf"(?=[ \t]*(?:[+*=≈)]|-(?![A-Za-z])|/(?![ \t]*[A-Za-z])))", "",
                   text)  # and rates before an operator: "6 hours/day * 5 days = 30 hours" -> "6 * 5 = 30 hours",
-    # "9 minutes per mile = 180" -> "9 = 180"; not a hyphen ("18 book-days"); and before a bracket ("(6 * 7 per hour)")
+    # "9 minutes per mile = 180" -> "9 = 180"; "12 in/ft" (a rate of letters, "in" too); not a hyphen ("18
+    # book-days"); and before a bracket ("(6 * 7 per hour)")
     text = _VERBAL_EQUALS_RE.sub(lambda m: f"{m.group(1) or m.group(2)} = ", text)  # "10 * 3 is 30"
     text = re.sub(r"(?<=\d)\.(?=[ \t])", ".\n", text)  # "= 74. 74 - 66" is two sentences, not a decimal
     return re.sub(r"[ \t]+", " ", text).replace(" \n", "\n").strip()
