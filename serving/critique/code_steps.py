@@ -21,11 +21,14 @@ import re
 import sympy
 
 from serving.critique.bounded import SymbolicFailure, evaluate_arithmetic
+from serving.critique.numerals import format_value
 
 _FENCE_RE = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
 _ASSIGNMENT_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([^#\n=]+?)[ \t]*(?:#[ \t]*(.*))?$")
 _NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
 _ARITHMETIC_ONLY_RE = re.compile(r"[\d.+\-*/() ]+")
+_COMPUTES_RE = re.compile(r"\d\s*[-+*/]")
+"""An expression that computes (an operator after a number), not a given ("rate = 18")."""
 _FLOOR_DIVISION_RE = re.compile(r"\s*([\d.]+)\s*//\s*([\d.]+)\s*")
 _STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)(?![\d:])")
 """A comment that states the line's value ("# 189.0", "# 315 eggs in a week"); "# 9:15 AM to 1:45 PM" states none."""
@@ -36,12 +39,12 @@ _CALL_RE = re.compile(r"\s*(ceil|floor)\((.+)\)\s*")
 _NEGATED_FLOOR_RE = re.compile(r"\s*-\s*\(\s*-\s*([\d.]+)\s*//\s*([\d.]+)\s*\)\s*")
 
 
-def _whole_part(expr: str) -> tuple[sympy.Integer, str] | None:
-    """A whole-count expression (``a // b``, ``-(-a // b)``, ``ceil(...)``, ``floor(...)``) as its value and the
-    arithmetic it rounds; None for any other expression.
+def _whole_part(expr: str) -> tuple[sympy.Integer, str, sympy.Rational] | None:
+    """A whole-count expression (``a // b``, ``-(-a // b)``, ``ceil(...)``, ``floor(...)``) as its value, the
+    arithmetic it rounds and that arithmetic's exact value; None for any other expression.
 
     >>> _whole_part("315 // 12"), _whole_part("-(-2250 // 450)"), _whole_part("ceil(210 / 30)"), _whole_part("3 + 4")
-    ((26, '315 / 12'), (5, '2250 / 450'), (7, '210 / 30'), None)
+    ((26, '315 / 12', 105/4), (5, '2250 / 450', 5), (7, '210 / 30', 7), None)
     """
     if (m := _FLOOR_DIVISION_RE.fullmatch(expr)) is not None:
         inner, round_up = f"{m.group(1)} / {m.group(2)}", False
@@ -51,19 +54,24 @@ def _whole_part(expr: str) -> tuple[sympy.Integer, str] | None:
         inner, round_up = m.group(2).strip(), m.group(1) == "ceil"
     else:
         return None
-    try:
-        exact = evaluate_arithmetic(inner)
-    except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
+    exact = _exact(inner)
+    if exact is None:
         return None
-    return (sympy.ceiling(exact) if round_up else sympy.floor(exact)), inner
+    return (sympy.ceiling(exact) if round_up else sympy.floor(exact)), inner, exact
 
 
 def _literal(value: sympy.Rational) -> str:
-    """A value as the checker reads it: an integer, a short decimal, or a bracketed fraction."""
-    if value.is_integer:
-        return str(int(value))
-    decimal = round(float(value), 6)
-    return repr(decimal) if sympy.Rational(repr(decimal)) == value else f"({value.p}/{value.q})"
+    """A value as an operand the checker reads: ``format_value``, a fraction in brackets."""
+    text = format_value(value)
+    return f"({text})" if "/" in text else text
+
+
+def _exact(expr: str) -> sympy.Rational | None:
+    """The exact value of plain arithmetic within the bounded evaluator's limits, else None."""
+    try:
+        return evaluate_arithmetic(expr)
+    except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
+        return None
 
 
 def code_as_arithmetic(code: str) -> list[str]:
@@ -92,19 +100,16 @@ def code_as_arithmetic(code: str) -> list[str]:
                                    expr)
         whole = _whole_part(substituted)
         if whole is not None:  # "eggs // 12", "ceil(pages / 450)": the name holds the whole count, and the step
-            values[name], inner = whole  # shown is the exact arithmetic it rounds ("2250 / 450 = 5")
-            if re.search(r"\d\s*[-+*/]", inner):
-                lines.append(f"{inner} = {_literal(evaluate_arithmetic(inner))}")
+            values[name], inner, exact = whole  # shown is the exact arithmetic it rounds ("2250 / 450 = 5")
+            if _COMPUTES_RE.search(inner):
+                lines.append(f"{inner} = {_literal(exact)}")
             continue
-        try:
-            value = evaluate_arithmetic(substituted) if _ARITHMETIC_ONLY_RE.fullmatch(substituted) else None
-        except (SymbolicFailure, SyntaxError, ValueError, ZeroDivisionError, TypeError):
-            value = None
+        value = _exact(substituted) if _ARITHMETIC_ONLY_RE.fullmatch(substituted) else None
         if value is None:
             values.pop(name, None)
             continue
         values[name] = value
-        if re.search(r"\d\s*[-+*/]", substituted):  # a computation, not a given ("rate = 18")
+        if _COMPUTES_RE.search(substituted):  # a computation, not a given ("rate = 18")
             stated = _STATED_RE.match(comment.strip())
             lines.append(f"{substituted} = {stated.group(1) if stated else _literal(value)}")
     return lines

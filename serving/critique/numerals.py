@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import sympy
+
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 """A plain numeral: "12", "1.50" (no sign, no thousands separator)."""
 QUANTITY_RE = re.compile(r"(\d+(?:\.\d+)?)(\s*%)?")
@@ -13,3 +15,17 @@ CLOCK_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
 CARDINALS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
              "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20}
 """Numbers written as English words ("three boxes")."""
+
+
+def format_value(value: sympy.Rational) -> str:
+    """Integers as integers, other values as a short decimal or fraction, as the checkers write them back.
+
+    >>> format_value(sympy.Integer(85)), format_value(sympy.Rational(3, 4)), format_value(sympy.Rational(10, 3))
+    ('85', '0.75', '10/3')
+    """
+    if value.is_integer:
+        return str(int(value))
+    decimal = float(value)
+    if sympy.Rational(repr(round(decimal, 6))) == value:
+        return repr(round(decimal, 6))
+    return f"{value.p}/{value.q}"

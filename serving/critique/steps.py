@@ -20,7 +20,7 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
 from serving.critique.code_steps import with_code_read
-from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE
+from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE, format_value
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
 from serving.critique.types import PartScore
@@ -505,7 +505,7 @@ def _given_numbers(question: str) -> list[tuple[str, sympy.Rational]]:
     found: list[tuple[str, sympy.Rational]] = []
     for match in QUANTITY_RE.finditer(normalize_math(_ORDINAL_RE.sub(" ", CLOCK_RE.sub(" ", question)))):
         value = sympy.Rational(match.group(1))
-        given = (f"{_format(value)}%", value / 100) if match.group(2) else (_format(value), value)
+        given = (f"{format_value(value)}%", value / 100) if match.group(2) else (format_value(value), value)
         if value not in (0, 1) and given not in found:
             found.append(given)
     return found
@@ -583,7 +583,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
         operands = {sympy.Rational(x) for x in NUMBER_RE.findall(eq.sides[0])}
         if sources is not None:
             invented = sorted(operands - sources - known - {sympy.Integer(c) for c in constants})
-            ungrounded.extend(_format(v) for v in invented)
+            ungrounded.extend(format_value(v) for v in invented)
             if invented:
                 ungrounded_steps.append(eq.text)
         inherits = bool(operands & tainted)
@@ -598,7 +598,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
             if continuation and i + 1 < len(eq.sides) - 1 and sympy.Rational(continuation.group(1)) == a:
                 continue  # running total "3*4 = 12 + 5 = 17": sloppy but not wrong arithmetic
             wrong.append(WrongStep(text=eq.text, left=eq.sides[i], stated=eq.sides[i + 1],
-                                   expected=_format(a), index=eq.index, early=eq.index < n / 2))
+                                   expected=format_value(a), index=eq.index, early=eq.index < n / 2))
             is_wrong = True
         results = {v for v in eq.values[1:] if v is not None} | ({eq.remainder} if eq.remainder is not None else set())
         known |= results | ({eq.values[0]} if eq.values[0] is not None else set())  # stated and true values
@@ -665,20 +665,6 @@ def relation_steps(equations: list[Equation]) -> list[Step]:
     return steps
 
 
-def _format(value: sympy.Rational) -> str:
-    """Integers as integers, other values as a short decimal or fraction.
-
-    >>> _format(sympy.Integer(85)), _format(sympy.Rational(3, 4)), _format(sympy.Rational(10, 3))
-    ('85', '0.75', '10/3')
-    """
-    if value.is_integer:
-        return str(int(value))
-    decimal = float(value)
-    if sympy.Rational(repr(round(decimal, 6))) == value:
-        return repr(round(decimal, 6))
-    return f"{value.p}/{value.q}"
-
-
 def steps_part(answer: str, question: str | None = None) -> PartScore:
     """The step checker as a critic part: 1-10 by what it found; None when the answer shows no arithmetic.
     Runs in a symbolic worker process (``serving.critique.bounded``): a check that overruns its time is
@@ -715,7 +701,7 @@ def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[
             reasons.append("the question asks for a difference, and no step subtracts")
         noun = fractional_count(question, check.final_value)
         if noun is not None:
-            reasons.append(f"a count of {noun} that is not whole ({_format(sympy.Rational(check.final_value))})")
+            reasons.append(f"a count of {noun} that is not whole ({format_value(sympy.Rational(check.final_value))})")
         reasons += _relation_reasons(question, check)
     return reasons
 
@@ -731,7 +717,7 @@ def _relation_reasons(question: str, check: StepCheck) -> list[str]:
     whole = share_of_whole(question, steps, given)
     if whole is not None:
         reasons.append(f"the question takes a share of what is left, and two steps take shares of "
-                       f"{_format(sympy.Rational(whole.numerator, whole.denominator))}")
+                       f"{format_value(sympy.Rational(whole.numerator, whole.denominator))}")
     changed = percent_of_changed(question, steps)
     if changed is not None:
         reasons.append(f'"{changed}": the percentage is of the price before the change, not of this one')
