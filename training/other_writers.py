@@ -44,8 +44,17 @@ came after the fixes from sets E and F, then its right answers read where misrea
 SET_H_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_h_100.jsonl")
 """Set H: 50 more by an eighth writer (GSM8K-test-like problems; Llama-2, Mistral, Gemma, GPT-4 styles; 2026-12-08),
 measured as it came after the fixes from sets E to G, then its right answers read where misread."""
+SET_I_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_i_100.jsonl")
+"""Set I: 50 more by a ninth writer (2024-25 frontier assistants: Claude, GPT-4o, Gemini, Llama-3.1 styles;
+2026-12-08), measured as it came, then one misread right answer read ("3⅓")."""
+SET_J_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_j_100.jsonl")
+"""Set J: 50 more by a tenth writer (MetaMath, DeepSeek-Math, Phi-3, words for operations, markdown tables, Python;
+2026-12-08), measured as it came and after the mends from sets E to I, then its misread right answers read."""
+SET_K_PATH = OTHER_WRITERS_PATH.with_name("capable_styles_k_100.jsonl")
+"""Set K: 50 more by an eleventh writer (ChatGPT, Qwen2.5-Math, Gemma, Mistral, o1-mini, Claude-3 styles;
+2026-12-08). No answer of it has been read: it measures the next reading mends, as it did those of 2026-12-08."""
 HELD_OUT_SETS = {"b": SET_B_PATH, "c": SET_C_PATH, "d": SET_D_PATH, "e": SET_E_PATH, "f": SET_F_PATH,
-                 "g": SET_G_PATH, "h": SET_H_PATH}
+                 "g": SET_G_PATH, "h": SET_H_PATH, "i": SET_I_PATH, "j": SET_J_PATH, "k": SET_K_PATH}
 """The other writers' sets no fit takes in, by name: what a calibration is measured on."""
 
 

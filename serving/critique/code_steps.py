@@ -26,12 +26,32 @@ from serving.critique.numerals import format_value
 _FENCE_RE = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
 _ASSIGNMENT_RE = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[ \t]*([^#\n=]+?)[ \t]*(?:#[ \t]*(.*))?$")
 _NAME_RE = re.compile(r"\b[A-Za-z_]\w*\b")
+_NUMBER_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+"""A number literal in code (not the digits of a name such as ``bag2``)."""
 _ARITHMETIC_ONLY_RE = re.compile(r"[\d.+\-*/() ]+")
 _COMPUTES_RE = re.compile(r"\d\s*[-+*/]")
 """An expression that computes (an operator after a number), not a given ("rate = 18")."""
 _FLOOR_DIVISION_RE = re.compile(r"\s*([\d.]+)\s*//\s*([\d.]+)\s*")
-_STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)(?![\d:])")
-"""A comment that states the line's value ("# 189.0", "# 315 eggs in a week"); "# 9:15 AM to 1:45 PM" states none."""
+_STATED_RE = re.compile(r"^[$]?(-?\d+(?:\.\d+)?)(?![\d:%-])(?!\s*(?:[A-Za-z]+\s+)?(?:per|each|a|an)\b)")
+"""A comment that starts with the line's value ("# 189.0", "# 315 eggs in a week"); "# 9:15 AM to 1:45 PM", "# 8%
+tax", "# 30-minute rest" and "# $42 per bag" start with a given or a label instead."""
+_RESULT_AFTER_RE = re.compile(r"(?:=|\bis\b|→)\s*[$]?(-?\d+(?:\.\d+)?)(?![\d:])(?!.*(?:=|\bis\b|→))")
+"""The result a comment gives after its last "=", "is" or "→" ("# 8% tax = 5.44", "# rest is 0.5 hours")."""
+
+
+def _stated(comment: str) -> str | None:
+    """The value a comment states for its line, as written; None when it states none.
+
+    >>> [_stated(c) for c in ("189.0", "8% tax = 5.44", "3 pounds a day for 30 days = 90 pounds", "$42 per bag",
+    ...                       "30-minute rest is 0.5 hours", "315 eggs in a week", "20% tip", "add the parts")]
+    ['189.0', '5.44', '90', None, '0.5', '315', None, None]
+    """
+    comment = comment.strip()
+    after = _RESULT_AFTER_RE.search(comment)
+    if after is not None:
+        return after.group(1)
+    stated = _STATED_RE.match(comment)
+    return stated.group(1) if stated else None
 
 
 _ROUNDING_CALLS = {"ceil", "floor"}
@@ -81,6 +101,8 @@ def code_as_arithmetic(code: str) -> list[str]:
     ['47 - 40 = 7', '18 * 1.5 * 7 = 189.0']
     >>> code_as_arithmetic("n = 10 / 4   # 3\\nm = len(x)\\nk = m + 1\\nd = 315 // 12\\ncost = d * 3.5  # 91.0")
     ['10 / 4 = 3', '315 / 12 = 26.25', '26 * 3.5 = 91.0']
+    >>> code_as_arithmetic("price = 46\\nyearly = price * 12   # 12 months in a year")
+    ['46 * 12 = 552']
     >>> code_as_arithmetic("minutes = (13*60 + 45) - (9*60 + 15)   # 9:15 AM to 1:45 PM")
     ['(13*60 + 45) - (9*60 + 15) = 270']
     >>> code_as_arithmetic("pages = 30 * 75\\ncartridges = -(-pages // 451)\\ncost = cartridges * 27")
@@ -110,8 +132,10 @@ def code_as_arithmetic(code: str) -> list[str]:
             continue
         values[name] = value
         if _COMPUTES_RE.search(substituted):  # a computation, not a given ("rate = 18")
-            stated = _STATED_RE.match(comment.strip())
-            lines.append(f"{substituted} = {stated.group(1) if stated else _literal(value)}")
+            stated = _stated(comment)
+            if stated is not None and _RESULT_AFTER_RE.search(comment) is None and stated in _NUMBER_RE.findall(expr):
+                stated = None  # "yearly = price * 12  # 12 months in a year" names a given the line uses
+            lines.append(f"{substituted} = {stated or _literal(value)}")
     return lines
 
 

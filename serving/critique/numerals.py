@@ -29,3 +29,24 @@ def format_value(value: sympy.Rational) -> str:
     if sympy.Rational(repr(round(decimal, 6))) == value:
         return repr(round(decimal, 6))
     return f"{value.p}/{value.q}"
+
+
+_VULGAR = "½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
+_VULGAR_RE = re.compile(rf"(?:(\d+)[ \t]*)?([{_VULGAR}])")
+
+
+def vulgar_fractions_as_text(text: str) -> str:
+    """One-glyph fractions as arithmetic: "3⅓" is ``(3+1/3)``, "¾" is ``(3/4)`` (``unicodedata`` knows each glyph).
+
+    >>> vulgar_fractions_as_text("40 ÷ 12 = 3⅓ batches, and ¾ cup")
+    '40 ÷ 12 = (3+1/3) batches, and (3/4) cup'
+    """
+    def write(match: re.Match[str]) -> str:
+        import unicodedata
+        from fractions import Fraction
+
+        part = Fraction(unicodedata.numeric(match.group(2))).limit_denominator(16)
+        fraction = f"{part.numerator}/{part.denominator}"
+        return f"({match.group(1)}+{fraction})" if match.group(1) else f"({fraction})"
+
+    return _VULGAR_RE.sub(write, text)

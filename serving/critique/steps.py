@@ -20,11 +20,14 @@ from serving.critique.answers import (LONG_ANSWER_CHARS, _as_fraction, extract_a
 from serving.critique.bounded import (SymbolicFailure, SymbolicTimeout, evaluate_arithmetic, mask_huge_numbers,
                                       run_bounded)
 from serving.critique.code_steps import with_code_read
-from serving.critique.numerals import CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE, format_value
+from serving.critique.numerals import (CARDINALS, CLOCK_RE, NUMBER_RE, QUANTITY_RE, format_value,
+                                      vulgar_fractions_as_text)
 from serving.critique.plausibility import difference_not_taken, fractional_count, unconverted_unit
 from serving.critique.relations import Step, order_reversed, percent_of_changed, share_of_whole, short_copies
+from serving.critique.tables import tables_as_equations
 from serving.critique.types import PartScore
 from serving.critique.units import MEASURE, UNIT_SYNONYMS, canonical_unit, exact_ratio
+from serving.critique.whole_counts import InexactResult, rounded_against_question
 from serving.critique.wording import words_as_arithmetic
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,15 @@ WEEK_CONSTANTS = frozenset({7, 52})
 """Days a week and weeks a year: constants too where the question or the work speaks of weeks."""
 WEEKDAY_CONSTANTS = frozenset({5})
 """Weekdays in a week: a constant where the question or the work speaks of weekdays."""
-_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*(?:=|≈|\(|\bis\b|\bequals\b)\s*(\d+(?:\.\d+)?)\s*({MEASURE})"
+_RESTATES = r"(?:=|≈|\(|\bis\b|\bequals\b|,?[ \t]*or\b|,?[ \t]*which[ \t]+is\b)"
+"""What sets one amount equal to the same amount in other units: "=", "is", "(", ", or", ", which is"."""
+_CONVERSION_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*{_RESTATES}\s*(\d+(?:\.\d+)?)\s*({MEASURE})"
                             r"(?![A-Za-z])", re.IGNORECASE)
 """``60 minutes = 1 hour``, ``2 weeks (14 days)``, ``2 hours 30 minutes is 2.5 hours``."""
-_COMPOUND_BEFORE_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*(?:{MEASURE})[ \t]*(?:and[ \t]*)?\Z", re.IGNORECASE)
+_TO_COMPOUND_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})\s*{_RESTATES}\s*(\d+)\s*({MEASURE})"
+                             rf"[ \t]*(?:and[ \t]*|,[ \t]*)?(\d+(?:\.\d+)?)\s*({MEASURE})(?![A-Za-z])", re.IGNORECASE)
+"""A conversion into a compound: ``3.5 hours, which is 3 hours and 30 minutes``."""
+_COMPOUND_BEFORE_RE = re.compile(rf"(\d+(?:\.\d+)?)\s*({MEASURE})[ \t]*(?:and[ \t]*)?\Z", re.IGNORECASE)
 """Text that ends in a number with its unit: the conversion after it converts a compound ("1 hour 15 minutes")."""
 _OPERAND_BEFORE_RE = re.compile(r"(?:[-+*/×÷·]|(?<![A-Za-z])(?:x|times|by))[ \t]*\Z", re.IGNORECASE)
 """Text that ends in an operator: the number after it is an operand, not the start of a statement."""
@@ -58,6 +66,9 @@ _LABEL_BEFORE_RE = re.compile(r"(?<![A-Za-z])(?:Week|Day|Month|Year|Hour|Step|Ro
                               r"[ \t]+\Z")
 """A capitalised word before a small number that starts an equation: "Week 2 = 10 × 1.2 = 12" names week 2, and
 its first side is a label, not a value."""
+_IN_PHRASE_BEFORE_RE = re.compile(r"[A-Za-z]+[ \t]+(?:in|for|after|over)[ \t]+\Z", re.IGNORECASE)
+"""A phrase that names what an equation computes by a quantity: "Distance in 1.5 hours = 12 × 1.5 = 18" (the 1.5
+hours is a label, and the sides after it compute)."""
 _MARKDOWN_BOLD_RE = re.compile(r"(?<![\d)])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\d(])")
 """``**Total:** 140 + 70 = **210**``: emphasis, not the ``**`` of a power ("3**2 + 4**2" is left alone)."""
 _ASSIGNED_RE = re.compile(r"(?<![A-Za-z\d])[A-Za-z]\s*=\s*(\d+(?:\.\d+)?)(?!\d|\.\d|\s*[-+*/(^]|[A-Za-z])")
@@ -76,6 +87,9 @@ _VERBAL_STEPS = (  # "adding 10 to the original total of 3. This is 12." -> "3 +
      "{1} - {0} = {2}"),
     (re.compile(rf"\bmultiply(?:ing)?{_GAP}{_N}\s+by\s+{_N}{_CONNECTOR}{_N}", re.I), "{0} * {1} = {2}"),
     (re.compile(rf"\bdivid(?:e|ing){_GAP}{_N}\s+by\s+{_N}{_CONNECTOR}{_N}", re.I), "{0} / {1} = {2}"),
+    # a rectangle's sides: "3 feet by 3 feet, which is 9 square feet" -> "3 * 3 = 9"
+    (re.compile(rf"(?<![\d.]){_N}\s*(?:{MEASURE})\s+by\s+{_N}(?:\s*(?:{MEASURE}))?{_CONNECTOR}{_N}", re.I),
+     "{0} * {1} = {2}"),
 )
 _ARITHMETIC = r"(?:\d+(?:\.\d+)?%?|\))(?:\s*[-+*/]\s*\(*\d+(?:\.\d+)?%?\)*)+"
 _VERBAL_EQUALS_RE = re.compile(rf"({_ARITHMETIC})\s+(?:is|equals|makes|gives|are)\s+(?=-?\(?\d)"
@@ -132,8 +146,9 @@ class StepCheck:
     ungrounded_steps: list[str] = field(default_factory=list)
     """The equations that use such an operand."""
     unused: list[str] = field(default_factory=list)
-    """Numbers the question gives that no shown step uses (the work solved some other problem), and quantities
-    the steps use fewer times than the question gives them ("2 (given 3 times, used 2)", ``relations.short_copies``)."""
+    """Numbers the question gives that no shown step uses and the answer never writes (the work solved some other
+    problem), and quantities the steps use fewer times than the question gives them ("2 (given 3 times, used 2)",
+    ``relations.short_copies``)."""
     final_supported: bool = False
     """The final answer is a value some shown step computes (stated or true), or there is no numeric final
     to judge; an unsupported final comes from nowhere."""
@@ -177,57 +192,88 @@ def _split_conversion(match: re.Match[str]) -> str:
     return f"{match.group(1)} {match.group(2)};\n{match.group(3)} {match.group(4)}"
 
 
-def _conversions(answer: str) -> list[re.Match[str]]:
+@dataclass(frozen=True)
+class Conversions:
+    """The unit conversions an answer writes: plain ones ("60 minutes = 1 hour", "2 hours 30 minutes is 2.5
+    hours") and ones into a compound ("3.5 hours, which is 3 hours and 30 minutes")."""
+
+    plain: list[re.Match[str]]
+    into_compound: list[re.Match[str]]
+
+
+def _conversions(answer: str) -> Conversions:
     """Every unit conversion an answer writes: a number with one unit set equal to a number with another."""
     text = _replace_frac(answer).replace("−", "-")
     text = without_thousands_commas(text)
-    return [m for m in _CONVERSION_RE.finditer(text) if _split_conversion(m) != m.group(0)]
+    return Conversions([m for m in _CONVERSION_RE.finditer(text) if _split_conversion(m) != m.group(0)],
+                       list(_TO_COMPOUND_RE.finditer(text)))
 
 
-def conversion_values(conversions: list[re.Match[str]]) -> set[sympy.Rational]:
-    """Both numbers of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
+def conversion_values(conversions: Conversions) -> set[sympy.Rational]:
+    """Every number of every unit conversion an answer writes ("60 minutes = 1 hour", "3000 mL = 3 L"):
     results the work may go on with, though no arithmetic computes them.
 
-    A compound's first part counts too ("2 hours 30 minutes is 2.5 hours" uses the 2).
+    A compound's parts count too ("2 hours 30 minutes is 2.5 hours" uses the 2; "3.5 hours is 3 hours and 30
+    minutes" states the 30).
 
     >>> sorted(conversion_values(_conversions("4 * 750 = 3000 mL = 3 L, and 60 minutes = 1 hour; 5 apples = 5 apples")))
     [1, 3, 60, 3000]
-    >>> sorted(conversion_values(_conversions("2 hours 30 minutes is 2.5 hours")))
-    [2, 5/2, 30]
+    >>> sorted(conversion_values(_conversions("2 hours 30 minutes is 2.5 hours; 3.5 h, which is 3 h and 30 min")))
+    [2, 5/2, 3, 7/2, 30]
     """
-    values = {sympy.Rational(m.group(i)) for m in conversions for i in (1, 3)}
-    compounds = (_COMPOUND_BEFORE_RE.search(m.string[:m.start()]) for m in conversions)
-    return values | {sympy.Rational(c.group(1)) for c in compounds if c}
+    values = {sympy.Rational(m.group(i)) for m in conversions.plain for i in (1, 3)}
+    compounds = (_COMPOUND_BEFORE_RE.search(m.string[:m.start()]) for m in conversions.plain)
+    values |= {sympy.Rational(c.group(1)) for c in compounds if c}
+    return values | {sympy.Rational(m.group(i)) for m in conversions.into_compound for i in (1, 3, 5)}
 
 
 def wrong_conversions(answer: str) -> list[str]:
     """The unit conversions an answer writes that are not true ("75 minutes = 0.75 hours", "16 inches = 1.6
     feet": the decimal point taken for the unit's size), as written. A converted value rounded or cut to the
-    places it is written with is true; calendar units ("a month is 4 weeks") are never checked.
+    places it is written with is true; calendar units ("a month is 4 weeks") are never checked. A compound is
+    checked as its sum ("2 hours 30 minutes is 2.3 hours", "3.8 hours is 3 hours and 80 minutes").
 
     >>> wrong_conversions("75 minutes = 0.75 hours, 100 minutes = 1.67 hours, 2 weeks (14 days), 1 month = 4 weeks")
     ['75 minutes = 0.75 hours']
     >>> wrong_conversions("16 inches = 1.6 feet, 3 L = 3000 mL, 150 cents = 1.5 dollars, 1 hour 15 minutes = 1.25 hours")
     ['16 inches = 1.6 feet']
+    >>> wrong_conversions("3.8 hours is 3 hours and 80 minutes; 2.5 hours, which is 2 hours 30 minutes")
+    ['3.8 hours is 3 hours and 80 minutes']
     """
     return _untrue(_conversions(answer))
 
 
-def _untrue(conversions: list[re.Match[str]]) -> list[str]:
+def _untrue(conversions: Conversions) -> list[str]:
     """``wrong_conversions`` of conversions already found."""
     wrong = []
-    for m in conversions:
-        if _COMPOUND_BEFORE_RE.search(m.string[:m.start()]):
-            continue  # "1 hour 15 minutes = 1.25 hours": the conversion is of the whole, not of its last part
-        first, second = canonical_unit(m.group(2)), canonical_unit(m.group(4))
-        ratio = exact_ratio(first, second) if first and second else None
-        if ratio is None:
-            continue
-        written = Fraction(m.group(3))
-        places = len(m.group(3).partition(".")[2])
-        if abs(Fraction(m.group(1)) * ratio - written) >= Fraction(1, 10 ** places):  # rounded or cut short
+    for m in conversions.plain:
+        compound = _COMPOUND_BEFORE_RE.search(m.string[:m.start()])
+        # "1 hour 15 minutes = 1.25 hours": the conversion is of the whole, not of its last part
+        parts = [(compound.group(1), compound.group(2))] if compound else []
+        if not _converts_to(parts + [(m.group(1), m.group(2))], m.group(3), m.group(4)):
+            wrong.append((compound.group(0) if compound else "") + m.group(0))
+    for m in conversions.into_compound:
+        whole = [(m.group(1), m.group(2))]
+        if canonical_unit(m.group(2)) != canonical_unit(m.group(4)) or canonical_unit(m.group(4)) == \
+                canonical_unit(m.group(6)):
+            continue  # "2 hours is 120 minutes and 3 hours ...": no compound of one amount
+        if not _converts_to([(m.group(3), m.group(4)), (m.group(5), m.group(6))], m.group(1), m.group(2)):
             wrong.append(m.group(0))
     return wrong
+
+
+def _converts_to(parts: list[tuple[str, str]], number: str, unit: str) -> bool:
+    """Whether ``parts`` (numbers with their units, added up) make ``number unit``, to the places it is written
+    with; True where no exact ratio joins the units (nothing to check)."""
+    target = canonical_unit(unit)
+    total = Fraction(0)
+    for value, name in parts:
+        ratio = exact_ratio(source, target) if (source := canonical_unit(name)) and target else None
+        if ratio is None:
+            return True
+        total += Fraction(value) * ratio
+    places = len(number.partition(".")[2])
+    return abs(total - Fraction(number)) < Fraction(1, 10 ** places)  # rounded or cut short is still true
 
 
 def stated_values(answer: str) -> set[sympy.Rational]:
@@ -258,6 +304,8 @@ def normalize_math(text: str) -> str:
     '16-3 = ;\\n16-3=13\\n;13 and 1250 + 5 = 1255'
     """
     text = with_code_read(text)  # "pay = rate * hours  # 720" as "18 * 40 = 720"
+    text = vulgar_fractions_as_text(text)  # "3⅓" as "(3+1/3)"
+    text = tables_as_equations(text)  # "| Wall | 12 × 9 | 108 |" as "12 × 9 = 108"
     text = re.sub(r"<<([^<>]*)>>", r";\n\1\n;", text)
     text = _MARKDOWN_BOLD_RE.sub(r"\1", text)
     text = unwrap_latex_text(text)  # "1 \\text{ L} = 1000 mL"
@@ -383,7 +431,9 @@ def find_equations(answer: str) -> list[Equation]:
             continue
         stripped = before.rstrip(" ")
         partial = bool(_PARTIAL_LEFT_RE.search(stripped) and re.match(r"\d+(?:\.\d+)?\s*[=≈]", raw)
-                       or _LABEL_BEFORE_RE.search(before) and re.match(r"\d{1,3}\s*[=≈]", raw))
+                       or _LABEL_BEFORE_RE.search(before) and re.match(r"\d{1,3}\s*[=≈]", raw)
+                       or _IN_PHRASE_BEFORE_RE.search(before)
+                       and re.match(r"\d+(?:\.\d+)?\s*[=≈]\s*[^=≈]*[-+*/]", raw))
         if stripped and stripped[-1] in "+-*/^=(≈<>" and not _ASSIGNMENT_RE.search(stripped) and not partial:
             continue
         if raw.startswith("-") and stripped and stripped[-1].isalnum():
@@ -594,9 +644,9 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
                 if a is not None and b is not None and a != b and eq.index < n - 1 and eq.text not in rounded:
                     rounded.append(eq.text)
                 continue
-            continuation = re.match(r"\s*\(?\s*(\d+(?:\.\d+)?)", eq.sides[i + 1])
-            if continuation and i + 1 < len(eq.sides) - 1 and sympy.Rational(continuation.group(1)) == a:
-                continue  # running total "3*4 = 12 + 5 = 17": sloppy but not wrong arithmetic
+            continuation = re.match(r"\s*\(?\s*(\d+(?:\.\d+)?)(?=\s*[-+*/])", eq.sides[i + 1])
+            if continuation and sympy.Rational(continuation.group(1)) == a:
+                continue  # running total "3*4 = 12 + 5 = 17", "5 × 12 = 60 pencils × $0.40": sloppy, not wrong
             wrong.append(WrongStep(text=eq.text, left=eq.sides[i], stated=eq.sides[i + 1],
                                    expected=format_value(a), index=eq.index, early=eq.index < n / 2))
             is_wrong = True
@@ -618,8 +668,13 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
     used = _used_numbers(equations, answer, conversions) | _compared_numbers(answer)
-    unused = [written for written, value in _given_numbers(question) if not _forms(written, value) & used] \
-        if question and equations else []
+    written = {sympy.Rational(x) for x in NUMBER_RE.findall(without_thousands_commas(answer))}
+    unused = [text for text, value in _given_numbers(question)
+              if not _forms(text, value) & used and (text.endswith("%") or value not in written)] \
+        if question and equations else []  # a given the answer writes somewhere is not unused: the reader missed
+    # its use (on the other writers' sets 33 right and 41 wrong answers had only such "unused" givens; 10 right
+    # and 105 wrong had one the answer never writes). A percentage stays unused unless used as one: "140 - 40"
+    # writes the 40 of "40% off" and is the slip itself
     relations = relation_steps(equations)
     if question and equations:  # then the stricter count, where the lenient one can be fooled
         outside = [_fraction(sympy.Rational(x)) for line in algebra_lines(answer) for x in NUMBER_RE.findall(line)]
@@ -703,7 +758,58 @@ def misfit_reasons(check: StepCheck, answer: str, question: str | None) -> list[
         if noun is not None:
             reasons.append(f"a count of {noun} that is not whole ({format_value(sympy.Rational(check.final_value))})")
         reasons += _relation_reasons(question, check)
+        left = final_left_behind(check.equations, check.final_value)
+        if left is not None:
+            reasons.append(f"the final answer ({left[0]}) is an earlier step's result, not the last one the work "
+                           f"computes ({left[1]})")
+        rounded = rounded_against_question(question, answer, _inexact_results(check.equations, check.final_value))
+        if rounded is not None:
+            value, count, asked = rounded
+            way = "up (every one counts)" if asked == "up" else "down (only whole ones count)"
+            reasons.append(f"the question needs the count rounded {way}, and the work takes {count} from "
+                           f"{format_value(sympy.Rational(value.numerator, value.denominator))}")
     return reasons
+
+
+def final_left_behind(equations: list[Equation], final: Fraction | None) -> tuple[str, str] | None:
+    """``(final, last result)`` as written, when the final answer restates a result of an earlier step while the
+    last step goes on to compute something new that it does not give ("Boys: 18 ... 11 + 6 = 17. **Final
+    Answer:** 18"): the work's conclusion was left behind. A last step that uses the final or meets a value found
+    before (a check: "18 + 22 = 40 ✓", "12 * 2 = 24, which matches") or rounds to it leaves nothing behind.
+
+    >>> final_left_behind(find_equations("Boys: 40 * 0.45 = 18. Choir: 11 + 6 = 17."), Fraction(18))
+    ('18', '17')
+    >>> final_left_behind(find_equations("Boys: 40 * 0.45 = 18. Check: 18 + 22 = 40."), Fraction(18)) is None
+    True
+    """
+    if final is None or len(equations) < 2:
+        return None
+    last = equations[-1]
+    last_values = {v for v in last.values if v is not None}
+    value = sympy.Rational(final.numerator, final.denominator)
+    if not last_values or value in last_values | _rounded(last_values):
+        return None
+    if value in {sympy.Rational(x) for x in NUMBER_RE.findall(last.sides[0])}:
+        return None
+    earlier = {v for eq in equations[:-1] for v in eq.values if v is not None}
+    if value not in earlier or last_values & earlier:
+        return None  # a final from nowhere is the unsupported check's; a last value met before is a check
+    return format_value(value), format_value(last.values[-1] if last.values[-1] is not None else last.values[0])
+
+
+def _inexact_results(equations: list[Equation], final: Fraction | None) -> list[InexactResult]:
+    """Every equation whose value is not whole: its last side's number as written, and what the work goes on
+    with after it (later operands, the final answer)."""
+    out = []
+    for i, eq in enumerate(equations):
+        value = eq.values[0]
+        numbers = NUMBER_RE.findall(eq.sides[-1])
+        if value is None or value.q == 1 or value <= 0 or not numbers:
+            continue
+        later = {Fraction(x) for later_eq in equations[i + 1:] for x in NUMBER_RE.findall(later_eq.sides[0])}
+        out.append(InexactResult(numbers[-1], _fraction(value), frozenset(later | ({final} if final is not None
+                                                                                    else set()))))
+    return out
 
 
 def _relation_reasons(question: str, check: StepCheck) -> list[str]:

@@ -1,7 +1,9 @@
+from fractions import Fraction
+
 import pytest
 
-from serving.critique.steps import (check_steps, check_steps_part, evaluate_side, find_equations, misfit_reasons, steps_part,
-                                    wrong_conversions)
+from serving.critique.steps import (check_steps, check_steps_part, evaluate_side, final_left_behind, find_equations,
+                                    misfit_reasons, steps_part, wrong_conversions)
 
 
 @pytest.mark.parametrize("text,expected_text", [
@@ -361,7 +363,7 @@ def test_the_new_readings_still_catch_the_slips_they_could_hide() -> None:
     assert [w.text for w in check_steps("A third of 84 is 24, so 84 - 24 = 60.").wrong] == ["1/3 * 84 = 24"]
     assert check_steps("$0.25 per ounce = 2.5 cents per ounce").wrong  # a dollar amount restated wrongly in cents
     assert check_steps("Twenty-five percent of $80 is $25.").wrong
-    assert wrong_conversions("2 hours 30 minutes is 2.3 hours") == []  # a compound's sum is not checked (yet)
+    assert wrong_conversions("2 hours 30 minutes is 2.3 hours") == ["2 hours 30 minutes is 2.3 hours"]  # its sum
     assert wrong_conversions("90 minutes is 1.3 hours") == ["90 minutes is 1.3 hours"]
     unused = check_steps_part("6 × 50 = 300. 300 + 20 = 320.", "6 periods of 50 minutes; the 3rd one has 30 more.")
     assert unused.data["unused"] == ["30"]  # the 3rd names a place; 30 is a quantity the work forgot
@@ -379,3 +381,64 @@ def test_a_whole_quotient_needs_its_words_and_a_rounded_step_that_goes_on_is_sti
     sized = "100 / 30 = 3.33 days; 3 * 30 = 90 kg are eaten in 3 days. The answer is {}."
     assert check_steps(sized.format(3)).rounded == []  # the decimal only sizes the whole count
     assert check_steps(sized.format(5)).rounded == ["100 / 30 = 3.33"]
+
+
+def test_a_conversion_into_a_compound_is_checked_as_its_sum() -> None:
+    """A decimal hour read as minutes ("3.5 hours, which is 3 hours and 50 minutes") is the slip a capable writer
+    makes on time; the compound's parts are stated values the work may go on with."""
+    assert wrong_conversions("It takes 3.5 hours, which is 3 hours and 50 minutes.") == \
+        ["3.5 hours, which is 3 hours and 50 minutes"]
+    assert wrong_conversions("10 hours and 30 minutes, or 10.3 hours") == ["10 hours and 30 minutes, or 10.3 hours"]
+    assert wrong_conversions("3.8 hours is 3 hours and 48 minutes; 1.25 hours = 1 hour 15 minutes") == []
+    check = check_steps("228 / 60 = 3.8 hours, which is 3 hours and 48 minutes. 3 * 60 + 48 = 228 minutes.",
+                        "How many minutes does it take to drive 228 miles at 60 miles per hour?")
+    assert check.ungrounded == [] and check.untrue_conversions == []
+
+
+def test_a_final_answer_left_behind_by_the_last_step_is_a_misfit() -> None:
+    q = "There are 40 students; 45% are boys. Half the girls and a third of the boys sing. How many sing?"
+    left = "Boys: 40 * 0.45 = 18. Girls: 40 - 18 = 22. Singers: 22 / 2 = 11 and 18 / 3 = 6, 11 + 6 = 17. Answer: 18"
+    right = left.replace("Answer: 18", "Answer: 17")
+    assert any("earlier step's result" in r for r in misfit_reasons(check_steps(left, q), left, q))
+    assert not any("earlier step's result" in r for r in misfit_reasons(check_steps(right, q), right, q))
+    checked = "Kai is 6, Hana 6 * 3 = 18. In six years 18 + 6 = 24 and 12 * 2 = 24, which matches. So Hana is 18."
+    assert final_left_behind(find_equations(checked), Fraction(18)) is None  # a check meets a value found before
+
+
+def test_a_count_rounded_against_the_question_is_a_misfit() -> None:
+    q = "Pencils come in boxes of 12. A teacher needs 135 pencils. How much will 3.25-dollar boxes cost her?"
+    down = "135 / 12 = 11.25 → about 11 boxes. 11 * 3.25 = 35.75. The answer is 35.75."
+    up = "135 / 12 = 11.25, and 11 boxes hold only 132, so 12 boxes. 12 * 3.25 = 39. The answer is 39."
+    assert any("rounded up" in r for r in misfit_reasons(check_steps(down, q), down, q))
+    assert not any("rounded" in r for r in misfit_reasons(check_steps(up, q), up, q))
+
+
+def test_a_table_of_calculations_is_read_as_its_equations() -> None:
+    q = "A wall is 12 feet wide and 9 feet tall, with a 4 by 3 foot window. Two coats; a can covers 40 square feet."
+    right = "| Part | Calculation | Sq ft |\n|---|---|---|\n| Wall | 12 × 9 | 108 |\n| Window | 4 × 3 | −12 |\n" \
+            "| Paint | 108 − 12 | 96 |\n| Two coats | 96 × 2 | 192 |\n\nCans: 192 ÷ 40 = 4.8, so 5 cans."
+    check = check_steps(right, q)
+    assert check.unused == [] and check.wrong == [] and len(check.equations) == 5
+    slip = right.replace("| 96 × 2 | 192 |", "| 96 × 2 | 182 |")
+    assert [w.text for w in check_steps(slip, q).wrong] == ["96 * 2 = 182"]
+
+
+def test_a_code_comment_that_names_a_given_or_gives_the_result_after_equals_is_read_so() -> None:
+    code = "```python\nold = 40\nrise = 0.15 * old   # 15% increase = 6\nnew = old + rise   # 46 per month\n" \
+           "yearly = new * 12   # 12 months in a year\nprint(yearly)   # 552.0\n```"
+    assert check_steps(code).wrong == []
+    wrong = code.replace("# 15% increase = 6", "# 15% increase = 8")
+    assert [w.stated for w in check_steps(wrong).wrong] == ["8"]
+
+
+def test_one_glyph_fractions_are_read_as_their_values() -> None:
+    check = check_steps("40 ÷ 12 = 3⅓ batches, and 3⅓ × ¾ = 2.5 cups.")
+    assert check.wrong == [] and len(check.equations) == 2
+    assert check_steps("40 ÷ 12 = 3½ batches").wrong  # 3⅓, not 3½
+
+
+def test_a_rectangles_sides_by_each_other_are_a_product() -> None:
+    square_yard = "A square yard is 3 feet by 3 feet, which is 9 square feet."
+    assert [e.text for e in find_equations(square_yard)] == ["3 * 3 = 9"]
+    assert [w.text for w in check_steps("A rug 4 ft by 6 ft is 20 square feet.").wrong] == ["4 * 6 = 20"]
+    assert [e.text for e in find_equations("180 divided by 9 is 20")] == ["180 / 9 = 20"]  # "by" of a division
