@@ -34,7 +34,7 @@ _NOT_COUNTS = frozenset({"times", "percent", "percentage", "points", "more", "fe
 """Words after "how many" that do not name whole things ("how many times", "how many points" can be halves)."""
 
 
-def _question_sentence(question: str) -> str:
+def asking_sentence(question: str) -> str:
     """The sentence that asks (the last one with a question mark, else the last sentence)."""
     parts = [p for p in re.split(r"(?<=[.?!])\s+", question.strip()) if p]
     asking = [p for p in parts if "?" in p]
@@ -49,7 +49,7 @@ def asked_unit(question: str) -> tuple[str, str] | None:
     >>> asked_unit("How long does the trip take, in hours?"), asked_unit("How many apples are left?")
     (('hours', 'hour'), None)
     """
-    match = _ASKED_RE.search(_question_sentence(question))
+    match = _ASKED_RE.search(asking_sentence(question))
     if match is None:
         return None
     word = match.group(1) or match.group(2)
@@ -110,7 +110,7 @@ def fractional_count(question: str, final: Fraction | None) -> str | None:
     """
     if final is None or final.denominator == 1:
         return None
-    match = _COUNT_RE.search(_question_sentence(question))
+    match = _COUNT_RE.search(asking_sentence(question))
     if match is None:
         return None
     noun = match.group(1)
@@ -133,7 +133,7 @@ def asks_difference(question: str) -> bool:
     >>> asks_difference("How many stickers does Sam have?")
     False
     """
-    return _DIFFERENCE_RE.search(_question_sentence(question)) is not None
+    return _DIFFERENCE_RE.search(asking_sentence(question)) is not None
 
 
 def difference_not_taken(question: str, work: Sequence[str]) -> bool:

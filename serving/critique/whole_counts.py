@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from serving.critique.plausibility import asking_sentence
 from serving.critique.units import MEASURE
 
 _UP_RE = re.compile(
@@ -40,12 +41,6 @@ _AFTER_WINDOW = 120
 """Characters after an inexact value in which the work states the whole count it took from it."""
 
 
-def _asking_sentence(question: str) -> str:
-    parts = [p for p in re.split(r"(?<=[.?!])\s+", question.strip()) if p]
-    asking = [p for p in parts if "?" in p]
-    return (asking or parts or [""])[-1]
-
-
 def rounding_direction(question: str) -> str | None:
     """``"up"`` or ``"down"``: which way the question needs a whole count rounded; None when it does not say.
 
@@ -62,7 +57,7 @@ def rounding_direction(question: str) -> str | None:
     """
     if _ASKS_ROUNDING_RE.search(question):
         return None
-    for text in (_asking_sentence(question), question):
+    for text in (asking_sentence(question), question):
         up, down = bool(_UP_RE.search(text)), bool(_DOWN_RE.search(text))
         if up != down:
             return "up" if up else "down"
