@@ -17,6 +17,7 @@ and lines that use them are left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import sympy
 
@@ -39,19 +40,22 @@ _RESULT_AFTER_RE = re.compile(r"(?:=|\bis\b|→)\s*[$]?(-?\d+(?:\.\d+)?)(?![\d:]
 """The result a comment gives after its last "=", "is" or "→" ("# 8% tax = 5.44", "# rest is 0.5 hours")."""
 
 
-def _stated(comment: str) -> str | None:
-    """The value a comment states for its line, as written; None when it states none.
+def _stated(comment: str, literals: Collection[str] = ()) -> str | None:
+    """The value a comment states for its line, as written; None when it states none. A leading number that is
+    one of the line's own literals names a given ("yearly = price * 12  # 12 months in a year"), not the value.
 
     >>> [_stated(c) for c in ("189.0", "8% tax = 5.44", "3 pounds a day for 30 days = 90 pounds", "$42 per bag",
     ...                       "30-minute rest is 0.5 hours", "315 eggs in a week", "20% tip", "add the parts")]
     ['189.0', '5.44', '90', None, '0.5', '315', None, None]
+    >>> _stated("12 months in a year", ["12"]), _stated("12 * 46 = 552", ["12"])
+    (None, '552')
     """
     comment = comment.strip()
     after = _RESULT_AFTER_RE.search(comment)
     if after is not None:
         return after.group(1)
     stated = _STATED_RE.match(comment)
-    return stated.group(1) if stated else None
+    return stated.group(1) if stated and stated.group(1) not in literals else None
 
 
 _ROUNDING_CALLS = {"ceil", "floor"}
@@ -132,10 +136,7 @@ def code_as_arithmetic(code: str) -> list[str]:
             continue
         values[name] = value
         if _COMPUTES_RE.search(substituted):  # a computation, not a given ("rate = 18")
-            stated = _stated(comment)
-            if stated is not None and _RESULT_AFTER_RE.search(comment) is None and stated in _NUMBER_RE.findall(expr):
-                stated = None  # "yearly = price * 12  # 12 months in a year" names a given the line uses
-            lines.append(f"{substituted} = {stated or _literal(value)}")
+            lines.append(f"{substituted} = {_stated(comment, _NUMBER_RE.findall(expr)) or _literal(value)}")
     return lines
 
 

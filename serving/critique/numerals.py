@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from fractions import Fraction
 
 import sympy
 
@@ -42,9 +44,6 @@ def vulgar_fractions_as_text(text: str) -> str:
     '40 ÷ 12 = (3+1/3) batches, and (3/4) cup'
     """
     def write(match: re.Match[str]) -> str:
-        import unicodedata
-        from fractions import Fraction
-
         part = Fraction(unicodedata.numeric(match.group(2))).limit_denominator(16)
         fraction = f"{part.numerator}/{part.denominator}"
         return f"({match.group(1)}+{fraction})" if match.group(1) else f"({fraction})"

@@ -253,7 +253,6 @@ def _untrue(conversions: Conversions) -> list[str]:
         if not _converts_to(parts + [(m.group(1), m.group(2))], m.group(3), m.group(4)):
             wrong.append((compound.group(0) if compound else "") + m.group(0))
     for m in conversions.into_compound:
-        whole = [(m.group(1), m.group(2))]
         if canonical_unit(m.group(2)) != canonical_unit(m.group(4)) or canonical_unit(m.group(4)) == \
                 canonical_unit(m.group(6)):
             continue  # "2 hours is 120 minutes and 3 hours ...": no compound of one amount
@@ -668,7 +667,7 @@ def check_steps(answer: str, question: str | None = None) -> StepCheck:
     values |= _rounded(values)  # "31.25 boxes, so 32 are needed" supports 32
     final_supported = final_value is None or sympy.Rational(final_value) in values  # no evidence without a final
     used = _used_numbers(equations, answer, conversions) | _compared_numbers(answer)
-    written = {sympy.Rational(x) for x in NUMBER_RE.findall(without_thousands_commas(answer))}
+    written = {sympy.Rational(x) for x in NUMBER_RE.findall(without_thousands_commas(answer))} if question else set()
     unused = [text for text, value in _given_numbers(question)
               if not _forms(text, value) & used and (text.endswith("%") or value not in written)] \
         if question and equations else []  # a given the answer writes somewhere is not unused: the reader missed
@@ -798,17 +797,22 @@ def final_left_behind(equations: list[Equation], final: Fraction | None) -> tupl
 
 
 def _inexact_results(equations: list[Equation], final: Fraction | None) -> list[InexactResult]:
-    """Every equation whose value is not whole: its last side's number as written, and what the work goes on
-    with after it (later operands, the final answer)."""
+    """Every equation whose value is not whole: its last side's number as written, and which of its floor and
+    ceiling the work goes on with after it (a later step's operand, or the final answer). One pass over the
+    operands, not one per equation: a long answer of inexact steps stays linear."""
+    last_use: dict[Fraction, int] = {}
+    for i, eq in enumerate(equations):
+        for x in NUMBER_RE.findall(eq.sides[0]):
+            last_use[Fraction(x)] = i
     out = []
     for i, eq in enumerate(equations):
         value = eq.values[0]
         numbers = NUMBER_RE.findall(eq.sides[-1])
         if value is None or value.q == 1 or value <= 0 or not numbers:
             continue
-        later = {Fraction(x) for later_eq in equations[i + 1:] for x in NUMBER_RE.findall(later_eq.sides[0])}
-        out.append(InexactResult(numbers[-1], _fraction(value), frozenset(later | ({final} if final is not None
-                                                                                    else set()))))
+        wholes = {Fraction(int(sympy.floor(value))), Fraction(int(sympy.ceiling(value)))}
+        goes_on = {c for c in wholes if c == final or last_use.get(c, -1) > i}
+        out.append(InexactResult(numbers[-1], _fraction(value), frozenset(goes_on)))
     return out
 
 

@@ -37,6 +37,8 @@ _STATED_COUNT_RE = re.compile(r"(?<![-+*/×÷=^.\d])(?<![-+*/×÷=^][ $*])(\d+(?
 """A number stated on its own ("so 29 cartons", "→ about **11** boxes"), not an operand of arithmetic ("× 2 =")."""
 _COMPOUND_PART_RE = re.compile(rf"\s*(?:{MEASURE})\s*(?:and\s*)?\d", re.IGNORECASE)
 """After a number: the first part of a compound ("3 hours and 48 minutes" restates 3.8 hours; 3 is no count)."""
+_DECIMAL_RE = re.compile(r"(?<![\d.])\d+\.\d+(?!\d)")
+"""A decimal as written in the answer ("11.25", not the "1.25" inside it)."""
 _AFTER_WINDOW = 120
 """Characters after an inexact value in which the work states the whole count it took from it."""
 
@@ -68,8 +70,9 @@ def rounding_direction(question: str) -> str | None:
 
 @dataclass(frozen=True)
 class InexactResult:
-    """A step's value that is not whole, as the work writes it ("11.25"), and the numbers the work goes on with
-    after that step (later steps' operands and the final answer): a count taken from it matters only there."""
+    """A step's value that is not whole, as the work writes it ("11.25"), and which of its floor and ceiling the
+    work goes on with after that step (a later step's operand or the final answer): a count taken from it matters
+    only there."""
 
     written: str
     value: Fraction
@@ -89,12 +92,15 @@ def counts_taken(answer: str, inexact: Iterable[InexactResult]) -> list[tuple[Fr
     ...                                                                                    frozenset({Fraction(3)}))])
     []
     """
+    first_end: dict[str, int] = {}  # where each decimal is first written ends: one pass, not one search per result
+    for m in _DECIMAL_RE.finditer(answer):
+        first_end.setdefault(m.group(0), m.end())
     taken = []
     for result in inexact:
-        found = re.search(rf"(?<![\d.]){re.escape(result.written)}(?!\d)", answer) if "." in result.written else None
-        if found is None:
+        end = first_end.get(result.written)
+        if end is None:
             continue
-        after = answer[found.end(): found.end() + _AFTER_WINDOW].split("\n\n")[0]
+        after = answer[end: end + _AFTER_WINDOW].split("\n\n")[0]
         floor, ceiling = math.floor(result.value), math.ceil(result.value)
         said = _SAYS_ROUNDED_RE.search(after)
         if said is not None:
